@@ -1,0 +1,1 @@
+//! Extraction of entities from parsed documents.

@@ -1,0 +1,15 @@
+//! auditgraph core library.
+//!
+//! Everything auditgraph does lives here: configuration, the versioned on-disk
+//! store, the pipeline stages, the graph model, query and exports. The
+//! `auditgraph` binary is a thin layer that parses arguments, calls into this
+//! crate and renders the results.
+//!
+//! The library is synchronous and has no opinion about terminals: it reports
+//! progress through the [`progress::Progress`] trait and returns typed errors.
+
+pub mod extract;
+pub mod hashing;
+pub mod index;
+pub mod redact;
+pub mod version;

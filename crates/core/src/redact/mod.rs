@@ -1,0 +1,1 @@
+//! Secret redaction (see `redact/mod.rs` once implemented).
