@@ -8,8 +8,17 @@
 //! The library is synchronous and has no opinion about terminals: it reports
 //! progress through the [`progress::Progress`] trait and returns typed errors.
 
+pub mod config;
+pub mod error;
 pub mod extract;
 pub mod hashing;
 pub mod index;
+pub mod ingest;
+pub mod paths;
+pub mod pipeline;
+pub mod progress;
 pub mod redact;
+pub mod store;
 pub mod version;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,53 @@
+//! Command-line definition. Flags are parsed into these raw values; each
+//! command module turns them into validated settings.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Deterministic, explainable, auditable knowledge graphs from folders of notes.
+#[derive(Debug, Parser)]
+#[command(name = "auditgraph", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Workspace root [default: the current directory]
+    #[arg(long, global = true, env = "AUDITGRAPH_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Configuration file [default: <root>/config/pkg.yaml, else built-in defaults]
+    #[arg(long, global = true, env = "AUDITGRAPH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Profile to use [default: the configuration's active_profile]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Print one JSON document on stdout instead of human output
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Print only errors and warnings
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more detail
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the version (with --json: schema versions, target and commit)
+    Version,
+    /// Write config/pkg.yaml with every default and create the profile's store
+    Init,
+    /// Discover, hash and parse the workspace's files into a new run
+    Ingest,
+}

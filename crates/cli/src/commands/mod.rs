@@ -1,0 +1,17 @@
+//! One module per command.
+
+mod ingest;
+mod init;
+mod version;
+
+use crate::cli::Command;
+use crate::context::Context;
+use crate::error::CliResult;
+
+pub fn dispatch(ctx: &Context, command: Command) -> CliResult {
+    match command {
+        Command::Version => version::run(ctx),
+        Command::Init => init::run(ctx),
+        Command::Ingest => ingest::run(ctx),
+    }
+}

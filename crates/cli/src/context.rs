@@ -1,0 +1,74 @@
+//! What every command needs: the global flags, output, and how to open the
+//! workspace.
+
+use crate::cli::GlobalArgs;
+use crate::error::CliResult;
+use crate::output::Output;
+use crate::progress::TerminalProgress;
+use auditgraph_core::pipeline::{Workspace, WriteOptions};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub struct Context {
+    pub global: GlobalArgs,
+    pub out: Output,
+    pub progress: TerminalProgress,
+}
+
+impl Context {
+    pub fn new(global: &GlobalArgs) -> Context {
+        let out = Output::new(global);
+        let progress = TerminalProgress::new(out.stderr_is_terminal() && !out.quiet);
+        Context {
+            global: global.clone(),
+            out,
+            progress,
+        }
+    }
+
+    /// `--root`, `AUDITGRAPH_ROOT`, or the current directory.
+    pub fn root(&self) -> PathBuf {
+        self.global
+            .root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    /// Opens the workspace at `root` and prints configuration warnings.
+    pub fn workspace_at(&self, root: PathBuf) -> CliResult<Workspace> {
+        let ws = Workspace::open(
+            &root,
+            self.global.config.as_deref(),
+            self.global.profile.as_deref(),
+        )?;
+        for warning in &ws.config.warnings {
+            self.out.warn(format!("configuration: {warning}"));
+        }
+        Ok(ws)
+    }
+
+    pub fn workspace(&self) -> CliResult<Workspace> {
+        self.workspace_at(self.root())
+    }
+
+    /// How long to wait for another writer: `AUDITGRAPH_LOCK_TIMEOUT`
+    /// seconds, default 60.
+    pub fn lock_timeout(&self) -> Duration {
+        std::env::var("AUDITGRAPH_LOCK_TIMEOUT")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(auditgraph_core::store::DEFAULT_LOCK_TIMEOUT)
+    }
+
+    pub fn with_write_options<T>(&self, f: impl FnOnce(&WriteOptions<'_>) -> T) -> T {
+        let on_wait =
+            || eprintln!("waiting for another auditgraph process to finish writing (lock held)...");
+        let opts = WriteOptions {
+            lock_timeout: self.lock_timeout(),
+            on_wait: &on_wait,
+            progress: &self.progress,
+        };
+        f(&opts)
+    }
+}

@@ -1,0 +1,116 @@
+//! The one error type at the CLI edge: a kind (which decides the exit code),
+//! a message, hints, and the structured fields of `--json` errors.
+
+use auditgraph_core::{Error, ErrorKind};
+use serde_json::{Value, json};
+
+/// Exit codes (documented in the README).
+pub mod exit {
+    pub const SUCCESS: i32 = 0;
+    pub const FAILURE: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const REBUILD_REQUIRED: i32 = 3;
+    pub const NEWER_STORE: i32 = 4;
+    pub const BUDGET_BLOCKED: i32 = 5;
+}
+
+#[derive(Debug)]
+pub struct CliError {
+    pub exit_code: i32,
+    /// Stable machine code for `--json` (`rebuild_required`, ...).
+    pub code: &'static str,
+    pub message: String,
+    pub hints: Vec<String>,
+    /// Extra fields for the `--json` error document.
+    pub fields: serde_json::Map<String, Value>,
+}
+
+impl CliError {
+    pub fn new(exit_code: i32, code: &'static str, message: impl Into<String>) -> CliError {
+        CliError {
+            exit_code,
+            code,
+            message: message.into(),
+            hints: Vec::new(),
+            fields: serde_json::Map::new(),
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> CliError {
+        self.hints.push(hint.into());
+        self
+    }
+
+    pub fn field(mut self, key: &str, value: Value) -> CliError {
+        self.fields.insert(key.to_string(), value);
+        self
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut doc = serde_json::Map::new();
+        doc.insert("status".into(), json!("error"));
+        doc.insert("code".into(), json!(self.code));
+        doc.insert("message".into(), json!(self.message));
+        for (k, v) in &self.fields {
+            doc.insert(k.clone(), v.clone());
+        }
+        if !self.hints.is_empty() {
+            doc.insert("hints".into(), json!(self.hints));
+        }
+        Value::Object(doc)
+    }
+}
+
+impl From<Error> for CliError {
+    fn from(err: Error) -> CliError {
+        let message = err.to_string();
+        match (&err, err.kind()) {
+            (Error::RebuildRequired { found, required, readable, file }, _) => {
+                CliError::new(exit::REBUILD_REQUIRED, "rebuild_required", message)
+                    .hint("run `auditgraph rebuild`: it writes a fresh run from the sources and leaves every existing artifact untouched")
+                    .field("found_schema_version", json!(found))
+                    .field("required_schema_version", json!(required))
+                    .field("readable_schema_versions", json!(readable))
+                    .field("file", json!(file))
+            }
+            (Error::NewerStore { found, required, readable, file }, _) => {
+                CliError::new(exit::NEWER_STORE, "newer_store", message)
+                    .hint(format!(
+                        "upgrade auditgraph to a version that writes schema {found} (this is auditgraph {}); nothing was written",
+                        auditgraph_core::version::AUDITGRAPH_VERSION
+                    ))
+                    .field("found_schema_version", json!(found))
+                    .field("required_schema_version", json!(required))
+                    .field("readable_schema_versions", json!(readable))
+                    .field("file", json!(file))
+            }
+            (Error::BudgetBlocked(report), _) => {
+                let budget = serde_json::to_value(report.as_ref()).unwrap_or(Value::Null);
+                CliError::new(exit::BUDGET_BLOCKED, "budget_blocked", message)
+                    .hint("run `auditgraph gc` to remove old runs (try `auditgraph gc --dry-run` first)")
+                    .hint(format!(
+                        "or raise storage.footprint_budget.multiplier in the configuration (now {})",
+                        report.multiplier
+                    ))
+                    .field("budget", budget)
+            }
+            (Error::Config(_), _) => CliError::new(exit::USAGE, "config_error", message)
+                .hint("fix the configuration file; `auditgraph init` in an empty directory writes one with every key documented"),
+            (Error::Locked { .. }, _) => CliError::new(exit::FAILURE, "locked", message).hint(
+                "wait for the other auditgraph command to finish, or set AUDITGRAPH_LOCK_TIMEOUT=<seconds> to wait longer",
+            ),
+            (Error::NothingIngested { .. }, _) => {
+                CliError::new(exit::FAILURE, "nothing_ingested", message)
+                    .hint("run `auditgraph run` (or `auditgraph ingest`) first")
+            }
+            (Error::Corrupt { .. }, _) => CliError::new(exit::FAILURE, "store_damaged", message)
+                .hint("run `auditgraph validate-store` for a full report; `auditgraph rebuild` writes a fresh run"),
+            (Error::NotFound { .. }, _) => CliError::new(exit::FAILURE, "not_found", message),
+            (Error::Io { .. }, _) => CliError::new(exit::FAILURE, "io_error", message),
+            (_, ErrorKind::Usage) => CliError::new(exit::USAGE, "usage_error", message),
+            _ => CliError::new(exit::FAILURE, "failed", message),
+        }
+    }
+}
+
+pub type CliResult<T = ()> = Result<T, CliError>;

@@ -1,0 +1,132 @@
+//! The library's error type. Every variant names the file or value at fault;
+//! the CLI maps [`ErrorKind`] to an exit code and adds hints.
+
+use crate::config::ConfigError;
+use crate::store::budget::BudgetReport;
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure an [`Error`] is; decides the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Runtime failure (I/O, corrupt store, missing id, ...): exit 1.
+    Runtime,
+    /// Usage or configuration error: exit 2.
+    Usage,
+    /// The store holds artifacts this version cannot use: exit 3.
+    RebuildRequired,
+    /// The store was written by a newer auditgraph: exit 4.
+    NewerStore,
+    /// The disk footprint budget would be exceeded: exit 5.
+    BudgetBlocked,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
+        "rebuild required: {} has schema version {}, this auditgraph reads {}",
+        file.display(),
+        found.as_deref().unwrap_or("(missing)"),
+        readable.join(", ")
+    )]
+    RebuildRequired {
+        /// The version found, `None` when the field is missing.
+        found: Option<String>,
+        required: String,
+        readable: Vec<String>,
+        file: PathBuf,
+    },
+
+    #[error(
+        "{} was written by a newer auditgraph (schema {found}); this auditgraph {} reads up to {required}",
+        file.display(),
+        crate::version::AUDITGRAPH_VERSION
+    )]
+    NewerStore {
+        found: String,
+        required: String,
+        readable: Vec<String>,
+        file: PathBuf,
+    },
+
+    #[error("{0}")]
+    BudgetBlocked(Box<BudgetReport>),
+
+    #[error(
+        "another auditgraph process is writing to {} (waited {waited_secs}s for its lock)",
+        path.display()
+    )]
+    Locked { path: PathBuf, waited_secs: u64 },
+
+    #[error("nothing ingested yet in profile '{profile}' ({})", store.display())]
+    NothingIngested { profile: String, store: PathBuf },
+
+    #[error("the store is damaged: {}: {detail}", path.display())]
+    Corrupt { path: PathBuf, detail: String },
+
+    #[error("{message}")]
+    NotFound { message: String },
+
+    #[error("{message}")]
+    InvalidArgument { message: String },
+
+    #[error("redaction: {0}")]
+    Redaction(#[from] crate::redact::RedactError),
+
+    #[error("{message}")]
+    Failed { message: String },
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config(_) | Error::InvalidArgument { .. } => ErrorKind::Usage,
+            Error::Redaction(crate::redact::RedactError::UnknownDetector { .. }) => {
+                ErrorKind::Usage
+            }
+            Error::RebuildRequired { .. } => ErrorKind::RebuildRequired,
+            Error::NewerStore { .. } => ErrorKind::NewerStore,
+            Error::BudgetBlocked(_) => ErrorKind::BudgetBlocked,
+            _ => ErrorKind::Runtime,
+        }
+    }
+
+    /// Builds an I/O error that names the path and what was attempted.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn corrupt(path: impl Into<PathBuf>, detail: impl Into<String>) -> Error {
+        Error::Corrupt {
+            path: path.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Adds path context to `std::io::Result`.
+pub trait IoContext<T> {
+    fn ctx(self, action: &'static str, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn ctx(self, action: &'static str, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|e| Error::io(action, path, e))
+    }
+}

@@ -1,0 +1,307 @@
+//! Discovery: which files of the workspace a profile covers.
+//!
+//! Include paths are walked in sorted order without following symbolic
+//! links. A link to a file inside the root is ingested under its own path; a
+//! link that leaves the root is refused (recorded, never read); links to
+//! directories are not followed (their targets are ingested under their real
+//! paths when included), so loops cannot happen. Exclude globs match the
+//! root-relative posix path; a glob ending in `/**` also prunes the
+//! directories it covers.
+
+use crate::config::Profile;
+use crate::error::{Error, IoContext, Result};
+use crate::paths::{join_inside, relative_posix};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Why a discovered file is not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unread {
+    UnsupportedExtension,
+    TooLarge,
+    SymlinkRefused,
+    SymlinkLoop,
+    SymlinkDangling,
+    SymlinkDirectory,
+    NotRegularFile,
+    NonUtf8Path,
+    Unreadable,
+}
+
+impl Unread {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Unread::UnsupportedExtension => "unsupported_extension",
+            Unread::TooLarge => "too_large",
+            Unread::SymlinkRefused => "symlink_refused",
+            Unread::SymlinkLoop => "symlink_loop",
+            Unread::SymlinkDangling => "symlink_dangling",
+            Unread::SymlinkDirectory => "symlink_directory",
+            Unread::NotRegularFile => "not_regular_file",
+            Unread::NonUtf8Path => "non_utf8_path",
+            Unread::Unreadable => "unreadable",
+        }
+    }
+}
+
+/// One discovered path.
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    /// Root-relative posix path (lossy for non-UTF-8 names, which are never read).
+    pub rel: String,
+    /// Absolute path to read (through the link, for in-root symlinks).
+    pub abs: PathBuf,
+    pub size: u64,
+    /// `None` if the file is to be read and parsed.
+    pub unread: Option<Unread>,
+    /// Extra detail for the record (e.g. where a refused link points).
+    pub detail: Option<String>,
+}
+
+/// What discovery found, sorted by path, plus warnings.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub files: Vec<Discovered>,
+    pub warnings: Vec<String>,
+}
+
+struct Filters {
+    excludes: GlobSet,
+    /// Globs that, matched by a directory, exclude everything inside it.
+    dir_prunes: GlobSet,
+    allowed: Vec<String>,
+    max_size: u64,
+}
+
+impl Filters {
+    fn new(profile: &Profile) -> Result<Filters> {
+        let mut excludes = GlobSetBuilder::new();
+        let mut prunes = GlobSetBuilder::new();
+        for pattern in &profile.exclude_globs {
+            let glob = Glob::new(pattern).map_err(|e| Error::InvalidArgument {
+                message: format!("invalid exclude glob '{pattern}': {}", e.kind()),
+            })?;
+            excludes.add(glob);
+            if let Some(dir_part) = pattern.strip_suffix("/**")
+                && let Ok(g) = Glob::new(dir_part)
+            {
+                prunes.add(g);
+            }
+        }
+        let build = |b: GlobSetBuilder| {
+            b.build().map_err(|e| Error::InvalidArgument {
+                message: format!("invalid exclude globs: {e}"),
+            })
+        };
+        Ok(Filters {
+            excludes: build(excludes)?,
+            dir_prunes: build(prunes)?,
+            allowed: profile
+                .ingestion
+                .allowed_extensions
+                .iter()
+                .map(|e| e.to_lowercase())
+                .collect(),
+            max_size: profile.ingestion.max_file_size_bytes,
+        })
+    }
+
+    fn extension_allowed(&self, rel: &str) -> bool {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        match name.rfind('.') {
+            Some(dot) if dot > 0 => {
+                let ext = name[dot..].to_lowercase();
+                self.allowed.contains(&ext)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Walks the profile's include paths under `root` (which must be canonical).
+pub fn discover(root: &Path, profile: &Profile) -> Result<Discovery> {
+    let filters = Filters::new(profile)?;
+    let mut found: BTreeMap<String, Discovered> = BTreeMap::new();
+    let mut discovery = Discovery::default();
+    let store_dir = root.join(".pkg");
+    for include in &profile.include_paths {
+        let Some(start) = join_inside(root, include) else {
+            return Err(Error::InvalidArgument {
+                message: format!("include path '{include}' leaves the workspace root"),
+            });
+        };
+        let meta = match fs::symlink_metadata(&start) {
+            Ok(m) => m,
+            Err(_) => {
+                discovery
+                    .warnings
+                    .push(format!("include path '{include}' does not exist; skipped"));
+                continue;
+            }
+        };
+        if meta.is_dir() {
+            walk_dir(root, &store_dir, &start, &filters, &mut found)?;
+        } else {
+            visit_entry(root, &start, &meta, &filters, &mut found)?;
+        }
+    }
+    discovery.files = found.into_values().collect();
+    Ok(discovery)
+}
+
+fn walk_dir(
+    root: &Path,
+    store_dir: &Path,
+    dir: &Path,
+    filters: &Filters,
+    found: &mut BTreeMap<String, Discovered>,
+) -> Result<()> {
+    if dir == store_dir {
+        return Ok(());
+    }
+    if dir != root
+        && let Some(rel) = relative_posix(root, dir)
+        && filters.dir_prunes.is_match(&rel)
+    {
+        return Ok(());
+    }
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            // An unreadable directory is recorded as one unreadable entry.
+            let rel = relative_posix(root, dir).unwrap_or_else(|| lossy_rel(root, dir));
+            found.insert(
+                rel.clone(),
+                Discovered {
+                    rel,
+                    abs: dir.to_path_buf(),
+                    size: 0,
+                    unread: Some(Unread::Unreadable),
+                    detail: Some(format!("cannot list directory: {e}")),
+                },
+            );
+            return Ok(());
+        }
+    };
+    let mut children: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    children.sort();
+    for child in children {
+        let meta = fs::symlink_metadata(&child).ctx("inspect", &child)?;
+        if meta.is_dir() {
+            walk_dir(root, store_dir, &child, filters, found)?;
+        } else {
+            visit_entry(root, &child, &meta, filters, found)?;
+        }
+    }
+    Ok(())
+}
+
+fn lossy_rel(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+fn visit_entry(
+    root: &Path,
+    path: &Path,
+    meta: &fs::Metadata,
+    filters: &Filters,
+    found: &mut BTreeMap<String, Discovered>,
+) -> Result<()> {
+    let Some(rel) = relative_posix(root, path) else {
+        let rel = lossy_rel(root, path);
+        if !filters.excludes.is_match(&rel) {
+            found.insert(
+                rel.clone(),
+                Discovered {
+                    rel,
+                    abs: path.to_path_buf(),
+                    size: meta.len(),
+                    unread: Some(Unread::NonUtf8Path),
+                    detail: Some("file name is not valid UTF-8; rename it".to_string()),
+                },
+            );
+        }
+        return Ok(());
+    };
+    if filters.excludes.is_match(&rel) {
+        return Ok(());
+    }
+    let mut entry = Discovered {
+        rel: rel.clone(),
+        abs: path.to_path_buf(),
+        size: meta.len(),
+        unread: None,
+        detail: None,
+    };
+    if meta.file_type().is_symlink() {
+        match fs::canonicalize(path) {
+            Err(e) if is_loop_error(&e) => {
+                entry.unread = Some(Unread::SymlinkLoop);
+                entry.detail = Some("symbolic link loop".to_string());
+            }
+            Err(_) => {
+                entry.unread = Some(Unread::SymlinkDangling);
+                entry.detail = Some("symbolic link target does not exist".to_string());
+            }
+            Ok(target) => {
+                if !target.starts_with(root) {
+                    // Never read or record where it points: that is outside
+                    // the workspace and may itself be sensitive.
+                    entry.unread = Some(Unread::SymlinkRefused);
+                    entry.detail =
+                        Some("symbolic link points outside the workspace root".to_string());
+                    entry.size = 0;
+                } else {
+                    match fs::metadata(&target) {
+                        Ok(m) if m.is_dir() => {
+                            entry.unread = Some(Unread::SymlinkDirectory);
+                            entry.detail = Some("links to a directory; not followed".to_string());
+                            entry.size = 0;
+                        }
+                        Ok(m) if m.is_file() => entry.size = m.len(),
+                        _ => {
+                            entry.unread = Some(Unread::NotRegularFile);
+                            entry.size = 0;
+                        }
+                    }
+                }
+            }
+        }
+    } else if !meta.is_file() {
+        entry.unread = Some(Unread::NotRegularFile);
+        entry.detail = Some("not a regular file (FIFO, socket or device)".to_string());
+        entry.size = 0;
+    }
+    if entry.unread.is_none() {
+        if !filters.extension_allowed(&rel) {
+            entry.unread = Some(Unread::UnsupportedExtension);
+        } else if entry.size > filters.max_size {
+            entry.unread = Some(Unread::TooLarge);
+            entry.detail = Some(format!(
+                "{} bytes is over max_file_size_bytes {}",
+                entry.size, filters.max_size
+            ));
+        }
+    }
+    found.insert(rel, entry);
+    Ok(())
+}
+
+/// ELOOP: too many levels of symbolic links.
+fn is_loop_error(e: &std::io::Error) -> bool {
+    let eloop = if cfg!(any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd"
+    )) {
+        62
+    } else {
+        40
+    };
+    e.raw_os_error() == Some(eloop)
+}

@@ -1,0 +1,403 @@
+//! Parsed documents: the artifact the ingest stage stores for every file it
+//! can read, and the ids derived from it.
+//!
+//! Documents are stored in groups of a few dozen per object. Group
+//! boundaries depend only on the sorted paths (and a size cap), so editing
+//! one file rewrites one group and every other group object is reused.
+
+use crate::config::Ingestion;
+use crate::hashing::{FieldHasher, sha256_hex};
+use crate::ingest::text::{self, LineIndex};
+use crate::redact::Redactor;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Bumped whenever parsing changes what it produces for the same bytes, so
+/// cached documents are re-parsed.
+pub const PARSER_VERSION: &str = "text-1";
+
+/// Object kind of a document group.
+pub const DOCUMENTS_KIND: &str = "documents";
+
+/// A parsed (normalized, redacted) Markdown or text file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentRecord {
+    pub document_id: String,
+    pub path: String,
+    pub source_hash: String,
+    pub size: u64,
+    pub parser_id: String,
+    /// The whole text: NFC, LF line endings, secrets replaced by markers.
+    /// Line numbers in it are those of the source file.
+    pub text: String,
+    /// Byte offset where the body starts (after front matter).
+    pub body_start: usize,
+    /// Front-matter fields (redacted), when the file has valid front matter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontmatter: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Why delimited front matter could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontmatter_error: Option<String>,
+    pub segments: Vec<Segment>,
+    pub chunks: Vec<Chunk>,
+    /// Secrets replaced, by category.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub redactions: BTreeMap<String, u32>,
+}
+
+/// A segment: the front matter or the body of a text document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    pub order: u32,
+    pub kind: String,
+    pub start: usize,
+    pub end: usize,
+    pub line_start: u32,
+    pub line_end: u32,
+}
+
+/// A chunk of the body: a byte range of the document text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    pub order: u32,
+    pub start: usize,
+    pub end: usize,
+    pub token_count: u32,
+    pub overlap_tokens: u32,
+    pub line_start: u32,
+    pub line_end: u32,
+    /// Order of the segment holding the chunk.
+    pub segment: u32,
+}
+
+/// `doc_` + the first 24 hex chars of SHA-256 over `doc` and the path: a
+/// document keeps its id across edits and workspace moves.
+pub fn document_id(path: &str) -> String {
+    let h = FieldHasher::new("doc").field(path).finish_hex();
+    format!("doc_{}", &h[..24])
+}
+
+impl DocumentRecord {
+    pub fn chunk_text(&self, chunk: &Chunk) -> &str {
+        self.text.get(chunk.start..chunk.end).unwrap_or("")
+    }
+
+    /// `chk_` + 24 hex of SHA-256 over the document id, order and text.
+    pub fn chunk_id(&self, chunk: &Chunk) -> String {
+        let h = FieldHasher::new("chk")
+            .field(&self.document_id)
+            .field(chunk.order.to_string())
+            .field(self.chunk_text(chunk))
+            .finish_hex();
+        format!("chk_{}", &h[..24])
+    }
+
+    /// `seg_` + 24 hex of SHA-256 over the document id, order, kind and text.
+    pub fn segment_id(&self, segment: &Segment) -> String {
+        let h = FieldHasher::new("seg")
+            .field(&self.document_id)
+            .field(segment.order.to_string())
+            .field(&segment.kind)
+            .field(self.text.get(segment.start..segment.end).unwrap_or(""))
+            .finish_hex();
+        format!("seg_{}", &h[..24])
+    }
+
+    pub fn body(&self) -> &str {
+        self.text.get(self.body_start..).unwrap_or("")
+    }
+}
+
+/// Which parser handles a path, by extension.
+pub fn parser_for(path: &str) -> Option<&'static str> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let ext = name.rfind('.').map(|i| name[i..].to_lowercase())?;
+    match ext.as_str() {
+        ".md" | ".markdown" => Some("text/markdown"),
+        ".txt" | ".log" => Some("text/plain"),
+        _ => None,
+    }
+}
+
+/// Hash of everything that changes what parsing produces from the same
+/// bytes; part of the cache key of every parsed document.
+pub fn parser_settings_hash(ingestion: &Ingestion, redaction: &serde_json::Value) -> String {
+    FieldHasher::new("parser-settings")
+        .field(PARSER_VERSION)
+        .field(ingestion.chunk_tokens.to_string())
+        .field(ingestion.chunk_overlap_tokens.to_string())
+        .field(redaction.to_string())
+        .finish_hex()
+}
+
+/// The result of reading one file's bytes.
+#[derive(Debug, Clone)]
+pub enum Parsed {
+    Document(Box<DocumentRecord>),
+    Failed {
+        reason: &'static str,
+        detail: String,
+    },
+    Skipped {
+        reason: &'static str,
+        detail: String,
+    },
+}
+
+/// Parses a file's bytes. Never panics; every problem becomes a status.
+pub fn parse(
+    path: &str,
+    bytes: &[u8],
+    parser_id: &str,
+    ingestion: &Ingestion,
+    redactor: &Redactor,
+) -> Parsed {
+    if memchr::memchr(0, bytes).is_some() {
+        return Parsed::Skipped {
+            reason: "binary_content",
+            detail: "the file contains NUL bytes; it is not text".to_string(),
+        };
+    }
+    let decoded = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            return Parsed::Failed {
+                reason: "invalid_utf8",
+                detail: format!(
+                    "not valid UTF-8 at byte {}; convert the file to UTF-8",
+                    e.valid_up_to()
+                ),
+            };
+        }
+    };
+    let normalized = text::normalize(decoded);
+    let redacted = redactor.redact(&normalized);
+    let redactions: BTreeMap<String, u32> = redacted
+        .counts
+        .iter()
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect();
+    let full = redacted.text.into_owned();
+    let lines = LineIndex::new(&full);
+
+    let mut frontmatter = None;
+    let mut frontmatter_error = None;
+    let mut body_start = 0;
+    if parser_id == "text/markdown"
+        && let Some(span) = text::front_matter(&full)
+    {
+        body_start = span.body_start;
+        let yaml = &full[span.yaml_start..span.yaml_end];
+        match crate::config::tree::parse(yaml) {
+            Ok(tree) => match tree.to_json() {
+                serde_json::Value::Object(map) => frontmatter = Some(map),
+                _ => {
+                    frontmatter_error = Some("front matter is not a mapping of fields".to_string())
+                }
+            },
+            Err(failure) => {
+                // Positions inside the YAML are one line below the `---`.
+                frontmatter_error = Some(format!(
+                    "line {}: {}",
+                    failure.position.line + 1,
+                    failure.message
+                ));
+            }
+        }
+    }
+
+    let document_id = document_id(path);
+    let mut segments = Vec::new();
+    if body_start > 0 {
+        segments.push(Segment {
+            order: 0,
+            kind: "frontmatter".to_string(),
+            start: 0,
+            end: body_start,
+            line_start: 1,
+            line_end: lines.line_of(body_start.saturating_sub(1)),
+        });
+    }
+    let body_segment = segments.len() as u32;
+    segments.push(Segment {
+        order: body_segment,
+        kind: "body".to_string(),
+        start: body_start,
+        end: full.len(),
+        line_start: lines.line_of(body_start),
+        line_end: lines.line_of(full.len().saturating_sub(1).max(body_start)),
+    });
+    let chunks = text::chunk(
+        &full,
+        body_start,
+        ingestion.chunk_tokens,
+        ingestion.chunk_overlap_tokens,
+    )
+    .into_iter()
+    .enumerate()
+    .map(|(i, span)| Chunk {
+        order: i as u32,
+        start: span.start,
+        end: span.end,
+        token_count: span.token_count,
+        overlap_tokens: span.overlap_tokens,
+        line_start: lines.line_of(span.start),
+        line_end: lines.line_of(span.end.saturating_sub(1)),
+        segment: body_segment,
+    })
+    .collect();
+
+    Parsed::Document(Box::new(DocumentRecord {
+        document_id,
+        path: path.to_string(),
+        source_hash: sha256_hex(bytes),
+        size: bytes.len() as u64,
+        parser_id: parser_id.to_string(),
+        text: full,
+        body_start,
+        frontmatter,
+        frontmatter_error,
+        segments,
+        chunks,
+        redactions,
+    }))
+}
+
+/// Decides group boundaries: a group ends after a document whose path hash
+/// hits 1 in [`GROUP_MODULUS`], or once it holds [`GROUP_MAX_BYTES`] of text.
+/// Returns the group sizes.
+pub fn group_sizes(docs: &[(&str, usize)]) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    let mut count = 0;
+    let mut bytes = 0;
+    for (path, len) in docs {
+        count += 1;
+        bytes += len;
+        let h = sha256_hex(path.as_bytes());
+        let bucket = u32::from_str_radix(&h[..4], 16).unwrap_or(0);
+        if bucket % GROUP_MODULUS == 0 || bytes >= GROUP_MAX_BYTES {
+            sizes.push(count);
+            count = 0;
+            bytes = 0;
+        }
+    }
+    if count > 0 {
+        sizes.push(count);
+    }
+    sizes
+}
+
+/// One in this many paths ends a group (the average group size).
+pub const GROUP_MODULUS: u32 = 48;
+/// A group is closed once it holds this much text.
+pub const GROUP_MAX_BYTES: usize = 384 * 1024;
+
+/// The payload of a document group object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentGroup {
+    pub documents: Vec<DocumentRecord>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ingestion() -> Ingestion {
+        Ingestion {
+            chunk_tokens: 4,
+            chunk_overlap_tokens: 1,
+            ..Ingestion::default()
+        }
+    }
+
+    #[test]
+    fn parses_markdown_with_front_matter() {
+        let src = "---\r\ntitle: Hello\r\ntags: [a, b]\r\n---\r\n# Heading\r\none two three four five\r\n";
+        let Parsed::Document(doc) = parse(
+            "notes/x.md",
+            src.as_bytes(),
+            "text/markdown",
+            &ingestion(),
+            &Redactor::disabled(),
+        ) else {
+            panic!("not parsed");
+        };
+        assert_eq!(doc.frontmatter.as_ref().unwrap()["title"], "Hello");
+        assert_eq!(doc.body(), "# Heading\none two three four five\n");
+        assert_eq!(doc.segments.len(), 2);
+        assert_eq!(doc.segments[1].line_start, 5);
+        assert_eq!(doc.chunks[0].line_start, 5);
+        assert_eq!(doc.chunk_text(&doc.chunks[0]), "# Heading\none two");
+        assert!(doc.chunk_id(&doc.chunks[0]).starts_with("chk_"));
+        assert_eq!(doc.document_id, document_id("notes/x.md"));
+    }
+
+    #[test]
+    fn malformed_front_matter_is_reported() {
+        let src = "---\ntitle: [unclosed\n---\nbody\n";
+        let Parsed::Document(doc) = parse(
+            "a.md",
+            src.as_bytes(),
+            "text/markdown",
+            &ingestion(),
+            &Redactor::disabled(),
+        ) else {
+            panic!("not parsed");
+        };
+        assert!(doc.frontmatter.is_none());
+        assert!(doc.frontmatter_error.is_some());
+        assert_eq!(doc.body(), "body\n");
+    }
+
+    #[test]
+    fn binary_and_invalid_utf8() {
+        let r = Redactor::disabled();
+        assert!(matches!(
+            parse("a.md", b"ab\0cd", "text/markdown", &ingestion(), &r),
+            Parsed::Skipped {
+                reason: "binary_content",
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse("a.md", b"ab\xffcd", "text/markdown", &ingestion(), &r),
+            Parsed::Failed {
+                reason: "invalid_utf8",
+                ..
+            }
+        ));
+        let Parsed::Document(doc) = parse("a.md", b"", "text/markdown", &ingestion(), &r) else {
+            panic!("empty file should parse");
+        };
+        assert!(doc.chunks.is_empty());
+    }
+
+    #[test]
+    fn groups_are_stable_under_insertion() {
+        let paths: Vec<String> = (0..500).map(|i| format!("p/{i:04}.md")).collect();
+        let docs: Vec<(&str, usize)> = paths.iter().map(|p| (p.as_str(), 100)).collect();
+        let sizes = group_sizes(&docs);
+        assert_eq!(sizes.iter().sum::<usize>(), 500);
+        // Removing one document changes exactly one group.
+        let fewer: Vec<(&str, usize)> = docs
+            .iter()
+            .copied()
+            .filter(|d| d.0 != "p/0250.md")
+            .collect();
+        let sizes2 = group_sizes(&fewer);
+        let differing = sizes
+            .iter()
+            .zip(sizes2.iter())
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(differing, 1);
+    }
+
+    #[test]
+    fn parser_routing() {
+        assert_eq!(parser_for("a/B.MD"), Some("text/markdown"));
+        assert_eq!(parser_for("x.log"), Some("text/plain"));
+        assert_eq!(parser_for("x.pdf"), None);
+        assert_eq!(parser_for("README"), None);
+    }
+}

@@ -1,0 +1,113 @@
+//! Running stages and publishing their results as runs.
+//!
+//! A command opens a [`Workspace`], takes the writer lock, runs its stages
+//! in memory, checks the budget, and publishes everything in one
+//! transaction. The run id is derived from the inputs hash, the config hash,
+//! the schema version and the binary version, so the same sources and
+//! configuration always give the same run, and an upgrade gives a new one.
+
+pub mod ingest_cmd;
+pub mod publish;
+
+use crate::config::{self, LoadedConfig};
+use crate::error::{Error, IoContext, Result};
+use crate::hashing::FieldHasher;
+use crate::store::layout::StoreLayout;
+use crate::store::{StoreReader, StoreWriter};
+use crate::version::SchemaSupport;
+use std::path::{Path, PathBuf};
+
+/// A workspace root with its configuration and the active profile's store.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    /// Canonical root directory.
+    pub root: PathBuf,
+    pub config: LoadedConfig,
+    pub layout: StoreLayout,
+    pub support: SchemaSupport,
+}
+
+impl Workspace {
+    /// Resolves the root, loads the configuration and selects the profile.
+    pub fn open(
+        root: &Path,
+        config_path: Option<&Path>,
+        profile: Option<&str>,
+    ) -> Result<Workspace> {
+        let canonical = std::fs::canonicalize(root).map_err(|e| Error::InvalidArgument {
+            message: format!(
+                "workspace root {} is not accessible: {e}; pass an existing directory with --root",
+                root.display()
+            ),
+        })?;
+        if !canonical.is_dir() {
+            return Err(Error::InvalidArgument {
+                message: format!("workspace root {} is not a directory", canonical.display()),
+            });
+        }
+        let config = config::load(&canonical, config_path, profile)?;
+        Ok(Workspace::with_config(canonical, config))
+    }
+
+    /// A workspace with an already-loaded configuration (`replay`).
+    pub fn with_config(root: PathBuf, config: LoadedConfig) -> Workspace {
+        let layout = StoreLayout::new(&root, &config.profile_name);
+        Workspace {
+            root,
+            config,
+            layout,
+            support: SchemaSupport::current(),
+        }
+    }
+
+    pub fn reader(&self) -> Result<StoreReader> {
+        StoreReader::open(self.layout.clone(), self.support)
+    }
+}
+
+/// Derives a run id.
+pub fn run_id(inputs_hash: &str, config_hash: &str, schema_version: &str) -> String {
+    let h = FieldHasher::new("run")
+        .field(schema_version)
+        .field(crate::version::AUDITGRAPH_VERSION)
+        .field(config_hash)
+        .field(inputs_hash)
+        .finish_hex();
+    format!("run_{h}")
+}
+
+/// Options every writing command shares.
+pub struct WriteOptions<'a> {
+    pub lock_timeout: std::time::Duration,
+    /// Called once if another writer holds the lock.
+    pub on_wait: &'a dyn Fn(),
+    pub progress: &'a dyn crate::progress::Progress,
+}
+
+/// Opens the writer for a command.
+pub fn open_writer(
+    ws: &Workspace,
+    access: crate::store::Access,
+    opts: &WriteOptions<'_>,
+) -> Result<StoreWriter> {
+    StoreWriter::open(
+        ws.layout.clone(),
+        ws.support,
+        access,
+        opts.lock_timeout,
+        opts.on_wait,
+    )
+}
+
+/// Serializes a manifest the way every manifest is stored: pretty JSON with
+/// a trailing newline.
+pub fn manifest_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Reads a file the pipeline needs, naming it on failure.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).ctx("read", path)
+}

@@ -1,0 +1,21 @@
+//! Progress reporting from the library to whatever front end is driving it.
+//! The CLI shows a bar on a terminal and nothing otherwise.
+
+/// Receives progress events; must be cheap and thread-safe.
+pub trait Progress: Sync {
+    /// A new phase with `total` units of work (0 = unknown).
+    fn phase(&self, name: &str, total: u64);
+    /// `n` more units done in the current phase.
+    fn advance(&self, n: u64);
+    /// The current phase is finished.
+    fn finish(&self);
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn phase(&self, _name: &str, _total: u64) {}
+    fn advance(&self, _n: u64) {}
+    fn finish(&self) {}
+}

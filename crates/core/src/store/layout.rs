@@ -1,0 +1,82 @@
+//! Where things live inside a workspace's `.pkg` directory.
+//!
+//! ```text
+//! <root>/.pkg/profiles/<profile>/
+//!   store.json        store marker + state: schema version, current run,
+//!                     run log, size counters (replaced atomically; the
+//!                     commit point of every write)
+//!   LOCK              the writer lock (empty file, locked with flock)
+//!   objects/ab/<id>   content-addressed, zstd-compressed artifacts
+//!   runs/<run_id>/    one directory per run: stage manifests, the config
+//!                     snapshot and the replay log
+//!   secrets/          the redaction key (mode 0600)
+//!   tmp/<txn>/        staging area of a write in progress
+//! ```
+
+use std::path::{Path, PathBuf};
+
+pub const STORE_FILE: &str = "store.json";
+pub const LOCK_FILE: &str = "LOCK";
+pub const OBJECTS_DIR: &str = "objects";
+pub const RUNS_DIR: &str = "runs";
+pub const TMP_DIR: &str = "tmp";
+pub const SECRETS_DIR: &str = "secrets";
+pub const KEY_FILE: &str = "redaction.key";
+
+/// Paths of one profile's store.
+#[derive(Debug, Clone)]
+pub struct StoreLayout {
+    pub root: PathBuf,
+    pub profile: String,
+    pub dir: PathBuf,
+}
+
+impl StoreLayout {
+    pub fn new(root: &Path, profile: &str) -> StoreLayout {
+        StoreLayout {
+            root: root.to_path_buf(),
+            profile: profile.to_string(),
+            dir: root.join(".pkg").join("profiles").join(profile),
+        }
+    }
+
+    pub fn pkg_dir(&self) -> PathBuf {
+        self.root.join(".pkg")
+    }
+    pub fn store_file(&self) -> PathBuf {
+        self.dir.join(STORE_FILE)
+    }
+    pub fn lock_file(&self) -> PathBuf {
+        self.dir.join(LOCK_FILE)
+    }
+    pub fn objects_dir(&self) -> PathBuf {
+        self.dir.join(OBJECTS_DIR)
+    }
+    pub fn runs_dir(&self) -> PathBuf {
+        self.dir.join(RUNS_DIR)
+    }
+    pub fn run_dir(&self, run_id: &str) -> PathBuf {
+        self.runs_dir().join(run_id)
+    }
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.dir.join(TMP_DIR)
+    }
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.join(SECRETS_DIR).join(KEY_FILE)
+    }
+
+    /// Store-relative path of an object (`objects/ab/abcd...`).
+    pub fn object_rel(id: &str) -> String {
+        let shard = id.get(..2).unwrap_or("00");
+        format!("{OBJECTS_DIR}/{shard}/{id}")
+    }
+
+    pub fn object_path(&self, id: &str) -> PathBuf {
+        self.dir.join(Self::object_rel(id))
+    }
+
+    /// Store-relative path of a file in a run directory.
+    pub fn run_file_rel(run_id: &str, name: &str) -> String {
+        format!("{RUNS_DIR}/{run_id}/{name}")
+    }
+}

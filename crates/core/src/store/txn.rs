@@ -1,0 +1,386 @@
+//! Write transactions: how a run becomes visible all at once.
+//!
+//! A transaction collects new objects and run files in memory, so the budget
+//! can be checked before anything touches the disk. `commit` then:
+//!
+//! 1. writes a journal listing every file it is about to create
+//!    (`tmp/<txn>/journal.json`);
+//! 2. writes each file under `tmp/<txn>/`, syncs it and renames it into place;
+//! 3. replaces `store.json` (the commit point) with the new state;
+//! 4. removes `tmp/<txn>/`.
+//!
+//! A crash before step 3 leaves the old `store.json` in charge: readers see
+//! the previous state, and the next writer rolls the journal back (deletes
+//! the listed files that were never published). A crash after step 3 leaves
+//! only a stale staging directory, which recovery removes.
+
+use crate::error::{Error, IoContext, Result};
+use crate::store::fault;
+use crate::store::fsutil::{replace_atomically, sync_dir, write_synced};
+use crate::store::layout::StoreLayout;
+use crate::store::objects::PreparedObject;
+use crate::store::state::StoreState;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::Path;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Journal {
+    txn: String,
+    /// Store-relative paths this transaction creates.
+    creates: Vec<String>,
+    /// Store-relative paths this transaction replaces, with the name of the
+    /// backup of their previous content inside the staging directory.
+    #[serde(default)]
+    replaces: Vec<(String, String)>,
+}
+
+/// A pending write.
+#[derive(Debug)]
+pub struct Txn {
+    id: String,
+    /// New objects by id (objects already on disk are never staged).
+    objects: BTreeMap<String, Vec<u8>>,
+    /// New files by store-relative path.
+    files: BTreeMap<String, Vec<u8>>,
+    /// Objects found already stored while preparing this transaction.
+    reused: BTreeSet<String>,
+    /// Files readable only by the owner (the redaction key); not counted in
+    /// the store's size, which covers `objects/` and `runs/`.
+    private_files: BTreeMap<String, Vec<u8>>,
+    /// Files that grow by replacement (the replay log): new content and the
+    /// size of the content it replaces.
+    replaced: BTreeMap<String, (Vec<u8>, u64)>,
+}
+
+impl Txn {
+    pub fn new() -> Txn {
+        let mut random = [0u8; 8];
+        // A collision only matters for concurrent writers, which the lock
+        // excludes; fall back to the pid and time if the OS has no entropy.
+        if getrandom::fill(&mut random).is_err() {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            random = ((nanos as u64) ^ u64::from(std::process::id())).to_le_bytes();
+        }
+        Txn {
+            id: format!("txn-{}", hex::encode(random)),
+            objects: BTreeMap::new(),
+            files: BTreeMap::new(),
+            reused: BTreeSet::new(),
+            private_files: BTreeMap::new(),
+            replaced: BTreeMap::new(),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Stages an object unless the store (or this transaction) has it.
+    pub fn add_object(&mut self, layout: &StoreLayout, object: PreparedObject) {
+        if self.objects.contains_key(&object.id) || self.reused.contains(&object.id) {
+            return;
+        }
+        if layout.object_path(&object.id).is_file() {
+            self.reused.insert(object.id);
+        } else {
+            self.objects.insert(object.id, object.compressed);
+        }
+    }
+
+    /// True if the object is stored or staged.
+    pub fn has_object(&self, layout: &StoreLayout, id: &str) -> bool {
+        self.objects.contains_key(id)
+            || self.reused.contains(id)
+            || layout.object_path(id).is_file()
+    }
+
+    /// Stages a new file at a store-relative path (a run manifest, say).
+    pub fn add_file(&mut self, rel: String, bytes: Vec<u8>) {
+        self.files.insert(rel, bytes);
+    }
+
+    /// Stages a file only the owner may read (mode 0600).
+    pub fn add_private_file(&mut self, rel: String, bytes: Vec<u8>) {
+        self.private_files.insert(rel, bytes);
+    }
+
+    /// Stages new content for an existing file (or a new one, if it does not
+    /// exist). Used only for the append-only replay log.
+    pub fn replace_file(&mut self, layout: &StoreLayout, rel: String, bytes: Vec<u8>) {
+        let old = fs::metadata(layout.dir.join(&rel))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        self.replaced.insert(rel, (bytes, old));
+    }
+
+    /// Bytes this transaction would add to the store.
+    pub fn added_bytes(&self) -> u64 {
+        let grown: i64 = self
+            .replaced
+            .values()
+            .map(|(new, old)| new.len() as i64 - *old as i64)
+            .sum();
+        (self.objects.values().map(|b| b.len() as u64).sum::<u64>()
+            + self.files.values().map(|b| b.len() as u64).sum::<u64>())
+        .saturating_add_signed(grown)
+    }
+
+    /// Files this transaction would add to the store.
+    pub fn added_files(&self) -> u64 {
+        let new_replaced = self.replaced.values().filter(|(_, old)| *old == 0).count();
+        (self.objects.len() + self.files.len() + new_replaced) as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+            && self.files.is_empty()
+            && self.private_files.is_empty()
+            && self.replaced.is_empty()
+    }
+
+    /// Writes everything and publishes `state` (whose accounting the caller
+    /// has already advanced by [`Self::added_bytes`]).
+    pub fn commit(self, layout: &StoreLayout, mut state: StoreState) -> Result<StoreState> {
+        let staging = layout.tmp_dir().join(&self.id);
+        fs::create_dir_all(&staging).ctx("create staging directory", &staging)?;
+
+        let mut creates: Vec<String> = self
+            .objects
+            .keys()
+            .map(|id| StoreLayout::object_rel(id))
+            .collect();
+        creates.extend(self.files.keys().cloned());
+        creates.extend(self.private_files.keys().cloned());
+        for rel in &creates {
+            check_rel(rel)?;
+        }
+        // Back up the files this transaction replaces before touching them.
+        let mut replaces = Vec::new();
+        for (i, rel) in self.replaced.keys().enumerate() {
+            check_rel(rel)?;
+            let target = layout.dir.join(rel);
+            if target.is_file() {
+                let backup = format!("backup-{i}");
+                fs::copy(&target, staging.join(&backup)).ctx("back up", &target)?;
+                fs::File::open(staging.join(&backup))
+                    .and_then(|f| f.sync_all())
+                    .ctx("sync", staging.join(&backup))?;
+                replaces.push((rel.clone(), backup));
+            } else {
+                creates.push(rel.clone());
+            }
+        }
+        let journal = Journal {
+            txn: self.id.clone(),
+            creates,
+            replaces,
+        };
+        let journal_bytes = serde_json::to_vec(&journal).unwrap_or_default();
+        write_synced(&staging.join("journal.json"), &journal_bytes)?;
+        sync_dir(&staging)?;
+        fault::point("commit:journal-written");
+
+        let mut touched_dirs = BTreeSet::new();
+        let mut first = true;
+        let entries = self
+            .objects
+            .iter()
+            .map(|(id, bytes)| (StoreLayout::object_rel(id), bytes))
+            .map(|(rel, bytes)| (rel, bytes, false))
+            .chain(
+                self.files
+                    .iter()
+                    .map(|(rel, bytes)| (rel.clone(), bytes, false)),
+            )
+            .chain(
+                self.private_files
+                    .iter()
+                    .map(|(rel, bytes)| (rel.clone(), bytes, true)),
+            )
+            .chain(
+                self.replaced
+                    .iter()
+                    .map(|(rel, (bytes, _))| (rel.clone(), bytes, false)),
+            );
+        for (n, (rel, bytes, private)) in entries.enumerate() {
+            let target = layout.dir.join(&rel);
+            let parent = target.parent().unwrap_or(&layout.dir).to_path_buf();
+            fs::create_dir_all(&parent).ctx("create directory", &parent)?;
+            let staged = staging.join(format!("{n}"));
+            if private {
+                write_private(&staged, bytes)?;
+            } else {
+                write_synced(&staged, bytes)?;
+            }
+            fs::rename(&staged, &target).ctx("publish", &target)?;
+            touched_dirs.insert(parent);
+            if first {
+                fault::point("commit:first-object-placed");
+                first = false;
+            }
+        }
+        for dir in &touched_dirs {
+            sync_dir(dir)?;
+        }
+        if let Some(parent) = touched_dirs.iter().next().and_then(|d| d.parent()) {
+            sync_dir(parent)?;
+        }
+        fault::point("commit:files-placed");
+
+        state.last_txn = Some(self.id.clone());
+        replace_atomically(&layout.store_file(), &state.to_bytes())?;
+        fault::point("commit:state-written");
+
+        fs::remove_dir_all(&staging).ctx("remove staging directory", &staging)?;
+        Ok(state)
+    }
+}
+
+impl Default for Txn {
+    fn default() -> Self {
+        Txn::new()
+    }
+}
+
+/// What recovery found and did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Interrupted transactions rolled back.
+    pub rolled_back: Vec<String>,
+    /// Files deleted because their transaction never committed.
+    pub removed_files: Vec<String>,
+}
+
+/// An interrupted transaction found on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    pub txn: String,
+    /// True if `store.json` records the transaction as committed (only its
+    /// staging directory is left).
+    pub committed: bool,
+    /// Files it created that are still on disk (never published).
+    pub created: Vec<String>,
+    /// Files it replaced, with the staged backup of their old content.
+    pub replaced: Vec<(String, String)>,
+}
+
+/// Leftovers of interrupted transactions: staging directories and the files
+/// their journals list. Read-only; used by `validate-store` and `status`.
+pub fn leftovers(layout: &StoreLayout, state: Option<&StoreState>) -> Result<Vec<Leftover>> {
+    let tmp = layout.tmp_dir();
+    let mut found = Vec::new();
+    if !tmp.is_dir() {
+        return Ok(found);
+    }
+    let mut entries: Vec<_> = fs::read_dir(&tmp)
+        .ctx("list", &tmp)?
+        .filter_map(|e| e.ok())
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let committed = state.and_then(|s| s.last_txn.as_deref()) == Some(name.as_str());
+        let journal = if committed {
+            None
+        } else {
+            read_journal(&entry.path())
+        };
+        let (created, replaced) = match journal {
+            Some(j) => (
+                j.creates
+                    .into_iter()
+                    .filter(|rel| layout.dir.join(rel).exists())
+                    .collect(),
+                j.replaces
+                    .into_iter()
+                    .filter(|(_, backup)| entry.path().join(backup).is_file())
+                    .collect(),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        found.push(Leftover {
+            txn: name,
+            committed,
+            created,
+            replaced,
+        });
+    }
+    Ok(found)
+}
+
+fn read_journal(staging: &Path) -> Option<Journal> {
+    let bytes = fs::read(staging.join("journal.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Rolls back interrupted transactions. Must run under the writer lock,
+/// before a new transaction starts.
+pub fn recover(layout: &StoreLayout, state: Option<&StoreState>) -> Result<Recovery> {
+    let mut recovery = Recovery::default();
+    for leftover in leftovers(layout, state)? {
+        let txn = leftover.txn;
+        for (rel, backup) in &leftover.replaced {
+            if check_rel(rel).is_err() {
+                continue;
+            }
+            let staged = layout.tmp_dir().join(&txn).join(backup);
+            let target = layout.dir.join(rel);
+            fs::rename(&staged, &target).ctx("restore", &target)?;
+            recovery.removed_files.push(rel.clone());
+        }
+        for rel in leftover.created {
+            // Only ever delete inside the store, whatever a journal says.
+            if rel.split('/').any(|part| part == ".." || part.is_empty()) {
+                continue;
+            }
+            let path = layout.dir.join(&rel);
+            if path.is_file() {
+                fs::remove_file(&path).ctx("roll back", &path)?;
+                recovery.removed_files.push(rel.clone());
+                if let Some(parent) = path.parent() {
+                    // Remove a run directory the interrupted write created.
+                    let _ = fs::remove_dir(parent);
+                }
+            }
+        }
+        let staging = layout.tmp_dir().join(&txn);
+        if staging.is_dir() {
+            fs::remove_dir_all(&staging).ctx("remove staging directory", &staging)?;
+        } else if staging.exists() {
+            fs::remove_file(&staging).ctx("remove", &staging)?;
+        }
+        if !leftover.committed {
+            recovery.rolled_back.push(txn);
+        }
+    }
+    Ok(recovery)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .ctx("create", path)?;
+    file.write_all(bytes).ctx("write", path)?;
+    file.sync_all().ctx("sync", path)?;
+    Ok(())
+}
+
+/// Fails if a staged file would be written outside the store.
+pub fn check_rel(rel: &str) -> Result<()> {
+    if rel.starts_with('/') || rel.split('/').any(|p| p == ".." || p.is_empty()) {
+        return Err(Error::Failed {
+            message: format!("refusing to write outside the store: {rel}"),
+        });
+    }
+    Ok(())
+}
