@@ -50,4 +50,11 @@ pub enum Command {
     Init,
     /// Discover, hash and parse the workspace's files into a new run
     Ingest,
+    /// Audit the store (read-only): manifests, artifacts, counters, secrets
+    #[command(name = "validate-store")]
+    ValidateStore {
+        /// Validate every profile's store, not just the active one
+        #[arg(long, conflicts_with = "profile")]
+        all_profiles: bool,
+    },
 }

@@ -19,6 +19,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod redact;
 pub mod store;
+pub mod validate;
 pub mod version;
 
 pub use error::{Error, ErrorKind, Result};

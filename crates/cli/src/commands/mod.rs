@@ -2,6 +2,7 @@
 
 mod ingest;
 mod init;
+mod validate_store;
 mod version;
 
 use crate::cli::Command;
@@ -13,5 +14,6 @@ pub fn dispatch(ctx: &Context, command: Command) -> CliResult {
         Command::Version => version::run(ctx),
         Command::Init => init::run(ctx),
         Command::Ingest => ingest::run(ctx),
+        Command::ValidateStore { all_profiles } => validate_store::run(ctx, all_profiles),
     }
 }

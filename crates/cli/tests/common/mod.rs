@@ -1,0 +1,179 @@
+//! Helpers shared by the integration tests: temporary workspaces and a thin
+//! wrapper that runs the built `auditgraph` binary.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_auditgraph");
+
+/// The result of one run of the binary.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn code(self, expected: i32) -> Run {
+        assert_eq!(
+            self.code, expected,
+            "expected exit {expected}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+        }
+    }
+}
+
+/// A command for the binary with a clean environment (no inherited
+/// AUDITGRAPH_* variables).
+pub fn command() -> Command {
+    let mut cmd = Command::new(BIN);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AUDITGRAPH_") {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env("CI", "true");
+    cmd
+}
+
+/// A temporary workspace.
+pub struct Ws {
+    pub dir: tempfile::TempDir,
+}
+
+impl Ws {
+    pub fn new() -> Ws {
+        Ws {
+            dir: tempfile::Builder::new()
+                .prefix("ag-test-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, content: impl AsRef<[u8]>) -> &Ws {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+        self
+    }
+
+    pub fn remove(&self, rel: &str) {
+        std::fs::remove_file(self.path(rel)).unwrap();
+    }
+
+    /// Runs `auditgraph --root <ws> <args>`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = command();
+        cmd.arg("--root").arg(self.root()).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap().into()
+    }
+
+    /// Runs with `--json`, expects success, returns the document.
+    #[track_caller]
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        self.run(&all).ok().json()
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.path(".pkg/profiles/default")
+    }
+
+    pub fn state(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.store().join("store.json")).unwrap()).unwrap()
+    }
+
+    pub fn current_run(&self) -> String {
+        self.state()["current_run"].as_str().unwrap().to_string()
+    }
+
+    pub fn manifest(&self, run: &str, stage: &str) -> Value {
+        let path = self.store().join("runs").join(run).join(format!("{stage}-manifest.json"));
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    /// Path -> SHA-256 of every file under `.pkg` (the LOCK file included).
+    pub fn pkg_hashes(&self) -> BTreeMap<String, String> {
+        tree_hashes(&self.path(".pkg"))
+    }
+}
+
+/// Path -> SHA-256 of every file under `dir` (empty map if it does not exist).
+pub fn tree_hashes(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if !dir.exists() {
+        return out;
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap().to_string_lossy().to_string();
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                out.insert(rel, hex::encode(Sha256::digest(&bytes)));
+            }
+        }
+    }
+    out
+}
+
+/// A small note collection used by many tests.
+pub fn sample_notes(ws: &Ws) {
+    ws.write(
+        "notes/alpha.md",
+        "---\ntitle: Alpha note\ntags: [one, two]\n---\n# Alpha\n\nAlpha talks about `postgres` and [beta](beta.md).\n",
+    );
+    ws.write("notes/beta.md", "# Beta\n\nBeta is short.\n\n## Details\n\nMore words here.\n");
+    ws.write("notes/sub/gamma.txt", "plain text gamma\nsecond line\n");
+    ws.write("notes/image.png", [0x89, b'P', b'N', b'G', 0, 1, 2, 3]);
+}

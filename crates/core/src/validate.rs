@@ -1,0 +1,418 @@
+//! `validate-store`: a read-only audit of a profile's store.
+//!
+//! Checks that every manifest parses, carries `schema_version` and matches
+//! the hash `store.json` recorded for it; that every object a run references
+//! exists and still hashes to its id; that the maintained size counters
+//! match the files; and (with a redactor) that no detector matches anything
+//! stored. Leftovers of interrupted writes are listed but are not problems:
+//! they are invisible to readers and removed by the next write or `gc`.
+
+use crate::error::Result;
+use crate::hashing::sha256_hex;
+use crate::redact::Redactor;
+use crate::store::layout::StoreLayout;
+use crate::store::objects;
+use crate::store::state::StoreState;
+use crate::store::{Found, inspect, txn};
+use crate::version::{SchemaSupport, SchemaVersion};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// `missing_schema_version`, `unreadable_manifest`, `tampered_manifest`,
+    /// `missing_manifest`, `missing_artifact`, `tampered_artifact`,
+    /// `counter_mismatch`, `secret_found`, `unreadable_store_marker`, ...
+    pub kind: String,
+    /// Store-relative path of the file at fault.
+    pub file: String,
+    pub detail: String,
+}
+
+/// The result of a validation.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValidationReport {
+    pub profile: String,
+    pub status: &'static str,
+    pub problems: Vec<Problem>,
+    /// Leftovers of interrupted writes (not problems).
+    pub leftovers: Vec<String>,
+    pub runs: usize,
+    pub manifests: usize,
+    pub objects: usize,
+    pub scanned_for_secrets: bool,
+    /// Counter values and what the files add up to.
+    pub counted_bytes: u64,
+    pub actual_bytes: u64,
+}
+
+/// The objects a stage manifest references.
+pub fn referenced_objects(manifest: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for list in ["document_groups", "artifacts"] {
+        if let Some(items) = manifest.get(list).and_then(|v| v.as_array()) {
+            for item in items {
+                if let Some(id) = item.get("object").and_then(|o| o.as_str()) {
+                    out.push(id.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Validates one profile's store without modifying anything.
+pub fn validate(
+    layout: &StoreLayout,
+    support: SchemaSupport,
+    scanner: Option<&Redactor>,
+) -> Result<ValidationReport> {
+    let mut problems = Vec::new();
+    let mut report = ValidationReport {
+        profile: layout.profile.clone(),
+        status: "pass",
+        problems: Vec::new(),
+        leftovers: Vec::new(),
+        runs: 0,
+        manifests: 0,
+        objects: 0,
+        scanned_for_secrets: scanner.is_some_and(|s| s.is_enabled()),
+        counted_bytes: 0,
+        actual_bytes: 0,
+    };
+    let state = match inspect(layout)? {
+        Found::Absent => return Ok(report),
+        Found::Legacy { file, version } => {
+            problems.push(Problem {
+                kind: "legacy_store".to_string(),
+                file: rel(layout, &file),
+                detail: format!(
+                    "a store of schema {} (the Python auditgraph's layout); run `auditgraph rebuild`",
+                    version.as_deref().unwrap_or("(missing)")
+                ),
+            });
+            return Ok(finish(report, problems));
+        }
+        Found::Unreadable { file, found } => {
+            let kind = if found.is_none() {
+                "missing_schema_version"
+            } else {
+                "unreadable_store_marker"
+            };
+            problems.push(Problem {
+                kind: kind.to_string(),
+                file: rel(layout, &file),
+                detail: format!(
+                    "store marker schema_version is {}",
+                    found.as_deref().unwrap_or("missing")
+                ),
+            });
+            return Ok(finish(report, problems));
+        }
+        Found::Ours(state) => *state,
+    };
+    if SchemaVersion::parse(&state.schema_version).is_none_or(|v| !support.can_read(v)) {
+        problems.push(Problem {
+            kind: "unsupported_schema_version".to_string(),
+            file: "store.json".to_string(),
+            detail: format!(
+                "store schema {} is not readable by this auditgraph ({})",
+                state.schema_version,
+                support.readable_list().join(", ")
+            ),
+        });
+        return Ok(finish(report, problems));
+    }
+
+    // Manifests.
+    let mut objects_needed: BTreeSet<String> = BTreeSet::new();
+    let mut run_bytes = 0u64;
+    let mut run_files = 0u64;
+    report.runs = state.runs.len();
+    for (run_id, run) in &state.runs {
+        let run_dir = layout.run_dir(run_id);
+        if !run_dir.is_dir() {
+            problems.push(Problem {
+                kind: "missing_run".to_string(),
+                file: format!("runs/{run_id}"),
+                detail: "the run directory is missing".to_string(),
+            });
+            continue;
+        }
+        let (b, f) = crate::store::fsutil::tree_size(&run_dir)?;
+        run_bytes += b;
+        run_files += f;
+        if SchemaVersion::parse(&run.schema_version).is_none() {
+            problems.push(Problem {
+                kind: "missing_schema_version".to_string(),
+                file: "store.json".to_string(),
+                detail: format!("run {run_id} has no valid schema_version"),
+            });
+        }
+        for (stage, entry) in &run.stages {
+            report.manifests += 1;
+            let path = layout.dir.join(&entry.manifest);
+            let bytes = match fs::read(&path) {
+                Ok(b) => b,
+                Err(_) => {
+                    problems.push(Problem {
+                        kind: "missing_manifest".to_string(),
+                        file: entry.manifest.clone(),
+                        detail: format!("the {stage} manifest of run {run_id} is missing"),
+                    });
+                    continue;
+                }
+            };
+            if sha256_hex(&bytes) != entry.sha256 {
+                problems.push(Problem {
+                    kind: "tampered_manifest".to_string(),
+                    file: entry.manifest.clone(),
+                    detail: "its SHA-256 differs from the one recorded when it was published"
+                        .to_string(),
+                });
+            }
+            let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+                Ok(v) => v,
+                Err(e) => {
+                    problems.push(Problem {
+                        kind: "unreadable_manifest".to_string(),
+                        file: entry.manifest.clone(),
+                        detail: format!("not valid JSON: {e}"),
+                    });
+                    continue;
+                }
+            };
+            match value.get("schema_version").and_then(|v| v.as_str()) {
+                None => problems.push(Problem {
+                    kind: "missing_schema_version".to_string(),
+                    file: entry.manifest.clone(),
+                    detail: "the manifest has no schema_version".to_string(),
+                }),
+                Some(v) if SchemaVersion::parse(v).is_none_or(|v| !support.can_read(v)) => {
+                    problems.push(Problem {
+                        kind: "unsupported_schema_version".to_string(),
+                        file: entry.manifest.clone(),
+                        detail: format!("schema_version {v} is not readable"),
+                    })
+                }
+                Some(_) => {}
+            }
+            if let Some(secrets) = scanner {
+                scan_text(secrets, &String::from_utf8_lossy(&bytes), &entry.manifest, &mut problems);
+            }
+            objects_needed.extend(referenced_objects(&value));
+        }
+    }
+
+    // Objects.
+    report.objects = objects_needed.len();
+    let object_problems: Vec<Problem> = objects_needed
+        .par_iter()
+        .flat_map_iter(|id| check_object(layout, id, scanner))
+        .collect();
+    problems.extend(object_problems);
+
+    // Leftovers and counters.
+    let leftovers = txn::leftovers(layout, Some(&state))?;
+    let mut leftover_files: BTreeSet<String> = BTreeSet::new();
+    for l in &leftovers {
+        report.leftovers.push(format!(
+            "tmp/{} ({}; {} unpublished file(s))",
+            l.txn,
+            if l.committed { "committed" } else { "interrupted" },
+            l.created.len()
+        ));
+        leftover_files.extend(l.created.iter().cloned());
+    }
+    let (object_bytes, object_files) = object_sizes(layout, &leftover_files)?;
+    // Files an interrupted write added to (or grew in) a published run are
+    // on disk but not counted.
+    let in_published_run = |f: &str| {
+        f.strip_prefix("runs/")
+            .and_then(|r| r.split('/').next())
+            .is_some_and(|run| state.runs.contains_key(run))
+    };
+    let mut leftover_run_bytes: u64 = 0;
+    let mut leftover_run_files: u64 = 0;
+    for f in leftover_files.iter().filter(|f| in_published_run(f)) {
+        if let Ok(m) = fs::metadata(layout.dir.join(f)) {
+            leftover_run_bytes += m.len();
+            leftover_run_files += 1;
+        }
+    }
+    for l in &leftovers {
+        for (f, backup) in &l.replaced {
+            if in_published_run(f) {
+                let now = fs::metadata(layout.dir.join(f)).map(|m| m.len()).unwrap_or(0);
+                let before = fs::metadata(layout.tmp_dir().join(&l.txn).join(backup))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                leftover_run_bytes += now.saturating_sub(before);
+            }
+        }
+    }
+    report.counted_bytes = state.accounting.bytes;
+    report.actual_bytes = object_bytes + run_bytes - leftover_run_bytes;
+    let actual_files = object_files + run_files - leftover_run_files;
+    if report.counted_bytes != report.actual_bytes || state.accounting.files != actual_files {
+        problems.push(Problem {
+            kind: "counter_mismatch".to_string(),
+            file: "store.json".to_string(),
+            detail: format!(
+                "store.json counts {} bytes in {} files; objects/ and runs/ hold {} bytes in {} files",
+                report.counted_bytes, state.accounting.files, report.actual_bytes, actual_files
+            ),
+        });
+    }
+    let unreferenced = unreferenced_objects(layout, &state, &objects_needed, &leftover_files)?;
+    for id in unreferenced {
+        report
+            .leftovers
+            .push(format!("objects: {id} (referenced by no run; `auditgraph gc` removes it)"));
+    }
+    Ok(finish(report, problems))
+}
+
+fn finish(mut report: ValidationReport, mut problems: Vec<Problem>) -> ValidationReport {
+    problems.sort_by(|a, b| (&a.file, &a.kind).cmp(&(&b.file, &b.kind)));
+    problems.dedup();
+    report.status = if problems.is_empty() { "pass" } else { "fail" };
+    report.problems = problems;
+    report
+}
+
+fn rel(layout: &StoreLayout, path: &std::path::Path) -> String {
+    path.strip_prefix(&layout.dir)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .to_string()
+}
+
+fn check_object(layout: &StoreLayout, id: &str, scanner: Option<&Redactor>) -> Vec<Problem> {
+    let file = StoreLayout::object_rel(id);
+    let path = layout.object_path(id);
+    if !path.is_file() {
+        return vec![Problem {
+            kind: "missing_artifact".to_string(),
+            file,
+            detail: "a run references this object but it does not exist".to_string(),
+        }];
+    }
+    let payload = match objects::read_payload(layout, id) {
+        Ok(p) => p,
+        Err(e) => {
+            return vec![Problem {
+                kind: "tampered_artifact".to_string(),
+                file,
+                detail: e.to_string(),
+            }];
+        }
+    };
+    let mut problems = Vec::new();
+    if sha256_hex(&payload) != id {
+        problems.push(Problem {
+            kind: "tampered_artifact".to_string(),
+            file: file.clone(),
+            detail: "its content no longer hashes to its id".to_string(),
+        });
+    }
+    match objects::split_payload(&payload, &file) {
+        Err(e) => problems.push(Problem {
+            kind: "tampered_artifact".to_string(),
+            file: file.clone(),
+            detail: e.to_string(),
+        }),
+        Ok((header, body)) => {
+            if SchemaVersion::parse(&header.schema_version).is_none() {
+                problems.push(Problem {
+                    kind: "missing_schema_version".to_string(),
+                    file: file.clone(),
+                    detail: "the object header has no schema version".to_string(),
+                });
+            }
+            if let Some(secrets) = scanner
+                && header.format == "json"
+            {
+                scan_text(secrets, &String::from_utf8_lossy(body), &file, &mut problems);
+            }
+        }
+    }
+    problems
+}
+
+/// Scans stored text for anything a detector still matches. The secret
+/// itself is never reported, only where and what kind.
+pub fn scan_text(scanner: &Redactor, text: &str, file: &str, problems: &mut Vec<Problem>) {
+    let mut by_category: BTreeMap<&str, usize> = BTreeMap::new();
+    for finding in scanner.scan(text) {
+        *by_category.entry(finding.category).or_default() += 1;
+    }
+    for (category, n) in by_category {
+        problems.push(Problem {
+            kind: "secret_found".to_string(),
+            file: file.to_string(),
+            detail: format!("{n} unredacted {category} match(es)"),
+        });
+    }
+}
+
+fn object_sizes(layout: &StoreLayout, leftovers: &BTreeSet<String>) -> Result<(u64, u64)> {
+    let mut bytes = 0;
+    let mut files = 0;
+    for (rel, len) in list_objects(layout)? {
+        if !leftovers.contains(&rel) {
+            bytes += len;
+            files += 1;
+        }
+    }
+    Ok((bytes, files))
+}
+
+/// Every object file: (store-relative path, size).
+pub fn list_objects(layout: &StoreLayout) -> Result<Vec<(String, u64)>> {
+    use crate::error::IoContext;
+    let dir = layout.objects_dir();
+    let mut out = Vec::new();
+    if !dir.is_dir() {
+        return Ok(out);
+    }
+    for shard in fs::read_dir(&dir).ctx("list", &dir)? {
+        let shard = shard.ctx("list", &dir)?;
+        if !shard.path().is_dir() {
+            continue;
+        }
+        for entry in fs::read_dir(shard.path()).ctx("list", shard.path())? {
+            let entry = entry.ctx("list", shard.path())?;
+            let meta = entry.metadata().ctx("inspect", entry.path())?;
+            if meta.is_file() {
+                out.push((
+                    format!(
+                        "objects/{}/{}",
+                        shard.file_name().to_string_lossy(),
+                        entry.file_name().to_string_lossy()
+                    ),
+                    meta.len(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn unreferenced_objects(
+    layout: &StoreLayout,
+    _state: &StoreState,
+    referenced: &BTreeSet<String>,
+    leftovers: &BTreeSet<String>,
+) -> Result<Vec<String>> {
+    Ok(list_objects(layout)?
+        .into_iter()
+        .filter(|(rel, _)| !leftovers.contains(rel))
+        .filter_map(|(rel, _)| rel.rsplit('/').next().map(str::to_string))
+        .filter(|id| !referenced.contains(id))
+        .collect())
+}
