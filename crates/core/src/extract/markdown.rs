@@ -218,22 +218,12 @@ fn parse_options() -> Options<'static> {
 
 /// Number of CommonMark line endings (`\n`, `\r\n`, `\r`) in `bytes`.
 fn count_line_endings(bytes: &[u8]) -> usize {
-    let mut count = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\n' => count += 1,
-            b'\r' => {
-                count += 1;
-                if bytes.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-            }
-            _ => {}
-        }
-        i += 1;
+    if memchr::memchr(b'\r', bytes).is_none() {
+        return memchr::memchr_iter(b'\n', bytes).count();
     }
-    count
+    memchr::memchr2_iter(b'\n', b'\r', bytes)
+        .filter(|&i| !(bytes[i] == b'\n' && i > 0 && bytes[i - 1] == b'\r'))
+        .count()
 }
 
 /// Number of lines of `bytes`; a final line ending does not start a new line.
@@ -250,19 +240,11 @@ fn count_lines(bytes: &[u8]) -> usize {
 fn line_starts(body: &str) -> Vec<usize> {
     let bytes = body.as_bytes();
     let mut starts = vec![0];
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\n' => starts.push(i + 1),
-            b'\r' => {
-                if bytes.get(i + 1) == Some(&b'\n') {
-                    i += 1;
-                }
-                starts.push(i + 1);
-            }
-            _ => {}
+    for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
+        let crlf = bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n');
+        if !crlf {
+            starts.push(i + 1);
         }
-        i += 1;
     }
     starts
 }
@@ -401,7 +383,11 @@ impl TextBuf {
 /// An open link while its children are visited.
 enum LinkFrame {
     /// A recorded link: index into `Outline::links` and its text so far.
-    Mention { index: usize, text: TextBuf },
+    Mention {
+        index: usize,
+        pos: Sourcepos,
+        text: TextBuf,
+    },
     /// A link that produces nothing; `close` is written after its children.
     Dropped { close: Option<&'static str> },
 }
@@ -450,17 +436,43 @@ impl<'t> Walker<'t> {
         body.as_bytes().get(at).copied()
     }
 
-    /// The form of a (non-wiki) link from the source bytes at its position.
-    fn link_form(&mut self, pos: Sourcepos) -> LinkForm {
+    /// The form of a (non-wiki) link, from the source bytes at its position.
+    ///
+    /// comrak's columns can be off inside table cells with escaped pipes, so
+    /// a position that shows neither `<`, `[` nor the link's own text falls
+    /// back to comparing the text with the URL.
+    fn link_form(&mut self, pos: Sourcepos, url: &str, text: &str) -> LinkForm {
         match self.byte_at(pos.start.line, pos.start.column) {
-            Some(b'<') => LinkForm::Autolink,
-            Some(b'[') => match self.byte_at(pos.end.line, pos.end.column) {
-                Some(b']') => LinkForm::Reference,
-                _ => LinkForm::Inline,
-            },
-            Some(_) => LinkForm::BareUrl,
-            None => LinkForm::Inline,
+            Some(b'<') => return LinkForm::Autolink,
+            Some(b'[') => {
+                return match self.byte_at(pos.end.line, pos.end.column) {
+                    Some(b']') => LinkForm::Reference,
+                    _ => LinkForm::Inline,
+                };
+            }
+            _ => {}
         }
+        if !text.is_empty() && self.source_at(pos).is_some_and(|s| s.starts_with(text)) {
+            return LinkForm::BareUrl;
+        }
+        let bare = url == text
+            || url.strip_prefix("http://") == Some(text)
+            || url.strip_prefix("mailto:") == Some(text);
+        if bare {
+            LinkForm::BareUrl
+        } else {
+            LinkForm::Inline
+        }
+    }
+
+    /// The body from a comrak (line, column) to the end of that line.
+    fn source_at(&mut self, pos: Sourcepos) -> Option<&'t str> {
+        let body = self.body;
+        let starts = self.line_starts.get_or_insert_with(|| line_starts(body));
+        let start = *starts.get(pos.start.line.checked_sub(1)?)?;
+        let end = starts.get(pos.start.line).copied().unwrap_or(body.len());
+        let at = start.checked_add(pos.start.column.checked_sub(1)?)?;
+        body.get(at..end)
     }
 
     /// Text that belongs to the open heading title or section snippet and to
@@ -607,10 +619,10 @@ impl<'t> Walker<'t> {
     }
 
     fn start_link(&mut self, url: &str, pos: Sourcepos) {
-        let form = self.link_form(pos);
         if is_marker_url(url) || is_only_markers(url) || self.image_depth > 0 {
             // Keep a marker read as an autolink exactly as written.
-            let close = if form == LinkForm::Autolink && self.image_depth == 0 {
+            let autolink = self.byte_at(pos.start.line, pos.start.column) == Some(b'<');
+            let close = if autolink && self.image_depth == 0 {
                 self.text("<");
                 Some(">")
             } else {
@@ -620,7 +632,8 @@ impl<'t> Walker<'t> {
             return;
         }
         let (_, fragment) = split_fragment(url);
-        self.push_link(form, url.to_string(), fragment, pos);
+        // The form needs the link text; `finish_link` decides it.
+        self.push_link(LinkForm::Inline, url.to_string(), fragment, pos);
     }
 
     fn start_wiki(&mut self, url: &str, pos: Sourcepos) {
@@ -654,15 +667,24 @@ impl<'t> Walker<'t> {
         });
         self.links.push(LinkFrame::Mention {
             index,
+            pos,
             text: TextBuf::default(),
         });
     }
 
     fn finish_link(&mut self) {
         match self.links.pop() {
-            Some(LinkFrame::Mention { index, text }) => {
+            Some(LinkFrame::Mention { index, pos, text }) => {
+                let text = text.finish();
+                let form = match self.out.links.get(index) {
+                    Some(link) if link.form != LinkForm::Wiki => {
+                        let url = link.target.clone();
+                        self.link_form(pos, &url, &text)
+                    }
+                    _ => LinkForm::Wiki,
+                };
                 if let Some(link) = self.out.links.get_mut(index) {
-                    let text = text.finish();
+                    link.form = form;
                     link.text = if text.is_empty() {
                         link.target.clone()
                     } else {
