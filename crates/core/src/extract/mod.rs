@@ -1,1 +1,9 @@
 //! Extraction of entities from parsed documents.
+//!
+//! * [`markdown`]: the pure Markdown outline extractor (sections, code
+//!   mentions, links) run once per Markdown document.
+//! * [`links`]: classification of link targets and resolution of links and
+//!   wikilinks against the documents of a run.
+
+pub mod links;
+pub mod markdown;
