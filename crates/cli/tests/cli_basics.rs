@@ -21,7 +21,10 @@ fn version_json_has_schema_and_target() {
     assert_eq!(doc["schema_version"], "v2");
     assert_eq!(doc["readable_schema_versions"], serde_json::json!(["v2"]));
     let target = doc["target"].as_str().unwrap();
-    assert!(target.contains("linux") || target.contains("darwin"), "{target}");
+    assert!(
+        target.contains("linux") || target.contains("darwin"),
+        "{target}"
+    );
     assert!(doc.get("commit").is_some());
 }
 
@@ -58,7 +61,13 @@ fn init_writes_commented_defaults_and_is_idempotent() {
     ] {
         assert!(config.contains(key), "init config lacks {key}");
     }
-    assert!(config.lines().filter(|l| l.trim_start().starts_with('#')).count() > 10);
+    assert!(
+        config
+            .lines()
+            .filter(|l| l.trim_start().starts_with('#'))
+            .count()
+            > 10
+    );
     assert!(ws.store().join("store.json").is_file());
 
     let before = ws.pkg_hashes();

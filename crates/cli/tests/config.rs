@@ -53,12 +53,14 @@ fn unknown_keys_warn_with_path_and_position() {
     ws.write("a.md", "# A\n");
     let run = ws.run(&["ingest"]).ok();
     assert!(
-        run.stderr.contains("pkg.yaml:4:5: storage.footprint_budget.multipler: unknown key"),
+        run.stderr
+            .contains("pkg.yaml:4:5: storage.footprint_budget.multipler: unknown key"),
         "{}",
         run.stderr
     );
     assert!(
-        run.stderr.contains("profiles.default.ingestion.chunk_tokenz"),
+        run.stderr
+            .contains("profiles.default.ingestion.chunk_tokenz"),
         "{}",
         run.stderr
     );
@@ -97,7 +99,11 @@ fn invalid_values_exit_2_with_file_line_and_column() {
             "pkg.yaml:3:",
             "leaves the workspace root",
         ),
-        ("security:\n  redaction:\n    detectors: [nope]\n", "pkg.yaml:3:", "unknown detector 'nope'"),
+        (
+            "security:\n  redaction:\n    detectors: [nope]\n",
+            "pkg.yaml:3:",
+            "unknown detector 'nope'",
+        ),
         ("storage: [1, 2\n", "pkg.yaml:", "not valid YAML"),
         ("- just\n- a list\n", "pkg.yaml:1:1", "not a mapping"),
     ];
@@ -108,7 +114,10 @@ fn invalid_values_exit_2_with_file_line_and_column() {
         assert!(run.stderr.contains(position), "{yaml}\n=> {}", run.stderr);
         assert!(run.stderr.contains(text), "{yaml}\n=> {}", run.stderr);
         assert!(run.stderr.contains("expected"), "{}", run.stderr);
-        assert!(!ws.path(".pkg").exists(), "a rejected config must not create a store");
+        assert!(
+            !ws.path(".pkg").exists(),
+            "a rejected config must not create a store"
+        );
     }
 }
 
@@ -117,7 +126,11 @@ fn unknown_profile_is_a_usage_error() {
     let ws = Ws::new();
     ws.write("a.md", "# A\n");
     let run = ws.run(&["--profile", "nope", "ingest"]).code(2);
-    assert!(run.stderr.contains("unknown profile 'nope'"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unknown profile 'nope'"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("default"), "{}", run.stderr);
     ws.write("config/pkg.yaml", "active_profile: missing\n");
     ws.run(&["ingest"]).code(2);
@@ -136,9 +149,13 @@ fn json_config_via_flag_and_env() {
     let doc = ws.json(&["--config", cfg.to_str().unwrap(), "ingest"]);
     assert_eq!(doc["detail"]["ok"], 1);
     assert_eq!(doc["detail"]["skipped"], 2);
-    let run = ws.run_env(&["--json", "ingest"], &[("AUDITGRAPH_CONFIG", cfg.to_str().unwrap())]);
+    let run = ws.run_env(
+        &["--json", "ingest"],
+        &[("AUDITGRAPH_CONFIG", cfg.to_str().unwrap())],
+    );
     assert_eq!(run.ok().json()["detail"]["ok"], 1);
-    ws.run(&["--config", "/nonexistent/pkg.yaml", "ingest"]).code(2);
+    ws.run(&["--config", "/nonexistent/pkg.yaml", "ingest"])
+        .code(2);
 }
 
 #[test]
@@ -154,9 +171,8 @@ fn profiles_have_separate_stores() {
     ws.json(&["--profile", "work", "ingest"]);
     assert!(ws.path(".pkg/profiles/default/store.json").is_file());
     assert!(ws.path(".pkg/profiles/work/store.json").is_file());
-    let work: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(ws.path(".pkg/profiles/work/store.json")).unwrap(),
-    )
-    .unwrap();
+    let work: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.path(".pkg/profiles/work/store.json")).unwrap())
+            .unwrap();
     assert_ne!(work["current_run"], ws.state()["current_run"]);
 }

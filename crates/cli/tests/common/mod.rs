@@ -20,13 +20,21 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     #[track_caller]
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
@@ -133,7 +141,11 @@ impl Ws {
     }
 
     pub fn manifest(&self, run: &str, stage: &str) -> Value {
-        let path = self.store().join("runs").join(run).join(format!("{stage}-manifest.json"));
+        let path = self
+            .store()
+            .join("runs")
+            .join(run)
+            .join(format!("{stage}-manifest.json"));
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
     }
 
@@ -158,7 +170,11 @@ pub fn tree_hashes(dir: &Path) -> BTreeMap<String, String> {
             if meta.is_dir() {
                 stack.push(path);
             } else {
-                let rel = path.strip_prefix(dir).unwrap().to_string_lossy().to_string();
+                let rel = path
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string();
                 let bytes = std::fs::read(&path).unwrap_or_default();
                 out.insert(rel, hex::encode(Sha256::digest(&bytes)));
             }
@@ -173,7 +189,10 @@ pub fn sample_notes(ws: &Ws) {
         "notes/alpha.md",
         "---\ntitle: Alpha note\ntags: [one, two]\n---\n# Alpha\n\nAlpha talks about `postgres` and [beta](beta.md).\n",
     );
-    ws.write("notes/beta.md", "# Beta\n\nBeta is short.\n\n## Details\n\nMore words here.\n");
+    ws.write(
+        "notes/beta.md",
+        "# Beta\n\nBeta is short.\n\n## Details\n\nMore words here.\n",
+    );
     ws.write("notes/sub/gamma.txt", "plain text gamma\nsecond line\n");
     ws.write("notes/image.png", [0x89, b'P', b'N', b'G', 0, 1, 2, 3]);
 }

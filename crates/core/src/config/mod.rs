@@ -618,7 +618,9 @@ pub fn parse_text(text: &str, file: &Path) -> Result<(Config, Vec<ConfigWarning>
     validate(&config, &mut |key_path: String,
                             message: String,
                             expected: String| {
-        let position = tree.position_of(&tree::parse_path(&key_path), false);
+        // Problems with a name (a profile name) point at the key itself.
+        let at_key = message.starts_with("profile name");
+        let position = tree.position_of(&tree::parse_path(&key_path), at_key);
         problems.push(ConfigProblem {
             position,
             key_path,
