@@ -5,7 +5,6 @@ use crate::context::Context;
 use crate::error::{CliError, CliResult, exit};
 use auditgraph_core::config::DEFAULT_CONFIG_YAML;
 use auditgraph_core::store::Access;
-use auditgraph_core::store::txn::Txn;
 use serde_json::json;
 
 pub fn run(ctx: &Context) -> CliResult {
@@ -46,7 +45,8 @@ pub fn run(ctx: &Context) -> CliResult {
     let store_created = ctx.with_write_options(|opts| -> CliResult<bool> {
         let mut writer = auditgraph_core::pipeline::open_writer(&ws, Access::Write, opts)?;
         if writer.is_new() {
-            writer.commit(Txn::new(), |_| {})?;
+            let txn = writer.begin();
+            writer.commit(txn, |_| {})?;
             Ok(true)
         } else {
             Ok(false)

@@ -173,19 +173,25 @@ pub fn parse(text: &str) -> Result<Node, ParseFailure> {
             value: NodeValue::Map(Vec::new()),
         });
     }
-    let spanned: Spanned<RawNode> = serde_saphyr::from_str(text).map_err(|err| {
-        let position = err
-            .location()
-            .map(|loc| Position {
-                line: loc.line(),
-                column: loc.column(),
-            })
-            .unwrap_or_default();
-        ParseFailure {
-            position,
-            message: first_line(&err.without_snippet().to_string()),
-        }
-    })?;
+    // YAML 1.2 core booleans only: a tag `y` or a mode `off` stays a string
+    // (YAML 1.1 would turn them into booleans); `007` stays a string too.
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    options.leading_zero_numbers_as_strings = true;
+    let spanned: Spanned<RawNode> =
+        serde_saphyr::from_str_with_options(text, options).map_err(|err| {
+            let position = err
+                .location()
+                .map(|loc| Position {
+                    line: loc.line(),
+                    column: loc.column(),
+                })
+                .unwrap_or_default();
+            ParseFailure {
+                position,
+                message: first_line(&err.without_snippet().to_string()),
+            }
+        })?;
     Ok(convert(spanned))
 }
 

@@ -62,7 +62,7 @@ pub fn ingest(
         Access::Write
     };
     let mut writer = open_writer(ws, access, opts)?;
-    let mut txn = Txn::new();
+    let mut txn = writer.begin();
     let redactor = redactor_for(ws, &writer, &mut txn)?;
     let base = base_run(&writer)?;
     let schema = writer.support.writes.to_string();
@@ -100,7 +100,7 @@ pub fn ingest(
         // Same inputs and configuration as a stored run: nothing new to
         // write; never overwrite it. The redaction key is only kept if this
         // transaction publishes something.
-        txn = Txn::new();
+        txn = writer.begin();
     }
     let published = publish(
         &mut writer,

@@ -89,6 +89,11 @@ pub fn inspect(layout: &StoreLayout) -> Result<Found> {
         };
     }
     // No marker: a Python-era layout has runs/<id>/ingest-manifest.json.
+    // Manifests an interrupted first write of ours left behind are not one.
+    let unpublished: std::collections::HashSet<String> = txn::leftovers(layout, None)?
+        .into_iter()
+        .flat_map(|l| l.created)
+        .collect();
     let runs = layout.runs_dir();
     if runs.is_dir() {
         let mut dirs: Vec<_> = fs::read_dir(&runs)
@@ -99,7 +104,11 @@ pub fn inspect(layout: &StoreLayout) -> Result<Found> {
         dirs.sort();
         for dir in dirs {
             let manifest = dir.join("ingest-manifest.json");
-            if manifest.is_file() {
+            let rel = manifest
+                .strip_prefix(&layout.dir)
+                .map(|p| p.to_string_lossy().to_string())
+                .unwrap_or_default();
+            if manifest.is_file() && !unpublished.contains(&rel) {
                 let version = fs::read(&manifest)
                     .ok()
                     .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
@@ -400,6 +409,18 @@ impl StoreWriter {
             committed: false,
             _lock: lock,
         })
+    }
+
+    /// Starts a transaction.
+    pub fn begin(&self) -> Txn {
+        let last = self
+            .state
+            .last_txn
+            .as_deref()
+            .and_then(|t| t.strip_prefix("txn-"))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        Txn::new(last + 1)
     }
 
     /// True if the store has never been committed to (no marker yet).

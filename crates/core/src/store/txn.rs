@@ -55,19 +55,12 @@ pub struct Txn {
 }
 
 impl Txn {
-    pub fn new() -> Txn {
-        let mut random = [0u8; 8];
-        // A collision only matters for concurrent writers, which the lock
-        // excludes; fall back to the pid and time if the OS has no entropy.
-        if getrandom::fill(&mut random).is_err() {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            random = ((nanos as u64) ^ u64::from(std::process::id())).to_le_bytes();
-        }
+    /// A transaction with a deterministic id (`txn-<n>`): the number after
+    /// the last committed one. An interrupted transaction is rolled back
+    /// before the next one starts, so ids never collide.
+    pub fn new(number: u64) -> Txn {
         Txn {
-            id: format!("txn-{}", hex::encode(random)),
+            id: format!("txn-{number:010}"),
             objects: BTreeMap::new(),
             files: BTreeMap::new(),
             reused: BTreeSet::new(),
@@ -238,12 +231,6 @@ impl Txn {
 
         fs::remove_dir_all(&staging).ctx("remove staging directory", &staging)?;
         Ok(state)
-    }
-}
-
-impl Default for Txn {
-    fn default() -> Self {
-        Txn::new()
     }
 }
 
