@@ -20,12 +20,8 @@ fn a_second_writer_waits_then_fails_with_a_clear_message() {
     ws.json(&["ingest"]);
     let before = ws.pkg_hashes();
 
-    // Hold the writer lock as another process would.
-    let lock = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .open(ws.store().join("LOCK"))
-        .unwrap();
+    // Hold the writer lock (on the workspace root) as another process would.
+    let lock = std::fs::File::open(ws.root()).unwrap();
     lock.lock().unwrap();
     ws.write("n/extra.md", "# extra\n");
     let run = ws

@@ -149,7 +149,7 @@ impl Ws {
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
     }
 
-    /// Path -> SHA-256 of every file under `.pkg` (the LOCK file included).
+    /// Path -> SHA-256 of every file under `.pkg`.
     pub fn pkg_hashes(&self) -> BTreeMap<String, String> {
         tree_hashes(&self.path(".pkg"))
     }

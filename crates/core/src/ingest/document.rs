@@ -22,9 +22,15 @@ pub const DOCUMENTS_KIND: &str = "documents";
 /// A parsed (normalized, redacted) Markdown or text file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DocumentRecord {
+    /// Derived from the path; not stored (see [`DocumentRecord::identify`]).
+    #[serde(skip)]
     pub document_id: String,
     pub path: String,
+    /// Recorded in the ingest manifest, not in the document object.
+    #[serde(skip)]
     pub source_hash: String,
+    /// Recorded in the ingest manifest, not in the document object.
+    #[serde(skip)]
     pub size: u64,
     pub parser_id: String,
     /// The whole text: NFC, LF line endings, secrets replaced by markers.
@@ -78,6 +84,14 @@ pub fn document_id(path: &str) -> String {
 }
 
 impl DocumentRecord {
+    /// Fills in the fields a document object does not store: its id (from
+    /// the path) and the source hash and size the manifest records.
+    pub fn identify(&mut self, source_hash: &str, size: u64) {
+        self.document_id = document_id(&self.path);
+        self.source_hash = source_hash.to_string();
+        self.size = size;
+    }
+
     pub fn chunk_text(&self, chunk: &Chunk) -> &str {
         self.text.get(chunk.start..chunk.end).unwrap_or("")
     }
@@ -288,9 +302,9 @@ pub fn group_sizes(docs: &[(&str, usize)]) -> Vec<usize> {
 }
 
 /// One in this many paths ends a group (the average group size).
-pub const GROUP_MODULUS: u32 = 48;
+pub const GROUP_MODULUS: u32 = 96;
 /// A group is closed once it holds this much text.
-pub const GROUP_MAX_BYTES: usize = 384 * 1024;
+pub const GROUP_MAX_BYTES: usize = 512 * 1024;
 
 /// The payload of a document group object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -43,6 +43,7 @@ pub struct IngestRecord {
     pub parse_status: ParseStatus,
     /// Why the file is skipped or failed, `unchanged` when it was not parsed
     /// again, or why an `ok` file needs attention (`frontmatter_invalid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -89,7 +90,36 @@ pub struct IngestManifest {
     pub wall_clock_finished_at: String,
 }
 
+/// Loads a document group object, filling in each document's id, source
+/// hash and size from the manifest records (by path).
+pub fn load_group(
+    layout: &StoreLayout,
+    object: &str,
+    records: &HashMap<&str, &IngestRecord>,
+) -> Result<Vec<DocumentRecord>> {
+    let group: DocumentGroup = objects::read_json(layout, object, DOCUMENTS_KIND)?;
+    let mut docs = group.documents;
+    for doc in &mut docs {
+        let record = records.get(doc.path.as_str()).ok_or_else(|| {
+            Error::corrupt(
+                layout.object_path(object),
+                format!(
+                    "document {} has no record in the run's ingest manifest",
+                    doc.path
+                ),
+            )
+        })?;
+        doc.identify(record.sha256.as_deref().unwrap_or(""), record.size);
+    }
+    Ok(docs)
+}
+
 impl IngestManifest {
+    /// Records by path.
+    pub fn records_by_path(&self) -> HashMap<&str, &IngestRecord> {
+        self.records.iter().map(|r| (r.path.as_str(), r)).collect()
+    }
+
     /// The `ok` records in order, paired with the object holding each.
     pub fn document_objects(&self) -> Vec<(&IngestRecord, &str)> {
         let mut out = Vec::new();
@@ -670,19 +700,17 @@ fn build_groups(
         reusable.push(hit);
     }
     let loaded: HashMap<String, HashMap<String, DocumentRecord>> = match base {
-        Some(base) => needed
-            .par_iter()
-            .map(|object| {
-                let group: DocumentGroup =
-                    objects::read_json(&base.layout, object, DOCUMENTS_KIND)?;
-                let by_path = group
-                    .documents
-                    .into_iter()
-                    .map(|d| (d.path.clone(), d))
-                    .collect();
-                Ok((object.clone(), by_path))
-            })
-            .collect::<Result<_>>()?,
+        Some(base) => {
+            let records = base.manifest.records_by_path();
+            needed
+                .par_iter()
+                .map(|object| {
+                    let docs = load_group(&base.layout, object, &records)?;
+                    let by_path = docs.into_iter().map(|d| (d.path.clone(), d)).collect();
+                    Ok((object.clone(), by_path))
+                })
+                .collect::<Result<_>>()?
+        }
         None => HashMap::new(),
     };
 

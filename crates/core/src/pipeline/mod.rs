@@ -99,12 +99,43 @@ pub fn open_writer(
     )
 }
 
-/// Serializes a manifest the way every manifest is stored: pretty JSON with
-/// a trailing newline.
+/// Serializes a manifest the way every manifest is stored: one top-level key
+/// per line, and arrays of objects (the records) one element per line, so
+/// the file stays compact yet diffs line by line between runs.
 pub fn manifest_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
-    bytes.push(b'\n');
-    bytes
+    let value = serde_json::to_value(value).unwrap_or_default();
+    let mut out = String::new();
+    match &value {
+        serde_json::Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                out.push_str(if i == 0 { "\n" } else { ",\n" });
+                out.push_str(&serde_json::Value::String(key.clone()).to_string());
+                out.push(':');
+                match item {
+                    serde_json::Value::Array(items)
+                        if !items.is_empty() && items.iter().all(|v| v.is_object()) =>
+                    {
+                        out.push_str("[\n");
+                        for (j, element) in items.iter().enumerate() {
+                            if j > 0 {
+                                out.push_str(",\n");
+                            }
+                            out.push_str(&element.to_string());
+                        }
+                        out.push_str("\n]");
+                    }
+                    other => out.push_str(&other.to_string()),
+                }
+            }
+            out.push_str("\n}\n");
+        }
+        other => {
+            out.push_str(&other.to_string());
+            out.push('\n');
+        }
+    }
+    out.into_bytes()
 }
 
 /// Reads a file the pipeline needs, naming it on failure.

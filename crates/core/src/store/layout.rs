@@ -5,7 +5,6 @@
 //!   store.json        store marker + state: schema version, current run,
 //!                     run log, size counters (replaced atomically; the
 //!                     commit point of every write)
-//!   LOCK              the writer lock (empty file, locked with flock)
 //!   objects/ab/<id>   content-addressed, zstd-compressed artifacts
 //!   runs/<run_id>/    one directory per run: stage manifests, the config
 //!                     snapshot and the replay log
@@ -16,7 +15,6 @@
 use std::path::{Path, PathBuf};
 
 pub const STORE_FILE: &str = "store.json";
-pub const LOCK_FILE: &str = "LOCK";
 pub const OBJECTS_DIR: &str = "objects";
 pub const RUNS_DIR: &str = "runs";
 pub const TMP_DIR: &str = "tmp";
@@ -46,8 +44,9 @@ impl StoreLayout {
     pub fn store_file(&self) -> PathBuf {
         self.dir.join(STORE_FILE)
     }
-    pub fn lock_file(&self) -> PathBuf {
-        self.dir.join(LOCK_FILE)
+    /// What writers lock: the workspace root directory (see `store::lock`).
+    pub fn lock_target(&self) -> PathBuf {
+        self.root.clone()
     }
     pub fn objects_dir(&self) -> PathBuf {
         self.dir.join(OBJECTS_DIR)

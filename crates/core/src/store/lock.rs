@@ -1,8 +1,11 @@
-//! The single-writer lock of a profile's store.
+//! The single-writer lock.
 //!
-//! Writers take an exclusive `flock`-style lock on `LOCK` for the whole
-//! command. Readers never lock: they read `store.json` (replaced atomically)
-//! and immutable files.
+//! Writers take an exclusive `flock` on the workspace root directory itself
+//! for the whole command, before they create anything. Locking the directory
+//! means no lock file is ever created or deleted (so a refused or blocked
+//! first write leaves the workspace exactly as it was, and there is no
+//! stale-lock-file race). Readers never lock: they read `store.json`
+//! (replaced atomically) and immutable files.
 
 use crate::error::{Error, IoContext, Result};
 use std::fs::{File, OpenOptions, TryLockError};
@@ -21,9 +24,6 @@ pub struct WriterLock {
 pub fn acquire(lock_path: &Path, timeout: Duration, on_wait: &dyn Fn()) -> Result<WriterLock> {
     let file = OpenOptions::new()
         .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
         .open(lock_path)
         .ctx("open lock file", lock_path)?;
     let started = Instant::now();

@@ -358,6 +358,8 @@ impl StoreWriter {
         let found = inspect(&layout)?;
         check_compatibility(&layout, &found, access, support)?;
 
+        let lock = lock::acquire(&layout.lock_target(), lock_timeout, on_wait)?;
+        // Under the lock: create the store directories that are missing.
         let mut created = Vec::new();
         let mut missing = Vec::new();
         let mut dir = Some(layout.dir.as_path());
@@ -371,12 +373,6 @@ impl StoreWriter {
         for d in missing.iter().rev() {
             fs::create_dir(d).ctx("create store directory", d)?;
             created.push(d.clone());
-        }
-        let lock_path = layout.lock_file();
-        let lock_existed = lock_path.exists();
-        let lock = lock::acquire(&lock_path, lock_timeout, on_wait)?;
-        if !lock_existed {
-            created.push(lock_path.clone());
         }
 
         // Another writer may have changed the store while we waited.
@@ -510,14 +506,11 @@ impl Drop for StoreWriter {
         if self.committed {
             return;
         }
-        // Nothing was published: remove what opening the store created, so a
-        // refused or blocked first write leaves the workspace as it was.
+        // Nothing was published: remove the (empty) directories opening the
+        // store created, so a refused or blocked first write leaves the
+        // workspace as it was. The lock is still held here.
         for path in self.created.iter().rev() {
-            if path.is_dir() {
-                let _ = fs::remove_dir(path);
-            } else {
-                let _ = fs::remove_file(path);
-            }
+            let _ = fs::remove_dir(path);
         }
     }
 }

@@ -20,10 +20,14 @@ use crate::store::fsutil::{replace_atomically, sync_dir, write_synced};
 use crate::store::layout::StoreLayout;
 use crate::store::objects::PreparedObject;
 use crate::store::state::StoreState;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
+
+/// Threads used to write and sync a commit's files.
+const IO_THREADS: usize = 16;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Journal {
@@ -178,13 +182,10 @@ impl Txn {
         sync_dir(&staging)?;
         fault::point("commit:journal-written");
 
-        let mut touched_dirs = BTreeSet::new();
-        let mut first = true;
-        let entries = self
+        let entries: Vec<(String, &Vec<u8>, bool)> = self
             .objects
             .iter()
-            .map(|(id, bytes)| (StoreLayout::object_rel(id), bytes))
-            .map(|(rel, bytes)| (rel, bytes, false))
+            .map(|(id, bytes)| (StoreLayout::object_rel(id), bytes, false))
             .chain(
                 self.files
                     .iter()
@@ -199,27 +200,47 @@ impl Txn {
                 self.replaced
                     .iter()
                     .map(|(rel, (bytes, _))| (rel.clone(), bytes, false)),
-            );
-        for (n, (rel, bytes, private)) in entries.enumerate() {
-            let target = layout.dir.join(&rel);
+            )
+            .collect();
+        // Write and sync every file in the staging directory in parallel
+        // (each fsync waits on the disk; concurrent ones share journal
+        // commits), then move them into place.
+        let write_all = || {
+            entries
+                .par_iter()
+                .enumerate()
+                .try_for_each(|(n, (_, bytes, private))| {
+                    let staged = staging.join(format!("{n}"));
+                    if *private {
+                        write_private(&staged, bytes)
+                    } else {
+                        write_synced(&staged, bytes)
+                    }
+                })
+        };
+        // The work is waiting on the disk, not the CPU: use more threads
+        // than cores for it.
+        match rayon::ThreadPoolBuilder::new()
+            .num_threads(IO_THREADS)
+            .build()
+        {
+            Ok(pool) => pool.install(write_all)?,
+            Err(_) => write_all()?,
+        }
+        let mut touched_dirs = BTreeSet::new();
+        for (n, (rel, _, _)) in entries.iter().enumerate() {
+            let target = layout.dir.join(rel);
             let parent = target.parent().unwrap_or(&layout.dir).to_path_buf();
-            fs::create_dir_all(&parent).ctx("create directory", &parent)?;
-            let staged = staging.join(format!("{n}"));
-            if private {
-                write_private(&staged, bytes)?;
-            } else {
-                write_synced(&staged, bytes)?;
+            if !touched_dirs.contains(&parent) {
+                fs::create_dir_all(&parent).ctx("create directory", &parent)?;
             }
-            fs::rename(&staged, &target).ctx("publish", &target)?;
+            fs::rename(staging.join(format!("{n}")), &target).ctx("publish", &target)?;
             touched_dirs.insert(parent);
-            if first {
+            if n == 0 {
                 fault::point("commit:first-object-placed");
-                first = false;
             }
         }
-        for dir in &touched_dirs {
-            sync_dir(dir)?;
-        }
+        touched_dirs.par_iter().try_for_each(|dir| sync_dir(dir))?;
         if let Some(parent) = touched_dirs.iter().next().and_then(|d| d.parent()) {
             sync_dir(parent)?;
         }
