@@ -220,10 +220,8 @@ impl Txn {
         };
         // The work is waiting on the disk, not the CPU: use more threads
         // than cores for it.
-        match rayon::ThreadPoolBuilder::new()
-            .num_threads(IO_THREADS)
-            .build()
-        {
+        let threads = entries.len().clamp(1, IO_THREADS);
+        match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
             Ok(pool) => pool.install(write_all)?,
             Err(_) => write_all()?,
         }

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Times whole auditgraph runs on a corpus next to the physical floor (the
+# time to read and hash every file once).
+#
+# Usage: scripts/bench-cli.sh CORPUS_DIR [RUNS]
+#   e.g. scripts/bench-cli.sh ../shared/corpora/tldr-en
+#
+# The corpus is copied to a temporary workspace (never into the project);
+# the release binary is built first. Needs hyperfine (apt-get install
+# hyperfine; installed automatically when apt is available).
+set -euo pipefail
+corpus=${1:?usage: scripts/bench-cli.sh CORPUS_DIR [RUNS]}
+runs=${2:-10}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+corpus=$(cd "$corpus" && pwd)
+floor_script="$repo/../shared/bench/floor.sh"
+
+if ! command -v hyperfine >/dev/null 2>&1; then
+  sudo_cmd=(); [ "$(id -u)" = 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine >/dev/null
+fi
+(cd "$repo" && cargo build --release --locked -q)
+bin="$repo/target/release/auditgraph"
+
+ws=$(mktemp -d /tmp/auditgraph-bench.XXXXXX)
+trap 'rm -rf "$ws"' EXIT
+cp -r "$corpus/." "$ws/"
+ag() { "$bin" --root "$ws" -q "$@"; }
+
+echo "corpus: $corpus"
+echo "binary: $("$bin" version) ($(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown))"
+if [ -x "$floor_script" ] || [ -f "$floor_script" ]; then
+  bash "$floor_script" "$ws" >/dev/null
+  echo "floor:  $(bash "$floor_script" "$ws")"
+fi
+
+export_json=$(mktemp -d /tmp/auditgraph-bench-json.XXXXXX)
+trap 'rm -rf "$ws" "$export_json"' EXIT
+bench() { # name, prepare, command
+  hyperfine --style basic --runs "$runs" --warmup 1 --prepare "$2" "$3" \
+    --export-json "$export_json/$1.json" >/dev/null 2>&1
+  python3 - "$export_json/$1.json" "$1" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+print(f"{sys.argv[2]:<28} mean {r['mean']*1000:8.1f} ms  min {r['min']*1000:8.1f} ms  max {r['max']*1000:8.1f} ms")
+PY
+}
+
+bench "ingest (cold)" "rm -rf '$ws/.pkg' && sync" "'$bin' --root '$ws' -q ingest"
+bench "ingest (no change)" "true" "'$bin' --root '$ws' -q ingest"
+if "$bin" --help | grep -qE '^  run '; then
+  bench "run (cold)" "rm -rf '$ws/.pkg' && sync" "'$bin' --root '$ws' -q run"
+  bench "run (no change)" "true" "'$bin' --root '$ws' -q run"
+fi
+
+rm -rf "$ws/.pkg"
+peak=$( { /usr/bin/time -f '%M' "$bin" --root "$ws" -q ingest; } 2>&1 | tail -n 1 )
+echo "peak RSS, cold ingest: $((peak / 1024)) MiB"
+if "$bin" --help | grep -qE '^  run '; then
+  rm -rf "$ws/.pkg"
+  peak=$( { /usr/bin/time -f '%M' "$bin" --root "$ws" -q run; } 2>&1 | tail -n 1 )
+  echo "peak RSS, cold run:    $((peak / 1024)) MiB"
+fi
+src=$(find "$ws" -path "$ws/.pkg" -prune -o -type f \( -name '*.md' -o -name '*.markdown' -o -name '*.txt' -o -name '*.log' \) -printf '%s\n' | awk '{s+=$1} END {print s+0}')
+store=$(find "$ws/.pkg" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}')
+files=$(find "$ws/.pkg" -type f | wc -l)
+awk -v s="$src" -v t="$store" -v f="$files" 'BEGIN { printf "store after one cold run: %d bytes in %d files = %.2fx the %d source bytes\n", t, f, t / s, s }'
