@@ -50,6 +50,36 @@ pub enum Command {
     Init,
     /// Discover, hash and parse the workspace's files into a new run
     Ingest,
+    /// Re-ingest only the given files or folders into a new run that carries
+    /// everything else of the current run forward
+    Import {
+        /// Files or folders inside the workspace root
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<String>,
+    },
+    /// Re-derive everything from the sources, ignoring caches, into a new run
+    /// (works on any store except one written by a newer auditgraph)
+    Rebuild,
+    /// Schema versions, runs, sizes and budget of the store at a glance
+    Status,
+    /// List every run of the store
+    Runs,
+    /// Remove old runs and unreferenced artifacts (the only command that deletes)
+    Gc {
+        /// Show what would be removed without removing anything
+        #[arg(long)]
+        dry_run: bool,
+        /// Also keep this many most recent runs besides the current one
+        #[arg(long, default_value_t = 2, value_name = "N")]
+        keep: usize,
+    },
+    /// Print a shell completion script
+    Completions {
+        /// The shell to generate completions for
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff)
+    Man,
     /// Audit the store (read-only): manifests, artifacts, counters, secrets
     #[command(name = "validate-store")]
     ValidateStore {

@@ -11,8 +11,10 @@
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod gc;
 pub mod hashing;
 pub mod index;
+pub mod info;
 pub mod ingest;
 pub mod paths;
 pub mod pipeline;

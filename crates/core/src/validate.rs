@@ -12,7 +12,6 @@ use crate::hashing::sha256_hex;
 use crate::redact::Redactor;
 use crate::store::layout::StoreLayout;
 use crate::store::objects;
-use crate::store::state::StoreState;
 use crate::store::{Found, inspect, txn};
 use crate::version::{SchemaSupport, SchemaVersion};
 use rayon::prelude::*;
@@ -219,23 +218,37 @@ pub fn validate(
         .collect();
     problems.extend(object_problems);
 
-    // Leftovers and counters.
+    // Leftovers and counters. The counters cover the files published runs
+    // account for: their run directories and the objects they reference.
     let leftovers = txn::leftovers(layout, Some(&state))?;
-    let mut leftover_files: BTreeSet<String> = BTreeSet::new();
+    let mut unpublished: BTreeSet<String> = BTreeSet::new();
     for l in &leftovers {
+        let what = if l.committed {
+            format!("{} deletion(s) to finish", l.pending_deletes.len())
+        } else {
+            format!("{} unpublished file(s)", l.created.len())
+        };
         report.leftovers.push(format!(
-            "tmp/{} ({}; {} unpublished file(s))",
+            "tmp/{} ({}; {what}; the next write or `auditgraph gc` cleans it up)",
             l.txn,
-            if l.committed {
-                "committed"
-            } else {
-                "interrupted"
-            },
-            l.created.len()
+            if l.committed { "committed" } else { "interrupted" },
         ));
-        leftover_files.extend(l.created.iter().cloned());
+        unpublished.extend(l.created.iter().cloned());
     }
-    let (object_bytes, object_files) = object_sizes(layout, &leftover_files)?;
+    let object_files = list_objects(layout)?;
+    let mut object_bytes = 0u64;
+    let mut present = 0u64;
+    for (rel, len) in &object_files {
+        let id = rel.rsplit('/').next().unwrap_or("");
+        if objects_needed.contains(id) {
+            object_bytes += len;
+            present += 1;
+        } else if !unpublished.contains(rel) {
+            report.leftovers.push(format!(
+                "{rel} (referenced by no run; `auditgraph gc` removes it)"
+            ));
+        }
+    }
     // Files an interrupted write added to (or grew in) a published run are
     // on disk but not counted.
     let in_published_run = |f: &str| {
@@ -243,45 +256,37 @@ pub fn validate(
             .and_then(|r| r.split('/').next())
             .is_some_and(|run| state.runs.contains_key(run))
     };
-    let mut leftover_run_bytes: u64 = 0;
-    let mut leftover_run_files: u64 = 0;
-    for f in leftover_files.iter().filter(|f| in_published_run(f)) {
+    let mut uncounted_bytes: u64 = 0;
+    let mut uncounted_files: u64 = 0;
+    for f in unpublished.iter().filter(|f| in_published_run(f)) {
         if let Ok(m) = fs::metadata(layout.dir.join(f)) {
-            leftover_run_bytes += m.len();
-            leftover_run_files += 1;
+            uncounted_bytes += m.len();
+            uncounted_files += 1;
         }
     }
     for l in &leftovers {
         for (f, backup) in &l.replaced {
             if in_published_run(f) {
-                let now = fs::metadata(layout.dir.join(f))
-                    .map(|m| m.len())
-                    .unwrap_or(0);
+                let now = fs::metadata(layout.dir.join(f)).map(|m| m.len()).unwrap_or(0);
                 let before = fs::metadata(layout.tmp_dir().join(&l.txn).join(backup))
                     .map(|m| m.len())
                     .unwrap_or(0);
-                leftover_run_bytes += now.saturating_sub(before);
+                uncounted_bytes += now.saturating_sub(before);
             }
         }
     }
     report.counted_bytes = state.accounting.bytes;
-    report.actual_bytes = object_bytes + run_bytes - leftover_run_bytes;
-    let actual_files = object_files + run_files - leftover_run_files;
+    report.actual_bytes = (object_bytes + run_bytes).saturating_sub(uncounted_bytes);
+    let actual_files = (present + run_files).saturating_sub(uncounted_files);
     if report.counted_bytes != report.actual_bytes || state.accounting.files != actual_files {
         problems.push(Problem {
             kind: "counter_mismatch".to_string(),
             file: "store.json".to_string(),
             detail: format!(
-                "store.json counts {} bytes in {} files; objects/ and runs/ hold {} bytes in {} files",
+                "store.json counts {} bytes in {} files; the published runs hold {} bytes in {} files",
                 report.counted_bytes, state.accounting.files, report.actual_bytes, actual_files
             ),
         });
-    }
-    let unreferenced = unreferenced_objects(layout, &state, &objects_needed, &leftover_files)?;
-    for id in unreferenced {
-        report.leftovers.push(format!(
-            "objects: {id} (referenced by no run; `auditgraph gc` removes it)"
-        ));
     }
     Ok(finish(report, problems))
 }
@@ -374,18 +379,6 @@ pub fn scan_text(scanner: &Redactor, text: &str, file: &str, problems: &mut Vec<
     }
 }
 
-fn object_sizes(layout: &StoreLayout, leftovers: &BTreeSet<String>) -> Result<(u64, u64)> {
-    let mut bytes = 0;
-    let mut files = 0;
-    for (rel, len) in list_objects(layout)? {
-        if !leftovers.contains(&rel) {
-            bytes += len;
-            files += 1;
-        }
-    }
-    Ok((bytes, files))
-}
-
 /// Every object file: (store-relative path, size).
 pub fn list_objects(layout: &StoreLayout) -> Result<Vec<(String, u64)>> {
     use crate::error::IoContext;
@@ -416,18 +409,4 @@ pub fn list_objects(layout: &StoreLayout) -> Result<Vec<(String, u64)>> {
     }
     out.sort();
     Ok(out)
-}
-
-fn unreferenced_objects(
-    layout: &StoreLayout,
-    _state: &StoreState,
-    referenced: &BTreeSet<String>,
-    leftovers: &BTreeSet<String>,
-) -> Result<Vec<String>> {
-    Ok(list_objects(layout)?
-        .into_iter()
-        .filter(|(rel, _)| !leftovers.contains(rel))
-        .filter_map(|(rel, _)| rel.rsplit('/').next().map(str::to_string))
-        .filter(|id| !referenced.contains(id))
-        .collect())
 }

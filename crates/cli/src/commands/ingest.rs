@@ -1,23 +1,41 @@
-//! `auditgraph ingest`
+//! `auditgraph ingest`, and the rendering shared by the pipeline commands.
 
 use crate::context::Context;
-use crate::error::CliResult;
+use crate::error::{CliError, CliResult, exit};
 use crate::output::{human_bytes, short_run};
-use auditgraph_core::ingest::IngestMode;
-use auditgraph_core::pipeline::ingest_cmd::{self, IngestReport};
+use auditgraph_core::pipeline::run_cmd::{self, Command, PipelineReport};
 use serde_json::json;
 
 pub fn run(ctx: &Context) -> CliResult {
+    pipeline(ctx, Command::Ingest)
+}
+
+/// Runs a pipeline command and renders its report.
+pub fn pipeline(ctx: &Context, command: Command) -> CliResult {
     let ws = ctx.workspace()?;
-    let report = ctx.with_write_options(|opts| {
-        ingest_cmd::ingest(&ws, opts, IngestMode::Incremental, "ingest")
-    })?;
-    render(ctx, "ingest", &ws.config.profile_name, &report);
+    let name = match &command {
+        Command::Ingest => "ingest",
+        Command::Import(_) => "import",
+        Command::Rebuild => "rebuild",
+    };
+    let report = ctx.with_write_options(|opts| run_cmd::execute(&ws, opts, command))?;
+    render(ctx, name, &ws.config.profile_name, &report);
+    if report.outcome == "differs" {
+        return Err(CliError::new(
+            exit::FAILURE,
+            "rebuild_differs",
+            format!(
+                "the stored run {} differs from a fresh rebuild in {} artifact(s); nothing was overwritten",
+                report.run_id,
+                report.differences.len()
+            ),
+        )
+        .hint("`auditgraph validate-store` checks every artifact of every run"));
+    }
     Ok(())
 }
 
-/// Shared by `ingest` and `import`.
-pub fn render(ctx: &Context, stage: &str, profile: &str, report: &IngestReport) {
+fn render(ctx: &Context, stage: &str, profile: &str, report: &PipelineReport) {
     for w in &report.warnings {
         ctx.out.warn(w);
     }
@@ -42,6 +60,7 @@ pub fn render(ctx: &Context, stage: &str, profile: &str, report: &IngestReport) 
             "manifest": report.manifest_path,
             "profile": profile,
             "outcome": report.outcome,
+            "differences": report.differences,
             "parsed": report.parsed,
             "unchanged": report.reused,
             "source_bytes": c.source_bytes,
@@ -51,9 +70,18 @@ pub fn render(ctx: &Context, stage: &str, profile: &str, report: &IngestReport) 
     });
     ctx.out.result(&doc, || {
         let what = match report.outcome {
-            "published" => "new run",
-            "up_to_date" => "up to date, run",
-            _ => "earlier run made current:",
+            "published" => "new run".to_string(),
+            "up_to_date" => "up to date, run".to_string(),
+            "identical" => "rebuilt; identical to the stored run".to_string(),
+            "differs" => {
+                let mut s = "rebuilt; the stored run DIFFERS:".to_string();
+                for d in &report.differences {
+                    s.push_str(&format!("\n  {} {}: {}", d.stage, d.artifact, d.detail));
+                }
+                s.push_str("\nrun");
+                s
+            }
+            _ => "earlier run made current:".to_string(),
         };
         format!(
             "{stage}: {} files ({} ok, {} skipped, {} failed); parsed {}, unchanged {}\n{what} {} (+{})",

@@ -6,7 +6,7 @@
 //! the schema version and the binary version, so the same sources and
 //! configuration always give the same run, and an upgrade gives a new one.
 
-pub mod ingest_cmd;
+pub mod run_cmd;
 pub mod publish;
 
 use crate::config::{self, LoadedConfig};

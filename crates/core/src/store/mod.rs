@@ -470,12 +470,13 @@ impl StoreWriter {
         Ok(())
     }
 
-    /// Rewrites `store.json` with `state` (used by `gc`, which removes
-    /// files itself and recomputes the counters).
-    pub fn replace_state(&mut self, mut state: StoreState) -> Result<()> {
-        state.written_by = format!("auditgraph {}", crate::version::AUDITGRAPH_VERSION);
-        fsutil::replace_atomically(&self.layout.store_file(), &state.to_bytes())?;
-        self.state = state;
+    /// Commits a transaction whose `update` sets the counters itself (`gc`
+    /// recomputes them from the files the kept runs account for).
+    pub fn commit_exact(&mut self, txn: Txn, update: impl FnOnce(&mut StoreState)) -> Result<()> {
+        let mut next = self.state.clone();
+        next.written_by = format!("auditgraph {}", crate::version::AUDITGRAPH_VERSION);
+        update(&mut next);
+        self.state = txn.commit(&self.layout, next)?;
         self.committed = true;
         Ok(())
     }

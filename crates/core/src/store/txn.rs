@@ -13,6 +13,11 @@
 //! the previous state, and the next writer rolls the journal back (deletes
 //! the listed files that were never published). A crash after step 3 leaves
 //! only a stale staging directory, which recovery removes.
+//!
+//! A transaction may also delete files (only `gc` does). Deletions happen
+//! after the commit point, so a crash in between is rolled *forward*: the
+//! next writer finishes deleting what the committed state no longer
+//! references.
 
 use crate::error::{Error, IoContext, Result};
 use crate::store::fault;
@@ -38,6 +43,9 @@ struct Journal {
     /// backup of their previous content inside the staging directory.
     #[serde(default)]
     replaces: Vec<(String, String)>,
+    /// Store-relative paths (files or directories) deleted after the commit.
+    #[serde(default)]
+    deletes: Vec<String>,
 }
 
 /// A pending write.
@@ -56,6 +64,8 @@ pub struct Txn {
     /// Files that grow by replacement (the replay log): new content and the
     /// size of the content it replaces.
     replaced: BTreeMap<String, (Vec<u8>, u64)>,
+    /// Paths to delete once the new state is committed.
+    deletes: BTreeSet<String>,
 }
 
 impl Txn {
@@ -70,7 +80,14 @@ impl Txn {
             reused: BTreeSet::new(),
             private_files: BTreeMap::new(),
             replaced: BTreeMap::new(),
+            deletes: BTreeSet::new(),
         }
+    }
+
+    /// Deletes a store-relative file or directory after the commit (the
+    /// caller removes it from the state and the counters).
+    pub fn delete(&mut self, rel: String) {
+        self.deletes.insert(rel);
     }
 
     pub fn id(&self) -> &str {
@@ -138,6 +155,7 @@ impl Txn {
             && self.files.is_empty()
             && self.private_files.is_empty()
             && self.replaced.is_empty()
+            && self.deletes.is_empty()
     }
 
     /// Writes everything and publishes `state` (whose accounting the caller
@@ -172,10 +190,14 @@ impl Txn {
                 creates.push(rel.clone());
             }
         }
+        for rel in &self.deletes {
+            check_rel(rel)?;
+        }
         let journal = Journal {
             txn: self.id.clone(),
             creates,
             replaces,
+            deletes: self.deletes.iter().cloned().collect(),
         };
         let journal_bytes = serde_json::to_vec(&journal).unwrap_or_default();
         write_synced(&staging.join("journal.json"), &journal_bytes)?;
@@ -248,6 +270,9 @@ impl Txn {
         replace_atomically(&layout.store_file(), &state.to_bytes())?;
         fault::point("commit:state-written");
 
+        for rel in &self.deletes {
+            remove_path(&layout.dir.join(rel))?;
+        }
         fs::remove_dir_all(&staging).ctx("remove staging directory", &staging)?;
         Ok(state)
     }
@@ -273,6 +298,8 @@ pub struct Leftover {
     pub created: Vec<String>,
     /// Files it replaced, with the staged backup of their old content.
     pub replaced: Vec<(String, String)>,
+    /// Deletions a committed transaction had not finished (rolled forward).
+    pub pending_deletes: Vec<String>,
 }
 
 /// Leftovers of interrupted transactions: staging directories and the files
@@ -291,29 +318,34 @@ pub fn leftovers(layout: &StoreLayout, state: Option<&StoreState>) -> Result<Vec
     for entry in entries {
         let name = entry.file_name().to_string_lossy().to_string();
         let committed = state.and_then(|s| s.last_txn.as_deref()) == Some(name.as_str());
-        let journal = if committed {
-            None
-        } else {
-            read_journal(&entry.path())
-        };
-        let (created, replaced) = match journal {
-            Some(j) => (
-                j.creates
+        let journal = read_journal(&entry.path());
+        let (mut created, mut replaced, mut pending_deletes) = (Vec::new(), Vec::new(), Vec::new());
+        if let Some(j) = journal {
+            if committed {
+                pending_deletes = j
+                    .deletes
                     .into_iter()
                     .filter(|rel| layout.dir.join(rel).exists())
-                    .collect(),
-                j.replaces
+                    .collect();
+            } else {
+                created = j
+                    .creates
+                    .into_iter()
+                    .filter(|rel| layout.dir.join(rel).exists())
+                    .collect();
+                replaced = j
+                    .replaces
                     .into_iter()
                     .filter(|(_, backup)| entry.path().join(backup).is_file())
-                    .collect(),
-            ),
-            None => (Vec::new(), Vec::new()),
-        };
+                    .collect();
+            }
+        }
         found.push(Leftover {
             txn: name,
             committed,
             created,
             replaced,
+            pending_deletes,
         });
     }
     Ok(found)
@@ -330,6 +362,12 @@ pub fn recover(layout: &StoreLayout, state: Option<&StoreState>) -> Result<Recov
     let mut recovery = Recovery::default();
     for leftover in leftovers(layout, state)? {
         let txn = leftover.txn;
+        for rel in &leftover.pending_deletes {
+            if check_rel(rel).is_ok() {
+                remove_path(&layout.dir.join(rel))?;
+                recovery.removed_files.push(rel.clone());
+            }
+        }
         for (rel, backup) in &leftover.replaced {
             if check_rel(rel).is_err() {
                 continue;
@@ -365,6 +403,22 @@ pub fn recover(layout: &StoreLayout, state: Option<&StoreState>) -> Result<Recov
         }
     }
     Ok(recovery)
+}
+
+/// Removes a file or a directory tree; a missing path is fine.
+fn remove_path(path: &Path) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path).ctx("remove", path),
+        Ok(_) => {
+            fs::remove_file(path).ctx("remove", path)?;
+            // Drop an object shard or run directory left empty.
+            if let Some(parent) = path.parent() {
+                let _ = fs::remove_dir(parent);
+            }
+            Ok(())
+        }
+        Err(_) => Ok(()),
+    }
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {

@@ -1,0 +1,261 @@
+//! The pipeline commands: `ingest`, `import`, `run` and `rebuild`.
+//!
+//! Each computes its stages in memory under the writer lock, derives the run
+//! id, and either publishes a new run, re-selects an identical stored run,
+//! or (for `rebuild`) verifies the stored run against the fresh result
+//! without overwriting anything.
+
+use super::publish::{PublishPlan, Published, ReplayLine, StageOutput, publish};
+use super::{WriteOptions, Workspace, manifest_bytes, open_writer, run_id};
+use crate::error::{Error, Result};
+use crate::hashing::sha256_hex;
+use crate::ingest::{self, BaseRun, IngestManifest, IngestMode, IngestRequest};
+use crate::redact::Redactor;
+use crate::store::objects::{self, PreparedObject};
+use crate::store::txn::{Recovery, Txn};
+use crate::store::{Access, StoreWriter, clock};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// Which command is running.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// `ingest`: the ingest stage only, reusing unchanged documents.
+    Ingest,
+    /// `import PATH...`: re-ingest only these paths, carry the rest forward.
+    Import(Vec<String>),
+    /// `rebuild`: everything from the sources, no caches; verifies an
+    /// existing identical run instead of overwriting it.
+    Rebuild,
+}
+
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Ingest => "ingest",
+            Command::Import(_) => "import",
+            Command::Rebuild => "rebuild",
+        }
+    }
+}
+
+/// One artifact that differs between a stored run and a fresh rebuild.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    pub stage: String,
+    /// Store-relative path of the stored artifact.
+    pub artifact: String,
+    pub detail: String,
+}
+
+/// What a pipeline command did.
+#[derive(Debug, Clone)]
+pub struct PipelineReport {
+    pub run_id: String,
+    /// `published`, `up_to_date`, `reselected`, or for `rebuild` of an
+    /// existing run, `identical` / `differs`.
+    pub outcome: &'static str,
+    pub differences: Vec<Difference>,
+    pub manifest_path: std::path::PathBuf,
+    pub counts: ingest::IngestCounts,
+    pub parsed: usize,
+    pub reused: usize,
+    pub warnings: Vec<String>,
+    pub published: Published,
+    pub recovery: Recovery,
+}
+
+/// Loads the current run's ingest manifest as the base of a new ingest.
+pub fn base_run(writer: &StoreWriter) -> Result<Option<BaseRun>> {
+    let Some(current) = writer.state.current_run.clone() else {
+        return Ok(None);
+    };
+    let manifest: Option<IngestManifest> = writer.stage_manifest(&current, ingest::STAGE)?;
+    Ok(manifest.map(|m| BaseRun {
+        layout: writer.layout.clone(),
+        manifest: Arc::new(m),
+    }))
+}
+
+/// The redactor of a write: built from the configured policy and the
+/// profile's key (created in `txn` on first use).
+pub fn redactor_for(ws: &Workspace, writer: &StoreWriter, txn: &mut Txn) -> Result<Redactor> {
+    let policy = ws.config.config.security.redaction.policy();
+    if !policy.enabled {
+        return Ok(Redactor::disabled());
+    }
+    let key = writer.redaction_key(txn)?;
+    Ok(Redactor::new(&policy, &key)?)
+}
+
+/// Runs a pipeline command and publishes (or verifies) its run.
+pub fn execute(ws: &Workspace, opts: &WriteOptions<'_>, command: Command) -> Result<PipelineReport> {
+    let access = match command {
+        Command::Rebuild => Access::Rebuild,
+        _ => Access::Write,
+    };
+    let mut writer = open_writer(ws, access, opts)?;
+    let mut txn = writer.begin();
+    let redactor = redactor_for(ws, &writer, &mut txn)?;
+    let base = base_run(&writer)?;
+    let schema = writer.support.writes.to_string();
+    let mode = match &command {
+        Command::Ingest => IngestMode::Incremental,
+        Command::Import(paths) => IngestMode::Import(paths.clone()),
+        Command::Rebuild => IngestMode::Fresh,
+    };
+    let output = ingest::ingest(&IngestRequest {
+        root: &ws.root,
+        config: &ws.config,
+        redactor: &redactor,
+        base: base.as_ref(),
+        mode,
+        progress: opts.progress,
+        schema_version: schema.clone(),
+        started_at: clock::now_utc(),
+    })?;
+    let mut manifest = output.manifest;
+    let id = run_id(&manifest.inputs_hash, &manifest.config_hash, &schema);
+    manifest.run_id = id.clone();
+    manifest.wall_clock_finished_at = clock::now_utc();
+    let stages = vec![ingest_stage_output(&manifest, output.new_objects)];
+
+    let existed = writer.state.runs.contains_key(&id);
+    let was_current = writer.state.current_run.as_deref() == Some(id.as_str());
+    let differences = if existed && matches!(command, Command::Rebuild) {
+        verify_against_stored(&writer, &id, &stages)?
+    } else {
+        Vec::new()
+    };
+    let plan = PublishPlan {
+        run_id: id.clone(),
+        schema_version: schema,
+        source_bytes: manifest.counts.source_bytes,
+        stages,
+        run_files: vec![(
+            "config-snapshot.json".to_string(),
+            manifest_bytes(&ws.config.snapshot()),
+        )],
+        command: command.name().to_string(),
+        make_current: true,
+    };
+    if existed {
+        // Same inputs and configuration as a stored run: it is never
+        // overwritten; stages it lacks are added. A redaction key created
+        // for this transaction is dropped with it.
+        txn = writer.begin();
+    }
+    let published = publish(
+        &mut writer,
+        txn,
+        plan,
+        &ws.config.config.storage.footprint_budget,
+    )?;
+    let outcome = match (existed, was_current, &command) {
+        (true, _, Command::Rebuild) if differences.is_empty() => "identical",
+        (true, _, Command::Rebuild) => "differs",
+        (false, _, _) => "published",
+        (true, true, _) => "up_to_date",
+        (true, false, _) => "reselected",
+    };
+    Ok(PipelineReport {
+        manifest_path: ws.layout.run_dir(&id).join("ingest-manifest.json"),
+        run_id: id,
+        outcome,
+        differences,
+        counts: manifest.counts.clone(),
+        parsed: output.parsed,
+        reused: output.reused,
+        warnings: manifest.warnings.clone(),
+        published,
+        recovery: writer.recovery.clone(),
+    })
+}
+
+/// Compares a fresh result with the stored run of the same id: the
+/// outputs hash of every stage both have, and every stored object the
+/// fresh result produced (re-hashing the stored bytes).
+fn verify_against_stored(
+    writer: &StoreWriter,
+    run_id: &str,
+    fresh: &[StageOutput],
+) -> Result<Vec<Difference>> {
+    let mut differences = Vec::new();
+    let Some(run) = writer.state.runs.get(run_id) else {
+        return Ok(differences);
+    };
+    for stage in fresh {
+        let Some(entry) = run.stages.get(&stage.stage) else {
+            continue;
+        };
+        let path = writer.layout.dir.join(&entry.manifest);
+        let stored_bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        if sha256_hex(&stored_bytes) != entry.sha256 {
+            differences.push(Difference {
+                stage: stage.stage.clone(),
+                artifact: entry.manifest.clone(),
+                detail: "the stored manifest no longer matches the hash recorded when it was published".to_string(),
+            });
+        }
+        let stored: serde_json::Value = serde_json::from_slice(&stored_bytes).unwrap_or_default();
+        let stored_hash = stored.get("outputs_hash").and_then(|h| h.as_str()).unwrap_or("");
+        if stored_hash != stage.replay.outputs_hash {
+            differences.push(Difference {
+                stage: stage.stage.clone(),
+                artifact: entry.manifest.clone(),
+                detail: format!(
+                    "outputs_hash differs: stored {stored_hash}, rebuilt {}",
+                    stage.replay.outputs_hash
+                ),
+            });
+        }
+        let stored_objects: std::collections::BTreeSet<String> =
+            crate::validate::referenced_objects(&stored).into_iter().collect();
+        let fresh_manifest: serde_json::Value =
+            serde_json::from_slice(&stage.manifest).unwrap_or_default();
+        for id in crate::validate::referenced_objects(&fresh_manifest) {
+            let rel = crate::store::layout::StoreLayout::object_rel(&id);
+            if !stored_objects.contains(&id) {
+                differences.push(Difference {
+                    stage: stage.stage.clone(),
+                    artifact: rel,
+                    detail: "the rebuild produced this object; the stored run does not reference it".to_string(),
+                });
+                continue;
+            }
+            match objects::read_payload(&writer.layout, &id) {
+                Ok(payload) if sha256_hex(&payload) == id => {}
+                Ok(_) => differences.push(Difference {
+                    stage: stage.stage.clone(),
+                    artifact: rel,
+                    detail: "the stored object's content no longer matches its id".to_string(),
+                }),
+                Err(e) => differences.push(Difference {
+                    stage: stage.stage.clone(),
+                    artifact: rel,
+                    detail: e.to_string(),
+                }),
+            }
+        }
+    }
+    Ok(differences)
+}
+
+/// The stage output of an ingest manifest.
+pub fn ingest_stage_output(manifest: &IngestManifest, objects: Vec<PreparedObject>) -> StageOutput {
+    StageOutput {
+        stage: ingest::STAGE.to_string(),
+        manifest: manifest_bytes(manifest),
+        replay: ReplayLine {
+            stage: ingest::STAGE.to_string(),
+            run_id: manifest.run_id.clone(),
+            schema_version: manifest.schema_version.clone(),
+            config_hash: manifest.config_hash.clone(),
+            inputs_hash: manifest.inputs_hash.clone(),
+            outputs_hash: manifest.outputs_hash.clone(),
+            wall_clock_started_at: manifest.wall_clock_started_at.clone(),
+            wall_clock_finished_at: manifest.wall_clock_finished_at.clone(),
+        },
+        objects,
+    }
+}
