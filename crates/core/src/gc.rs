@@ -9,10 +9,10 @@
 
 use crate::error::{IoContext, Result};
 use crate::store::StoreWriter;
+use crate::store::clock;
 use crate::store::fsutil::tree_size;
 use crate::store::layout::RUNS_DIR;
 use crate::store::state::LogEntry;
-use crate::store::clock;
 use crate::validate::{list_objects, referenced_objects};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -169,7 +169,11 @@ pub fn collect(writer: &mut StoreWriter, keep: usize, dry_run: bool) -> Result<G
         removed_legacy_paths,
         removed_objects,
         reclaimed_bytes: reclaimed,
-        store_bytes: if dry_run { state.accounting.bytes } else { bytes },
+        store_bytes: if dry_run {
+            state.accounting.bytes
+        } else {
+            bytes
+        },
     };
     if dry_run || (deletes.is_empty() && state.accounting.bytes == bytes) {
         return Ok(report);

@@ -160,7 +160,9 @@ pub fn runs(ws: &Workspace) -> Result<Vec<RunInfo>> {
         for (id, entry) in state.runs_in_order() {
             known.insert(id.clone());
             let manifest: Option<IngestManifest> =
-                crate::store::read_stage_manifest(layout, state, id, ingest::STAGE).ok().flatten();
+                crate::store::read_stage_manifest(layout, state, id, ingest::STAGE)
+                    .ok()
+                    .flatten();
             let mut bytes = tree_size(&layout.run_dir(id))?.0;
             for stage in entry.stages.values() {
                 if let Ok(raw) = fs::read(layout.dir.join(&stage.manifest))
@@ -197,7 +199,11 @@ pub fn runs(ws: &Workspace) -> Result<Vec<RunInfo>> {
         let unpublished: std::collections::BTreeSet<String> = txn::leftovers(layout, None)?
             .into_iter()
             .flat_map(|l| l.created)
-            .filter_map(|f| f.strip_prefix("runs/").and_then(|r| r.split('/').next()).map(str::to_string))
+            .filter_map(|f| {
+                f.strip_prefix("runs/")
+                    .and_then(|r| r.split('/').next())
+                    .map(str::to_string)
+            })
             .collect();
         let mut names: Vec<String> = fs::read_dir(&runs_dir)
             .map_err(|e| Error::io("list", &runs_dir, e))?
@@ -211,7 +217,11 @@ pub fn runs(ws: &Workspace) -> Result<Vec<RunInfo>> {
             let version = fs::read(dir.join("ingest-manifest.json"))
                 .ok()
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .and_then(|v| v.get("schema_version").and_then(|s| s.as_str()).map(str::to_string));
+                .and_then(|v| {
+                    v.get("schema_version")
+                        .and_then(|s| s.as_str())
+                        .map(str::to_string)
+                });
             let stages = fs::read_dir(&dir)
                 .map(|entries| {
                     let mut s: Vec<String> = entries

@@ -231,7 +231,11 @@ pub fn validate(
         report.leftovers.push(format!(
             "tmp/{} ({}; {what}; the next write or `auditgraph gc` cleans it up)",
             l.txn,
-            if l.committed { "committed" } else { "interrupted" },
+            if l.committed {
+                "committed"
+            } else {
+                "interrupted"
+            },
         ));
         unpublished.extend(l.created.iter().cloned());
     }
@@ -267,7 +271,9 @@ pub fn validate(
     for l in &leftovers {
         for (f, backup) in &l.replaced {
             if in_published_run(f) {
-                let now = fs::metadata(layout.dir.join(f)).map(|m| m.len()).unwrap_or(0);
+                let now = fs::metadata(layout.dir.join(f))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
                 let before = fs::metadata(layout.tmp_dir().join(&l.txn).join(backup))
                     .map(|m| m.len())
                     .unwrap_or(0);

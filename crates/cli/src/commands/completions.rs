@@ -15,5 +15,11 @@ pub fn man() -> CliResult {
     let cmd = Cli::command();
     clap_mangen::Man::new(cmd)
         .render(&mut std::io::stdout())
-        .map_err(|e| CliError::new(exit::FAILURE, "io_error", format!("cannot write the man page: {e}")))
+        .map_err(|e| {
+            CliError::new(
+                exit::FAILURE,
+                "io_error",
+                format!("cannot write the man page: {e}"),
+            )
+        })
 }

@@ -32,7 +32,11 @@ pub fn run(ctx: &Context) -> CliResult {
                 opt(r.failed),
                 human_bytes(r.bytes),
                 r.stages.join(","),
-                if r.readable { "" } else { "  (older layout; unreadable)" },
+                if r.readable {
+                    ""
+                } else {
+                    "  (older layout; unreadable)"
+                },
             ));
         }
         s

@@ -40,6 +40,20 @@ pub fn run(ctx: &Context, all_profiles: bool) -> CliResult {
         } else {
             None
         };
+        // A store written by a newer auditgraph cannot be judged by this one:
+        // refuse it (exit 4) like every read command. Older or damaged stores
+        // are what validation is for: they are reported as problems.
+        let found = auditgraph_core::store::inspect(&layout)?;
+        if let Err(e @ auditgraph_core::Error::NewerStore { .. }) =
+            auditgraph_core::store::check_compatibility(
+                &layout,
+                &found,
+                auditgraph_core::store::Access::Read,
+                SchemaSupport::current(),
+            )
+        {
+            return Err(e.into());
+        }
         reports.push(validate::validate(
             &layout,
             SchemaSupport::current(),

@@ -196,3 +196,27 @@ pub fn sample_notes(ws: &Ws) {
     ws.write("notes/sub/gamma.txt", "plain text gamma\nsecond line\n");
     ws.write("notes/image.png", [0x89, b'P', b'N', b'G', 0, 1, 2, 3]);
 }
+
+/// Copies a directory tree (files and directories only).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A workspace holding a copy of a fixture directory under `tests/fixtures`.
+pub fn fixture_ws(name: &str) -> Ws {
+    let ws = Ws::new();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    copy_dir(&src, ws.root());
+    ws
+}

@@ -439,12 +439,26 @@ impl LoadedConfig {
         })
     }
 
-    /// The effective configuration recorded with every run; loading it back
-    /// (it is valid JSON configuration) reproduces the run's settings.
+    /// The configuration recorded with every run: everything that shaped its
+    /// artifacts (the active profile, redaction, pipeline version). It is a
+    /// valid configuration file, so `replay` loads it back. Budget settings
+    /// and other profiles are left out: they never change what a run holds.
     pub fn snapshot(&self) -> serde_json::Value {
-        let mut config = self.config.clone();
-        config.active_profile = self.profile_name.clone();
-        serde_json::to_value(&config).unwrap_or(serde_json::Value::Null)
+        let mut profiles = BTreeMap::new();
+        profiles.insert(self.profile_name.clone(), self.profile().clone());
+        let config = Config {
+            pkg_root: self.config.pkg_root.clone(),
+            active_profile: self.profile_name.clone(),
+            run_metadata: self.config.run_metadata.clone(),
+            security: self.config.security.clone(),
+            storage: Storage::default(),
+            profiles,
+        };
+        let mut value = serde_json::to_value(&config).unwrap_or(serde_json::Value::Null);
+        if let Some(map) = value.as_object_mut() {
+            map.remove("storage");
+        }
+        value
     }
 }
 

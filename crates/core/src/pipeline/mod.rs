@@ -6,8 +6,8 @@
 //! the schema version and the binary version, so the same sources and
 //! configuration always give the same run, and an upgrade gives a new one.
 
-pub mod run_cmd;
 pub mod publish;
+pub mod run_cmd;
 
 use crate::config::{self, LoadedConfig};
 use crate::error::{Error, IoContext, Result};

@@ -6,7 +6,7 @@
 //! without overwriting anything.
 
 use super::publish::{PublishPlan, Published, ReplayLine, StageOutput, publish};
-use super::{WriteOptions, Workspace, manifest_bytes, open_writer, run_id};
+use super::{Workspace, WriteOptions, manifest_bytes, open_writer, run_id};
 use crate::error::{Error, Result};
 use crate::hashing::sha256_hex;
 use crate::ingest::{self, BaseRun, IngestManifest, IngestMode, IngestRequest};
@@ -89,7 +89,11 @@ pub fn redactor_for(ws: &Workspace, writer: &StoreWriter, txn: &mut Txn) -> Resu
 }
 
 /// Runs a pipeline command and publishes (or verifies) its run.
-pub fn execute(ws: &Workspace, opts: &WriteOptions<'_>, command: Command) -> Result<PipelineReport> {
+pub fn execute(
+    ws: &Workspace,
+    opts: &WriteOptions<'_>,
+    command: Command,
+) -> Result<PipelineReport> {
     let access = match command {
         Command::Rebuild => Access::Rebuild,
         _ => Access::Write,
@@ -97,7 +101,11 @@ pub fn execute(ws: &Workspace, opts: &WriteOptions<'_>, command: Command) -> Res
     let mut writer = open_writer(ws, access, opts)?;
     let mut txn = writer.begin();
     let redactor = redactor_for(ws, &writer, &mut txn)?;
-    let base = base_run(&writer)?;
+    // A rebuild uses no cache, so it never needs (or trusts) the current run.
+    let base = match command {
+        Command::Rebuild => None,
+        _ => base_run(&writer)?,
+    };
     let schema = writer.support.writes.to_string();
     let mode = match &command {
         Command::Ingest => IngestMode::Incremental,
@@ -115,7 +123,8 @@ pub fn execute(ws: &Workspace, opts: &WriteOptions<'_>, command: Command) -> Res
         started_at: clock::now_utc(),
     })?;
     let mut manifest = output.manifest;
-    let id = run_id(&manifest.inputs_hash, &manifest.config_hash, &schema);
+    let canonical = run_id(&manifest.inputs_hash, &manifest.config_hash, &schema);
+    let id = usable_run_id(&writer, &canonical);
     manifest.run_id = id.clone();
     manifest.wall_clock_finished_at = clock::now_utc();
     let stages = vec![ingest_stage_output(&manifest, output.new_objects)];
@@ -172,6 +181,42 @@ pub fn execute(ws: &Workspace, opts: &WriteOptions<'_>, command: Command) -> Res
     })
 }
 
+/// The id to publish under. Normally the canonical id derived from the
+/// inputs; if a stored run already has that id but cannot be read (a
+/// manifest lost its schema version, say), the fresh run gets a derived id
+/// (`<canonical>` hashed with `superseded-<n>`) so that it can become current
+/// without touching the unreadable one.
+fn usable_run_id(writer: &StoreWriter, canonical: &str) -> String {
+    let mut candidate = canonical.to_string();
+    let mut n = 0u32;
+    while writer.state.runs.contains_key(&candidate) && !run_is_readable(writer, &candidate) {
+        n += 1;
+        let h = crate::hashing::FieldHasher::new("run-superseding")
+            .field(canonical)
+            .field(n.to_string())
+            .finish_hex();
+        candidate = format!("run_{h}");
+    }
+    candidate
+}
+
+fn run_is_readable(writer: &StoreWriter, run_id: &str) -> bool {
+    let Some(run) = writer.state.runs.get(run_id) else {
+        return false;
+    };
+    let readable = |v: Option<&str>| {
+        v.and_then(crate::version::SchemaVersion::parse)
+            .is_some_and(|v| writer.support.can_read(v))
+    };
+    readable(Some(&run.schema_version))
+        && run.stages.values().all(|stage| {
+            crate::store::manifest_schema_version(&writer.layout.dir.join(&stage.manifest))
+                .ok()
+                .flatten()
+                .is_some_and(|v| readable(Some(&v)))
+        })
+}
+
 /// Compares a fresh result with the stored run of the same id: the
 /// outputs hash of every stage both have, and every stored object the
 /// fresh result produced (re-hashing the stored bytes).
@@ -194,11 +239,16 @@ fn verify_against_stored(
             differences.push(Difference {
                 stage: stage.stage.clone(),
                 artifact: entry.manifest.clone(),
-                detail: "the stored manifest no longer matches the hash recorded when it was published".to_string(),
+                detail:
+                    "the stored manifest no longer matches the hash recorded when it was published"
+                        .to_string(),
             });
         }
         let stored: serde_json::Value = serde_json::from_slice(&stored_bytes).unwrap_or_default();
-        let stored_hash = stored.get("outputs_hash").and_then(|h| h.as_str()).unwrap_or("");
+        let stored_hash = stored
+            .get("outputs_hash")
+            .and_then(|h| h.as_str())
+            .unwrap_or("");
         if stored_hash != stage.replay.outputs_hash {
             differences.push(Difference {
                 stage: stage.stage.clone(),
@@ -210,7 +260,9 @@ fn verify_against_stored(
             });
         }
         let stored_objects: std::collections::BTreeSet<String> =
-            crate::validate::referenced_objects(&stored).into_iter().collect();
+            crate::validate::referenced_objects(&stored)
+                .into_iter()
+                .collect();
         let fresh_manifest: serde_json::Value =
             serde_json::from_slice(&stage.manifest).unwrap_or_default();
         for id in crate::validate::referenced_objects(&fresh_manifest) {
@@ -219,7 +271,9 @@ fn verify_against_stored(
                 differences.push(Difference {
                     stage: stage.stage.clone(),
                     artifact: rel,
-                    detail: "the rebuild produced this object; the stored run does not reference it".to_string(),
+                    detail:
+                        "the rebuild produced this object; the stored run does not reference it"
+                            .to_string(),
                 });
                 continue;
             }
