@@ -56,7 +56,7 @@ fn padded() -> (String, u64) {
     for n in 0..8 {
         let pad = "p".repeat(n + 1);
         let bytes = first_ingest_bytes(&pad);
-        if bytes % 4 == 0 {
+        if bytes.is_multiple_of(4) {
             return (pad, bytes);
         }
     }
