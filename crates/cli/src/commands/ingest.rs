@@ -19,9 +19,10 @@ pub fn pipeline(ctx: &Context, command: Command) -> CliResult {
         Command::Rebuild => "rebuild",
     };
     let report = ctx.with_write_options(|opts| run_cmd::execute(&ws, opts, command))?;
-    render(ctx, name, &ws.config.profile_name, &report);
     if report.outcome == "differs" {
-        return Err(CliError::new(
+        // One JSON document: the error, carrying the comparison.
+        let doc = document(name, &ws.config.profile_name, &report);
+        let mut err = CliError::new(
             exit::FAILURE,
             "rebuild_differs",
             format!(
@@ -30,25 +31,20 @@ pub fn pipeline(ctx: &Context, command: Command) -> CliResult {
                 report.differences.len()
             ),
         )
-        .hint("`auditgraph validate-store` checks every artifact of every run"));
+        .hint("`auditgraph validate-store` checks every artifact of every run")
+        .field("detail", doc["detail"].clone());
+        for d in &report.differences {
+            err = err.hint(format!("{} {}: {}", d.stage, d.artifact, d.detail));
+        }
+        return Err(err);
     }
+    render(ctx, name, &ws.config.profile_name, &report);
     Ok(())
 }
 
-fn render(ctx: &Context, stage: &str, profile: &str, report: &PipelineReport) {
-    for w in &report.warnings {
-        ctx.out.warn(w);
-    }
-    if !report.recovery.rolled_back.is_empty() {
-        ctx.out.note(format!(
-            "recovered from {} interrupted write(s): removed {} unpublished file(s)",
-            report.recovery.rolled_back.len(),
-            report.recovery.removed_files.len()
-        ));
-    }
-    ctx.out.budget(&report.published.budget);
+fn document(stage: &str, profile: &str, report: &PipelineReport) -> serde_json::Value {
     let c = &report.counts;
-    let doc = json!({
+    json!({
         "stage": stage,
         "status": "ok",
         "detail": {
@@ -67,20 +63,28 @@ fn render(ctx: &Context, stage: &str, profile: &str, report: &PipelineReport) {
             "added_bytes": report.published.added_bytes,
         },
         "budget": report.published.budget,
-    });
+    })
+}
+
+fn render(ctx: &Context, stage: &str, profile: &str, report: &PipelineReport) {
+    for w in &report.warnings {
+        ctx.out.warn(w);
+    }
+    if !report.recovery.rolled_back.is_empty() {
+        ctx.out.note(format!(
+            "recovered from {} interrupted write(s): removed {} unpublished file(s)",
+            report.recovery.rolled_back.len(),
+            report.recovery.removed_files.len()
+        ));
+    }
+    ctx.out.budget(&report.published.budget);
+    let c = &report.counts;
+    let doc = document(stage, profile, report);
     ctx.out.result(&doc, || {
         let what = match report.outcome {
             "published" => "new run".to_string(),
             "up_to_date" => "up to date, run".to_string(),
             "identical" => "rebuilt; identical to the stored run".to_string(),
-            "differs" => {
-                let mut s = "rebuilt; the stored run DIFFERS:".to_string();
-                for d in &report.differences {
-                    s.push_str(&format!("\n  {} {}: {}", d.stage, d.artifact, d.detail));
-                }
-                s.push_str("\nrun");
-                s
-            }
             _ => "earlier run made current:".to_string(),
         };
         format!(
