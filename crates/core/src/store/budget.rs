@@ -110,6 +110,29 @@ impl fmt::Display for BudgetReport {
     }
 }
 
+/// Evaluates the budget of a profile's store from its maintained counters
+/// (`store.json`) alone: no walk of the store, whatever its size.
+pub fn check_store(
+    layout: &crate::store::layout::StoreLayout,
+    settings: &FootprintBudget,
+    added: u64,
+    operation: &str,
+) -> crate::error::Result<BudgetReport> {
+    let (current, sources) = match crate::store::inspect(layout)? {
+        crate::store::Found::Ours(state) => {
+            let sources = state
+                .current_run
+                .as_ref()
+                .and_then(|id| state.runs.get(id))
+                .map(|r| r.source_bytes)
+                .unwrap_or(0);
+            (state.accounting.bytes, sources)
+        }
+        _ => (0, 0),
+    };
+    Ok(evaluate(settings, sources, current, added, operation))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,27 +174,4 @@ mod tests {
         assert_eq!(r.status, BudgetStatus::Block);
         assert_eq!(r.projected_bytes, MIN_SOURCE_BYTES);
     }
-}
-
-/// Evaluates the budget of a profile's store from its maintained counters
-/// (`store.json`) alone: no walk of the store, whatever its size.
-pub fn check_store(
-    layout: &crate::store::layout::StoreLayout,
-    settings: &FootprintBudget,
-    added: u64,
-    operation: &str,
-) -> crate::error::Result<BudgetReport> {
-    let (current, sources) = match crate::store::inspect(layout)? {
-        crate::store::Found::Ours(state) => {
-            let sources = state
-                .current_run
-                .as_ref()
-                .and_then(|id| state.runs.get(id))
-                .map(|r| r.source_bytes)
-                .unwrap_or(0);
-            (state.accounting.bytes, sources)
-        }
-        _ => (0, 0),
-    };
-    Ok(evaluate(settings, sources, current, added, operation))
 }
