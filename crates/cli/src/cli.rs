@@ -48,6 +48,12 @@ pub enum Command {
     Version,
     /// Write config/pkg.yaml with every default and create the profile's store
     Init,
+    /// Run every stage on a folder of notes (DIR becomes the workspace root)
+    Run {
+        /// The workspace root [default: --root, AUDITGRAPH_ROOT or the current directory]
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Discover, hash and parse the workspace's files into a new run
     Ingest,
     /// Re-ingest only the given files or folders into a new run that carries

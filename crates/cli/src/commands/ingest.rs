@@ -12,12 +12,17 @@ pub fn run(ctx: &Context) -> CliResult {
 
 /// Runs a pipeline command and renders its report.
 pub fn pipeline(ctx: &Context, command: Command) -> CliResult {
-    let ws = ctx.workspace()?;
-    let name = match &command {
-        Command::Ingest => "ingest",
-        Command::Import(_) => "import",
-        Command::Rebuild => "rebuild",
-    };
+    pipeline_at(ctx, command, ctx.root())
+}
+
+/// `auditgraph run [DIR]`: DIR becomes the workspace root.
+pub fn run_all(ctx: &Context, dir: Option<std::path::PathBuf>) -> CliResult {
+    pipeline_at(ctx, Command::Run, dir.unwrap_or_else(|| ctx.root()))
+}
+
+fn pipeline_at(ctx: &Context, command: Command, root: std::path::PathBuf) -> CliResult {
+    let ws = ctx.workspace_at(root)?;
+    let name = command.name();
     let report = ctx.with_write_options(|opts| run_cmd::execute(&ws, opts, command))?;
     if report.outcome == "differs" {
         // One JSON document: the error, carrying the comparison.

@@ -18,6 +18,7 @@ pub fn dispatch(ctx: &Context, command: Command) -> CliResult {
     match command {
         Command::Version => version::run(ctx),
         Command::Init => init::run(ctx),
+        Command::Run { dir } => ingest::run_all(ctx, dir),
         Command::Ingest => ingest::run(ctx),
         Command::Import { paths } => ingest::pipeline(ctx, PipelineCommand::Import(paths)),
         Command::Rebuild => ingest::pipeline(ctx, PipelineCommand::Rebuild),

@@ -20,6 +20,8 @@ use std::sync::Arc;
 /// Which command is running.
 #[derive(Debug, Clone)]
 pub enum Command {
+    /// `run`: every stage, reusing what did not change.
+    Run,
     /// `ingest`: the ingest stage only, reusing unchanged documents.
     Ingest,
     /// `import PATH...`: re-ingest only these paths, carry the rest forward.
@@ -30,8 +32,9 @@ pub enum Command {
 }
 
 impl Command {
-    fn name(&self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
+            Command::Run => "run",
             Command::Ingest => "ingest",
             Command::Import(_) => "import",
             Command::Rebuild => "rebuild",
@@ -108,7 +111,7 @@ pub fn execute(
     };
     let schema = writer.support.writes.to_string();
     let mode = match &command {
-        Command::Ingest => IngestMode::Incremental,
+        Command::Run | Command::Ingest => IngestMode::Incremental,
         Command::Import(paths) => IngestMode::Import(paths.clone()),
         Command::Rebuild => IngestMode::Fresh,
     };
