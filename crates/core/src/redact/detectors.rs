@@ -200,7 +200,7 @@ impl Patterns {
             VENDOR_TRIGGER.to_string(),
             r"eyJ[A-Za-z0-9_\-]{10,}\.eyJ".to_string(),
             r"(?i:bearer|authorization)".to_string(),
-            r"://[^\s/?#@]*:[^\s/?#@]*@".to_string(),
+            r"://[^\s/?#@]*:[^\s/@]*@".to_string(),
             KEY_STEM.to_string(),
         ];
         let triggers = RegexSet::new(&triggers).map_err(|e| PatternError {
@@ -221,7 +221,7 @@ impl Patterns {
                 "bearer_token",
                 concat!(
                     r#"(?i:(?-u:\b)(?:authorization\\?["']?[ \t]*[:=][ \t]*\\?["']?[ \t]*(?:bearer|basic|token)|bearer))"#,
-                    r"[ \t]+(?P<tok>[A-Za-z0-9._~+/\-]+=*)",
+                    r#"[ \t]+(?P<tok>[^\s"'`]+)"#,
                 ),
             )?,
             kv: compile("credential_kv", &kv_pattern)?,
@@ -229,7 +229,7 @@ impl Patterns {
                 "url_credentials",
                 concat!(
                     r#"[A-Za-z][A-Za-z0-9+.\-]{0,30}://(?P<user>[^\s/?#@:\[\]"'<>`]*)"#,
-                    r#":(?P<pw>[^\s/?#@\[\]"'<>`]+)@"#,
+                    r#":(?P<pw>[^\s/@\[\]"'<>`]+)@"#,
                 ),
             )?,
             vendor: compile("vendor_token", VENDOR_PATTERN)?,
@@ -295,7 +295,9 @@ impl Patterns {
             let Some(tok) = caps.name("tok") else {
                 continue;
             };
-            let value = tok.as_str().trim_end_matches('.');
+            let value = tok
+                .as_str()
+                .trim_end_matches(['.', ',', ';', ':', ')', ']', '}', '\\']);
             if value_is_secret(value, 12) {
                 push(
                     out,
@@ -329,7 +331,7 @@ impl Patterns {
             if !kv_key_context_ok(text, key.start(), flag.is_some()) {
                 continue;
             }
-            if !credential_key(key.as_str()) {
+            if !credential_key(key.as_str()) || marker_fragment(text, key, val) {
                 continue;
             }
             let Some((start, end, raw_end)) = kv_value_range(val.as_str()) else {
@@ -490,6 +492,22 @@ fn kv_key_context_ok(text: &str, key_start: usize, is_flag: bool) -> bool {
         Some('{') => !before.ends_with("${"),
         Some(c) => !c.is_alphanumeric(),
     }
+}
+
+/// The tail of a redaction marker cut by a chunk boundary:
+/// `…acted:vendor_token:df6a20977200>>` reads as `key:value`. Recognised by
+/// its exact shape: the key right after `:` (or at the start of the text),
+/// `:` with no space, at most 12 lower-case hex digits, then `>` or the end
+/// of the text.
+fn marker_fragment(text: &str, key: regex::Match<'_>, val: regex::Match<'_>) -> bool {
+    let digest = val.as_str();
+    text.get(key.end()..val.start()) == Some(":")
+        && (key.start() == 0 || prev_char(text, key.start()) == Some(':'))
+        && (1..=12).contains(&digest.len())
+        && digest
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        && next_char(text, val.end()).is_none_or(|c| c == '>')
 }
 
 /// The secret part of a `credential_kv` value match, as byte offsets inside

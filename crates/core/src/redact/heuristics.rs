@@ -138,11 +138,32 @@ fn is_mask_char(c: char) -> bool {
     )
 }
 
-/// True when at least half of the characters are mask characters.
+/// A masked value: at least half of the characters are mask characters, a
+/// single one of them makes up at least 40% and repeats at least three
+/// times in a row (`***`, `xxxx-xxxx`, `T00000000/B00000000/XXXX…`), unlike
+/// random text that merely contains a few `0`, `x` or `-`.
 pub(crate) fn mask_heavy(v: &str) -> bool {
     let total = v.chars().count();
     let masked = v.chars().filter(|&c| is_mask_char(c)).count();
-    total > 0 && masked * 2 >= total
+    let mut top = 0;
+    for m in ['x', 'X', '*', '•', '●', '#', '.', '…', '0', '-', '_'] {
+        top = top.max(v.chars().filter(|&c| c == m).count());
+    }
+    let mut longest_run = 0;
+    let mut run = 0;
+    let mut prev = None;
+    for c in v.chars() {
+        run = if is_mask_char(c) && prev == Some(c) {
+            run + 1
+        } else {
+            1
+        };
+        if is_mask_char(c) {
+            longest_run = longest_run.max(run);
+        }
+        prev = Some(c);
+    }
+    total > 0 && masked * 2 >= total && top * 5 >= total * 2 && longest_run >= 3
 }
 
 fn distinct_chars(v: &str) -> usize {

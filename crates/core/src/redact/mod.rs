@@ -53,8 +53,10 @@
 //!    `none`, `true`, `false`, `required`, `optional`, `string`, `integer`,
 //!    `secret`, `password`, `token`, `changeme`, `changeit`, `example`,
 //!    `redacted`, `hidden`, `default`, algorithm names such as `sha256`, …);
-//! 5. not masked: fewer than half of its characters from `x X * • # . 0 - _`
-//!    and at least 4 distinct characters (`***`, `xxx`, `********`, `0000`);
+//! 5. not masked (`***`, `xxx`, `********`, `0000`, `xxxx-xxxx`): masked
+//!    means at least half of the characters are from `x X * • # . 0 - _`
+//!    with one of them making up 40 % and repeated three times in a row;
+//!    and at least 4 distinct characters;
 //! 6. not word-like: a value made only of letters and `_ - .` (`hunter`,
 //!    `your-password`, `password_here`, `config.password`, `MyPassword`,
 //!    `changeme`) is a secret only if it is at least 16 letters (12 for
