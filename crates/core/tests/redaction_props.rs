@@ -212,7 +212,10 @@ fn check_invariants(r: &Redactor, text: &str) -> Result<String, TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1024))]
+    // REDACTION_PROPTEST_CASES=50000 for a longer run
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("REDACTION_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1024)
+    ))]
 
     #[test]
     fn separated_secrets_never_survive(pieces in pieces(), seps in proptest::collection::vec(prop_oneof![Just(" "), Just("\n"), Just("\n\n"), Just(" | "), Just("\t")], 16)) {

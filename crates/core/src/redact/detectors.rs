@@ -5,8 +5,8 @@
 use regex::{Regex, RegexSet};
 
 use super::heuristics::{
-    MIN_RANDOM_LETTERS, credential_key, has_template_syntax, mask_heavy, value_is_secret,
-    vendor_body_ok,
+    KEY_QUALIFIERS, MIN_RANDOM_LETTERS, credential_key, has_template_syntax, mask_heavy,
+    value_is_secret, vendor_body_ok,
 };
 
 /// A detector. The declaration order is the priority used when matches of
@@ -121,8 +121,13 @@ pub(crate) struct Patterns {
     jwt: Regex,
     bearer: Regex,
     kv: Regex,
+    /// `<password>value</password>`
+    kv_xml: Regex,
+    /// `curl -u user:password`, `--user user:password`
+    kv_user: Regex,
     url: Regex,
     vendor: Regex,
+    vendor_inner: Vec<Regex>,
     aws_labelled: Regex,
     aws_secret_run: Regex,
     pub(crate) marker: Regex,
@@ -166,11 +171,35 @@ const VENDOR_PATTERN: &str = concat!(
     r"|GOCSPX-[A-Za-z0-9_\-]{28}",
     r"|dop_v1_[a-f0-9]{64}",
     r"|shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}",
+    r"|pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}",
+    r"|discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/(?P<discord>[A-Za-z0-9_\-]{60,80})",
+    r"|hv[sb]\.[A-Za-z0-9_\-]{90,}",
+    r"|dapi[0-9a-f]{32}(?:-[0-9])?",
+    r"|PMAK-[0-9a-f]{24}-[0-9a-f]{34}",
+    r"|lin_api_[A-Za-z0-9]{40}",
+    r"|glsa_[A-Za-z0-9]{32}_[0-9a-f]{8}",
+    r"|sntrys_[A-Za-z0-9+/=_\-]{50,}",
+    r"|NRAK-[A-Z0-9]{27}",
+    r"|ATATT3[A-Za-z0-9_\-=]{150,}",
+    r"|sq0(?:atp|csp)-[0-9A-Za-z_\-]{22,43}",
+    r"|SK[0-9a-f]{32}",
+    r"|key-[0-9a-f]{32}",
 );
+
+/// Vendor formats without a literal prefix (a literal inside them lets the
+/// regex engine find them quickly): Telegram bot tokens, Terraform Cloud
+/// tokens, Mailchimp API keys.
+const VENDOR_INNER_PATTERNS: &[&str] = &[
+    r"[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}",
+    r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,}",
+    r"[0-9a-f]{32}-us[0-9]{1,2}",
+];
 
 const VENDOR_TRIGGER: &str = concat!(
     r"AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox[abeprs]-|hooks\.slack\.com/",
     r"|[sr]k_(?:live|test)_|whsec_|AIza|sk-|npm_|hf_|SG\.|GOCSPX-|dop_v1_|shp(?:at|ss|ca|pa)_",
+    r"|pypi-|discord(?:app)?\.com/api/webhooks/|hv[sb]\.|dapi|PMAK-|lin_api_|glsa_|sntrys_|NRAK-",
+    r"|ATATT3|sq0(?:atp|csp)-|SK[0-9a-f]|key-|:AA|\.atlasv1\.|-us[0-9]",
     r"|(?i:secret[_\-]?(?:access[_\-]?)?key)",
 );
 
@@ -187,7 +216,7 @@ impl Patterns {
             concat!(
                 r#"(?:(?P<flag>-{ident}*{stem}{ident}*)[ \t]+"#,
                 r#"|(?P<key>{ident}*{stem}{ident}*)(?:\\?["'`])?\*{{0,2}}"#,
-                r#"(?:[ \t]*(?::=|=>|=|:|\|)|[ \t]+(?i:is|was)(?:[ \t]+(?i:set)[ \t]+(?i:to))?[ \t]))"#,
+                r#"(?:[ \t]*(?:===|==|:=|=>|=|:|\|)|[ \t]+(?i:is|was)(?:[ \t]+(?i:set)[ \t]+(?i:to))?:?[ \t]))"#,
                 r#"[ \t]*\*{{0,2}}[ \t]*"#,
                 r#"(?P<val>\\"(?:[^"\\\n]|\\[^"\n])*\\"|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'"#,
                 r#"|`[^`\n]*`|[^\s"'`|<>]+)"#,
@@ -201,7 +230,7 @@ impl Patterns {
             r"eyJ[A-Za-z0-9_\-]{10,}\.eyJ".to_string(),
             r"(?i:bearer|authorization)".to_string(),
             r"://[^\s/?#@]*:[^\s/@]*@".to_string(),
-            KEY_STEM.to_string(),
+            format!(r"{KEY_STEM}|-u[ \t]|--(?:proxy-)?user[ \t=]"),
         ];
         let triggers = RegexSet::new(&triggers).map_err(|e| PatternError {
             detector: "prefilter",
@@ -225,6 +254,19 @@ impl Patterns {
                 ),
             )?,
             kv: compile("credential_kv", &kv_pattern)?,
+            kv_xml: compile(
+                "credential_kv",
+                &format!(
+                    r"<(?P<key>{IDENT}*{KEY_STEM}{IDENT}*)>(?P<val>[^<>\s]{{1,1024}})</(?P<close>{IDENT}+)>"
+                ),
+            )?,
+            kv_user: compile(
+                "credential_kv",
+                concat!(
+                    r#"(?m:^|[\s"'(])(?:-u|--user|--proxy-user)(?:[ \t]+|=)["']?"#,
+                    r#"(?P<user>[^\s:"'@/]*):(?P<val>[^\s"'@]+)"#,
+                ),
+            )?,
             url: compile(
                 "url_credentials",
                 concat!(
@@ -233,6 +275,10 @@ impl Patterns {
                 ),
             )?,
             vendor: compile("vendor_token", VENDOR_PATTERN)?,
+            vendor_inner: VENDOR_INNER_PATTERNS
+                .iter()
+                .map(|p| compile("vendor_token", p))
+                .collect::<Result<_, _>>()?,
             aws_labelled: compile("vendor_token", AWS_LABELLED_PATTERN)?,
             aws_secret_run: compile("vendor_token", r"[A-Za-z0-9/+]{40,}")?,
             marker: compile("marker", MARKER_PATTERN)?,
@@ -331,7 +377,8 @@ impl Patterns {
             if !kv_key_context_ok(text, key.start(), flag.is_some()) {
                 continue;
             }
-            if !credential_key(key.as_str()) || marker_fragment(text, key, val) {
+            let named = credential_key(key.as_str()) || spaced_qualifier(text, key);
+            if !named || marker_fragment(text, key, val) {
                 continue;
             }
             let Some((start, end, raw_end)) = kv_value_range(val.as_str()) else {
@@ -351,6 +398,43 @@ impl Patterns {
             if value_is_secret(value, MIN_RANDOM_LETTERS) {
                 push(out, text, start, end, Detector::CredentialKv);
                 pos = val.end().max(pos);
+            }
+        }
+        for caps in self.kv_xml.captures_iter(text) {
+            let (Some(key), Some(val), Some(close)) =
+                (caps.name("key"), caps.name("val"), caps.name("close"))
+            else {
+                continue;
+            };
+            if key.as_str() == close.as_str()
+                && credential_key(key.as_str())
+                && value_is_secret(val.as_str(), MIN_RANDOM_LETTERS)
+            {
+                push(out, text, val.start(), val.end(), Detector::CredentialKv);
+            }
+        }
+        for caps in self.kv_user.captures_iter(text) {
+            let (Some(user), Some(val)) = (caps.name("user"), caps.name("val")) else {
+                continue;
+            };
+            let Some((start, end, raw_end)) = kv_value_range(val.as_str()) else {
+                continue;
+            };
+            let raw = val.as_str().get(start..raw_end).unwrap_or("");
+            let Some(value) = text.get(val.start() + start..val.start() + end) else {
+                continue;
+            };
+            if !has_template_syntax(raw)
+                && !value.eq_ignore_ascii_case(user.as_str())
+                && value_is_secret(value, MIN_RANDOM_LETTERS)
+            {
+                push(
+                    out,
+                    text,
+                    val.start() + start,
+                    val.start() + end,
+                    Detector::CredentialKv,
+                );
             }
         }
     }
@@ -380,7 +464,7 @@ impl Patterns {
                 continue;
             };
             let token = m.as_str();
-            if let Some(path) = caps.name("slack") {
+            if let Some(path) = caps.name("slack").or_else(|| caps.name("discord")) {
                 if vendor_body_ok(path.as_str(), true) {
                     push(out, text, path.start(), path.end(), Detector::VendorToken);
                 }
@@ -405,6 +489,17 @@ impl Patterns {
             push(out, text, m.start(), m.end(), Detector::VendorToken);
             if aws && let Some((s, e)) = self.aws_companion_secret(text, m.end()) {
                 push(out, text, s, e, Detector::VendorToken);
+            }
+        }
+        for re in &self.vendor_inner {
+            for m in re.find_iter(text) {
+                let before_ok = !prev_char(text, m.start())
+                    .is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '+' | '.'));
+                let after_ok = !next_char(text, m.end())
+                    .is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '+'));
+                if before_ok && after_ok && vendor_body_ok(m.as_str(), false) {
+                    push(out, text, m.start(), m.end(), Detector::VendorToken);
+                }
             }
         }
         for caps in self.aws_labelled.captures_iter(text) {
@@ -492,6 +587,22 @@ fn kv_key_context_ok(text: &str, key_start: usize, is_flag: bool) -> bool {
         Some('{') => !before.ends_with("${"),
         Some(c) => !c.is_alphanumeric(),
     }
+}
+
+/// `API key is …`, `secret key: …`, `Access Key = …`: a bare `key` preceded
+/// by a qualifier word and one space.
+fn spaced_qualifier(text: &str, key: regex::Match<'_>) -> bool {
+    if !key.as_str().eq_ignore_ascii_case("key") {
+        return false;
+    }
+    let Some(before) = text.get(..key.start()).and_then(|b| b.strip_suffix(' ')) else {
+        return false;
+    };
+    let word_start = before
+        .rfind(|c: char| !c.is_ascii_alphanumeric())
+        .map_or(0, |i| i + 1);
+    let word = before.get(word_start..).unwrap_or("").to_ascii_lowercase();
+    KEY_QUALIFIERS.contains(&word.as_str())
 }
 
 /// The tail of a redaction marker cut by a chunk boundary:

@@ -88,25 +88,20 @@ const PLACEHOLDER_SUBSTRINGS: &[&str] = &[
 
 /// Words that, followed only by digits, make an example value
 /// (`password123`, `token1`, `admin2024`, `abc123`).
+///
+/// Real-world weak passwords (`admin123`, `welcome1`, `qwerty1`) are NOT in
+/// this list: they are redacted.
 const EXAMPLE_STEMS: &[&str] = &[
     "password",
     "passwd",
     "pass",
-    "passw0rd",
     "secret",
     "token",
     "key",
     "apikey",
     "test",
-    "admin",
-    "user",
-    "root",
-    "guest",
-    "demo",
-    "changeme",
-    "qwerty",
-    "letmein",
-    "welcome",
+    "example",
+    "sample",
     "abc",
     "abcd",
     "abcdef",
@@ -116,6 +111,7 @@ const EXAMPLE_STEMS: &[&str] = &[
     "mypassword",
     "mysecret",
     "mytoken",
+    "mykey",
 ];
 
 /// Substrings (lower-cased) that mark a vendor-token-shaped string as a
@@ -223,6 +219,13 @@ pub(crate) fn has_template_syntax(value: &str) -> bool {
 /// happens to start with `/` (`/K7MDENG/bPx…`) has random segments and is
 /// not a path.
 fn path_like(value: &str) -> bool {
+    // Windows: `C:\secrets\db.txt`
+    let mut chars = value.chars();
+    if let (Some(drive), Some(':'), Some('\\' | '/')) = (chars.next(), chars.next(), chars.next())
+        && drive.is_ascii_alphabetic()
+    {
+        return true;
+    }
     let rest = if let Some(r) = value.strip_prefix("~/") {
         r
     } else if let Some(r) = value.strip_prefix("./") {
@@ -280,6 +283,9 @@ pub(crate) fn value_is_secret(value: &str, min_random_letters: usize) -> bool {
     if has_template_syntax(value) {
         return false;
     }
+    if crypt_hash(value) {
+        return true;
+    }
     if let Some(first) = value.chars().next()
         && matches!(first, '$' | '%' | '{' | '[' | ':' | '=' | '&' | '@' | '\\')
     {
@@ -308,7 +314,9 @@ pub(crate) fn value_is_secret(value: &str, min_random_letters: usize) -> bool {
         return false;
     }
     if word_like(core) {
-        return random_letters(core, min_random_letters);
+        // identifiers and paths (`process.env.DB_PASSWORD`, `my-secret`)
+        // have separators; random letters-only material has none
+        return core.chars().all(char::is_alphabetic) && random_letters(core, min_random_letters);
     }
     if screaming_snake(core) || upper_placeholder(core) {
         return false;
@@ -316,7 +324,76 @@ pub(crate) fn value_is_secret(value: &str, min_random_letters: usize) -> bool {
     if core.chars().all(|c| c.is_ascii_digit()) {
         return core.len() >= MIN_DIGITS_ONLY_CHARS;
     }
+    if numeric_structured(core) || version_like(core) {
+        return false;
+    }
     true
+}
+
+/// A crypt(3)-style password hash (`$2b$12$…` bcrypt, `$6$…` sha512-crypt,
+/// `$argon2id$…`, `$apr1$…`): crackable offline, so redacted although it
+/// starts with `$`.
+fn crypt_hash(value: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "$2a$",
+        "$2b$",
+        "$2x$",
+        "$2y$",
+        "$1$",
+        "$5$",
+        "$6$",
+        "$7$",
+        "$y$",
+        "$gy$",
+        "$apr1$",
+        "$argon2i$",
+        "$argon2d$",
+        "$argon2id$",
+        "$pbkdf2",
+    ];
+    value.len() >= 20
+        && PREFIXES.iter().any(|p| value.starts_with(p))
+        && !value.contains(['{', '}', '(', ')', '<', '>'])
+}
+
+/// Dates, times, IP addresses, phone-like numbers: digits in groups of at
+/// most 4, joined by `- : . / + T Z` (`2024-01-01`, `192.168.1.10`,
+/// `10:30:00Z`).
+fn numeric_structured(core: &str) -> bool {
+    let mut run = 0;
+    let mut digits = 0;
+    for c in core.chars() {
+        if c.is_ascii_digit() {
+            run += 1;
+            digits += 1;
+            if run > 4 {
+                return false;
+            }
+        } else if matches!(c, '-' | ':' | '.' | '/' | '+' | 'T' | 'Z') {
+            run = 0;
+        } else {
+            return false;
+        }
+    }
+    digits > 0
+}
+
+/// Version numbers: `1.2.3`, `v1.2.3-beta`, `2.0.0-rc.1`, `v10.4`.
+fn version_like(core: &str) -> bool {
+    let body = core.strip_prefix(['v', 'V']).unwrap_or(core);
+    let (numbers, suffix) = match body.find(['-', '+']) {
+        Some(i) => (body.get(..i).unwrap_or(""), body.get(i + 1..).unwrap_or("")),
+        None => (body, ""),
+    };
+    let parts: Vec<&str> = numbers.split('.').collect();
+    (2..=4).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()))
+        && suffix.len() <= 16
+        && suffix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
 }
 
 /// Is a vendor-token body (the part after its fixed prefix) real-looking?
@@ -414,7 +491,7 @@ const PASS_COMPOUNDS: &[&str] = &[
 ];
 
 /// `<qualifier>_key` names a credential for these qualifiers.
-const KEY_QUALIFIERS: &[&str] = &[
+pub(crate) const KEY_QUALIFIERS: &[&str] = &[
     "api",
     "secret",
     "private",
@@ -428,6 +505,7 @@ const KEY_QUALIFIERS: &[&str] = &[
     "account",
     "shared",
     "subscription",
+    "license",
 ];
 
 /// Words before `token` that make it a non-credential token (pagination,
@@ -524,6 +602,9 @@ mod tests {
             "P@ssw0rd",
             "12345678",
             "aBcDeFgHiJkLmNoPqRsT",
+            "Admin123",
+            "$2b$12$KIXQJvY8.OSFnMEpq0mV5uJ7y0dA0nXQ5k1RZ8pG7eS4oZ9r2cT6W",
+            "X7KD-92LM-QQ4P-8ZT1",
         ] {
             assert!(value_is_secret(v, MIN_RANDOM_LETTERS), "{v}");
         }
@@ -549,6 +630,7 @@ mod tests {
             "string",
             "Do",
             "MySuperSecretPassword",
+            "process.env.DB_PASSWORD",
             "DB_PASSWORD_2",
             "os.environ",
             "get_password()",
@@ -556,6 +638,14 @@ mod tests {
             "https://example.com",
             "!vault",
             "1234",
+            "2024-01-01",
+            "192.168.1.10",
+            "10:30:00Z",
+            "v1.2.3-beta",
+            "2.0.0-rc.1",
+            "C:\\secrets\\x.txt",
+            "password123",
+            "token1",
             "String::new()",
             "<<redacted:credential:0123456789ab>>",
             "ümlaut",

@@ -15,13 +15,15 @@
 //!   `\n`, so the line numbers of the rest of the document do not move. Only
 //!   the secret value is replaced (`password = hunter2` keeps `password = `).
 //! * **Idempotent.** `redact(redact(x).text) == redact(x).text`, and `scan`
-//!   of redacted text finds nothing. Three rules make this hold:
-//!   candidates overlapping an existing marker (`<<redacted:…:…>>`) are
-//!   dropped; a `credential_kv` key directly after `redacted:` (the category
-//!   inside a marker, possibly cut by a chunk boundary) is not a key; and
-//!   `redact` repeats detection on its own output until nothing is found
-//!   (each round turns at least one non-marker byte into marker bytes, so it
-//!   terminates; in practice there is one round).
+//!   of redacted text finds nothing, also when a chunk boundary cuts a
+//!   marker in two. Four rules make this hold: candidates overlapping a
+//!   marker (`<<redacted:…:…>>`) are dropped; no value may contain `<`, `>`
+//!   or start with one; the category inside a marker is never a
+//!   `credential_kv` key (`…redacted:credential:` and the cut-off tail
+//!   `…dor_token:0a1b2c3d4e5f>>`); and `redact` repeats detection on its
+//!   own output until nothing is found (each round turns at least one
+//!   non-marker byte into marker bytes, so it terminates; in practice there
+//!   is one round, then one confirming scan).
 //! * **Overlaps.** Overlapping candidates of different detectors are merged
 //!   into one region, named after the most specific detector (order:
 //!   `pem_private_key`, `vendor_token`, `jwt`, `bearer_token`,
@@ -30,47 +32,156 @@
 //!
 //! # Detectors (`security.redaction.detectors`)
 //!
-//! | name | category | what |
-//! |---|---|---|
-//! | `pem_private_key` | `private_key` | `-----BEGIN … PRIVATE KEY-----` (RSA, EC, DSA, OPENSSH, ENCRYPTED, PKCS#8, PGP `… PRIVATE KEY BLOCK`) through the matching `-----END …-----`. The block is walked line by line: headers (`Proc-Type: …`), blank lines and base64 lines (after stripping indentation, `>`/`#`/`//` prefixes, quotes, `+`, `,` and `\n` escapes) are body. A block whose `END` is missing or whose body is interrupted by another line is redacted from `BEGIN` through its last base64 line. A block with fewer than 16 base64 characters (`...` as body) is an example, not a secret. Public keys and certificates never match. One-line forms (JSON `"-----BEGIN…\nMII…\n-----END…"`) are handled. |
-//! | `jwt` | `jwt` | `eyJ<10+>.eyJ<10+>.<16+>` base64url segments (header and payload are JSON objects), not preceded by `[A-Za-z0-9_.-]`. Dotted identifiers never start with `eyJ`. Unsigned JWTs (empty signature) are not matched. |
-//! | `bearer_token` | `bearer` | the token after `Bearer` (case-insensitive, word-bounded) or after `Authorization: Basic|Token|Bearer` (also `-H "Authorization: …"`); token68 characters, trailing `.` dropped; must pass the value rule below (letters-only tokens must be ≥ 12 and random-looking). `Bearer {{token}}`, `Bearer $TOKEN`, `Bearer <token>`, `Bearer YOUR_TOKEN` never match. |
-//! | `credential_kv` | `credential` | `key: value`, `key = value`, `key := value`, `key => value`, `"key": "value"`, `key | value` (table cell), `--key value`, `--key=value`, `the key is value` / `was` / `is set to`; optional quotes around the key and `**bold**` around key or value. The key's last word (split on `_ - .` and camelCase) must name a credential: `password passwd passphrase passcode pwd pass secret token apikey credential(s)`, a glued word ending in `password passwd passphrase pwd secret token apikey secretkey privatekey accesskey`, a keytool-style `storepass`/`keypass`/`dbpass`…, `<api|secret|private|access|auth|encryption|signing|master|client|app|account|shared|subscription>_key`, or `secret_key_base`. So `DB_PASSWORD`, `githubToken`, `AWS_SECRET_ACCESS_KEY`, `X-Auth-Token` are keys; `password_file`, `token_type`, `secretName`, `max_tokens`, `nextPageToken`, `public_key` are not. A key right after `$`, `${`, `%` is a reference; a `--flag` must follow whitespace or a quote. Only the value is replaced: the inside of quotes, or an unquoted run (stopping at whitespace, quotes, `, ; & | < >`) without trailing `. , : ) ] } *`. |
-//! | `url_credentials` | `url_credential` | the password of `scheme://user:password@host`; the password must pass the value rule and differ from the user name. `https://user@host`, `git@github.com:org/repo`, `scheme://user:{{password}}@host` never match. |
-//! | `vendor_token` | `vendor_token` | AWS access key ids `AKIA|ASIA` + 16 `[A-Z0-9]`; AWS secret access keys (exactly 40 base64 characters with upper, lower and a digit or `/+`, not hex) when labelled (`aws_secret_access_key = …`, `secret_key: …`) or within three lines / 300 bytes after an access key id; GitHub `ghp_ gho_ ghu_ ghs_ ghr_` + 36.., `github_pat_…`; GitLab `glpat-` + 20..; Slack `xoxb- xoxp- xoxa- xoxr- xoxs- xoxe-` tokens (with a digit) and the path of `hooks.slack.com/services/…` webhooks; Stripe secret and restricted keys, live **and test** (`sk_live_ rk_live_ sk_test_ rk_test_`: a test key still grants API access to the account's test data; publishable `pk_` keys are public and not matched) and `whsec_` webhook secrets; Google `AIza` + 35 and OAuth `GOCSPX-` client secrets; OpenAI `sk-` + 48, `sk-proj- sk-svcacct- sk-admin-` keys; Anthropic `sk-ant-api03-…`; npm `npm_`, Hugging Face `hf_`, SendGrid `SG.…`, DigitalOcean `dop_v1_`, Shopify `shpat_…`. Tokens must stand alone (not inside a longer identifier or base64 run), must not be masked (`ghp_xxxx…`, `T00000000/B00000000/XXXX…`) or contain `example`, `your`, `placeholder`, `dummy`, `sample`, `redacted`, `xxxx` (so AWS's documented `AKIAIOSFODNN7EXAMPLE` is not a secret), and must look random (a digit and a letter, or mixed case). Alias: `cloud_keys`. |
+//! Names are validated: an unknown name is [`RedactError::UnknownDetector`].
+//! `cloud_keys` is accepted as an alias of `vendor_token`, which holds every
+//! vendor and cloud token (the Python tool's default list lacked
+//! `cloud_keys`, so AWS/Google/OpenAI keys went through).
+//!
+//! ## `pem_private_key` → `private_key`
+//!
+//! `-----BEGIN … PRIVATE KEY-----` (RSA, EC, DSA, OPENSSH, ENCRYPTED,
+//! PKCS#8, PGP `… PRIVATE KEY BLOCK`) through the matching `-----END …-----`.
+//! The block is walked line by line: header lines (`Proc-Type: …`), blank
+//! lines and base64 lines (after stripping indentation, `>`/`#`/`//`
+//! prefixes, quotes, `+`, `,` and `\n` escapes) are body. A block whose `END`
+//! is missing, or whose body is interrupted by any other line, is redacted
+//! from `BEGIN` through its last base64 line: truncated key material never
+//! survives. A block with fewer than 16 base64 characters (`...` as body) is
+//! an example. One-line forms (a JSON string
+//! `"-----BEGIN…\nMII…\n-----END…"`) are handled. Public keys and
+//! certificates never match.
+//!
+//! ## `jwt` → `jwt`
+//!
+//! `eyJ<10+>.eyJ<10+>.<16+>` in base64url: header and payload both start
+//! with `eyJ`, i.e. decode to JSON objects; not preceded by
+//! `[A-Za-z0-9_.-]`. Dotted identifiers never match. Unsigned JWTs (empty
+//! signature) are not matched.
+//!
+//! ## `bearer_token` → `bearer`
+//!
+//! The credential after `Bearer` (any case, word-bounded) or after
+//! `Authorization: Bearer|Basic|Token` (also quoted, as in
+//! `-H "Authorization: …"` or a headers dict). It is the run up to
+//! whitespace or a quote, minus trailing `. , ; : ) ] }`, and must pass the
+//! value rule (letters-only tokens: ≥ 12 letters, random-looking).
+//! `Bearer {{token}}`, `Bearer $TOKEN`, `Bearer <token>`,
+//! `Bearer YOUR_TOKEN`, `Bearer token123`, "bearer tokens" never match.
+//!
+//! ## `credential_kv` → `credential`
+//!
+//! Forms: `key: value`, `key = value`, `key := value`, `key => value`,
+//! `key == "value"`, `"key": "value"` (also with `\"` escapes inside a shell
+//! string), `key | value` (table cells), `--key value`, `--key=value`,
+//! `the key is value` / `was` / `is set to` / `is:`, `<key>value</key>`,
+//! and `curl -u user:value` / `--user user:value`. Optional quotes or
+//! backticks around the key, `**bold**` around key or value.
+//!
+//! The key names a credential when its LAST word (split on `_ - .` and
+//! camelCase) is `password passwd passphrase passcode pwd pass secret token
+//! apikey credential(s)`, a glued word ending in `password passwd
+//! passphrase pwd secret token apikey secretkey privatekey accesskey`, a
+//! keytool-style `storepass`/`keypass`/`dbpass`/…, `key` after one of `api
+//! secret private access auth encryption signing master client app account
+//! shared subscription license` (`api_key`, `AWS_SECRET_ACCESS_KEY`, also
+//! with a space: "API key is …", "secret key: …"), or `secret_key_base`.
+//! So `DB_PASSWORD`, `githubToken`, `X-Auth-Token`, `PGPASSWORD` are keys;
+//! `password_file`, `token_type`, `secretName`, `max_tokens`, `tokenizer`,
+//! `nextPageToken`, `public_key`, `bypass` are not. A key right after `$`,
+//! `${` or `%` is a reference, not an assignment; a `--flag` must follow
+//! whitespace, a quote or a bracket.
+//!
+//! Only the value is replaced: the inside of its quotes, or the unquoted
+//! run up to whitespace, a quote, `|`, `<`, `>` or the next `&name=` /
+//! `;name=` / `,name=` parameter (query and connection strings), without
+//! trailing `. , ; : ) ] }` and emphasis `*`. The value must pass the value
+//! rule below.
+//!
+//! ## `url_credentials` → `url_credential`
+//!
+//! The password of `scheme://user:password@host` (it may contain `#`, `?`,
+//! `:`); it must pass the value rule and differ from the user name.
+//! `https://user@host`, `git@github.com:org/repo`, `https://host:8080/x@y`,
+//! `scheme://user:{{password}}@host`, `postgres://postgres:postgres@db`
+//! never match.
+//!
+//! ## `vendor_token` → `vendor_token` (alias `cloud_keys`)
+//!
+//! * AWS: access key ids `AKIA`/`ASIA` + 16 `[A-Z0-9]`; secret access keys
+//!   (exactly 40 base64 characters with upper case, lower case and a digit
+//!   or `/`/`+`; not hex, so a git sha1 never matches) when labelled
+//!   (`aws_secret_access_key = …`, `SecretAccessKey: …`, `secret_key: …`)
+//!   or within three lines / 300 bytes after an access key id (CSV exports,
+//!   `aws configure` transcripts).
+//! * GitHub `ghp_ gho_ ghu_ ghs_ ghr_` + 36.., `github_pat_…`; GitLab
+//!   `glpat-` + 20..; Slack `xoxb- xoxp- xoxa- xoxr- xoxs- xoxe-` tokens
+//!   (with a digit) and the path of `hooks.slack.com/services/…` webhooks;
+//!   Discord webhook tokens; Telegram bot tokens.
+//! * Stripe secret and restricted keys, live **and test**
+//!   (`sk_live_ rk_live_ sk_test_ rk_test_`): a test key still grants API
+//!   access to the account's test data, so it is a secret; publishable
+//!   `pk_…` keys are public and never match. Stripe `whsec_` webhook
+//!   secrets.
+//! * Google `AIza` + 35 and OAuth `GOCSPX-` client secrets; OpenAI `sk-` +
+//!   48 and `sk-proj-`/`sk-svcacct-`/`sk-admin-` keys; Anthropic
+//!   `sk-ant-api03-…`.
+//! * npm `npm_`, PyPI `pypi-AgEIcHlwaS5vcmc…`, Hugging Face `hf_`, SendGrid
+//!   `SG.…`, DigitalOcean `dop_v1_`, Shopify `shpat_`/`shpss_`/…, HashiCorp
+//!   Vault `hvs.`/`hvb.`, Databricks `dapi…`, Postman `PMAK-`, Linear
+//!   `lin_api_`, Grafana `glsa_`, Sentry `sntrys_`, New Relic `NRAK-`,
+//!   Atlassian `ATATT3…`, Square `sq0atp-`/`sq0csp-`, Twilio `SK…`, Mailgun
+//!   `key-…`, Mailchimp `…-usN`, Terraform Cloud `….atlasv1.…`.
+//!
+//! A token must stand alone (not inside a longer identifier or base64 run),
+//! must not be masked (`ghp_xxxx…`, `T00000000/B00000000/XXXX…`) or contain
+//! `example`, `your`, `placeholder`, `dummy`, `sample`, `redacted` or `xxxx`
+//! (so AWS's documented `AKIAIOSFODNN7EXAMPLE` is kept), and must look
+//! random (a digit and a letter, or mixed case).
 //!
 //! # The value rule (`credential_kv`, `bearer_token`, `url_credentials`)
 //!
 //! A value is a secret only if all of these hold, in order:
 //!
 //! 1. at least 6 characters, no whitespace (quoted prose is not a secret);
-//! 2. no template or expression syntax: no `< > ( )`, no `{{ }} ${ $( {% %} %s %d %( :: :// ...`,
-//!    and it does not start with `$ % { [ : = & @ \` (variables, format
-//!    strings, `@file` references, YAML/JSON structure);
-//! 3. not a file path (`/run/secrets/db`, `~/.netrc`, `./token.txt`; base64
-//!    that merely starts with `/` is still a secret);
-//! 4. once surrounding punctuation is trimmed, not a stop word (`null`,
+//! 2. a crypt(3) password hash (`$2b$12$…`, `$6$…`, `$argon2id$…`) is a
+//!    secret (it is crackable offline);
+//! 3. no template or code syntax: no brackets `< > ( ) [ ] { }`, no
+//!    `${ $( {% %} %s %d %( :: :// ...`, and it does not start with
+//!    `$ % : = & @ \` (variables, format strings, `@file` references);
+//! 4. not a file path (`/run/secrets/db`, `~/.netrc`, `./token.txt`,
+//!    `C:\keys\db.txt`; base64 that merely starts with `/` is still a
+//!    secret);
+//! 5. once surrounding punctuation is trimmed, not a stop word (`null`,
 //!    `none`, `true`, `false`, `required`, `optional`, `string`, `integer`,
 //!    `secret`, `password`, `token`, `changeme`, `changeit`, `example`,
-//!    `redacted`, `hidden`, `default`, algorithm names such as `sha256`, …);
-//! 5. not masked (`***`, `xxx`, `********`, `0000`, `xxxx-xxxx`): masked
-//!    means at least half of the characters are from `x X * • # . 0 - _`
-//!    with one of them making up 40 % and repeated three times in a row;
-//!    and at least 4 distinct characters;
-//! 6. not word-like: a value made only of letters and `_ - .` (`hunter`,
-//!    `your-password`, `password_here`, `config.password`, `MyPassword`,
-//!    `changeme`) is a secret only if it is at least 16 letters (12 for
-//!    bearer tokens) with 30–70 % capitals, i.e. random-looking;
-//! 7. not a `SCREAMING_SNAKE_CASE` name (`DB_PASSWORD_2`, an env reference);
-//! 8. digits only: at least 8 digits.
+//!    `redacted`, `hidden`, `default`, `sha256`, …), not containing
+//!    `example`, `your`, `placeholder`, `dummy`, `sample`, `redacted`,
+//!    `xxxx`, and not an example word followed by digits (`password123`,
+//!    `token1`, `abc123`, `test1234`);
+//! 6. not masked (`***`, `xxx`, `********`, `0000`, `xxxx-xxxx`): masked
+//!    means at least half of the characters are from `x X * • # . 0 - _`,
+//!    one of them making up 40 % and repeated three times in a row; and at
+//!    least 4 distinct characters;
+//! 7. not word-like: a value made only of letters and `_ - . : /`
+//!    (`hunter`, `your-password`, `password_here`, `config.password`,
+//!    `process.env.DB_PASSWORD`, `MyPassword`) is a secret only if it is
+//!    letters only, at least 16 of them (12 for bearer tokens), with
+//!    30–70 % capitals, i.e. random-looking;
+//! 8. not an upper-case name: `SCREAMING_SNAKE_CASE` (`DB_PASSWORD_2`, an
+//!    env reference) or tool keywords (`FILE0`, `COMBO00:COMBO01`);
+//! 9. digits only: at least 8 digits; not a date, time, IP address or
+//!    version number (`2024-01-01`, `10.0.0.1`, `v1.2.3-beta`).
 //!
-//! Judgment calls: dictionary-word passwords (`password: hunter`,
-//! `postgres://app:tiger@db`) and well-known example values (`changeme`,
-//! `changeit`, `secret`, `password`) are treated as examples and kept; a
-//! password with a digit or a symbol (`hunter2`, `P@ssw0rd`, `Passw0rd!`)
-//! is redacted even in a tutorial. Short CLI flags (`-pS3cret`, ambiguous
-//! with `-p8080:80`) and `.netrc` lines (`password hunter2`, no separator)
-//! are not recognised.
+//! Judgment calls (documented, tested): dictionary-word passwords
+//! (`password: hunter`, `postgres://app:tiger@db`) and well-known example
+//! values (`changeme`, `changeit`, `example`, `password123`) are treated as
+//! examples and kept; anything with a digit or a symbol (`hunter2`,
+//! `P@ssw0rd`, `admin123`, `Passw0rd!`) is redacted, even in a tutorial.
+//! Not recognised: passphrases with spaces (`password: "correct horse
+//! battery staple"`), short CLI flags (`-pS3cret`, ambiguous with
+//! `-p8080:80`), `.netrc` lines (`password hunter2`, no separator), SQL
+//! `IDENTIFIED BY '…'`, and free prose such as "the password for the admin
+//! account is …".
 //!
 //! # Performance
 //!
