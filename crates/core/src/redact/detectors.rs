@@ -2,6 +2,7 @@
 //! whether a pattern match is a secret. See the module docs of
 //! [`crate::redact`] for the rules in prose.
 
+use memchr::memmem;
 use regex::{Regex, RegexSet};
 
 use super::heuristics::{
@@ -127,7 +128,7 @@ pub(crate) struct Patterns {
     kv_user: Regex,
     url: Regex,
     vendor: Regex,
-    vendor_inner: Vec<Regex>,
+    vendor_inner: Vec<(&'static str, Regex)>,
     aws_labelled: Regex,
     aws_secret_run: Regex,
     pub(crate) marker: Regex,
@@ -189,10 +190,14 @@ const VENDOR_PATTERN: &str = concat!(
 /// Vendor formats without a literal prefix (a literal inside them lets the
 /// regex engine find them quickly): Telegram bot tokens, Terraform Cloud
 /// tokens, Mailchimp API keys.
-const VENDOR_INNER_PATTERNS: &[&str] = &[
-    r"[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}",
-    r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,}",
-    r"[0-9a-f]{32}-us[0-9]{1,2}",
+/// Each with the literal that must occur for it to match.
+const VENDOR_INNER_PATTERNS: &[(&str, &str)] = &[
+    (":AA", r"[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}"),
+    (
+        ".atlasv1.",
+        r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,}",
+    ),
+    ("-us", r"[0-9a-f]{32}-us[0-9]{1,2}"),
 ];
 
 const VENDOR_TRIGGER: &str = concat!(
@@ -200,8 +205,16 @@ const VENDOR_TRIGGER: &str = concat!(
     r"|[sr]k_(?:live|test)_|whsec_|AIza|sk-|npm_|hf_|SG\.|GOCSPX-|dop_v1_|shp(?:at|ss|ca|pa)_",
     r"|pypi-|discord(?:app)?\.com/api/webhooks/|hv[sb]\.|dapi|PMAK-|lin_api_|glsa_|sntrys_|NRAK-",
     r"|ATATT3|sq0(?:atp|csp)-|SK[0-9a-f]|key-|:AA|\.atlasv1\.|-us[0-9]",
-    r"|(?i:secret[_\-]?(?:access[_\-]?)?key)",
 );
+
+const TRIGGER_PEM: usize = 0;
+const TRIGGER_VENDOR: usize = 1;
+const TRIGGER_AWS_LABELLED: usize = 2;
+const TRIGGER_JWT: usize = 3;
+const TRIGGER_BEARER: usize = 4;
+const TRIGGER_URL: usize = 5;
+const TRIGGER_KV: usize = 6;
+const TRIGGER_KV_USER: usize = 7;
 
 /// `AWS_SECRET_ACCESS_KEY = <40 chars>` and friends.
 const AWS_LABELLED_PATTERN: &str = concat!(
@@ -224,13 +237,16 @@ impl Patterns {
             ident = IDENT,
             stem = KEY_STEM
         );
+        // indexed by the `TRIGGER_*` constants
         let triggers = [
             r"-----BEGIN ".to_string(),
             VENDOR_TRIGGER.to_string(),
+            r"(?i:secret[_\-]?(?:access[_\-]?)?key)".to_string(),
             r"eyJ[A-Za-z0-9_\-]{10,}\.eyJ".to_string(),
             r"(?i:bearer|authorization)".to_string(),
             r"://[^\s/?#@]*:[^\s/@]*@".to_string(),
-            format!(r"{KEY_STEM}|-u[ \t]|--(?:proxy-)?user[ \t=]"),
+            KEY_STEM.to_string(),
+            r"-u[ \t]|--(?:proxy-)?user[ \t=]".to_string(),
         ];
         let triggers = RegexSet::new(&triggers).map_err(|e| PatternError {
             detector: "prefilter",
@@ -277,7 +293,7 @@ impl Patterns {
             vendor: compile("vendor_token", VENDOR_PATTERN)?,
             vendor_inner: VENDOR_INNER_PATTERNS
                 .iter()
-                .map(|p| compile("vendor_token", p))
+                .map(|&(literal, p)| compile("vendor_token", p).map(|re| (literal, re)))
                 .collect::<Result<_, _>>()?,
             aws_labelled: compile("vendor_token", AWS_LABELLED_PATTERN)?,
             aws_secret_run: compile("vendor_token", r"[A-Za-z0-9/+]{40,}")?,
@@ -291,19 +307,40 @@ impl Patterns {
 
     /// Every candidate of the enabled detectors, unsorted, unmerged.
     pub(crate) fn candidates(&self, text: &str, enabled: &[bool; 6], out: &mut Vec<Candidate>) {
+        if !enabled.contains(&true) {
+            return;
+        }
         let hits = self.triggers.matches(text);
-        for detector in Detector::ALL {
-            let i = detector.index();
-            if !enabled.get(i).copied().unwrap_or(false) || !hits.matched(i) {
-                continue;
+        let on = |d: Detector| enabled.get(d.index()).copied().unwrap_or(false);
+        if on(Detector::PemPrivateKey) && hits.matched(TRIGGER_PEM) {
+            self.find_pem(text, out);
+        }
+        if on(Detector::VendorToken) {
+            if hits.matched(TRIGGER_VENDOR) {
+                self.find_vendor(text, out);
             }
-            match detector {
-                Detector::PemPrivateKey => self.find_pem(text, out),
-                Detector::VendorToken => self.find_vendor(text, out),
-                Detector::Jwt => self.find_jwt(text, out),
-                Detector::BearerToken => self.find_bearer(text, out),
-                Detector::UrlCredentials => self.find_url(text, out),
-                Detector::CredentialKv => self.find_kv(text, out),
+            if hits.matched(TRIGGER_AWS_LABELLED) {
+                self.find_aws_labelled(text, out);
+            }
+        }
+        if on(Detector::Jwt) && hits.matched(TRIGGER_JWT) {
+            self.find_jwt(text, out);
+        }
+        if on(Detector::BearerToken) && hits.matched(TRIGGER_BEARER) {
+            self.find_bearer(text, out);
+        }
+        if on(Detector::UrlCredentials) && hits.matched(TRIGGER_URL) {
+            self.find_url(text, out);
+        }
+        if on(Detector::CredentialKv) {
+            if hits.matched(TRIGGER_KV) {
+                self.find_kv(text, out);
+                if memmem::find(text.as_bytes(), b"</").is_some() {
+                    self.find_kv_xml(text, out);
+                }
+            }
+            if hits.matched(TRIGGER_KV_USER) {
+                self.find_kv_user(text, out);
             }
         }
     }
@@ -400,6 +437,9 @@ impl Patterns {
                 pos = val.end().max(pos);
             }
         }
+    }
+
+    fn find_kv_xml(&self, text: &str, out: &mut Vec<Candidate>) {
         for caps in self.kv_xml.captures_iter(text) {
             let (Some(key), Some(val), Some(close)) =
                 (caps.name("key"), caps.name("val"), caps.name("close"))
@@ -413,6 +453,9 @@ impl Patterns {
                 push(out, text, val.start(), val.end(), Detector::CredentialKv);
             }
         }
+    }
+
+    fn find_kv_user(&self, text: &str, out: &mut Vec<Candidate>) {
         for caps in self.kv_user.captures_iter(text) {
             let (Some(user), Some(val)) = (caps.name("user"), caps.name("val")) else {
                 continue;
@@ -491,7 +534,10 @@ impl Patterns {
                 push(out, text, s, e, Detector::VendorToken);
             }
         }
-        for re in &self.vendor_inner {
+        for (literal, re) in &self.vendor_inner {
+            if memmem::find(text.as_bytes(), literal.as_bytes()).is_none() {
+                continue;
+            }
             for m in re.find_iter(text) {
                 let before_ok = !prev_char(text, m.start())
                     .is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '+' | '.'));
@@ -502,6 +548,9 @@ impl Patterns {
                 }
             }
         }
+    }
+
+    fn find_aws_labelled(&self, text: &str, out: &mut Vec<Candidate>) {
         for caps in self.aws_labelled.captures_iter(text) {
             let Some(v) = caps.name("v") else {
                 continue;
