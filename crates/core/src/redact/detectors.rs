@@ -7,7 +7,7 @@ use regex::{Regex, RegexSet};
 
 use super::heuristics::{
     KEY_QUALIFIERS, MIN_RANDOM_LETTERS, credential_key, has_template_syntax, mask_heavy,
-    value_is_secret, vendor_body_ok,
+    percent_decode, value_is_secret, vendor_body_ok,
 };
 
 /// A detector. The declaration order is the priority used when matches of
@@ -157,13 +157,13 @@ const VENDOR_PATTERN: &str = concat!(
     r"(?:AKIA|ASIA)[A-Z0-9]{16}",
     r"|gh[pousr]_[A-Za-z0-9]{36,255}",
     r"|github_pat_[A-Za-z0-9_]{22,255}",
-    r"|glpat-[A-Za-z0-9_\-]{20,255}",
+    r"|gl(?:pat|ptt|dt|rt|cbt|soat|ft|imt)-[A-Za-z0-9_\-]{20,255}",
     r"|(?:xoxe\.)?xox[abeprs]-[A-Za-z0-9\-]{10,250}",
     r"|hooks\.slack\.com/(?:services|workflows|triggers)/(?P<slack>[A-Za-z0-9_/\-]{20,255})",
     r"|[sr]k_(?:live|test)_[A-Za-z0-9]{16,247}",
     r"|whsec_[A-Za-z0-9+/=]{24,255}",
     r"|AIza[0-9A-Za-z_\-]{35}",
-    r"|sk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_\-]{32,255}",
+    r"|sk-ant-[a-z]{2,8}[0-9]{2}-[A-Za-z0-9_\-]{32,255}",
     r"|sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{32,255}",
     r"|sk-[A-Za-z0-9]{48}",
     r"|npm_[A-Za-z0-9]{36}",
@@ -185,6 +185,17 @@ const VENDOR_PATTERN: &str = concat!(
     r"|sq0(?:atp|csp)-[0-9A-Za-z_\-]{22,43}",
     r"|SK[0-9a-f]{32}",
     r"|key-[0-9a-f]{32}",
+    r"|AGE-SECRET-KEY-1[0-9A-Z]{58}",
+    r"|ops_eyJ[A-Za-z0-9+/=_\-]{200,}",
+    r"|gsk_[A-Za-z0-9]{52}",
+    r"|dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44}",
+    r"|dt0c01\.[A-Z0-9]{24}\.[A-Z0-9]{64}",
+    r"|sk\.eyJ[A-Za-z0-9_\-]{40,}\.[A-Za-z0-9_\-]{20,}",
+    r"|lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}",
+    r"|pul-[a-f0-9]{40}",
+    r"|sgp_(?:[a-fA-F0-9]{16}|local)_[a-fA-F0-9]{40}",
+    r"|pscale_(?:tkn|pw|oauth)_[A-Za-z0-9=._\-]{32,64}",
+    r"|pnu_[A-Za-z0-9]{36}",
 );
 
 /// Vendor formats without a literal prefix (a literal inside them lets the
@@ -205,6 +216,8 @@ const VENDOR_TRIGGER: &str = concat!(
     r"|[sr]k_(?:live|test)_|whsec_|AIza|sk-|npm_|hf_|SG\.|GOCSPX-|dop_v1_|shp(?:at|ss|ca|pa)_",
     r"|pypi-|discord(?:app)?\.com/api/webhooks/|hv[sb]\.|dapi|PMAK-|lin_api_|glsa_|sntrys_|NRAK-",
     r"|ATATT3|sq0(?:atp|csp)-|SK[0-9a-f]|key-|:AA|\.atlasv1\.|-us[0-9]",
+    r"|gl(?:ptt|dt|rt|cbt|soat|ft|imt)-|AGE-SECRET-KEY-1|ops_eyJ|gsk_|dp\.|dt0c01\.|sk\.eyJ",
+    r"|lsv2_|pul-|sgp_|pscale_|pnu_",
 );
 
 const TRIGGER_PEM: usize = 0;
@@ -489,11 +502,11 @@ impl Patterns {
             let (Some(user), Some(pw)) = (caps.name("user"), caps.name("pw")) else {
                 continue;
             };
-            let password = pw.as_str();
-            if password.eq_ignore_ascii_case(user.as_str()) {
+            let password = percent_decode(pw.as_str());
+            if password.eq_ignore_ascii_case(&percent_decode(user.as_str())) {
                 continue;
             }
-            if value_is_secret(password, MIN_RANDOM_LETTERS) {
+            if value_is_secret(&password, MIN_RANDOM_LETTERS) {
                 push(out, text, pw.start(), pw.end(), Detector::UrlCredentials);
             }
         }

@@ -356,9 +356,9 @@ fn crypt_hash(value: &str) -> bool {
         && !value.contains(['{', '}', '(', ')', '<', '>'])
 }
 
-/// Dates, times, IP addresses, phone-like numbers: digits in groups of at
-/// most 4, joined by `- : . / + T Z` (`2024-01-01`, `192.168.1.10`,
-/// `10:30:00Z`).
+/// Dates, times, IP addresses, phone-like numbers, lists: digits in groups
+/// of at most 4, joined by `- : . / + , T Z` (`2024-01-01`, `192.168.1.10`,
+/// `10:30:00Z`, `1,2,3,4,5`).
 fn numeric_structured(core: &str) -> bool {
     let mut run = 0;
     let mut digits = 0;
@@ -369,7 +369,7 @@ fn numeric_structured(core: &str) -> bool {
             if run > 4 {
                 return false;
             }
-        } else if matches!(c, '-' | ':' | '.' | '/' | '+' | 'T' | 'Z') {
+        } else if matches!(c, '-' | ':' | '.' | '/' | '+' | ',' | 'T' | 'Z') {
             run = 0;
         } else {
             return false;
@@ -394,6 +394,35 @@ fn version_like(core: &str) -> bool {
         && suffix
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+}
+
+/// `%XX` escapes of a URL component decoded (ASCII only; anything else is
+/// kept as written).
+pub(crate) fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = String::with_capacity(value.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%'
+            && let Some(hex) = value.get(i + 1..i + 3)
+            && let Ok(decoded) = u8::from_str_radix(hex, 16)
+            && decoded.is_ascii()
+            && !decoded.is_ascii_control()
+        {
+            out.push(char::from(decoded));
+            i += 3;
+            continue;
+        }
+        let ch = value.get(i..).and_then(|r| r.chars().next());
+        match ch {
+            Some(c) => {
+                out.push(c);
+                i += c.len_utf8();
+            }
+            None => break,
+        }
+    }
+    out
 }
 
 /// Is a vendor-token body (the part after its fixed prefix) real-looking?
@@ -593,6 +622,13 @@ mod tests {
     }
 
     #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("he%2F%2Fo"), "he//o");
+        assert_eq!(percent_decode("p%40ss%"), "p@ss%");
+        assert_eq!(percent_decode("%zz%41é"), "%zzAé");
+    }
+
+    #[test]
     fn values() {
         for v in [
             "hunter2",
@@ -641,6 +677,7 @@ mod tests {
             "2024-01-01",
             "192.168.1.10",
             "10:30:00Z",
+            "1,2,3,4,5",
             "v1.2.3-beta",
             "2.0.0-rc.1",
             "C:\\secrets\\x.txt",

@@ -100,7 +100,8 @@
 //! ## `url_credentials` → `url_credential`
 //!
 //! The password of `scheme://user:password@host` (it may contain `#`, `?`,
-//! `:`); it must pass the value rule and differ from the user name.
+//! `:`); percent-decoded, it must pass the value rule and differ from the
+//! user name (`he%2F%2Fo` is `he//o`, too short).
 //! `https://user@host`, `git@github.com:org/repo`, `https://host:8080/x@y`,
 //! `scheme://user:{{password}}@host`, `postgres://postgres:postgres@db`
 //! never match.
@@ -130,7 +131,12 @@
 //!   Vault `hvs.`/`hvb.`, Databricks `dapi…`, Postman `PMAK-`, Linear
 //!   `lin_api_`, Grafana `glsa_`, Sentry `sntrys_`, New Relic `NRAK-`,
 //!   Atlassian `ATATT3…`, Square `sq0atp-`/`sq0csp-`, Twilio `SK…`, Mailgun
-//!   `key-…`, Mailchimp `…-usN`, Terraform Cloud `….atlasv1.…`.
+//!   `key-…`, Mailchimp `…-usN`, Terraform Cloud `….atlasv1.…`, age
+//!   `AGE-SECRET-KEY-1…`, 1Password `ops_eyJ…`, Groq `gsk_`, Doppler
+//!   `dp.pt.`…, Dynatrace `dt0c01.`, Mapbox secret `sk.eyJ…`, LangSmith
+//!   `lsv2_`, Pulumi `pul-`, Sourcegraph `sgp_`, PlanetScale `pscale_`,
+//!   Prefect `pnu_`; GitLab also `glptt- gldt- glrt- glcbt- glsoat- glft-
+//!   glimt-`; Anthropic any `sk-ant-<kind>NN-` (`api03`, `admin01`, `oat01`).
 //!
 //! A token must stand alone (not inside a longer identifier or base64 run),
 //! must not be masked (`ghp_xxxx…`, `T00000000/B00000000/XXXX…`) or contain
@@ -170,7 +176,8 @@
 //! 8. not an upper-case name: `SCREAMING_SNAKE_CASE` (`DB_PASSWORD_2`, an
 //!    env reference) or tool keywords (`FILE0`, `COMBO00:COMBO01`);
 //! 9. digits only: at least 8 digits; not a date, time, IP address or
-//!    version number (`2024-01-01`, `10.0.0.1`, `v1.2.3-beta`).
+//!    version number or a list of small numbers (`2024-01-01`, `10.0.0.1`,
+//!    `v1.2.3-beta`, `1,2,3,4,5`).
 //!
 //! Judgment calls (documented, tested): dictionary-word passwords
 //! (`password: hunter`, `postgres://app:tiger@db`) and well-known example
