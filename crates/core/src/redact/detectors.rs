@@ -115,8 +115,9 @@ pub(crate) const MARKER_PATTERN: &str = r"<<redacted:[a-z_]{1,40}:[0-9a-f]{12}>>
 
 /// The compiled patterns, shared by every [`super::Redactor`].
 pub(crate) struct Patterns {
-    /// One cheap trigger per detector (indexed by [`Detector::index`]): a
-    /// detector whose trigger does not match cannot match either.
+    /// Cheap triggers (indexed by the `TRIGGER_*` constants), matched in
+    /// one pass: a pattern whose trigger does not match cannot match
+    /// either, so it is not run.
     triggers: RegexSet,
     pem_begin: Regex,
     jwt: Regex,
