@@ -73,12 +73,17 @@ impl From<Error> for CliError {
                     .field("readable_schema_versions", json!(readable))
                     .field("file", json!(file))
             }
-            (Error::NewerStore { found, required, readable, file }, _) => {
+            (Error::NewerStore { found, required, readable, file, written_by }, _) => {
+                let needed = written_by
+                    .as_deref()
+                    .and_then(|w| w.strip_prefix("auditgraph "))
+                    .map(|v| format!("auditgraph >= {v}"))
+                    .unwrap_or_else(|| format!("an auditgraph that reads schema {found}"));
                 CliError::new(exit::NEWER_STORE, "newer_store", message)
                     .hint(format!(
-                        "upgrade auditgraph to a version that writes schema {found} (this is auditgraph {}); nothing was written",
-                        auditgraph_core::version::AUDITGRAPH_VERSION
+                        "this workspace needs {needed}: upgrade auditgraph (see docs/install.md); nothing was written"
                     ))
+                    .field("written_by", json!(written_by))
                     .field("found_schema_version", json!(found))
                     .field("required_schema_version", json!(required))
                     .field("readable_schema_versions", json!(readable))

@@ -50,8 +50,9 @@ pub enum Error {
     },
 
     #[error(
-        "{} was written by a newer auditgraph (schema {found}); this auditgraph {} reads up to {required}",
+        "{} was written by a newer auditgraph ({}schema {found}); this auditgraph {} reads up to {required}",
         file.display(),
+        written_by.as_deref().map(|w| format!("{w}, ")).unwrap_or_default(),
         crate::version::AUDITGRAPH_VERSION
     )]
     NewerStore {
@@ -59,6 +60,8 @@ pub enum Error {
         required: String,
         readable: Vec<String>,
         file: PathBuf,
+        /// `auditgraph X.Y.Z` of the writer, when the store records it.
+        written_by: Option<String>,
     },
 
     #[error("{0}")]

@@ -157,6 +157,10 @@ pub fn check_compatibility(
             })
         }
     };
+    let written_by = match found {
+        Found::Ours(state) => Some(state.written_by.clone()),
+        _ => None,
+    };
     let check_version = |file: PathBuf, version: Option<&str>| -> Result<()> {
         match version.and_then(SchemaVersion::parse) {
             Some(v) if v > support.writes => Err(Error::NewerStore {
@@ -164,6 +168,7 @@ pub fn check_compatibility(
                 required: required.clone(),
                 readable: readable.clone(),
                 file,
+                written_by: written_by.clone(),
             }),
             Some(v) if support.can_read(v) => Ok(()),
             _ => refuse_old(file, version.map(str::to_string)),
