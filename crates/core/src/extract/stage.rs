@@ -1,0 +1,407 @@
+//! The extract stage: per document, the facts the graph is built from.
+//!
+//! For every document of the run: the note's name (front-matter `title`,
+//! else the first H1, else the file stem), aliases, tags and front matter;
+//! its chunk ids and line ranges (so later stages never reload the text);
+//! and, for Markdown, the outline (sections, code mentions, links).
+//!
+//! Results are stored per document group, one extraction object per group
+//! object, and reused whenever the group object and the extractor settings
+//! are unchanged: an edit re-extracts one group.
+
+use crate::error::Result;
+use crate::extract::markdown::{self, Outline};
+use crate::hashing::{FieldHasher, sha256_hex};
+use crate::ingest::document::DocumentRecord;
+use crate::ingest::{self, GroupData, IngestManifest};
+use crate::store::layout::StoreLayout;
+use crate::store::objects::{self, PreparedObject};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub const STAGE: &str = "extract";
+pub const EXTRACTION_KIND: &str = "extraction";
+/// Bumped whenever extraction produces something different from the same
+/// documents.
+pub const EXTRACTOR_VERSION: &str = "extract-1";
+
+/// Where a note's name came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameSource {
+    Title,
+    FirstHeading,
+    FileStem,
+}
+
+/// What one document contributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocExtraction {
+    pub path: String,
+    pub parser_id: String,
+    pub name: String,
+    pub name_source: NameSource,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// The whole front matter (redacted), when valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontmatter: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Last line of the document (1-based; 0 for an empty file).
+    pub line_count: u32,
+    pub chunks: Vec<ChunkRef>,
+    #[serde(default)]
+    pub outline: Outline,
+}
+
+/// A chunk's id and lines: enough for evidence without the text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRef {
+    pub id: String,
+    pub line_start: u32,
+    pub line_end: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtractionGroup {
+    pub documents: Vec<DocExtraction>,
+}
+
+/// One extraction object and the document group it was made from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtractArtifact {
+    pub kind: String,
+    pub object: String,
+    pub documents_object: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtractCounts {
+    pub documents: usize,
+    pub sections: usize,
+    pub code_mentions: usize,
+    pub links: usize,
+}
+
+/// `runs/<run_id>/extract-manifest.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExtractManifest {
+    pub schema_version: String,
+    pub stage: String,
+    pub run_id: String,
+    pub pipeline_version: String,
+    pub auditgraph_version: String,
+    pub config_hash: String,
+    /// The ingest stage's outputs hash.
+    pub inputs_hash: String,
+    pub outputs_hash: String,
+    pub settings_hash: String,
+    pub status: String,
+    pub counts: ExtractCounts,
+    pub artifacts: Vec<ExtractArtifact>,
+    pub warnings: Vec<String>,
+    pub wall_clock_started_at: String,
+    pub wall_clock_finished_at: String,
+}
+
+/// Hash of the extractor settings (part of every extraction's cache key).
+pub fn settings_hash(markdown_enabled: bool) -> String {
+    FieldHasher::new("extract-settings")
+        .field(EXTRACTOR_VERSION)
+        .field(if markdown_enabled {
+            "markdown"
+        } else {
+            "no-markdown"
+        })
+        .finish_hex()
+}
+
+/// Extracts one document.
+pub fn extract_document(doc: &DocumentRecord, markdown_enabled: bool) -> DocExtraction {
+    let fm = doc.frontmatter.as_ref();
+    let outline = if markdown_enabled && doc.parser_id == "text/markdown" {
+        markdown::outline(&doc.text, doc.body_start)
+    } else {
+        Outline::default()
+    };
+    let title = fm
+        .and_then(|m| m.get("title"))
+        .and_then(scalar_text)
+        .filter(|t| !t.trim().is_empty());
+    let (name, name_source) = if let Some(title) = title {
+        (title.trim().to_string(), NameSource::Title)
+    } else if let Some(h1) = outline.first_h1.clone().filter(|h| !h.trim().is_empty()) {
+        (h1, NameSource::FirstHeading)
+    } else {
+        (file_stem(&doc.path).to_string(), NameSource::FileStem)
+    };
+    let list = |key: &str| -> Vec<String> {
+        match fm.and_then(|m| m.get(key)) {
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .filter_map(scalar_text)
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            Some(v) => scalar_text(v)
+                .map(|s| {
+                    s.split(',')
+                        .map(|p| p.trim().to_string())
+                        .filter(|p| !p.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            None => Vec::new(),
+        }
+    };
+    let line_count = if doc.text.is_empty() {
+        0
+    } else {
+        crate::ingest::text::LineIndex::new(&doc.text).line_of(doc.text.len().saturating_sub(1))
+    };
+    DocExtraction {
+        path: doc.path.clone(),
+        parser_id: doc.parser_id.clone(),
+        name,
+        name_source,
+        aliases: list("aliases"),
+        tags: list("tags"),
+        frontmatter: doc.frontmatter.clone(),
+        line_count,
+        chunks: doc
+            .chunks
+            .iter()
+            .map(|c| ChunkRef {
+                id: doc.chunk_id(c),
+                line_start: c.line_start,
+                line_end: c.line_end,
+            })
+            .collect(),
+        outline,
+    }
+}
+
+fn scalar_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn file_stem(path: &str) -> &str {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    match name.rfind('.') {
+        Some(i) if i > 0 => &name[..i],
+        _ => name,
+    }
+}
+
+/// The extraction of a run: artifacts, new objects, and (in memory) every
+/// document's extraction for the next stage.
+pub struct ExtractOutput {
+    pub manifest: ExtractManifest,
+    pub new_objects: Vec<PreparedObject>,
+    pub groups: Vec<Arc<ExtractionGroup>>,
+}
+
+/// What the extract stage needs.
+pub struct ExtractRequest<'a> {
+    pub layout: &'a StoreLayout,
+    pub ingest: &'a IngestManifest,
+    /// In-memory document groups from this command's ingest (same order as
+    /// the manifest's groups); `None` entries are loaded from the store.
+    pub groups: &'a [GroupData],
+    /// The base run's extract manifest, for reuse.
+    pub base: Option<&'a ExtractManifest>,
+    pub markdown_enabled: bool,
+    pub schema_version: String,
+    pub started_at: String,
+    pub config_hash: String,
+    pub pipeline_version: String,
+}
+
+/// Runs the extract stage.
+pub fn extract(req: &ExtractRequest<'_>) -> Result<ExtractOutput> {
+    let settings = settings_hash(req.markdown_enabled);
+    let reusable: HashMap<&str, &str> = req
+        .base
+        .filter(|b| b.settings_hash == settings && b.schema_version == req.schema_version)
+        .map(|b| {
+            b.artifacts
+                .iter()
+                .map(|a| (a.documents_object.as_str(), a.object.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let in_memory: HashMap<&str, &Arc<Vec<DocumentRecord>>> = req
+        .groups
+        .iter()
+        .filter_map(|g| g.documents.as_ref().map(|d| (g.object.as_str(), d)))
+        .collect();
+    let records = req.ingest.records_by_path();
+
+    let built: Vec<
+        Result<(
+            ExtractArtifact,
+            Arc<ExtractionGroup>,
+            Option<PreparedObject>,
+        )>,
+    > = req
+        .ingest
+        .document_groups
+        .par_iter()
+        .map(|group| {
+            let artifact = |object: String| ExtractArtifact {
+                kind: EXTRACTION_KIND.to_string(),
+                object,
+                documents_object: group.object.clone(),
+            };
+            if let Some(object) = reusable.get(group.object.as_str()) {
+                let stored: ExtractionGroup =
+                    objects::read_json(req.layout, object, EXTRACTION_KIND)?;
+                return Ok((artifact(object.to_string()), Arc::new(stored), None));
+            }
+            let loaded;
+            let docs: &[DocumentRecord] = match in_memory.get(group.object.as_str()) {
+                Some(docs) => docs,
+                None => {
+                    loaded = ingest::load_group(req.layout, &group.object, &records)?;
+                    &loaded
+                }
+            };
+            let extraction = ExtractionGroup {
+                documents: docs
+                    .iter()
+                    .map(|d| extract_document(d, req.markdown_enabled))
+                    .collect(),
+            };
+            let payload = objects::json_payload(EXTRACTION_KIND, &req.schema_version, &extraction);
+            let prepared = objects::prepare(&payload)?;
+            Ok((
+                artifact(prepared.id.clone()),
+                Arc::new(extraction),
+                Some(prepared),
+            ))
+        })
+        .collect();
+    let mut artifacts = Vec::new();
+    let mut groups = Vec::new();
+    let mut new_objects = Vec::new();
+    let mut counts = ExtractCounts::default();
+    for item in built {
+        let (artifact, group, prepared) = item?;
+        for d in &group.documents {
+            counts.documents += 1;
+            counts.sections += d.outline.sections.len();
+            counts.code_mentions += d.outline.code.len();
+            counts.links += d.outline.links.len();
+        }
+        artifacts.push(artifact);
+        groups.push(group);
+        new_objects.extend(prepared);
+    }
+    let outputs_hash = sha256_hex(serde_json::to_string(&artifacts).unwrap_or_default());
+    Ok(ExtractOutput {
+        manifest: ExtractManifest {
+            schema_version: req.schema_version.clone(),
+            stage: STAGE.to_string(),
+            run_id: String::new(),
+            pipeline_version: req.pipeline_version.clone(),
+            auditgraph_version: crate::version::AUDITGRAPH_VERSION.to_string(),
+            config_hash: req.config_hash.clone(),
+            inputs_hash: req.ingest.outputs_hash.clone(),
+            outputs_hash,
+            settings_hash: settings,
+            status: "ok".to_string(),
+            counts,
+            artifacts,
+            warnings: Vec::new(),
+            wall_clock_started_at: req.started_at.clone(),
+            wall_clock_finished_at: String::new(),
+        },
+        new_objects,
+        groups,
+    })
+}
+
+/// Loads every extraction group of a run.
+pub fn load_groups(
+    layout: &StoreLayout,
+    manifest: &ExtractManifest,
+) -> Result<Vec<Arc<ExtractionGroup>>> {
+    manifest
+        .artifacts
+        .par_iter()
+        .map(|a| objects::read_json(layout, &a.object, EXTRACTION_KIND).map(Arc::new))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Ingestion;
+    use crate::ingest::document::{Parsed, parse};
+    use crate::redact::Redactor;
+
+    fn doc(path: &str, text: &str) -> DocumentRecord {
+        let parser = crate::ingest::document::parser_for(path).unwrap_or("text/plain");
+        match parse(
+            path,
+            text.as_bytes(),
+            parser,
+            &Ingestion::default(),
+            &Redactor::disabled(),
+        ) {
+            Parsed::Document(d) => *d,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn note_names_come_from_title_then_heading_then_stem() {
+        let a = extract_document(&doc("a.md", "---\ntitle: \"The Title\"\n---\n# H1\n"), true);
+        assert_eq!(
+            (a.name.as_str(), a.name_source),
+            ("The Title", NameSource::Title)
+        );
+        let b = extract_document(&doc("b.md", "text\n\n# Heading One\n"), true);
+        assert_eq!(
+            (b.name.as_str(), b.name_source),
+            ("Heading One", NameSource::FirstHeading)
+        );
+        let c = extract_document(&doc("dir/c.note.md", "no headings\n"), true);
+        assert_eq!(
+            (c.name.as_str(), c.name_source),
+            ("c.note", NameSource::FileStem)
+        );
+        let t = extract_document(&doc("x.txt", "# not markdown\n"), true);
+        assert_eq!(t.name, "x");
+        assert!(t.outline.sections.is_empty());
+    }
+
+    #[test]
+    fn aliases_and_tags_accept_lists_and_strings() {
+        let d = extract_document(
+            &doc(
+                "a.md",
+                "---\naliases: [One, \" Two \"]\ntags: x, y ,z\n---\nbody\n",
+            ),
+            true,
+        );
+        assert_eq!(d.aliases, vec!["One", "Two"]);
+        assert_eq!(d.tags, vec!["x", "y", "z"]);
+    }
+
+    #[test]
+    fn front_matter_is_not_parsed_as_markdown() {
+        let d = extract_document(&doc("a.md", "---\ntitle: T\n---\n# Body\n"), true);
+        assert_eq!(d.outline.sections.len(), 1);
+        assert_eq!(d.outline.sections[0].title, "Body");
+        assert_eq!(d.outline.sections[0].line_start, 4);
+    }
+}
