@@ -125,7 +125,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn tokenizer_matches_its_definition(s in "\\PC{0,40}|[a-zA-Z0-9_. -]{0,40}") {
+    fn tokenizer_matches_its_definition(
+        s in "\\PC{0,40}|[a-zA-Z0-9_. -]{0,40}|[ΣσςΟοİıIiAaÄäßẞǅǆ数据Ⅻ _.\u{301}-]{0,30}"
+    ) {
         let expected: Vec<String> = s
             .split(|c: char| !c.is_alphanumeric())
             .filter(|t| !t.is_empty())

@@ -44,28 +44,28 @@ pub fn tokenize(text: &str) -> Vec<String> {
 /// Calls `f(token, start, end)` for every token of `text`, in order, where
 /// `text[start..end]` is the token as written and `token` its lowercase form.
 ///
-/// A token with no uppercase ASCII letters and no non-ASCII characters is
-/// passed as a slice of `text` without copying; other tokens are lowercased
-/// into a reused buffer.
+/// A token that is already lowercase (all ASCII runs without capitals, and
+/// most CJK, accented or other non-ASCII runs) is passed as a slice of `text`
+/// without copying; other tokens are lowercased into a reused buffer.
 pub fn for_each_token(text: &str, mut f: impl FnMut(&str, usize, usize)) {
     let bytes = text.as_bytes();
     let mut buf = String::new();
     let mut i = 0;
     while i < bytes.len() {
         // Skip separators.
-        let Some((start, _)) = next_alnum(text, i) else {
+        let Some(start) = next_alnum(text, i) else {
             return;
         };
         // Extend the run.
         let mut end = start;
-        let mut ascii_lower = true;
+        let (mut upper_ascii, mut non_ascii) = (false, false);
         while end < bytes.len() {
             let b = bytes[end];
             if b.is_ascii() {
                 if b.is_ascii_lowercase() || b.is_ascii_digit() {
                     end += 1;
                 } else if b.is_ascii_uppercase() {
-                    ascii_lower = false;
+                    upper_ascii = true;
                     end += 1;
                 } else {
                     break;
@@ -73,7 +73,7 @@ pub fn for_each_token(text: &str, mut f: impl FnMut(&str, usize, usize)) {
             } else {
                 match text[end..].chars().next() {
                     Some(c) if c.is_alphanumeric() => {
-                        ascii_lower = false;
+                        non_ascii = true;
                         end += c.len_utf8();
                     }
                     _ => break,
@@ -81,9 +81,9 @@ pub fn for_each_token(text: &str, mut f: impl FnMut(&str, usize, usize)) {
             }
         }
         let run = &text[start..end];
-        if ascii_lower {
+        if !upper_ascii && (!non_ascii || lowercase_already(run)) {
             f(run, start, end);
-        } else if run.is_ascii() {
+        } else if !non_ascii {
             buf.clear();
             buf.push_str(run);
             buf.make_ascii_lowercase();
@@ -97,21 +97,31 @@ pub fn for_each_token(text: &str, mut f: impl FnMut(&str, usize, usize)) {
     }
 }
 
-/// The byte offset and value of the first alphanumeric character at or after `from`.
-fn next_alnum(text: &str, from: usize) -> Option<(usize, char)> {
+/// Whether `str::to_lowercase` would return `run` unchanged: every
+/// character is its own lowercase form, and there is no `Σ` (whose
+/// lowercase form depends on its position in the word).
+fn lowercase_already(run: &str) -> bool {
+    run.chars().all(|c| {
+        let mut lower = c.to_lowercase();
+        c != 'Σ' && lower.next() == Some(c) && lower.next().is_none()
+    })
+}
+
+/// The byte offset of the first alphanumeric character at or after `from`.
+fn next_alnum(text: &str, from: usize) -> Option<usize> {
     let bytes = text.as_bytes();
     let mut i = from;
     while i < bytes.len() {
         let b = bytes[i];
         if b.is_ascii() {
             if b.is_ascii_alphanumeric() {
-                return Some((i, char::from(b)));
+                return Some(i);
             }
             i += 1;
         } else {
             let c = text[i..].chars().next()?;
             if c.is_alphanumeric() {
-                return Some((i, c));
+                return Some(i);
             }
             i += c.len_utf8();
         }
