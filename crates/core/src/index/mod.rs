@@ -1,6 +1,6 @@
 //! Ranked keyword index.
 //!
-//! [`tokenize`] is the documented tokenizer shared by indexing and queries;
+//! [`tokenize`](mod@tokenize) is the documented tokenizer shared by indexing and queries;
 //! [`bm25`] builds and reads a compact BM25 index stored as one object.
 //!
 //! # BM25 index byte format (version 1)
