@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod gc;
+pub mod graph;
 pub mod hashing;
 pub mod index;
 pub mod info;

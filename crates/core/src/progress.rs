@@ -19,3 +19,30 @@ impl Progress for NoProgress {
     fn advance(&self, _n: u64) {}
     fn finish(&self) {}
 }
+
+/// Phase timings on stderr when `AUDITGRAPH_TIMINGS` is set (a profiling
+/// aid; never part of any output document).
+pub struct Timer {
+    enabled: bool,
+    last: std::time::Instant,
+}
+
+impl Timer {
+    pub fn start() -> Timer {
+        Timer {
+            enabled: std::env::var_os("AUDITGRAPH_TIMINGS").is_some(),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    pub fn lap(&mut self, phase: &str) {
+        if self.enabled {
+            let now = std::time::Instant::now();
+            eprintln!(
+                "timing: {phase:<24} {:>8.1} ms",
+                (now - self.last).as_secs_f64() * 1000.0
+            );
+            self.last = now;
+        }
+    }
+}

@@ -267,6 +267,30 @@ impl Default for Toggle {
 pub struct Linking {
     /// Accepted for compatibility; rule packs are not interpreted.
     pub rule_packs: Vec<String>,
+    pub cooccurrence: Cooccurrence,
+}
+
+/// The `relates_to` rule (`link.cooccurrence.v1`): two notes are related
+/// when they mention a common technology that at most
+/// `max_document_frequency` notes mention; each note keeps its
+/// `max_related_per_note` strongest relations. Both bounds keep the number
+/// of edges linear in the number of notes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Cooccurrence {
+    pub enabled: bool,
+    pub max_document_frequency: u32,
+    pub max_related_per_note: u32,
+}
+
+impl Default for Cooccurrence {
+    fn default() -> Cooccurrence {
+        Cooccurrence {
+            enabled: true,
+            max_document_frequency: 20,
+            max_related_per_note: 10,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -836,6 +860,17 @@ fn validate_profile(profile: &Profile, p: &str, report: &mut dyn FnMut(String, S
             format!("{p}.ingestion.ocr_mode"),
             format!("'{}' is not an OCR mode", ing.ocr_mode),
             "off, auto or on".to_string(),
+        );
+    }
+    let co = &profile.linking.cooccurrence;
+    if co.max_document_frequency < 2 {
+        report(
+            format!("{p}.linking.cooccurrence.max_document_frequency"),
+            format!(
+                "max_document_frequency {} cannot relate two notes",
+                co.max_document_frequency
+            ),
+            "a whole number of at least 2, such as 20".to_string(),
         );
     }
     let r = &profile.search.ranking;

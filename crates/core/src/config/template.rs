@@ -89,6 +89,14 @@ profiles:
     linking:
       # Accepted for compatibility with the Python auditgraph; not interpreted.
       rule_packs: []
+      # relates_to edges between notes that mention a common technology.
+      cooccurrence:
+        enabled: true
+        # Technologies mentioned by more notes than this relate nothing
+        # (a word everyone uses says little about two notes).
+        max_document_frequency: 20
+        # Each note keeps at most this many relations, the strongest first.
+        max_related_per_note: 10
     search:
       keyword:
         enabled: true

@@ -11,9 +11,10 @@
 
 use crate::error::Result;
 use crate::extract::markdown::{self, Outline};
-use crate::hashing::{FieldHasher, sha256_hex};
+use crate::hashing::FieldHasher;
 use crate::ingest::document::DocumentRecord;
 use crate::ingest::{self, GroupData, IngestManifest};
+use crate::pipeline::manifest::{Artifact, StageManifest, outputs_hash};
 use crate::store::layout::StoreLayout;
 use crate::store::objects::{self, PreparedObject};
 use rayon::prelude::*;
@@ -70,41 +71,12 @@ pub struct ExtractionGroup {
     pub documents: Vec<DocExtraction>,
 }
 
-/// One extraction object and the document group it was made from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExtractArtifact {
-    pub kind: String,
-    pub object: String,
-    pub documents_object: String,
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExtractCounts {
     pub documents: usize,
     pub sections: usize,
     pub code_mentions: usize,
     pub links: usize,
-}
-
-/// `runs/<run_id>/extract-manifest.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExtractManifest {
-    pub schema_version: String,
-    pub stage: String,
-    pub run_id: String,
-    pub pipeline_version: String,
-    pub auditgraph_version: String,
-    pub config_hash: String,
-    /// The ingest stage's outputs hash.
-    pub inputs_hash: String,
-    pub outputs_hash: String,
-    pub settings_hash: String,
-    pub status: String,
-    pub counts: ExtractCounts,
-    pub artifacts: Vec<ExtractArtifact>,
-    pub warnings: Vec<String>,
-    pub wall_clock_started_at: String,
-    pub wall_clock_finished_at: String,
 }
 
 /// Hash of the extractor settings (part of every extraction's cache key).
@@ -204,7 +176,7 @@ fn file_stem(path: &str) -> &str {
 /// The extraction of a run: artifacts, new objects, and (in memory) every
 /// document's extraction for the next stage.
 pub struct ExtractOutput {
-    pub manifest: ExtractManifest,
+    pub manifest: StageManifest,
     pub new_objects: Vec<PreparedObject>,
     pub groups: Vec<Arc<ExtractionGroup>>,
 }
@@ -217,7 +189,7 @@ pub struct ExtractRequest<'a> {
     /// the manifest's groups); `None` entries are loaded from the store.
     pub groups: &'a [GroupData],
     /// The base run's extract manifest, for reuse.
-    pub base: Option<&'a ExtractManifest>,
+    pub base: Option<&'a StageManifest>,
     pub markdown_enabled: bool,
     pub schema_version: String,
     pub started_at: String,
@@ -234,7 +206,7 @@ pub fn extract(req: &ExtractRequest<'_>) -> Result<ExtractOutput> {
         .map(|b| {
             b.artifacts
                 .iter()
-                .map(|a| (a.documents_object.as_str(), a.object.as_str()))
+                .filter_map(|a| a.documents_object.as_deref().map(|d| (d, a.object.as_str())))
                 .collect()
         })
         .unwrap_or_default();
@@ -247,7 +219,7 @@ pub fn extract(req: &ExtractRequest<'_>) -> Result<ExtractOutput> {
 
     let built: Vec<
         Result<(
-            ExtractArtifact,
+            Artifact,
             Arc<ExtractionGroup>,
             Option<PreparedObject>,
         )>,
@@ -256,10 +228,10 @@ pub fn extract(req: &ExtractRequest<'_>) -> Result<ExtractOutput> {
         .document_groups
         .par_iter()
         .map(|group| {
-            let artifact = |object: String| ExtractArtifact {
+            let artifact = |object: String| Artifact {
                 kind: EXTRACTION_KIND.to_string(),
                 object,
-                documents_object: group.object.clone(),
+                documents_object: Some(group.object.clone()),
             };
             if let Some(object) = reusable.get(group.object.as_str()) {
                 let stored: ExtractionGroup =
@@ -305,9 +277,9 @@ pub fn extract(req: &ExtractRequest<'_>) -> Result<ExtractOutput> {
         groups.push(group);
         new_objects.extend(prepared);
     }
-    let outputs_hash = sha256_hex(serde_json::to_string(&artifacts).unwrap_or_default());
+    let outputs_hash = outputs_hash(&artifacts);
     Ok(ExtractOutput {
-        manifest: ExtractManifest {
+        manifest: StageManifest {
             schema_version: req.schema_version.clone(),
             stage: STAGE.to_string(),
             run_id: String::new(),
@@ -318,7 +290,7 @@ pub fn extract(req: &ExtractRequest<'_>) -> Result<ExtractOutput> {
             outputs_hash,
             settings_hash: settings,
             status: "ok".to_string(),
-            counts,
+            counts: serde_json::to_value(&counts).unwrap_or_default(),
             artifacts,
             warnings: Vec::new(),
             wall_clock_started_at: req.started_at.clone(),
@@ -332,7 +304,7 @@ pub fn extract(req: &ExtractRequest<'_>) -> Result<ExtractOutput> {
 /// Loads every extraction group of a run.
 pub fn load_groups(
     layout: &StoreLayout,
-    manifest: &ExtractManifest,
+    manifest: &StageManifest,
 ) -> Result<Vec<Arc<ExtractionGroup>>> {
     manifest
         .artifacts

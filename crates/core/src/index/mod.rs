@@ -51,6 +51,7 @@
 //! query terms' postings.
 
 pub mod bm25;
+pub mod stage;
 mod codec;
 pub mod tokenize;
 

@@ -6,7 +6,9 @@
 //! the schema version and the binary version, so the same sources and
 //! configuration always give the same run, and an upgrade gives a new one.
 
+pub mod manifest;
 pub mod publish;
+pub mod stages;
 pub mod run_cmd;
 
 use crate::config::{self, LoadedConfig};

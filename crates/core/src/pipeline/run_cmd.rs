@@ -5,6 +5,8 @@
 //! or (for `rebuild`) verifies the stored run against the fresh result
 //! without overwriting anything.
 
+use super::manifest::StageManifest;
+use super::stages::{LATER_STAGES, StageInputs, run_later_stages};
 use super::publish::{PublishPlan, Published, ReplayLine, StageOutput, publish};
 use super::{Workspace, WriteOptions, manifest_bytes, open_writer, run_id};
 use crate::error::{Error, Result};
@@ -101,7 +103,9 @@ pub fn execute(
         Command::Rebuild => Access::Rebuild,
         _ => Access::Write,
     };
+    let mut timer = crate::progress::Timer::start();
     let mut writer = open_writer(ws, access, opts)?;
+    timer.lap("open store");
     let mut txn = writer.begin();
     let redactor = redactor_for(ws, &writer, &mut txn)?;
     // A rebuild uses no cache, so it never needs (or trusts) the current run.
@@ -109,11 +113,25 @@ pub fn execute(
         Command::Rebuild => None,
         _ => base_run(&writer)?,
     };
+    let base_stages: Vec<String> = writer
+        .state
+        .current_run
+        .as_ref()
+        .and_then(|id| writer.state.runs.get(id))
+        .map(|r| r.stages.keys().cloned().collect())
+        .unwrap_or_default();
     let schema = writer.support.writes.to_string();
     let mode = match &command {
         Command::Run | Command::Ingest => IngestMode::Incremental,
         Command::Import(paths) => IngestMode::Import(paths.clone()),
         Command::Rebuild => IngestMode::Fresh,
+    };
+    // Which stages this command produces: `ingest` only ingests; `import`
+    // carries the current run forward with the stages it had.
+    let all_stages = match &command {
+        Command::Ingest => false,
+        Command::Import(_) => base_stages.iter().any(|s| s == crate::index::stage::STAGE),
+        Command::Run | Command::Rebuild => true,
     };
     let output = ingest::ingest(&IngestRequest {
         root: &ws.root,
@@ -125,15 +143,43 @@ pub fn execute(
         schema_version: schema.clone(),
         started_at: clock::now_utc(),
     })?;
+    timer.lap("ingest");
     let mut manifest = output.manifest;
     let canonical = run_id(&manifest.inputs_hash, &manifest.config_hash, &schema);
     let id = usable_run_id(&writer, &canonical);
     manifest.run_id = id.clone();
     manifest.wall_clock_finished_at = clock::now_utc();
-    let stages = vec![ingest_stage_output(&manifest, output.new_objects)];
 
     let existed = writer.state.runs.contains_key(&id);
     let was_current = writer.state.current_run.as_deref() == Some(id.as_str());
+    let stored_stages: Vec<String> = writer
+        .state
+        .runs
+        .get(&id)
+        .map(|r| r.stages.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut stages = vec![ingest_stage_output(&manifest, output.new_objects)];
+    let missing_later = LATER_STAGES.iter().any(|s| !stored_stages.iter().any(|x| x == s));
+    // The later stages are computed when wanted and not already stored (a
+    // rebuild always computes them, to compare).
+    if all_stages && (missing_later || matches!(command, Command::Rebuild)) {
+        let base_extract: Option<StageManifest> = match (&command, &writer.state.current_run) {
+            (Command::Rebuild, _) | (_, None) => None,
+            (_, Some(current)) => writer.stage_manifest(current, crate::extract::stage::STAGE)?,
+        };
+        let later = run_later_stages(&StageInputs {
+            ws,
+            layout: &writer.layout,
+            ingest: &manifest,
+            groups: &output.groups,
+            base_extract: base_extract.as_ref(),
+            schema_version: schema.clone(),
+            run_id: id.clone(),
+        })?;
+        stages.extend(later.outputs);
+        timer.lap("extract, link, index");
+    }
+
     let differences = if existed && matches!(command, Command::Rebuild) {
         verify_against_stored(&writer, &id, &stages)?
     } else {
@@ -163,11 +209,13 @@ pub fn execute(
         plan,
         &ws.config.config.storage.footprint_budget,
     )?;
+    timer.lap("publish");
     let outcome = match (existed, was_current, &command) {
         (true, _, Command::Rebuild) if differences.is_empty() => "identical",
         (true, _, Command::Rebuild) => "differs",
         (false, _, _) => "published",
-        (true, true, _) => "up_to_date",
+        (true, true, _) if published.stages.is_empty() => "up_to_date",
+        (true, true, _) => "completed",
         (true, false, _) => "reselected",
     };
     Ok(PipelineReport {

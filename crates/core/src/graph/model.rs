@@ -1,0 +1,264 @@
+//! The graph of a run, as stored: compact, index-based, deterministic.
+//!
+//! Ids are not stored; they derive from documented keys:
+//!
+//! | entity | key | id |
+//! |---|---|---|
+//! | `ag:note` | `note:<path>` | `ent_` + sha256(key) |
+//! | `ag:section` | `section:<path>#<slug path>#<n>` | `ent_` + sha256(key) |
+//! | `ag:technology` | `technology:<token>` | `ent_` + sha256(key) |
+//! | `ag:reference` | `reference:<path>#<target>#<n>` | `ent_` + sha256(key) |
+//! | link | `<rule_id>:<from_id>:<to_id>` | `lnk_` + sha256(key) |
+//!
+//! `<n>` counts earlier sections with the same slug path (references with
+//! the same target) in the same document, so ids stay stable when unrelated
+//! parts of a note change. `<token>` is the code text case-folded, trimmed,
+//! with inner whitespace collapsed: one technology node per token across the
+//! whole graph.
+
+use crate::hashing::sha256_hex;
+use serde::{Deserialize, Serialize};
+
+pub const GRAPH_KIND: &str = "graph";
+/// Version of the stored graph encoding (inside the object).
+pub const GRAPH_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum NodeKind {
+    Note,
+    Section,
+    Technology,
+    Reference,
+}
+
+impl NodeKind {
+    pub const ALL: [NodeKind; 4] = [
+        NodeKind::Note,
+        NodeKind::Section,
+        NodeKind::Technology,
+        NodeKind::Reference,
+    ];
+
+    pub fn type_name(self) -> &'static str {
+        match self {
+            NodeKind::Note => "ag:note",
+            NodeKind::Section => "ag:section",
+            NodeKind::Technology => "ag:technology",
+            NodeKind::Reference => "ag:reference",
+        }
+    }
+
+    pub fn from_type_name(name: &str) -> Option<NodeKind> {
+        NodeKind::ALL.into_iter().find(|k| k.type_name() == name)
+    }
+
+    /// The rule that creates entities of this kind.
+    pub fn rule(self) -> &'static str {
+        match self {
+            NodeKind::Note => "extract.note.v1",
+            NodeKind::Section => "extract.markdown.section.v1",
+            NodeKind::Technology => "extract.markdown.technology.v1",
+            NodeKind::Reference => "extract.markdown.reference.v1",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EdgeKind {
+    ContainsSection,
+    MentionsTechnology,
+    References,
+    ResolvesToDocument,
+    RelatesTo,
+}
+
+impl EdgeKind {
+    pub const ALL: [EdgeKind; 5] = [
+        EdgeKind::ContainsSection,
+        EdgeKind::MentionsTechnology,
+        EdgeKind::References,
+        EdgeKind::ResolvesToDocument,
+        EdgeKind::RelatesTo,
+    ];
+
+    pub fn type_name(self) -> &'static str {
+        match self {
+            EdgeKind::ContainsSection => "contains_section",
+            EdgeKind::MentionsTechnology => "mentions_technology",
+            EdgeKind::References => "references",
+            EdgeKind::ResolvesToDocument => "resolves_to_document",
+            EdgeKind::RelatesTo => "relates_to",
+        }
+    }
+
+    pub fn from_type_name(name: &str) -> Option<EdgeKind> {
+        EdgeKind::ALL.into_iter().find(|k| k.type_name() == name)
+    }
+
+    pub fn rule(self) -> &'static str {
+        match self {
+            EdgeKind::ContainsSection => "link.markdown.contains_section.v1",
+            EdgeKind::MentionsTechnology => "link.markdown.mentions_technology.v1",
+            EdgeKind::References => "link.markdown.references.v1",
+            EdgeKind::ResolvesToDocument => "link.markdown.resolves_to_document.v1",
+            EdgeKind::RelatesTo => "link.cooccurrence.v1",
+        }
+    }
+
+    /// `authoritative` for structure read from the text, `heuristic` for
+    /// inferred relations.
+    pub fn authority(self) -> &'static str {
+        match self {
+            EdgeKind::RelatesTo => "heuristic",
+            _ => "authoritative",
+        }
+    }
+}
+
+/// A document as the graph sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraphDoc {
+    pub path: String,
+    pub source_hash: String,
+    /// The note node of this document.
+    pub note: u32,
+    pub chunks: Vec<GraphChunk>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphChunk {
+    pub id: String,
+    pub line_start: u32,
+    pub line_end: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub key: String,
+    pub name: String,
+    pub canonical_key: String,
+    pub aliases: Vec<String>,
+    /// The document it belongs to (every kind but technologies).
+    pub doc: Option<u32>,
+    pub line_start: u32,
+    pub line_end: u32,
+    pub detail: NodeDetail,
+}
+
+impl Node {
+    pub fn id(&self) -> String {
+        entity_id(&self.key)
+    }
+}
+
+pub fn entity_id(key: &str) -> String {
+    format!("ent_{}", sha256_hex(key))
+}
+
+pub fn link_id(rule: &str, from_id: &str, to_id: &str) -> String {
+    format!("lnk_{}", sha256_hex(format!("{rule}:{from_id}:{to_id}")))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum NodeDetail {
+    Note {
+        parser_id: String,
+        name_source: String,
+        tags: Vec<String>,
+        /// The front matter as JSON text (kept as text: the binary encoding
+        /// has no self-describing values).
+        frontmatter: Option<String>,
+    },
+    Section {
+        level: u8,
+        order: u32,
+        parent: Option<u32>,
+        snippet: String,
+    },
+    Technology {
+        /// `inline` and/or `fence_info`.
+        origins: Vec<String>,
+        mentions: Vec<Mention>,
+    },
+    Reference {
+        target: String,
+        form: String,
+        fragment: Option<String>,
+        text: String,
+        /// `internal`, `external` or `unresolved`.
+        resolution: String,
+        /// Why it is unresolved, or which rule resolved it.
+        reason: String,
+        target_path: Option<String>,
+        target_note: Option<u32>,
+        order: u32,
+    },
+}
+
+/// One mention of a technology.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Mention {
+    pub doc: u32,
+    /// The innermost section, or the note for pre-heading content.
+    pub origin: u32,
+    pub line: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Edge {
+    pub from: u32,
+    pub to: u32,
+    pub kind: EdgeKind,
+    pub confidence: f32,
+    /// At most [`EVIDENCE_LIMIT`] items, in document order.
+    pub evidence: Vec<Evidence>,
+    /// How many evidence items there were before the limit.
+    pub evidence_total: u32,
+}
+
+/// Evidence items kept per edge.
+pub const EVIDENCE_LIMIT: usize = 10;
+
+/// A place in a document that justifies an edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Evidence {
+    pub doc: u32,
+    /// Order of the chunk holding the line, if the line is in the body.
+    pub chunk: Option<u32>,
+    pub line_start: u32,
+    pub line_end: u32,
+    /// For `relates_to`: the shared technology.
+    pub via: Option<u32>,
+}
+
+/// The graph of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Graph {
+    pub format: u32,
+    pub pipeline_version: String,
+    pub docs: Vec<GraphDoc>,
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+}
+
+impl Graph {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Graph, String> {
+        let graph: Graph = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+        if graph.format != GRAPH_FORMAT {
+            return Err(format!("graph format {} is not {GRAPH_FORMAT}", graph.format));
+        }
+        let n = graph.nodes.len() as u32;
+        let d = graph.docs.len() as u32;
+        let bad_edge = graph.edges.iter().any(|e| e.from >= n || e.to >= n);
+        let bad_node = graph.nodes.iter().any(|x| x.doc.is_some_and(|doc| doc >= d));
+        if bad_edge || bad_node || graph.docs.iter().any(|doc| doc.note >= n) {
+            return Err("graph indexes point outside the graph".to_string());
+        }
+        Ok(graph)
+    }
+}

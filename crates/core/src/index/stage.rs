@@ -1,0 +1,278 @@
+//! The index stage: what queries and navigation read.
+//!
+//! One object per run holding:
+//! * a BM25 index over entity names (plus aliases, tags and link targets),
+//!   one index document per entity;
+//! * a BM25 index over chunk text, one index document per chunk, with the
+//!   table from chunk number to (document, chunk order);
+//! * the type index (entity numbers per type) and the adjacency index
+//!   (outgoing and incoming edge numbers per entity, compressed rows).
+//!
+//! Entity and edge numbers are positions in the run's graph object, which the
+//! index names, so the two always travel together.
+
+use crate::error::{Error, Result};
+use crate::graph::model::{GRAPH_KIND, Graph, NodeDetail, NodeKind};
+use crate::index::{Bm25Builder, Bm25Params};
+use crate::ingest::document::DocumentRecord;
+use crate::ingest::{self, GroupData, IngestManifest};
+use crate::pipeline::manifest::{Artifact, StageManifest, outputs_hash};
+use crate::store::layout::StoreLayout;
+use crate::store::objects::{self, BodyFormat, PreparedObject};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub const STAGE: &str = "index";
+pub const INDEX_KIND: &str = "index";
+pub const INDEX_FORMAT: u32 = 1;
+/// Bumped whenever indexing produces something different from the same graph.
+pub const INDEXER_VERSION: &str = "index-1";
+
+/// Edge numbers per entity, as compressed rows: the edges of entity `i` are
+/// `edges[offsets[i]..offsets[i + 1]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Rows {
+    pub offsets: Vec<u32>,
+    pub edges: Vec<u32>,
+}
+
+impl Rows {
+    pub fn build(n: usize, keys: &[u32]) -> Rows {
+        let mut offsets = vec![0u32; n + 1];
+        for k in keys {
+            if let Some(c) = offsets.get_mut(*k as usize + 1) {
+                *c += 1;
+            }
+        }
+        for i in 1..offsets.len() {
+            offsets[i] += offsets[i - 1];
+        }
+        let mut fill = offsets.clone();
+        let mut edges = vec![0u32; keys.len()];
+        for (edge, k) in keys.iter().enumerate() {
+            if let Some(slot) = fill.get_mut(*k as usize) {
+                edges[*slot as usize] = edge as u32;
+                *slot += 1;
+            }
+        }
+        Rows { offsets, edges }
+    }
+
+    pub fn row(&self, node: u32) -> &[u32] {
+        let start = self.offsets.get(node as usize).copied().unwrap_or(0) as usize;
+        let end = self.offsets.get(node as usize + 1).copied().unwrap_or(0) as usize;
+        self.edges.get(start..end).unwrap_or(&[])
+    }
+}
+
+/// The stored index of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexData {
+    pub format: u32,
+    /// The graph object the entity and edge numbers refer to.
+    pub graph_object: String,
+    pub names: Vec<u8>,
+    pub chunks: Vec<u8>,
+    /// Chunk number -> (document number in the graph, chunk order).
+    pub chunk_table: Vec<(u32, u32)>,
+    /// Type name -> entity numbers, ascending.
+    pub types: Vec<(String, Vec<u32>)>,
+    pub outgoing: Rows,
+    pub incoming: Rows,
+}
+
+impl IndexData {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<IndexData, String> {
+        let data: IndexData = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+        if data.format != INDEX_FORMAT {
+            return Err(format!("index format {} is not {INDEX_FORMAT}", data.format));
+        }
+        Ok(data)
+    }
+}
+
+/// The text an entity is found by.
+pub fn searchable_name(node: &crate::graph::model::Node) -> String {
+    let mut text = node.name.clone();
+    for alias in &node.aliases {
+        text.push(' ');
+        text.push_str(alias);
+    }
+    match &node.detail {
+        NodeDetail::Note { tags, .. } => {
+            for tag in tags {
+                text.push(' ');
+                text.push_str(tag);
+            }
+        }
+        NodeDetail::Reference { target, .. } => {
+            text.push(' ');
+            text.push_str(target);
+        }
+        _ => {}
+    }
+    text
+}
+
+pub struct IndexOutput {
+    pub manifest: StageManifest,
+    pub new_objects: Vec<PreparedObject>,
+}
+
+pub struct IndexRequest<'a> {
+    pub layout: &'a StoreLayout,
+    pub ingest: &'a IngestManifest,
+    /// This command's in-memory document groups (others load from the store).
+    pub groups: &'a [GroupData],
+    pub link: &'a StageManifest,
+    pub graph: &'a Graph,
+    pub schema_version: String,
+    pub pipeline_version: String,
+    pub config_hash: String,
+    pub started_at: String,
+}
+
+pub fn settings_hash() -> String {
+    crate::hashing::FieldHasher::new("index-settings")
+        .field(INDEXER_VERSION)
+        .finish_hex()
+}
+
+/// Builds the index of a run.
+pub fn index(req: &IndexRequest<'_>) -> Result<IndexOutput> {
+    let graph = req.graph;
+    let graph_object = req
+        .link
+        .artifacts
+        .iter()
+        .find(|a| a.kind == GRAPH_KIND)
+        .map(|a| a.object.clone())
+        .ok_or_else(|| Error::corrupt(&req.layout.dir, "the link manifest names no graph"))?;
+
+    // Every document's text, in graph document order.
+    let in_memory: HashMap<&str, &Arc<Vec<DocumentRecord>>> = req
+        .groups
+        .iter()
+        .filter_map(|g| g.documents.as_ref().map(|d| (g.object.as_str(), d)))
+        .collect();
+    let records = req.ingest.records_by_path();
+    let loaded: Vec<Result<Vec<DocumentRecord>>> = req
+        .ingest
+        .document_groups
+        .par_iter()
+        .map(|g| match in_memory.get(g.object.as_str()) {
+            Some(docs) => Ok(docs.as_ref().clone()),
+            None => ingest::load_group(req.layout, &g.object, &records),
+        })
+        .collect();
+    let mut documents: Vec<DocumentRecord> = Vec::with_capacity(graph.docs.len());
+    for group in loaded {
+        documents.extend(group?);
+    }
+    if documents.len() != graph.docs.len() {
+        return Err(Error::corrupt(
+            &req.layout.dir,
+            format!(
+                "the graph has {} documents, the ingest manifest {}",
+                graph.docs.len(),
+                documents.len()
+            ),
+        ));
+    }
+
+    let (names, (chunks, chunk_table)) = rayon::join(
+        || {
+            let mut b = Bm25Builder::new(Bm25Params::default());
+            for (i, node) in graph.nodes.iter().enumerate() {
+                b.add(i as u32, &searchable_name(node));
+            }
+            b.build()
+        },
+        || {
+            let mut b = Bm25Builder::new(Bm25Params::default());
+            let mut table = Vec::new();
+            for (d, doc) in documents.iter().enumerate() {
+                for chunk in &doc.chunks {
+                    b.add(table.len() as u32, doc.chunk_text(chunk));
+                    table.push((d as u32, chunk.order));
+                }
+            }
+            (b.build(), table)
+        },
+    );
+    let types = NodeKind::ALL
+        .iter()
+        .map(|k| {
+            let members: Vec<u32> = graph
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.kind == *k)
+                .map(|(i, _)| i as u32)
+                .collect();
+            (k.type_name().to_string(), members)
+        })
+        .collect();
+    let (outgoing, incoming) = crate::graph::view::adjacency_rows(graph);
+    let data = IndexData {
+        format: INDEX_FORMAT,
+        graph_object,
+        names,
+        chunks,
+        chunk_table,
+        types,
+        outgoing,
+        incoming,
+    };
+    let payload = objects::payload(INDEX_KIND, &req.schema_version, BodyFormat::Binary, &data.to_bytes());
+    let prepared = objects::prepare(&payload)?;
+    let artifacts = vec![Artifact {
+        kind: INDEX_KIND.to_string(),
+        object: prepared.id.clone(),
+        documents_object: None,
+    }];
+    let counts = serde_json::json!({
+        "entities": graph.nodes.len(),
+        "chunks": data.chunk_table.len(),
+        "edges": graph.edges.len(),
+    });
+    Ok(IndexOutput {
+        manifest: StageManifest {
+            schema_version: req.schema_version.clone(),
+            stage: STAGE.to_string(),
+            run_id: String::new(),
+            pipeline_version: req.pipeline_version.clone(),
+            auditgraph_version: crate::version::AUDITGRAPH_VERSION.to_string(),
+            config_hash: req.config_hash.clone(),
+            inputs_hash: req.link.outputs_hash.clone(),
+            outputs_hash: outputs_hash(&artifacts),
+            settings_hash: settings_hash(),
+            status: "ok".to_string(),
+            counts,
+            artifacts,
+            warnings: Vec::new(),
+            wall_clock_started_at: req.started_at.clone(),
+            wall_clock_finished_at: String::new(),
+        },
+        new_objects: vec![prepared],
+    })
+}
+
+/// Loads the index an index manifest names.
+pub fn load_index(layout: &StoreLayout, manifest: &StageManifest) -> Result<IndexData> {
+    let artifact = manifest
+        .artifacts
+        .iter()
+        .find(|a| a.kind == INDEX_KIND)
+        .ok_or_else(|| Error::corrupt(&layout.dir, "the index manifest names no index"))?;
+    let body = objects::read_binary(layout, &artifact.object, INDEX_KIND)?;
+    IndexData::from_bytes(&body).map_err(|e| {
+        Error::corrupt(layout.object_path(&artifact.object), format!("unreadable index: {e}"))
+    })
+}

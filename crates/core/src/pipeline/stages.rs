@@ -1,0 +1,173 @@
+//! Running the stages after ingest, for `run`/`rebuild` (all at once, in
+//! memory) and for the single-stage commands (from stored artifacts).
+
+use super::Workspace;
+use super::manifest::StageManifest;
+use super::publish::{ReplayLine, StageOutput};
+use crate::error::{Error, Result};
+use crate::extract::stage::{self as extract, ExtractionGroup};
+use crate::graph::model::Graph;
+use crate::graph::stage as link;
+use crate::index::stage as index;
+use crate::ingest::{GroupData, IngestManifest};
+use crate::store::clock;
+use crate::store::layout::StoreLayout;
+use std::sync::Arc;
+
+/// The names of the stages after ingest, in order.
+pub const LATER_STAGES: [&str; 3] = [extract::STAGE, link::STAGE, index::STAGE];
+
+/// Everything the later stages of one run produced.
+pub struct LaterStages {
+    pub outputs: Vec<StageOutput>,
+    pub extract: StageManifest,
+    pub link: StageManifest,
+    pub index: StageManifest,
+}
+
+/// Common inputs of the later stages.
+pub struct StageInputs<'a> {
+    pub ws: &'a Workspace,
+    pub layout: &'a StoreLayout,
+    pub ingest: &'a IngestManifest,
+    /// Document groups this command holds in memory.
+    pub groups: &'a [GroupData],
+    /// The base run's extract manifest (reuse of unchanged extractions);
+    /// `None` for `rebuild`.
+    pub base_extract: Option<&'a StageManifest>,
+    pub schema_version: String,
+    pub run_id: String,
+}
+
+/// Runs extract, link and index.
+pub fn run_later_stages(inputs: &StageInputs<'_>) -> Result<LaterStages> {
+    let mut timer = crate::progress::Timer::start();
+    let (extract_manifest, extract_out, groups) = run_extract(inputs)?;
+    timer.lap("extract");
+    let (link_manifest, link_out, graph) = run_link(inputs, &extract_manifest, &groups)?;
+    timer.lap("link");
+    let (index_manifest, index_out) = run_index(inputs, &link_manifest, &graph)?;
+    timer.lap("index");
+    Ok(LaterStages {
+        outputs: vec![extract_out, link_out, index_out],
+        extract: extract_manifest,
+        link: link_manifest,
+        index: index_manifest,
+    })
+}
+
+pub fn run_extract(
+    inputs: &StageInputs<'_>,
+) -> Result<(StageManifest, StageOutput, Vec<Arc<ExtractionGroup>>)> {
+    let config = &inputs.ws.config;
+    let out = extract::extract(&extract::ExtractRequest {
+        layout: inputs.layout,
+        ingest: inputs.ingest,
+        groups: inputs.groups,
+        base: inputs.base_extract,
+        markdown_enabled: config.profile().extraction.markdown.enabled,
+        schema_version: inputs.schema_version.clone(),
+        started_at: clock::now_utc(),
+        config_hash: config.config_hash(),
+        pipeline_version: config.config.run_metadata.pipeline_version.clone(),
+    })?;
+    let manifest = finish(out.manifest, &inputs.run_id);
+    let output = stage_output(&manifest, out.new_objects);
+    Ok((manifest, output, out.groups))
+}
+
+pub fn run_link(
+    inputs: &StageInputs<'_>,
+    extract_manifest: &StageManifest,
+    groups: &[Arc<ExtractionGroup>],
+) -> Result<(StageManifest, StageOutput, Arc<Graph>)> {
+    let config = &inputs.ws.config;
+    let out = link::link(&link::LinkRequest {
+        ingest: inputs.ingest,
+        extract: extract_manifest,
+        groups,
+        cooccurrence: &config.profile().linking.cooccurrence,
+        schema_version: inputs.schema_version.clone(),
+        pipeline_version: config.config.run_metadata.pipeline_version.clone(),
+        config_hash: config.config_hash(),
+        started_at: clock::now_utc(),
+    })?;
+    let manifest = finish(out.manifest, &inputs.run_id);
+    let output = stage_output(&manifest, out.new_objects);
+    Ok((manifest, output, out.graph))
+}
+
+pub fn run_index(
+    inputs: &StageInputs<'_>,
+    link_manifest: &StageManifest,
+    graph: &Graph,
+) -> Result<(StageManifest, StageOutput)> {
+    let config = &inputs.ws.config;
+    let out = index::index(&index::IndexRequest {
+        layout: inputs.layout,
+        ingest: inputs.ingest,
+        groups: inputs.groups,
+        link: link_manifest,
+        graph,
+        schema_version: inputs.schema_version.clone(),
+        pipeline_version: config.config.run_metadata.pipeline_version.clone(),
+        config_hash: config.config_hash(),
+        started_at: clock::now_utc(),
+    })?;
+    let manifest = finish(out.manifest, &inputs.run_id);
+    let output = stage_output(&manifest, out.new_objects);
+    Ok((manifest, output))
+}
+
+fn finish(mut manifest: StageManifest, run_id: &str) -> StageManifest {
+    manifest.run_id = run_id.to_string();
+    manifest.wall_clock_finished_at = clock::now_utc();
+    manifest
+}
+
+/// The publishable output of a later stage.
+pub fn stage_output(
+    manifest: &StageManifest,
+    objects: Vec<crate::store::objects::PreparedObject>,
+) -> StageOutput {
+    StageOutput {
+        stage: manifest.stage.clone(),
+        manifest: super::manifest_bytes(manifest),
+        replay: ReplayLine {
+            stage: manifest.stage.clone(),
+            run_id: manifest.run_id.clone(),
+            schema_version: manifest.schema_version.clone(),
+            config_hash: manifest.config_hash.clone(),
+            inputs_hash: manifest.inputs_hash.clone(),
+            outputs_hash: manifest.outputs_hash.clone(),
+            wall_clock_started_at: manifest.wall_clock_started_at.clone(),
+            wall_clock_finished_at: manifest.wall_clock_finished_at.clone(),
+        },
+        objects,
+    }
+}
+
+/// The stage that must exist before `stage` can run.
+pub fn prerequisite(stage: &str) -> Option<&'static str> {
+    match stage {
+        extract::STAGE => Some(crate::ingest::STAGE),
+        link::STAGE => Some(extract::STAGE),
+        index::STAGE => Some(link::STAGE),
+        _ => None,
+    }
+}
+
+/// Reads a later-stage manifest that must exist.
+pub fn required_manifest(
+    reader: &crate::store::StoreReader,
+    run_id: &str,
+    stage: &str,
+) -> Result<StageManifest> {
+    reader
+        .stage_manifest(run_id, stage)?
+        .ok_or_else(|| Error::NotFound {
+            message: format!(
+                "run {run_id} has no {stage} stage yet; run `auditgraph {stage}` (or `auditgraph run`) first"
+            ),
+        })
+}
