@@ -122,7 +122,7 @@ fn rebuild_publishes_a_new_run_and_leaves_older_runs_alone() {
 fn rebuild_of_an_existing_run_reports_identical_or_the_differences() {
     let ws = Ws::new();
     sample_notes(&ws);
-    ws.json(&["ingest"]);
+    ws.json(&["run"]);
     let before = ws.pkg_hashes();
     let doc = ws.json(&["rebuild"]);
     assert_eq!(doc["detail"]["outcome"], "identical");

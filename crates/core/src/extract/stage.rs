@@ -16,7 +16,7 @@ use crate::ingest::document::DocumentRecord;
 use crate::ingest::{self, GroupData, IngestManifest};
 use crate::pipeline::manifest::{Artifact, StageManifest, outputs_hash};
 use crate::store::layout::StoreLayout;
-use crate::store::objects::{self, PreparedObject};
+use crate::store::objects::{self, BodyFormat, PreparedObject};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -37,25 +37,32 @@ pub enum NameSource {
     FileStem,
 }
 
-/// What one document contributes.
+/// What one document contributes. Stored in a binary encoding (positional:
+/// every field is always present).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DocExtraction {
     pub path: String,
     pub parser_id: String,
     pub name: String,
     pub name_source: NameSource,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
-    /// The whole front matter (redacted), when valid.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub frontmatter: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The whole front matter (redacted) as JSON text, when valid.
+    pub frontmatter: Option<String>,
     /// Last line of the document (1-based; 0 for an empty file).
     pub line_count: u32,
     pub chunks: Vec<ChunkRef>,
-    #[serde(default)]
     pub outline: Outline,
+}
+
+impl DocExtraction {
+    /// The front matter as a JSON object (`null` when absent).
+    pub fn frontmatter_value(&self) -> serde_json::Value {
+        self.frontmatter
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
 }
 
 /// A chunk's id and lines: enough for evidence without the text.
@@ -69,6 +76,27 @@ pub struct ChunkRef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExtractionGroup {
     pub documents: Vec<DocExtraction>,
+}
+
+impl ExtractionGroup {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> std::result::Result<ExtractionGroup, String> {
+        postcard::from_bytes(bytes).map_err(|e| e.to_string())
+    }
+}
+
+/// Reads one extraction object.
+pub fn read_group(layout: &StoreLayout, object: &str) -> Result<ExtractionGroup> {
+    let body = objects::read_binary(layout, object, EXTRACTION_KIND)?;
+    ExtractionGroup::from_bytes(&body).map_err(|e| {
+        crate::error::Error::corrupt(
+            layout.object_path(object),
+            format!("unreadable extraction: {e}"),
+        )
+    })
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,7 +169,10 @@ pub fn extract_document(doc: &DocumentRecord, markdown_enabled: bool) -> DocExtr
         name_source,
         aliases: list("aliases"),
         tags: list("tags"),
-        frontmatter: doc.frontmatter.clone(),
+        frontmatter: doc
+            .frontmatter
+            .as_ref()
+            .map(|m| serde_json::Value::Object(m.clone()).to_string()),
         line_count,
         chunks: doc
             .chunks
@@ -206,7 +237,11 @@ pub fn extract(req: &ExtractRequest<'_>) -> Result<ExtractOutput> {
         .map(|b| {
             b.artifacts
                 .iter()
-                .filter_map(|a| a.documents_object.as_deref().map(|d| (d, a.object.as_str())))
+                .filter_map(|a| {
+                    a.documents_object
+                        .as_deref()
+                        .map(|d| (d, a.object.as_str()))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -217,26 +252,24 @@ pub fn extract(req: &ExtractRequest<'_>) -> Result<ExtractOutput> {
         .collect();
     let records = req.ingest.records_by_path();
 
-    let built: Vec<
-        Result<(
-            Artifact,
-            Arc<ExtractionGroup>,
-            Option<PreparedObject>,
-        )>,
-    > = req
+    let built: Vec<Result<(Artifact, Arc<ExtractionGroup>, Option<PreparedObject>)>> = req
         .ingest
         .document_groups
         .par_iter()
         .map(|group| {
-            let artifact = |object: String| Artifact {
+            let artifact = |object: String, documents: usize| Artifact {
                 kind: EXTRACTION_KIND.to_string(),
                 object,
                 documents_object: Some(group.object.clone()),
+                documents: Some(documents as u32),
             };
             if let Some(object) = reusable.get(group.object.as_str()) {
-                let stored: ExtractionGroup =
-                    objects::read_json(req.layout, object, EXTRACTION_KIND)?;
-                return Ok((artifact(object.to_string()), Arc::new(stored), None));
+                let stored = read_group(req.layout, object)?;
+                return Ok((
+                    artifact(object.to_string(), stored.documents.len()),
+                    Arc::new(stored),
+                    None,
+                ));
             }
             let loaded;
             let docs: &[DocumentRecord] = match in_memory.get(group.object.as_str()) {
@@ -252,10 +285,16 @@ pub fn extract(req: &ExtractRequest<'_>) -> Result<ExtractOutput> {
                     .map(|d| extract_document(d, req.markdown_enabled))
                     .collect(),
             };
-            let payload = objects::json_payload(EXTRACTION_KIND, &req.schema_version, &extraction);
+            let payload = objects::payload(
+                EXTRACTION_KIND,
+                &req.schema_version,
+                BodyFormat::Binary,
+                &extraction.to_bytes(),
+            );
             let prepared = objects::prepare(&payload)?;
+            let count = extraction.documents.len();
             Ok((
-                artifact(prepared.id.clone()),
+                artifact(prepared.id.clone(), count),
                 Arc::new(extraction),
                 Some(prepared),
             ))
@@ -309,7 +348,7 @@ pub fn load_groups(
     manifest
         .artifacts
         .par_iter()
-        .map(|a| objects::read_json(layout, &a.object, EXTRACTION_KIND).map(Arc::new))
+        .map(|a| read_group(layout, &a.object).map(Arc::new))
         .collect()
 }
 

@@ -12,16 +12,23 @@
 //! * `relates_to` (`link.cooccurrence.v1`, heuristic): note <-> note sharing
 //!   a technology that at most `max_document_frequency` notes mention; each
 //!   note keeps its `max_related_per_note` strongest relations (most shared
-//!   technologies first), so the edge count stays linear in the notes.
-//!   Confidence is the overlap coefficient: shared technologies divided by
-//!   the smaller note's technology count. Stored once, from the smaller id.
+//!   technologies first, then the other note's id), so there are at most
+//!   `max_related_per_note` x notes such edges. Confidence is the overlap
+//!   coefficient: shared technologies divided by the smaller note's
+//!   technology count. Stored once, from the smaller id to the larger.
+//!
+//! The work per document runs in parallel; the merge that numbers nodes and
+//! edges is sequential and ordered, so the graph is the same for any thread
+//! count.
 
 use crate::config::Cooccurrence;
 use crate::extract::links::{DocKey, Resolution, Resolver};
 use crate::extract::markdown::CodeOrigin;
 use crate::extract::stage::{DocExtraction, ExtractionGroup};
 use crate::graph::model::*;
+use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Python-compatible canonical key: trimmed, lower case, spaces as `_`.
 pub fn canonical_key(text: &str) -> String {
@@ -30,27 +37,162 @@ pub fn canonical_key(text: &str) -> String {
 
 /// A technology token: case-folded, trimmed, inner whitespace collapsed.
 pub fn technology_token(text: &str) -> String {
-    text.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase()
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        for c in word.chars() {
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
 }
 
-struct TechAcc {
-    name: String,
-    origins: BTreeSet<&'static str>,
-    mentions: Vec<Mention>,
+/// Nodes and edges of one document, numbered locally: 0 is the note,
+/// 1.. are its sections, then its references.
+struct DocPart {
+    sections: Vec<(Node, u32 /* local parent */, u32, u32)>,
+    references: Vec<(Node, u32 /* local origin */, u32 /* line */)>,
+    /// (token, surface, local origin, line, origin kind bit)
+    code: Vec<(String, String, u32, u32, u8)>,
+}
+
+fn document_part(
+    doc: u32,
+    d: &DocExtraction,
+    resolver: &Resolver,
+    doc_index: &HashMap<&str, u32>,
+) -> DocPart {
+    let mut sections = Vec::with_capacity(d.outline.sections.len());
+    let mut slug_paths: Vec<String> = Vec::with_capacity(d.outline.sections.len());
+    let mut seen_slugs: HashMap<String, u32> = HashMap::new();
+    for s in &d.outline.sections {
+        let parent_order = s.parent.filter(|p| (*p as usize) < slug_paths.len());
+        let slug_path = match parent_order.and_then(|p| slug_paths.get(p as usize)) {
+            Some(parent_path) => format!("{parent_path}/{}", s.slug),
+            None => s.slug.clone(),
+        };
+        let n = seen_slugs.entry(slug_path.clone()).or_insert(0);
+        let occurrence = *n;
+        *n += 1;
+        // Local numbering: section with order k is local node k + 1.
+        let local_parent = parent_order.map(|p| p + 1).unwrap_or(0);
+        sections.push((
+            Node {
+                kind: NodeKind::Section,
+                name: s.title.clone(),
+                doc: Some(doc),
+                item: s.order,
+                line_start: s.line_start,
+                line_end: s.line_end,
+                detail: NodeDetail::Section {
+                    level: s.level,
+                    parent: None, // global index, set during the merge
+                    slug_path: slug_path.clone(),
+                    n: occurrence,
+                },
+            },
+            local_parent,
+            s.line_start,
+            s.heading_line_end,
+        ));
+        slug_paths.push(slug_path);
+    }
+    let origin = |section: Option<u32>| {
+        section
+            .filter(|s| (*s as usize) < sections.len())
+            .map(|s| s + 1)
+            .unwrap_or(0)
+    };
+    let code = d
+        .outline
+        .code
+        .iter()
+        .filter_map(|c| {
+            let token = technology_token(&c.text);
+            (!token.is_empty()).then(|| {
+                let bit = match c.origin {
+                    CodeOrigin::Inline => 1,
+                    CodeOrigin::FenceInfo => 2,
+                };
+                (
+                    token,
+                    c.text.trim().to_string(),
+                    origin(c.section),
+                    c.line,
+                    bit,
+                )
+            })
+        })
+        .collect();
+    let mut references = Vec::with_capacity(d.outline.links.len());
+    let mut seen_targets: HashMap<&str, u32> = HashMap::new();
+    for (order, link) in d.outline.links.iter().enumerate() {
+        let n = seen_targets.entry(link.target.as_str()).or_insert(0);
+        let occurrence = *n;
+        *n += 1;
+        let (resolution, rule) = resolver.resolve_explained(&d.path, link);
+        let (state, reason, target_doc) = match &resolution {
+            Resolution::Internal { path, .. } => (
+                ReferenceState::Internal,
+                rule.to_string(),
+                doc_index.get(path.as_str()).copied(),
+            ),
+            Resolution::External { scheme } => (
+                ReferenceState::External,
+                if scheme.is_empty() {
+                    rule.to_string()
+                } else {
+                    format!("{rule}:{scheme}")
+                },
+                None,
+            ),
+            Resolution::Unresolved { reason } => {
+                (ReferenceState::Unresolved, reason.to_string(), None)
+            }
+        };
+        references.push((
+            Node {
+                kind: NodeKind::Reference,
+                name: if link.text.trim().is_empty() {
+                    link.target.clone()
+                } else {
+                    link.text.clone()
+                },
+                doc: Some(doc),
+                item: order as u32,
+                line_start: link.line,
+                line_end: link.line,
+                detail: NodeDetail::Reference {
+                    target: link.target.clone(),
+                    n: occurrence,
+                    state,
+                    reason,
+                    // The target document number for now; the merge turns it
+                    // into the target note's node index.
+                    target_note: target_doc,
+                },
+            },
+            origin(link.section),
+            link.line,
+        ));
+    }
+    DocPart {
+        sections,
+        references,
+        code,
+    }
 }
 
 /// Builds the graph. `source_hashes[i]` is the source hash of the i-th
 /// document in extraction order.
 pub fn build(
-    groups: &[std::sync::Arc<ExtractionGroup>],
+    groups: &[Arc<ExtractionGroup>],
     source_hashes: &[String],
     cooccurrence: &Cooccurrence,
     pipeline_version: &str,
 ) -> Graph {
-    let mut timer = crate::progress::Timer::start();
     let docs: Vec<&DocExtraction> = groups.iter().flat_map(|g| g.documents.iter()).collect();
     let resolver = Resolver::new(
         &docs
@@ -62,48 +204,32 @@ pub fn build(
             })
             .collect::<Vec<_>>(),
     );
-    timer.lap("build: resolver");
     let doc_index: HashMap<&str, u32> = docs
         .iter()
         .enumerate()
         .map(|(i, d)| (d.path.as_str(), i as u32))
         .collect();
+    let parts: Vec<DocPart> = docs
+        .par_iter()
+        .enumerate()
+        .map(|(i, d)| document_part(i as u32, d, &resolver, &doc_index))
+        .collect();
 
-    let mut nodes: Vec<Node> = Vec::new();
+    // Notes first (references may point at any note), then each document's
+    // sections and references, then technologies in token order.
+    let mut nodes: Vec<Node> = Vec::with_capacity(
+        docs.len()
+            + parts
+                .iter()
+                .map(|p| p.sections.len() + p.references.len())
+                .sum::<usize>(),
+    );
     let mut graph_docs: Vec<GraphDoc> = Vec::with_capacity(docs.len());
-    let mut edges: BTreeMap<(u32, EdgeKind, u32), Vec<Evidence>> = BTreeMap::new();
-    let mut techs: BTreeMap<String, TechAcc> = BTreeMap::new();
-    // (origin node, token, evidence), resolved once technology nodes exist.
-    let mut tech_edges: Vec<(u32, String, Evidence)> = Vec::new();
-    // Note nodes are created first so references can point at any note.
     for (i, d) in docs.iter().enumerate() {
-        let note = nodes.len() as u32;
-        nodes.push(Node {
-            kind: NodeKind::Note,
-            key: format!("note:{}", d.path),
-            name: d.name.clone(),
-            canonical_key: canonical_key(&d.name),
-            aliases: d.aliases.clone(),
-            doc: Some(i as u32),
-            line_start: 1.min(d.line_count),
-            line_end: d.line_count,
-            detail: NodeDetail::Note {
-                parser_id: d.parser_id.clone(),
-                name_source: serde_json::to_value(d.name_source)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-                tags: d.tags.clone(),
-                frontmatter: d
-                    .frontmatter
-                    .as_ref()
-                    .map(|m| serde_json::Value::Object(m.clone()).to_string()),
-            },
-        });
         graph_docs.push(GraphDoc {
             path: d.path.clone(),
             source_hash: source_hashes.get(i).cloned().unwrap_or_default(),
-            note,
+            note: nodes.len() as u32,
             chunks: d
                 .chunks
                 .iter()
@@ -114,204 +240,154 @@ pub fn build(
                 })
                 .collect(),
         });
+        nodes.push(Node {
+            kind: NodeKind::Note,
+            name: d.name.clone(),
+            doc: Some(i as u32),
+            item: 0,
+            line_start: 1.min(d.line_count),
+            line_end: d.line_count,
+            detail: NodeDetail::Note,
+        });
     }
 
-    timer.lap("build: notes");
-    for (i, d) in docs.iter().enumerate() {
+    let mut edges: Vec<(u32, EdgeKind, u32, Evidence)> = Vec::new();
+    // token -> (surface of the first mention, origin bits, mentions)
+    let mut techs: BTreeMap<String, (String, u8, Vec<(u32, u32, u32)>)> = BTreeMap::new();
+    for (i, part) in parts.into_iter().enumerate() {
         let doc = i as u32;
-        let note = graph_docs[i].note;
-        let evidence_at = |line_start: u32, line_end: u32| Evidence {
+        let chunks = &graph_docs[i].chunks;
+        let evidence = |line_start: u32, line_end: u32| Evidence {
             doc,
-            chunk: chunk_for_line(&graph_docs[i].chunks, line_start),
+            chunk: chunk_for_line(chunks, line_start),
             line_start,
             line_end,
             via: None,
         };
-
-        // Sections.
-        let mut section_nodes: Vec<u32> = Vec::with_capacity(d.outline.sections.len());
-        let mut slug_paths: Vec<String> = Vec::with_capacity(d.outline.sections.len());
-        let mut seen_slugs: HashMap<String, u32> = HashMap::new();
-        for s in &d.outline.sections {
-            let parent = s.parent.and_then(|p| section_nodes.get(p as usize).copied());
-            let slug_path = match s.parent.and_then(|p| slug_paths.get(p as usize)) {
-                Some(parent_path) => format!("{parent_path}/{}", s.slug),
-                None => s.slug.clone(),
-            };
-            let n = seen_slugs.entry(slug_path.clone()).or_insert(0);
-            let key = format!("section:{}#{}#{}", d.path, slug_path, n);
-            *n += 1;
-            let id = nodes.len() as u32;
-            nodes.push(Node {
-                kind: NodeKind::Section,
-                key,
-                name: s.title.clone(),
-                canonical_key: slug_path.clone(),
-                aliases: Vec::new(),
-                doc: Some(doc),
-                line_start: s.line_start,
-                line_end: s.line_end,
-                detail: NodeDetail::Section {
-                    level: s.level,
-                    order: s.order,
-                    parent,
-                    snippet: s.snippet.clone(),
-                },
-            });
-            edges
-                .entry((parent.unwrap_or(note), EdgeKind::ContainsSection, id))
-                .or_default()
-                .push(evidence_at(s.line_start, s.heading_line_end));
-            section_nodes.push(id);
-            slug_paths.push(slug_path);
-        }
-        let origin_of = |section: Option<u32>| {
-            section
-                .and_then(|s| section_nodes.get(s as usize).copied())
-                .unwrap_or(note)
+        let note = graph_docs[i].note;
+        let first_section = nodes.len() as u32;
+        // Local number -> global node index.
+        let global = |local: u32| {
+            if local == 0 {
+                note
+            } else {
+                first_section + local - 1
+            }
         };
-
-        // Technologies.
-        for c in &d.outline.code {
-            let token = technology_token(&c.text);
-            if token.is_empty() {
-                continue;
-            }
-            let origin = origin_of(c.section);
-            let acc = techs.entry(token.clone()).or_insert_with(|| TechAcc {
-                name: c.text.trim().to_string(),
-                origins: BTreeSet::new(),
-                mentions: Vec::new(),
-            });
-            acc.origins.insert(match c.origin {
-                CodeOrigin::Inline => "inline",
-                CodeOrigin::FenceInfo => "fence_info",
-            });
-            acc.mentions.push(Mention {
-                doc,
-                origin,
-                line: c.line,
-            });
-            tech_edges.push((origin, token, evidence_at(c.line, c.line)));
-        }
-
-        // References.
-        let mut seen_targets: HashMap<String, u32> = HashMap::new();
-        for (order, link) in d.outline.links.iter().enumerate() {
-            let n = seen_targets.entry(link.target.clone()).or_insert(0);
-            let key = format!("reference:{}#{}#{}", d.path, link.target, n);
-            *n += 1;
-            let (resolution, rule) = resolver.resolve_explained(&d.path, link);
-            let (state, reason, target_path) = match &resolution {
-                Resolution::Internal { path, .. } => ("internal", rule.to_string(), Some(path.clone())),
-                Resolution::External { scheme } => (
-                    "external",
-                    if scheme.is_empty() { rule.to_string() } else { format!("{rule}:{scheme}") },
-                    None,
-                ),
-                Resolution::Unresolved { reason } => ("unresolved", reason.to_string(), None),
-            };
-            let target_doc = target_path.as_deref().and_then(|p| doc_index.get(p).copied());
-            let target_note = target_doc.map(|t| graph_docs[t as usize].note);
-            let origin = origin_of(link.section);
+        for (mut node, local_parent, heading_start, heading_end) in part.sections {
             let id = nodes.len() as u32;
-            nodes.push(Node {
-                kind: NodeKind::Reference,
-                key,
-                name: if link.text.trim().is_empty() {
-                    link.target.clone()
-                } else {
-                    link.text.clone()
-                },
-                canonical_key: link.target.clone(),
-                aliases: Vec::new(),
-                doc: Some(doc),
-                line_start: link.line,
-                line_end: link.line,
-                detail: NodeDetail::Reference {
-                    target: link.target.clone(),
-                    form: serde_json::to_value(link.form)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    fragment: link.fragment.clone(),
-                    text: link.text.clone(),
-                    resolution: state.to_string(),
-                    reason,
-                    target_path,
-                    target_note,
-                    order: order as u32,
-                },
-            });
-            edges
-                .entry((origin, EdgeKind::References, id))
-                .or_default()
-                .push(evidence_at(link.line, link.line));
-            if let Some(target) = target_note {
-                edges
-                    .entry((id, EdgeKind::ResolvesToDocument, target))
-                    .or_default()
-                    .push(evidence_at(link.line, link.line));
+            let parent = global(local_parent);
+            if let NodeDetail::Section { parent: p, .. } = &mut node.detail {
+                *p = (local_parent != 0).then_some(parent);
             }
+            nodes.push(node);
+            edges.push((
+                parent,
+                EdgeKind::ContainsSection,
+                id,
+                evidence(heading_start, heading_end),
+            ));
+        }
+        for (mut node, local_origin, line) in part.references {
+            let id = nodes.len() as u32;
+            if let NodeDetail::Reference { target_note, .. } = &mut node.detail {
+                *target_note = target_note
+                    .and_then(|t| graph_docs.get(t as usize))
+                    .map(|t| t.note);
+                if let Some(target) = *target_note {
+                    edges.push((
+                        id,
+                        EdgeKind::ResolvesToDocument,
+                        target,
+                        evidence(line, line),
+                    ));
+                }
+            }
+            nodes.push(node);
+            edges.push((
+                global(local_origin),
+                EdgeKind::References,
+                id,
+                evidence(line, line),
+            ));
+        }
+        for (token, surface, local_origin, line, bit) in part.code {
+            let entry = techs
+                .entry(token)
+                .or_insert_with(|| (surface, 0, Vec::new()));
+            entry.1 |= bit;
+            entry.2.push((global(local_origin), doc, line));
         }
     }
-
-    timer.lap("build: documents");
-    // Technology nodes, in token order.
-    let mut tech_node: HashMap<String, u32> = HashMap::with_capacity(techs.len());
-    for (token, acc) in techs {
+    let mut tech_mentions: Vec<(u32, Vec<(u32, u32, u32)>)> = Vec::with_capacity(techs.len());
+    for (_, (surface, origins, mentions)) in techs {
         let id = nodes.len() as u32;
-        let mut mentions = acc.mentions;
-        mentions.sort();
         nodes.push(Node {
             kind: NodeKind::Technology,
-            key: format!("technology:{token}"),
-            name: acc.name,
-            canonical_key: token.clone(),
-            aliases: Vec::new(),
+            name: surface,
             doc: None,
+            item: 0,
             line_start: 0,
             line_end: 0,
-            detail: NodeDetail::Technology {
-                origins: acc.origins.into_iter().map(str::to_string).collect(),
-                mentions,
-            },
+            detail: NodeDetail::Technology { origins },
         });
-        tech_node.insert(token, id);
+        tech_mentions.push((id, mentions));
     }
-    for (origin, token, evidence) in tech_edges {
-        if let Some(&tech) = tech_node.get(&token) {
-            edges
-                .entry((origin, EdgeKind::MentionsTechnology, tech))
-                .or_default()
-                .push(evidence);
+    for (tech, mentions) in &tech_mentions {
+        for &(origin, doc, line) in mentions {
+            let chunks = &graph_docs[doc as usize].chunks;
+            edges.push((
+                origin,
+                EdgeKind::MentionsTechnology,
+                *tech,
+                Evidence {
+                    doc,
+                    chunk: chunk_for_line(chunks, line),
+                    line_start: line,
+                    line_end: line,
+                    via: None,
+                },
+            ));
         }
     }
 
-    timer.lap("build: technologies");
-    let mut edge_list: Vec<Edge> = edges
-        .into_iter()
-        .map(|((from, kind, to), mut evidence)| {
-            evidence.sort();
-            evidence.dedup();
-            let total = evidence.len() as u32;
-            evidence.truncate(EVIDENCE_LIMIT);
-            Edge {
-                from,
-                to,
-                kind,
-                confidence: 1.0,
-                evidence,
-                evidence_total: total,
+    // One edge per (from, kind, to), its evidence sorted and bounded.
+    edges.par_sort_unstable();
+    let mut edge_list: Vec<Edge> = Vec::new();
+    let mut previous: Option<Evidence> = None;
+    for (from, kind, to, ev) in edges {
+        match edge_list.last_mut() {
+            Some(last) if last.from == from && last.kind == kind && last.to == to => {
+                // Sorted, so a repeated place (two spans on one line) is adjacent.
+                if previous != Some(ev) {
+                    last.evidence_total += 1;
+                    if last.evidence.len() < EVIDENCE_LIMIT {
+                        last.evidence.push(ev);
+                    }
+                }
+                previous = Some(ev);
             }
-        })
-        .collect();
-    timer.lap("build: edges");
-    if cooccurrence.enabled {
-        edge_list.extend(relates_to(&nodes, &graph_docs, cooccurrence));
+            _ => {
+                previous = Some(ev);
+                edge_list.push(Edge {
+                    from,
+                    to,
+                    kind,
+                    confidence: 1.0,
+                    evidence: vec![ev],
+                    evidence_total: 1,
+                })
+            }
+        }
     }
-    timer.lap("build: relates_to");
-    edge_list.sort_by(|a, b| (a.from, a.kind, a.to).cmp(&(b.from, b.kind, b.to)));
+    if cooccurrence.enabled {
+        edge_list.extend(relates_to(
+            (&nodes[..], &graph_docs[..]),
+            &tech_mentions,
+            cooccurrence,
+        ));
+        edge_list.sort_by(|a, b| (a.from, a.kind, a.to).cmp(&(b.from, b.kind, b.to)));
+    }
 
     Graph {
         format: GRAPH_FORMAT,
@@ -332,22 +408,22 @@ fn chunk_for_line(chunks: &[GraphChunk], line: u32) -> Option<u32> {
 }
 
 /// `relates_to` between notes sharing rare technologies (see module docs).
-fn relates_to(nodes: &[Node], docs: &[GraphDoc], rule: &Cooccurrence) -> Vec<Edge> {
-    // Technologies per note, and notes per technology (with first mentions).
-    let mut note_techs: HashMap<u32, usize> = HashMap::new();
+fn relates_to(
+    (nodes, docs): (&[Node], &[GraphDoc]),
+    tech_mentions: &[(u32, Vec<(u32, u32, u32)>)],
+    rule: &Cooccurrence,
+) -> Vec<Edge> {
+    let mut note_techs: HashMap<u32, u32> = HashMap::new();
     let mut shared: BTreeMap<(u32, u32), Vec<u32>> = BTreeMap::new();
-    let mut first_mention: HashMap<(u32, u32), Mention> = HashMap::new();
-    for (tech, node) in nodes.iter().enumerate() {
-        let NodeDetail::Technology { mentions, .. } = &node.detail else {
-            continue;
-        };
+    let mut first_mention: HashMap<(u32, u32), (u32, u32)> = HashMap::new();
+    for (tech, mentions) in tech_mentions {
+        // Mentions are in document order, so one note's are contiguous.
         let mut notes: Vec<u32> = Vec::new();
-        for m in mentions {
-            let note = docs[m.doc as usize].note;
-            // Mentions are sorted by document, so one note's are contiguous.
+        for &(_, doc, line) in mentions {
+            let note = docs[doc as usize].note;
             if notes.last() != Some(&note) {
                 notes.push(note);
-                first_mention.insert((tech as u32, note), *m);
+                first_mention.insert((*tech, note), (doc, line));
             }
         }
         for note in &notes {
@@ -356,24 +432,37 @@ fn relates_to(nodes: &[Node], docs: &[GraphDoc], rule: &Cooccurrence) -> Vec<Edg
         if notes.len() < 2 || notes.len() > rule.max_document_frequency as usize {
             continue;
         }
-        notes.sort();
         for (i, a) in notes.iter().enumerate() {
             for b in &notes[i + 1..] {
-                shared.entry((*a, *b)).or_default().push(tech as u32);
+                shared.entry((*a, *b)).or_default().push(*tech);
             }
         }
     }
-    // Each note keeps its strongest relations.
+    if shared.is_empty() {
+        return Vec::new();
+    }
+    let key_of = |note: u32| {
+        let doc = nodes[note as usize].doc.unwrap_or(0);
+        format!("note:{}", docs[doc as usize].path)
+    };
     let ids: HashMap<u32, String> = shared
         .keys()
         .flat_map(|(a, b)| [*a, *b])
-        .map(|n| (n, nodes[n as usize].id()))
+        .collect::<BTreeSet<u32>>()
+        .into_par_iter()
+        .map(|n| (n, entity_id(&key_of(n))))
         .collect();
     let mut per_note: HashMap<u32, Vec<(usize, &str, (u32, u32))>> = HashMap::new();
     for (pair, techs) in &shared {
         let (a, b) = *pair;
-        per_note.entry(a).or_default().push((techs.len(), &ids[&b], *pair));
-        per_note.entry(b).or_default().push((techs.len(), &ids[&a], *pair));
+        per_note
+            .entry(a)
+            .or_default()
+            .push((techs.len(), &ids[&b], *pair));
+        per_note
+            .entry(b)
+            .or_default()
+            .push((techs.len(), &ids[&a], *pair));
     }
     let mut kept: BTreeSet<(u32, u32)> = BTreeSet::new();
     for candidates in per_note.values_mut() {
@@ -393,13 +482,12 @@ fn relates_to(nodes: &[Node], docs: &[GraphDoc], rule: &Cooccurrence) -> Vec<Edg
             let mut evidence = Vec::new();
             for tech in techs {
                 for note in [from, to] {
-                    if let Some(m) = first_mention.get(&(*tech, note)) {
-                        let doc = &docs[m.doc as usize];
+                    if let Some(&(doc, line)) = first_mention.get(&(*tech, note)) {
                         evidence.push(Evidence {
-                            doc: m.doc,
-                            chunk: chunk_for_line(&doc.chunks, m.line),
-                            line_start: m.line,
-                            line_end: m.line,
+                            doc,
+                            chunk: chunk_for_line(&docs[doc as usize].chunks, line),
+                            line_start: line,
+                            line_end: line,
                             via: Some(*tech),
                         });
                     }

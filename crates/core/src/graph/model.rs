@@ -132,24 +132,21 @@ pub struct GraphChunk {
     pub line_end: u32,
 }
 
+/// One entity. Only what the whole graph needs is stored here; the rest of
+/// an entity's fields (snippets, front matter, link forms...) stay in the
+/// document's extraction and are read when the entity is shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Node {
     pub kind: NodeKind,
-    pub key: String,
     pub name: String,
-    pub canonical_key: String,
-    pub aliases: Vec<String>,
     /// The document it belongs to (every kind but technologies).
     pub doc: Option<u32>,
+    /// Position in the document's extraction: the section order or the link
+    /// order; 0 for notes and technologies.
+    pub item: u32,
     pub line_start: u32,
     pub line_end: u32,
     pub detail: NodeDetail,
-}
-
-impl Node {
-    pub fn id(&self) -> String {
-        entity_id(&self.key)
-    }
 }
 
 pub fn entity_id(key: &str) -> String {
@@ -160,49 +157,48 @@ pub fn link_id(rule: &str, from_id: &str, to_id: &str) -> String {
     format!("lnk_{}", sha256_hex(format!("{rule}:{from_id}:{to_id}")))
 }
 
+/// How a reference resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReferenceState {
+    Internal,
+    External,
+    Unresolved,
+}
+
+impl ReferenceState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReferenceState::Internal => "internal",
+            ReferenceState::External => "external",
+            ReferenceState::Unresolved => "unresolved",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum NodeDetail {
-    Note {
-        parser_id: String,
-        name_source: String,
-        tags: Vec<String>,
-        /// The front matter as JSON text (kept as text: the binary encoding
-        /// has no self-describing values).
-        frontmatter: Option<String>,
-    },
+    Note,
     Section {
         level: u8,
-        order: u32,
         parent: Option<u32>,
-        snippet: String,
+        /// Slugs of the section and its ancestors, joined by `/`.
+        slug_path: String,
+        /// Earlier sections of the document with the same slug path.
+        n: u32,
     },
     Technology {
-        /// `inline` and/or `fence_info`.
-        origins: Vec<String>,
-        mentions: Vec<Mention>,
+        /// Bit 0: seen as an inline code span; bit 1: as a fence language.
+        origins: u8,
     },
     Reference {
         target: String,
-        form: String,
-        fragment: Option<String>,
-        text: String,
-        /// `internal`, `external` or `unresolved`.
-        resolution: String,
+        /// Earlier links of the document with the same target.
+        n: u32,
+        state: ReferenceState,
         /// Why it is unresolved, or which rule resolved it.
         reason: String,
-        target_path: Option<String>,
         target_note: Option<u32>,
-        order: u32,
     },
-}
-
-/// One mention of a technology.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Mention {
-    pub doc: u32,
-    /// The innermost section, or the note for pre-heading content.
-    pub origin: u32,
-    pub line: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -243,6 +239,44 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// The documented key an entity's id is the hash of (see module docs).
+    pub fn node_key(&self, node: u32) -> String {
+        let Some(n) = self.nodes.get(node as usize) else {
+            return String::new();
+        };
+        let path = n
+            .doc
+            .and_then(|d| self.docs.get(d as usize))
+            .map(|d| d.path.as_str())
+            .unwrap_or("");
+        match &n.detail {
+            NodeDetail::Note => format!("note:{path}"),
+            NodeDetail::Section { slug_path, n, .. } => format!("section:{path}#{slug_path}#{n}"),
+            NodeDetail::Technology { .. } => {
+                format!(
+                    "technology:{}",
+                    crate::graph::build::technology_token(&n.name)
+                )
+            }
+            NodeDetail::Reference { target, n, .. } => format!("reference:{path}#{target}#{n}"),
+        }
+    }
+
+    /// The canonical key shown to users: the Python tool's for notes
+    /// (trimmed, lower case, spaces as `_`), the slug path of a section,
+    /// the token of a technology, the target of a reference.
+    pub fn canonical_key(&self, node: u32) -> String {
+        let Some(n) = self.nodes.get(node as usize) else {
+            return String::new();
+        };
+        match &n.detail {
+            NodeDetail::Note => crate::graph::build::canonical_key(&n.name),
+            NodeDetail::Section { slug_path, .. } => slug_path.clone(),
+            NodeDetail::Technology { .. } => crate::graph::build::technology_token(&n.name),
+            NodeDetail::Reference { target, .. } => target.clone(),
+        }
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         postcard::to_allocvec(self).unwrap_or_default()
     }
@@ -250,12 +284,18 @@ impl Graph {
     pub fn from_bytes(bytes: &[u8]) -> Result<Graph, String> {
         let graph: Graph = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
         if graph.format != GRAPH_FORMAT {
-            return Err(format!("graph format {} is not {GRAPH_FORMAT}", graph.format));
+            return Err(format!(
+                "graph format {} is not {GRAPH_FORMAT}",
+                graph.format
+            ));
         }
         let n = graph.nodes.len() as u32;
         let d = graph.docs.len() as u32;
         let bad_edge = graph.edges.iter().any(|e| e.from >= n || e.to >= n);
-        let bad_node = graph.nodes.iter().any(|x| x.doc.is_some_and(|doc| doc >= d));
+        let bad_node = graph
+            .nodes
+            .iter()
+            .any(|x| x.doc.is_some_and(|doc| doc >= d));
         if bad_edge || bad_node || graph.docs.iter().any(|doc| doc.note >= n) {
             return Err("graph indexes point outside the graph".to_string());
         }

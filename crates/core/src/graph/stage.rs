@@ -56,31 +56,29 @@ pub fn link(req: &LinkRequest<'_>) -> Result<LinkOutput> {
     timer.lap("link: build");
     let bytes = graph.to_bytes();
     timer.lap("link: encode");
-    let payload = objects::payload(
-        GRAPH_KIND,
-        &req.schema_version,
-        BodyFormat::Binary,
-        &bytes,
-    );
+    let payload = objects::payload(GRAPH_KIND, &req.schema_version, BodyFormat::Binary, &bytes);
     let prepared = objects::prepare(&payload)?;
     timer.lap("link: compress");
     let artifacts = vec![Artifact {
         kind: GRAPH_KIND.to_string(),
         object: prepared.id.clone(),
         documents_object: None,
+        documents: None,
     }];
-    let mut entities: BTreeMap<&str, usize> = NodeKind::ALL.iter().map(|k| (k.type_name(), 0)).collect();
+    let mut entities: BTreeMap<&str, usize> =
+        NodeKind::ALL.iter().map(|k| (k.type_name(), 0)).collect();
     for n in &graph.nodes {
         *entities.entry(n.kind.type_name()).or_default() += 1;
     }
-    let mut links: BTreeMap<&str, usize> = EdgeKind::ALL.iter().map(|k| (k.type_name(), 0)).collect();
+    let mut links: BTreeMap<&str, usize> =
+        EdgeKind::ALL.iter().map(|k| (k.type_name(), 0)).collect();
     for e in &graph.edges {
         *links.entry(e.kind.type_name()).or_default() += 1;
     }
     let mut resolution: BTreeMap<String, usize> = BTreeMap::new();
     for n in &graph.nodes {
-        if let crate::graph::model::NodeDetail::Reference { resolution: r, .. } = &n.detail {
-            *resolution.entry(r.clone()).or_default() += 1;
+        if let crate::graph::model::NodeDetail::Reference { state, .. } = &n.detail {
+            *resolution.entry(state.name().to_string()).or_default() += 1;
         }
     }
     let counts = serde_json::json!({
@@ -118,9 +116,14 @@ pub fn load_graph(layout: &StoreLayout, manifest: &StageManifest) -> Result<Grap
         .artifacts
         .iter()
         .find(|a| a.kind == GRAPH_KIND)
-        .ok_or_else(|| crate::error::Error::corrupt(&layout.dir, "the link manifest names no graph"))?;
+        .ok_or_else(|| {
+            crate::error::Error::corrupt(&layout.dir, "the link manifest names no graph")
+        })?;
     let body = objects::read_binary(layout, &artifact.object, GRAPH_KIND)?;
     Graph::from_bytes(&body).map_err(|e| {
-        crate::error::Error::corrupt(layout.object_path(&artifact.object), format!("unreadable graph: {e}"))
+        crate::error::Error::corrupt(
+            layout.object_path(&artifact.object),
+            format!("unreadable graph: {e}"),
+        )
     })
 }

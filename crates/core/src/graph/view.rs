@@ -3,29 +3,77 @@
 //! where the two overlap (`id`, `type`, `name`, `canonical_key`, `aliases`,
 //! `refs`, `provenance`; `from_id`, `to_id`, `rule_id`, `confidence`,
 //! `evidence`).
+//!
+//! The stored graph holds what the whole graph needs; an entity's remaining
+//! fields (snippets, front matter, link forms...) are read from its
+//! document's extraction, loaded on first use.
 
+use crate::error::{Error, Result};
+use crate::extract::stage::{DocExtraction, ExtractionGroup, read_group};
 use crate::graph::model::*;
 use crate::hashing::sha256_hex;
 use crate::index::stage::Rows;
 use crate::ingest::document::document_id;
+use crate::pipeline::manifest::StageManifest;
+use crate::store::layout::StoreLayout;
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-/// A run's graph with lazily computed ids and its adjacency.
+/// Where entity details come from.
+pub enum Details {
+    /// Extraction groups in memory (during a run).
+    Memory(Vec<Arc<ExtractionGroup>>),
+    /// Extraction objects of a stored run, loaded one group at a time.
+    Store {
+        layout: StoreLayout,
+        objects: Vec<String>,
+        loaded: Vec<OnceLock<Arc<ExtractionGroup>>>,
+    },
+}
+
+impl Details {
+    /// The extraction objects an extract manifest names.
+    pub fn from_manifest(layout: &StoreLayout, extract: &StageManifest) -> Details {
+        let objects: Vec<String> = extract.artifacts.iter().map(|a| a.object.clone()).collect();
+        Details::Store {
+            layout: layout.clone(),
+            loaded: objects.iter().map(|_| OnceLock::new()).collect(),
+            objects,
+        }
+    }
+}
+
+/// A run's graph with lazily computed ids, details and adjacency.
 pub struct GraphView {
     pub graph: Graph,
     pub run_id: String,
+    details: Details,
+    /// Document number -> (group, position in group).
+    doc_slots: Vec<(u32, u32)>,
     ids: OnceLock<Vec<String>>,
     by_id: OnceLock<HashMap<String, u32>>,
     adjacency: OnceLock<(Rows, Rows)>,
 }
 
 impl GraphView {
-    /// A view of `graph`; `adjacency` is the index's (outgoing, incoming)
+    /// A view of `graph`. `group_sizes` are the documents per extraction
+    /// group (in order); `adjacency` is the index's (outgoing, incoming)
     /// rows when it was loaded, else it is computed on first use.
-    pub fn new(graph: Graph, run_id: &str, adjacency: Option<(Rows, Rows)>) -> GraphView {
+    pub fn new(
+        graph: Graph,
+        run_id: &str,
+        details: Details,
+        group_sizes: &[u32],
+        adjacency: Option<(Rows, Rows)>,
+    ) -> GraphView {
+        let mut doc_slots = Vec::with_capacity(graph.docs.len());
+        for (g, size) in group_sizes.iter().enumerate() {
+            for i in 0..*size {
+                doc_slots.push((g as u32, i));
+            }
+        }
         let cell = OnceLock::new();
         if let Some(rows) = adjacency {
             let _ = cell.set(rows);
@@ -33,6 +81,8 @@ impl GraphView {
         GraphView {
             graph,
             run_id: run_id.to_string(),
+            details,
+            doc_slots,
             ids: OnceLock::new(),
             by_id: OnceLock::new(),
             adjacency: cell,
@@ -40,12 +90,19 @@ impl GraphView {
     }
 
     fn ids(&self) -> &Vec<String> {
-        self.ids
-            .get_or_init(|| self.graph.nodes.par_iter().map(Node::id).collect())
+        self.ids.get_or_init(|| {
+            (0..self.graph.nodes.len() as u32)
+                .into_par_iter()
+                .map(|i| entity_id(&self.graph.node_key(i)))
+                .collect()
+        })
     }
 
     pub fn node_id(&self, node: u32) -> &str {
-        self.ids().get(node as usize).map(String::as_str).unwrap_or("")
+        self.ids()
+            .get(node as usize)
+            .map(String::as_str)
+            .unwrap_or("")
     }
 
     /// The node with this id.
@@ -81,6 +138,46 @@ impl GraphView {
         link_id(e.kind.rule(), self.node_id(e.from), self.node_id(e.to))
     }
 
+    /// The extraction of a document.
+    pub fn doc_extraction(&self, doc: u32) -> Result<&DocExtraction> {
+        let &(group, slot) = self
+            .doc_slots
+            .get(doc as usize)
+            .ok_or_else(|| Error::Failed {
+                message: format!("document {doc} is not in the run's extraction"),
+            })?;
+        let group_ref: &ExtractionGroup = match &self.details {
+            Details::Memory(groups) => groups.get(group as usize).map(|g| g.as_ref()),
+            Details::Store {
+                layout,
+                objects,
+                loaded,
+            } => {
+                let (Some(cell), Some(object)) =
+                    (loaded.get(group as usize), objects.get(group as usize))
+                else {
+                    return Err(Error::Failed {
+                        message: format!("extraction group {group} is missing"),
+                    });
+                };
+                if cell.get().is_none() {
+                    let g = read_group(layout, object)?;
+                    let _ = cell.set(Arc::new(g));
+                }
+                cell.get().map(|g| g.as_ref())
+            }
+        }
+        .ok_or_else(|| Error::Failed {
+            message: format!("extraction group {group} is missing"),
+        })?;
+        group_ref
+            .documents
+            .get(slot as usize)
+            .ok_or_else(|| Error::Failed {
+                message: format!("document {doc} is missing from its extraction group"),
+            })
+    }
+
     fn doc_ref(&self, doc: u32, line_start: u32, line_end: u32) -> Value {
         let d = &self.graph.docs[doc as usize];
         json!({
@@ -90,25 +187,53 @@ impl GraphView {
         })
     }
 
+    /// Mentions of a technology: the evidence of its incoming
+    /// `mentions_technology` edges, in document order.
+    fn mentions(&self, node: u32) -> (Vec<(u32, &Evidence)>, u32) {
+        let mut out = Vec::new();
+        let mut total = 0;
+        for &e in self.incoming(node) {
+            let edge = &self.graph.edges[e as usize];
+            if edge.kind == EdgeKind::MentionsTechnology {
+                total += edge.evidence_total;
+                out.extend(edge.evidence.iter().map(|ev| (edge.from, ev)));
+            }
+        }
+        out.sort_by_key(|(from, ev)| (ev.doc, ev.line_start, *from));
+        (out, total)
+    }
+
     /// The entity as JSON.
-    pub fn entity(&self, node: u32) -> Value {
+    pub fn entity(&self, node: u32) -> Result<Value> {
         let n = &self.graph.nodes[node as usize];
         let mut m = Map::new();
         m.insert("id".into(), json!(self.node_id(node)));
         m.insert("type".into(), json!(n.kind.type_name()));
         m.insert("name".into(), json!(n.name));
-        m.insert("canonical_key".into(), json!(n.canonical_key));
-        m.insert("aliases".into(), json!(n.aliases));
+        m.insert(
+            "canonical_key".into(),
+            json!(self.graph.canonical_key(node)),
+        );
+        let extraction = match n.doc {
+            Some(doc) => Some(self.doc_extraction(doc)?),
+            None => None,
+        };
+        let aliases = match (&n.detail, extraction) {
+            (NodeDetail::Note, Some(x)) => x.aliases.clone(),
+            _ => Vec::new(),
+        };
+        m.insert("aliases".into(), json!(aliases));
         let (refs, input_hash) = match (&n.detail, n.doc) {
-            (NodeDetail::Technology { mentions, .. }, _) => {
+            (NodeDetail::Technology { .. }, _) => {
+                let (mentions, _) = self.mentions(node);
                 let mut refs = Vec::new();
                 let mut hashes: Vec<&str> = Vec::new();
                 let mut last_doc = None;
-                for mention in mentions {
-                    if last_doc != Some(mention.doc) {
-                        refs.push(self.doc_ref(mention.doc, mention.line, mention.line));
-                        hashes.push(&self.graph.docs[mention.doc as usize].source_hash);
-                        last_doc = Some(mention.doc);
+                for (_, ev) in &mentions {
+                    if last_doc != Some(ev.doc) {
+                        refs.push(self.doc_ref(ev.doc, ev.line_start, ev.line_end));
+                        hashes.push(&self.graph.docs[ev.doc as usize].source_hash);
+                        last_doc = Some(ev.doc);
                     }
                 }
                 hashes.sort();
@@ -131,86 +256,98 @@ impl GraphView {
             }),
         );
         if let Some(doc) = n.doc {
-            m.insert(
-                "document_id".into(),
-                json!(document_id(&self.graph.docs[doc as usize].path)),
-            );
-            m.insert("source_path".into(), json!(self.graph.docs[doc as usize].path));
+            let path = &self.graph.docs[doc as usize].path;
+            m.insert("document_id".into(), json!(document_id(path)));
+            m.insert("source_path".into(), json!(path));
         }
-        match &n.detail {
-            NodeDetail::Note {
-                parser_id,
-                name_source,
-                tags,
-                frontmatter,
-            } => {
-                m.insert("tags".into(), json!(tags));
-                m.insert("name_source".into(), json!(name_source));
-                m.insert("parser_id".into(), json!(parser_id));
-                let fm = frontmatter
-                    .as_deref()
-                    .and_then(|t| serde_json::from_str::<Value>(t).ok())
-                    .unwrap_or(Value::Null);
-                m.insert("frontmatter".into(), fm);
+        match (&n.detail, extraction) {
+            (NodeDetail::Note, Some(x)) => {
+                m.insert("tags".into(), json!(x.tags));
+                m.insert("name_source".into(), json!(x.name_source));
+                m.insert("parser_id".into(), json!(x.parser_id));
+                m.insert("frontmatter".into(), x.frontmatter_value());
             }
-            NodeDetail::Section {
-                level,
-                order,
-                parent,
-                snippet,
-            } => {
+            (
+                NodeDetail::Section {
+                    level,
+                    parent,
+                    n: _,
+                    ..
+                },
+                Some(x),
+            ) => {
+                let section = x.outline.sections.get(n.item as usize);
                 m.insert("level".into(), json!(level));
-                m.insert("order".into(), json!(order));
+                m.insert("order".into(), json!(n.item));
                 m.insert(
                     "parent_section_id".into(),
                     json!(parent.map(|p| self.node_id(p).to_string())),
                 );
-                m.insert("body_snippet".into(), json!(snippet));
+                m.insert(
+                    "body_snippet".into(),
+                    json!(section.map(|s| s.snippet.as_str()).unwrap_or("")),
+                );
+                m.insert(
+                    "heading_line_end".into(),
+                    json!(section.map(|s| s.heading_line_end)),
+                );
             }
-            NodeDetail::Technology { origins, mentions } => {
-                let documents = {
-                    let mut docs: Vec<u32> = mentions.iter().map(|x| x.doc).collect();
-                    docs.dedup();
-                    docs.len()
-                };
-                m.insert("origin".into(), json!(origins));
-                m.insert("mention_count".into(), json!(mentions.len()));
-                m.insert("document_count".into(), json!(documents));
+            (NodeDetail::Technology { origins }, _) => {
+                let (mentions, total) = self.mentions(node);
+                let mut docs: Vec<u32> = mentions.iter().map(|(_, ev)| ev.doc).collect();
+                docs.dedup();
+                let mut origin = Vec::new();
+                if origins & 1 != 0 {
+                    origin.push("inline");
+                }
+                if origins & 2 != 0 {
+                    origin.push("fence_info");
+                }
+                m.insert("origin".into(), json!(origin));
+                m.insert("mention_count".into(), json!(total));
+                m.insert("document_count".into(), json!(docs.len()));
                 m.insert(
                     "mentions".into(),
                     Value::Array(
                         mentions
                             .iter()
-                            .map(|x| {
-                                let d = &self.graph.docs[x.doc as usize];
+                            .map(|(from, ev)| {
+                                let d = &self.graph.docs[ev.doc as usize];
                                 json!({
                                     "document_id": document_id(&d.path),
                                     "source_path": d.path,
                                     "source_hash": d.source_hash,
-                                    "origin_id": self.node_id(x.origin),
-                                    "line": x.line,
+                                    "origin_id": self.node_id(*from),
+                                    "line": ev.line_start,
                                 })
                             })
                             .collect(),
                     ),
                 );
             }
-            NodeDetail::Reference {
-                target,
-                form,
-                fragment,
-                text,
-                resolution,
-                reason,
-                target_path,
-                target_note,
-                order,
-            } => {
+            (
+                NodeDetail::Reference {
+                    target,
+                    state,
+                    reason,
+                    target_note,
+                    ..
+                },
+                Some(x),
+            ) => {
+                let link = x.outline.links.get(n.item as usize);
+                let target_path = target_note
+                    .and_then(|t| self.graph.nodes.get(t as usize))
+                    .and_then(|t| t.doc)
+                    .map(|d| self.graph.docs[d as usize].path.clone());
                 m.insert("target".into(), json!(target));
-                m.insert("form".into(), json!(form));
-                m.insert("fragment".into(), json!(fragment));
-                m.insert("text".into(), json!(text));
-                m.insert("resolution".into(), json!(resolution));
+                m.insert("form".into(), json!(link.map(|l| l.form)));
+                m.insert(
+                    "fragment".into(),
+                    json!(link.and_then(|l| l.fragment.clone())),
+                );
+                m.insert("text".into(), json!(link.map(|l| l.text.as_str())));
+                m.insert("resolution".into(), json!(state.name()));
                 m.insert("reason".into(), json!(reason));
                 m.insert("target_path".into(), json!(target_path));
                 m.insert(
@@ -221,10 +358,11 @@ impl GraphView {
                     "target_id".into(),
                     json!(target_note.map(|t| self.node_id(t).to_string())),
                 );
-                m.insert("order".into(), json!(order));
+                m.insert("order".into(), json!(n.item));
             }
+            _ => {}
         }
-        Value::Object(m)
+        Ok(Value::Object(m))
     }
 
     /// One evidence item as JSON.
@@ -233,7 +371,11 @@ impl GraphView {
         let mut m = Map::new();
         m.insert(
             "chunk_id".into(),
-            json!(ev.chunk.and_then(|c| d.chunks.get(c as usize)).map(|c| c.id.clone())),
+            json!(
+                ev.chunk
+                    .and_then(|c| d.chunks.get(c as usize))
+                    .map(|c| c.id.clone())
+            ),
         );
         m.insert("document_id".into(), json!(document_id(&d.path)));
         m.insert("source_path".into(), json!(d.path));
@@ -242,7 +384,10 @@ impl GraphView {
         m.insert("line_end".into(), json!(ev.line_end));
         if let Some(via) = ev.via {
             m.insert("via_id".into(), json!(self.node_id(via)));
-            m.insert("via_name".into(), json!(self.graph.nodes[via as usize].name));
+            m.insert(
+                "via_name".into(),
+                json!(self.graph.nodes[via as usize].name),
+            );
         }
         Value::Object(m)
     }

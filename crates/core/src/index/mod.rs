@@ -51,8 +51,8 @@
 //! query terms' postings.
 
 pub mod bm25;
-pub mod stage;
 mod codec;
+pub mod stage;
 pub mod tokenize;
 
 pub use bm25::{Bm25Builder, Bm25Index, Bm25Params, Hit, IndexError};

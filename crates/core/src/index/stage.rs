@@ -12,7 +12,8 @@
 //! index names, so the two always travel together.
 
 use crate::error::{Error, Result};
-use crate::graph::model::{GRAPH_KIND, Graph, NodeDetail, NodeKind};
+use crate::extract::stage::{DocExtraction, ExtractionGroup};
+use crate::graph::model::{GRAPH_KIND, Graph, Node, NodeDetail, NodeKind};
 use crate::index::{Bm25Builder, Bm25Params};
 use crate::ingest::document::DocumentRecord;
 use crate::ingest::{self, GroupData, IngestManifest};
@@ -67,10 +68,9 @@ impl Rows {
     }
 }
 
-/// The stored index of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The index of a run, in memory.
+#[derive(Debug, Clone, PartialEq)]
 pub struct IndexData {
-    pub format: u32,
     /// The graph object the entity and edge numbers refer to.
     pub graph_object: String,
     pub names: Vec<u8>,
@@ -83,35 +83,143 @@ pub struct IndexData {
     pub incoming: Rows,
 }
 
-impl IndexData {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).unwrap_or_default()
+/// How the index is stored: sorted number lists as gaps (small numbers
+/// encode in one byte), chunk numbers implicit in the table's order.
+#[derive(Serialize, Deserialize)]
+struct StoredIndex {
+    format: u32,
+    graph_object: String,
+    names: Vec<u8>,
+    chunks: Vec<u8>,
+    /// Chunks per document, in document order (chunk orders are 0..n).
+    chunks_per_doc: Vec<u32>,
+    types: Vec<(String, Vec<u32>)>,
+    /// Row lengths and gap-encoded rows.
+    outgoing: (Vec<u32>, Vec<u32>),
+    incoming: (Vec<u32>, Vec<u32>),
+}
+
+fn gaps(sorted: &[u32]) -> Vec<u32> {
+    let mut prev = 0;
+    sorted
+        .iter()
+        .map(|&x| {
+            let g = x.wrapping_sub(prev);
+            prev = x;
+            g
+        })
+        .collect()
+}
+
+fn ungaps(gaps: &[u32]) -> Vec<u32> {
+    let mut acc = 0u32;
+    gaps.iter()
+        .map(|&g| {
+            acc = acc.wrapping_add(g);
+            acc
+        })
+        .collect()
+}
+
+impl Rows {
+    fn to_stored(&self) -> (Vec<u32>, Vec<u32>) {
+        let lengths: Vec<u32> = self.offsets.windows(2).map(|w| w[1] - w[0]).collect();
+        let mut rows = Vec::with_capacity(self.edges.len());
+        for i in 0..lengths.len() {
+            rows.extend(gaps(self.row(i as u32)));
+        }
+        (lengths, rows)
     }
 
-    pub fn from_bytes(bytes: &[u8]) -> Result<IndexData, String> {
-        let data: IndexData = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
-        if data.format != INDEX_FORMAT {
-            return Err(format!("index format {} is not {INDEX_FORMAT}", data.format));
+    fn from_stored((lengths, rows): (Vec<u32>, Vec<u32>)) -> Result<Rows, String> {
+        let mut offsets = Vec::with_capacity(lengths.len() + 1);
+        offsets.push(0u32);
+        let mut edges = Vec::with_capacity(rows.len());
+        let mut at = 0usize;
+        for len in lengths {
+            let end = at
+                .checked_add(len as usize)
+                .filter(|e| *e <= rows.len())
+                .ok_or("adjacency rows are truncated")?;
+            edges.extend(ungaps(&rows[at..end]));
+            at = end;
+            offsets.push(edges.len() as u32);
         }
-        Ok(data)
+        if at != rows.len() {
+            return Err("adjacency rows have trailing data".to_string());
+        }
+        Ok(Rows { offsets, edges })
     }
 }
 
-/// The text an entity is found by.
-pub fn searchable_name(node: &crate::graph::model::Node) -> String {
-    let mut text = node.name.clone();
-    for alias in &node.aliases {
-        text.push(' ');
-        text.push_str(alias);
+impl IndexData {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut chunks_per_doc: Vec<u32> = Vec::new();
+        for &(doc, _) in &self.chunk_table {
+            if chunks_per_doc.len() <= doc as usize {
+                chunks_per_doc.resize(doc as usize + 1, 0);
+            }
+            chunks_per_doc[doc as usize] += 1;
+        }
+        let stored = StoredIndex {
+            format: INDEX_FORMAT,
+            graph_object: self.graph_object.clone(),
+            names: self.names.clone(),
+            chunks: self.chunks.clone(),
+            chunks_per_doc,
+            types: self
+                .types
+                .iter()
+                .map(|(t, members)| (t.clone(), gaps(members)))
+                .collect(),
+            outgoing: self.outgoing.to_stored(),
+            incoming: self.incoming.to_stored(),
+        };
+        postcard::to_allocvec(&stored).unwrap_or_default()
     }
-    match &node.detail {
-        NodeDetail::Note { tags, .. } => {
-            for tag in tags {
-                text.push(' ');
-                text.push_str(tag);
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<IndexData, String> {
+        let stored: StoredIndex = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+        if stored.format != INDEX_FORMAT {
+            return Err(format!(
+                "index format {} is not {INDEX_FORMAT}",
+                stored.format
+            ));
+        }
+        let mut chunk_table = Vec::new();
+        for (doc, n) in stored.chunks_per_doc.iter().enumerate() {
+            for order in 0..*n {
+                chunk_table.push((doc as u32, order));
             }
         }
-        NodeDetail::Reference { target, .. } => {
+        Ok(IndexData {
+            graph_object: stored.graph_object,
+            names: stored.names,
+            chunks: stored.chunks,
+            chunk_table,
+            types: stored
+                .types
+                .into_iter()
+                .map(|(t, g)| (t, ungaps(&g)))
+                .collect(),
+            outgoing: Rows::from_stored(stored.outgoing)?,
+            incoming: Rows::from_stored(stored.incoming)?,
+        })
+    }
+}
+
+/// The text an entity is found by: its name, plus a note's aliases and
+/// tags and a reference's target.
+pub fn searchable_name(node: &Node, extraction: Option<&DocExtraction>) -> String {
+    let mut text = node.name.clone();
+    match (&node.detail, extraction) {
+        (NodeDetail::Note, Some(x)) => {
+            for word in x.aliases.iter().chain(x.tags.iter()) {
+                text.push(' ');
+                text.push_str(word);
+            }
+        }
+        (NodeDetail::Reference { target, .. }, _) => {
             text.push(' ');
             text.push_str(target);
         }
@@ -132,6 +240,8 @@ pub struct IndexRequest<'a> {
     pub groups: &'a [GroupData],
     pub link: &'a StageManifest,
     pub graph: &'a Graph,
+    /// The run's extractions, in document order.
+    pub extractions: &'a [Arc<ExtractionGroup>],
     pub schema_version: String,
     pub pipeline_version: String,
     pub config_hash: String,
@@ -188,9 +298,15 @@ pub fn index(req: &IndexRequest<'_>) -> Result<IndexOutput> {
 
     let (names, (chunks, chunk_table)) = rayon::join(
         || {
+            let extractions: Vec<&DocExtraction> = req
+                .extractions
+                .iter()
+                .flat_map(|g| g.documents.iter())
+                .collect();
             let mut b = Bm25Builder::new(Bm25Params::default());
             for (i, node) in graph.nodes.iter().enumerate() {
-                b.add(i as u32, &searchable_name(node));
+                let x = node.doc.and_then(|d| extractions.get(d as usize).copied());
+                b.add(i as u32, &searchable_name(node, x));
             }
             b.build()
         },
@@ -221,7 +337,6 @@ pub fn index(req: &IndexRequest<'_>) -> Result<IndexOutput> {
         .collect();
     let (outgoing, incoming) = crate::graph::view::adjacency_rows(graph);
     let data = IndexData {
-        format: INDEX_FORMAT,
         graph_object,
         names,
         chunks,
@@ -230,12 +345,18 @@ pub fn index(req: &IndexRequest<'_>) -> Result<IndexOutput> {
         outgoing,
         incoming,
     };
-    let payload = objects::payload(INDEX_KIND, &req.schema_version, BodyFormat::Binary, &data.to_bytes());
+    let payload = objects::payload(
+        INDEX_KIND,
+        &req.schema_version,
+        BodyFormat::Binary,
+        &data.to_bytes(),
+    );
     let prepared = objects::prepare(&payload)?;
     let artifacts = vec![Artifact {
         kind: INDEX_KIND.to_string(),
         object: prepared.id.clone(),
         documents_object: None,
+        documents: None,
     }];
     let counts = serde_json::json!({
         "entities": graph.nodes.len(),
@@ -273,6 +394,9 @@ pub fn load_index(layout: &StoreLayout, manifest: &StageManifest) -> Result<Inde
         .ok_or_else(|| Error::corrupt(&layout.dir, "the index manifest names no index"))?;
     let body = objects::read_binary(layout, &artifact.object, INDEX_KIND)?;
     IndexData::from_bytes(&body).map_err(|e| {
-        Error::corrupt(layout.object_path(&artifact.object), format!("unreadable index: {e}"))
+        Error::corrupt(
+            layout.object_path(&artifact.object),
+            format!("unreadable index: {e}"),
+        )
     })
 }

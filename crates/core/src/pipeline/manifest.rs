@@ -33,6 +33,9 @@ pub struct Artifact {
     /// For extraction objects: the document group they were made from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub documents_object: Option<String>,
+    /// For extraction objects: how many documents they hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documents: Option<u32>,
 }
 
 /// The outputs hash of an artifact list.

@@ -8,8 +8,8 @@
 
 pub mod manifest;
 pub mod publish;
-pub mod stages;
 pub mod run_cmd;
+pub mod stages;
 
 use crate::config::{self, LoadedConfig};
 use crate::error::{Error, IoContext, Result};

@@ -6,8 +6,8 @@
 //! without overwriting anything.
 
 use super::manifest::StageManifest;
-use super::stages::{LATER_STAGES, StageInputs, run_later_stages};
 use super::publish::{PublishPlan, Published, ReplayLine, StageOutput, publish};
+use super::stages::{LATER_STAGES, StageInputs, run_later_stages};
 use super::{Workspace, WriteOptions, manifest_bytes, open_writer, run_id};
 use crate::error::{Error, Result};
 use crate::hashing::sha256_hex;
@@ -159,7 +159,9 @@ pub fn execute(
         .map(|r| r.stages.keys().cloned().collect())
         .unwrap_or_default();
     let mut stages = vec![ingest_stage_output(&manifest, output.new_objects)];
-    let missing_later = LATER_STAGES.iter().any(|s| !stored_stages.iter().any(|x| x == s));
+    let missing_later = LATER_STAGES
+        .iter()
+        .any(|s| !stored_stages.iter().any(|x| x == s));
     // The later stages are computed when wanted and not already stored (a
     // rebuild always computes them, to compare).
     if all_stages && (missing_later || matches!(command, Command::Rebuild)) {

@@ -46,7 +46,7 @@ pub fn run_later_stages(inputs: &StageInputs<'_>) -> Result<LaterStages> {
     timer.lap("extract");
     let (link_manifest, link_out, graph) = run_link(inputs, &extract_manifest, &groups)?;
     timer.lap("link");
-    let (index_manifest, index_out) = run_index(inputs, &link_manifest, &graph)?;
+    let (index_manifest, index_out) = run_index(inputs, &link_manifest, &graph, &groups)?;
     timer.lap("index");
     Ok(LaterStages {
         outputs: vec![extract_out, link_out, index_out],
@@ -101,6 +101,7 @@ pub fn run_index(
     inputs: &StageInputs<'_>,
     link_manifest: &StageManifest,
     graph: &Graph,
+    extractions: &[Arc<ExtractionGroup>],
 ) -> Result<(StageManifest, StageOutput)> {
     let config = &inputs.ws.config;
     let out = index::index(&index::IndexRequest {
@@ -109,6 +110,7 @@ pub fn run_index(
         groups: inputs.groups,
         link: link_manifest,
         graph,
+        extractions,
         schema_version: inputs.schema_version.clone(),
         pipeline_version: config.config.run_metadata.pipeline_version.clone(),
         config_hash: config.config_hash(),
