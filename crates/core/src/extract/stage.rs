@@ -252,7 +252,8 @@ pub fn extract(req: &ExtractRequest<'_>) -> Result<ExtractOutput> {
         .collect();
     let records = req.ingest.records_by_path();
 
-    let built: Vec<Result<(Artifact, Arc<ExtractionGroup>, Option<PreparedObject>)>> = req
+    type Built = Result<(Artifact, Arc<ExtractionGroup>, Option<PreparedObject>)>;
+    let built: Vec<Built> = req
         .ingest
         .document_groups
         .par_iter()

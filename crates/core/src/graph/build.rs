@@ -49,6 +49,18 @@ pub fn technology_token(text: &str) -> String {
     out
 }
 
+/// (origin node, document, line) of one technology mention.
+type TechMention = (u32, u32, u32);
+
+/// What the merge collects per technology token.
+struct TechAcc {
+    /// The text of the first mention.
+    surface: String,
+    /// Bit 0: inline code; bit 1: fence language.
+    origins: u8,
+    mentions: Vec<TechMention>,
+}
+
 /// Nodes and edges of one document, numbered locally: 0 is the note,
 /// 1.. are its sections, then its references.
 struct DocPart {
@@ -252,8 +264,7 @@ pub fn build(
     }
 
     let mut edges: Vec<(u32, EdgeKind, u32, Evidence)> = Vec::new();
-    // token -> (surface of the first mention, origin bits, mentions)
-    let mut techs: BTreeMap<String, (String, u8, Vec<(u32, u32, u32)>)> = BTreeMap::new();
+    let mut techs: BTreeMap<String, TechAcc> = BTreeMap::new();
     for (i, part) in parts.into_iter().enumerate() {
         let doc = i as u32;
         let chunks = &graph_docs[i].chunks;
@@ -319,8 +330,16 @@ pub fn build(
             entry.2.push((global(local_origin), doc, line));
         }
     }
-    let mut tech_mentions: Vec<(u32, Vec<(u32, u32, u32)>)> = Vec::with_capacity(techs.len());
-    for (_, (surface, origins, mentions)) in techs {
+    let mut tech_mentions: Vec<(u32, Vec<TechMention>)> = Vec::with_capacity(techs.len());
+    for (
+        _,
+        TechAcc {
+            surface,
+            origins,
+            mentions,
+        },
+    ) in techs
+    {
         let id = nodes.len() as u32;
         nodes.push(Node {
             kind: NodeKind::Technology,
@@ -410,7 +429,7 @@ fn chunk_for_line(chunks: &[GraphChunk], line: u32) -> Option<u32> {
 /// `relates_to` between notes sharing rare technologies (see module docs).
 fn relates_to(
     (nodes, docs): (&[Node], &[GraphDoc]),
-    tech_mentions: &[(u32, Vec<(u32, u32, u32)>)],
+    tech_mentions: &[(u32, Vec<TechMention>)],
     rule: &Cooccurrence,
 ) -> Vec<Edge> {
     let mut note_techs: HashMap<u32, u32> = HashMap::new();
