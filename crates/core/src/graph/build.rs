@@ -323,11 +323,13 @@ pub fn build(
             ));
         }
         for (token, surface, local_origin, line, bit) in part.code {
-            let entry = techs
-                .entry(token)
-                .or_insert_with(|| (surface, 0, Vec::new()));
-            entry.1 |= bit;
-            entry.2.push((global(local_origin), doc, line));
+            let entry = techs.entry(token).or_insert_with(|| TechAcc {
+                surface,
+                origins: 0,
+                mentions: Vec::new(),
+            });
+            entry.origins |= bit;
+            entry.mentions.push((global(local_origin), doc, line));
         }
     }
     let mut tech_mentions: Vec<(u32, Vec<TechMention>)> = Vec::with_capacity(techs.len());
