@@ -407,7 +407,7 @@ pub fn build(
             &tech_mentions,
             cooccurrence,
         ));
-        edge_list.sort_by(|a, b| (a.from, a.kind, a.to).cmp(&(b.from, b.kind, b.to)));
+        edge_list.sort_by_key(|e| (e.from, e.kind, e.to));
     }
 
     Graph {
@@ -473,7 +473,9 @@ fn relates_to(
         .into_par_iter()
         .map(|n| (n, entity_id(&key_of(n))))
         .collect();
-    let mut per_note: HashMap<u32, Vec<(usize, &str, (u32, u32))>> = HashMap::new();
+    // Per note: (shared technologies, the other note's id, the pair).
+    type Candidate<'a> = (usize, &'a str, (u32, u32));
+    let mut per_note: HashMap<u32, Vec<Candidate>> = HashMap::new();
     for (pair, techs) in &shared {
         let (a, b) = *pair;
         per_note
