@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod paths;
 pub mod pipeline;
 pub mod progress;
+pub mod query;
 pub mod redact;
 pub mod store;
 pub mod validate;

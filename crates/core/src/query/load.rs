@@ -1,0 +1,85 @@
+//! Opening a run's graph (and its index) for read commands.
+
+use crate::error::{Error, Result};
+use crate::extract::stage as extract;
+use crate::graph::stage as link;
+use crate::graph::view::{Details, GraphView};
+use crate::index::stage::{self as index, IndexData};
+use crate::pipeline::Workspace;
+use crate::pipeline::manifest::StageManifest;
+use crate::store::StoreReader;
+
+/// A run opened for reading.
+pub struct LoadedRun {
+    pub reader: StoreReader,
+    pub run_id: String,
+    pub extract: StageManifest,
+    pub link: StageManifest,
+    pub index_manifest: Option<StageManifest>,
+    pub index: Option<IndexData>,
+    pub view: GraphView,
+}
+
+/// What a read command needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// The graph only (exports, `node`, `neighbors`).
+    Graph,
+    /// The graph and the index (`query`, `list`).
+    Index,
+}
+
+/// Opens the current run (or `run`, a run id or unique prefix) of the
+/// workspace's active profile.
+pub fn open_run(ws: &Workspace, run: Option<&str>, need: Need) -> Result<LoadedRun> {
+    let reader = ws.reader()?;
+    let run_id = reader.resolve_run(run)?;
+    let missing = |stage: &str| Error::NotFound {
+        message: format!(
+            "run {run_id} has no {stage} stage yet, so it has no graph to read; `auditgraph run` builds every stage"
+        ),
+    };
+    let extract: StageManifest = reader
+        .stage_manifest(&run_id, extract::STAGE)?
+        .ok_or_else(|| missing(extract::STAGE))?;
+    let link_manifest: StageManifest = reader
+        .stage_manifest(&run_id, link::STAGE)?
+        .ok_or_else(|| missing(link::STAGE))?;
+    let index_manifest: Option<StageManifest> = reader.stage_manifest(&run_id, index::STAGE)?;
+    if need == Need::Index && index_manifest.is_none() {
+        return Err(missing(index::STAGE));
+    }
+    let (graph, index) = rayon::join(
+        || link::load_graph(&reader.layout, &link_manifest),
+        || match (&index_manifest, need) {
+            (Some(m), Need::Index) => index::load_index(&reader.layout, m).map(Some),
+            _ => Ok(None),
+        },
+    );
+    let graph = graph?;
+    let index = index?;
+    let group_sizes: Vec<u32> = extract
+        .artifacts
+        .iter()
+        .map(|a| a.documents.unwrap_or(0))
+        .collect();
+    let adjacency = index
+        .as_ref()
+        .map(|i| (i.outgoing.clone(), i.incoming.clone()));
+    let view = GraphView::new(
+        graph,
+        &run_id,
+        Details::from_manifest(&reader.layout, &extract),
+        &group_sizes,
+        adjacency,
+    );
+    Ok(LoadedRun {
+        reader,
+        run_id,
+        extract,
+        link: link_manifest,
+        index_manifest,
+        index,
+        view,
+    })
+}

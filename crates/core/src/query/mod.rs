@@ -1,0 +1,3 @@
+//! Reading a run's graph back: loading, search, listing and navigation.
+
+pub mod load;
