@@ -66,6 +66,30 @@ pub enum Command {
     /// Re-derive everything from the sources, ignoring caches, into a new run
     /// (works on any store except one written by a newer auditgraph)
     Rebuild,
+    /// Extract notes, sections, technologies and references of a run
+    Extract(StageArgs),
+    /// Build the graph (typed, explained edges) of a run
+    Link(StageArgs),
+    /// Build the search, type and adjacency indexes of a run
+    Index(StageArgs),
+    /// Re-run a run's recorded configuration on the current sources into a new
+    /// run, and report whether every stage's outputs hash matches
+    Replay {
+        /// The run to replay (id or unique prefix)
+        run_id: String,
+    },
+    /// What changed between two runs: sources, entities and links
+    Diff {
+        /// The older run [default: the run before the current one]
+        #[arg(long, value_name = "RUN")]
+        run_a: Option<String>,
+        /// The newer run [default: the current run]
+        #[arg(long, value_name = "RUN")]
+        run_b: Option<String>,
+        /// List at most this many ids per change kind (counts are always complete)
+        #[arg(long, default_value_t = 100, value_name = "N")]
+        limit: usize,
+    },
     /// Schema versions, runs, sizes and budget of the store at a glance
     Status,
     /// List every run of the store
@@ -93,4 +117,11 @@ pub enum Command {
         #[arg(long, conflicts_with = "profile")]
         all_profiles: bool,
     },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StageArgs {
+    /// The run to work on (id or unique prefix) [default: the current run]
+    #[arg(long, value_name = "RUN")]
+    pub run_id: Option<String>,
 }

@@ -1,10 +1,13 @@
 //! One module per command.
 
 mod completions;
+mod diff;
 mod gc;
 mod ingest;
 mod init;
+mod replay;
 mod runs;
+mod stage;
 mod status;
 mod validate_store;
 mod version;
@@ -22,6 +25,15 @@ pub fn dispatch(ctx: &Context, command: Command) -> CliResult {
         Command::Ingest => ingest::run(ctx),
         Command::Import { paths } => ingest::pipeline(ctx, PipelineCommand::Import(paths)),
         Command::Rebuild => ingest::pipeline(ctx, PipelineCommand::Rebuild),
+        Command::Extract(args) => stage::run(ctx, "extract", args.run_id.as_deref()),
+        Command::Link(args) => stage::run(ctx, "link", args.run_id.as_deref()),
+        Command::Index(args) => stage::run(ctx, "index", args.run_id.as_deref()),
+        Command::Replay { run_id } => replay::run(ctx, &run_id),
+        Command::Diff {
+            run_a,
+            run_b,
+            limit,
+        } => diff::run(ctx, run_a.as_deref(), run_b.as_deref(), limit),
         Command::Status => status::run(ctx),
         Command::Runs => runs::run(ctx),
         Command::Gc { dry_run, keep } => gc::run(ctx, dry_run, keep),

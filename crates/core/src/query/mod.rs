@@ -1,3 +1,4 @@
 //! Reading a run's graph back: loading, search, listing and navigation.
 
+pub mod diff;
 pub mod load;
