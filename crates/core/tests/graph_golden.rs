@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use auditgraph_core::pipeline::run_cmd::{self, Command};
-use auditgraph_core::pipeline::{WriteOptions, Workspace};
+use auditgraph_core::pipeline::{Workspace, WriteOptions};
 use auditgraph_core::progress::NoProgress;
 use auditgraph_core::query::load::{Need, open_run};
 use serde_json::{Value, json};
@@ -100,7 +100,10 @@ fn graph_facts() {
 
     // Notes: title, first H1, or file stem; aliases and tags kept.
     let headings = entity(&g, "ag:note", "Headings of every kind");
-    assert_eq!(headings["aliases"], json!(["Heading tour", "all the headings"]));
+    assert_eq!(
+        headings["aliases"],
+        json!(["Heading tour", "all the headings"])
+    );
     assert_eq!(headings["tags"], json!(["fixture", "headings"]));
     assert_eq!(headings["frontmatter"]["project"], "apollo");
     assert_eq!(headings["name_source"], "title");
@@ -118,7 +121,10 @@ fn graph_facts() {
         .iter()
         .filter(|e| e["type"] == "ag:section" && e["source_path"] == "headings.md")
         .collect();
-    let titles: Vec<&str> = sections.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let titles: Vec<&str> = sections
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     for t in [
         "Level one",
         "Setext level one",
@@ -138,7 +144,16 @@ fn graph_facts() {
     let setext_one = entity(&g, "ag:section", "Setext level one");
     assert_eq!(setext_one["level"], 1);
     assert_eq!(setext_one["refs"][0]["range"]["start_line"], 13);
-    assert_eq!(links_between(&g, headings, entity(&g, "ag:section", "Level one"), "contains_section").len(), 1);
+    assert_eq!(
+        links_between(
+            &g,
+            headings,
+            entity(&g, "ag:section", "Level one"),
+            "contains_section"
+        )
+        .len(),
+        1
+    );
 
     // Technologies: one node per case-folded token across documents.
     // Named after its first mention (code.md comes first).
@@ -162,7 +177,13 @@ fn graph_facts() {
     assert!(!techs.contains(&"not code"), "text files are not Markdown");
     // Pre-heading content hangs off the note.
     assert_eq!(
-        links_between(&g, headings, entity(&g, "ag:technology", "pre-heading"), "mentions_technology").len(),
+        links_between(
+            &g,
+            headings,
+            entity(&g, "ag:technology", "pre-heading"),
+            "mentions_technology"
+        )
+        .len(),
         1
     );
 
@@ -186,16 +207,28 @@ fn graph_facts() {
         assert_eq!(reference(name)["resolution"], resolution, "{name}");
     }
     assert_eq!(reference("to code")["target_id"], code_note["id"]);
-    assert_eq!(links_between(&g, reference("to code"), code_note, "resolves_to_document").len(), 1);
+    assert_eq!(
+        links_between(&g, reference("to code"), code_note, "resolves_to_document").len(),
+        1
+    );
     assert_eq!(reference("the tour")["target_id"], headings["id"]);
     assert_eq!(reference("shortcut")["reason"], "outside_root");
     assert!(
-        !g["entities"].as_array().unwrap().iter().any(|e| e["name"] == "an image"),
+        !g["entities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "an image"),
         "images produce nothing"
     );
 
     // Evidence names the chunk, path, hash and line.
-    let l = &links_between(&g, entity(&g, "ag:section", "Links"), reference("to code"), "references")[0];
+    let l = &links_between(
+        &g,
+        entity(&g, "ag:section", "Links"),
+        reference("to code"),
+        "references",
+    )[0];
     let ev = &l["evidence"][0];
     assert_eq!(ev["source_path"], "links.md");
     assert_eq!(ev["line_start"], 3);
@@ -213,6 +246,14 @@ fn graph_facts() {
         .filter(|l| l["type"] == "relates_to")
         .collect();
     assert!(!related.is_empty());
-    assert!(related.iter().all(|l| l["rule_id"] == "link.cooccurrence.v1"));
-    assert!(related.iter().all(|l| l["evidence"][0]["via_name"].is_string()));
+    assert!(
+        related
+            .iter()
+            .all(|l| l["rule_id"] == "link.cooccurrence.v1")
+    );
+    assert!(
+        related
+            .iter()
+            .all(|l| l["evidence"][0]["via_name"].is_string())
+    );
 }
