@@ -205,6 +205,7 @@ pub fn build(
     cooccurrence: &Cooccurrence,
     pipeline_version: &str,
 ) -> Graph {
+    let mut timer = crate::progress::Timer::start();
     let docs: Vec<&DocExtraction> = groups.iter().flat_map(|g| g.documents.iter()).collect();
     let resolver = Resolver::new(
         &docs
@@ -221,12 +222,14 @@ pub fn build(
         .enumerate()
         .map(|(i, d)| (d.path.as_str(), i as u32))
         .collect();
+    timer.lap("build: resolver");
     let parts: Vec<DocPart> = docs
         .par_iter()
         .enumerate()
         .map(|(i, d)| document_part(i as u32, d, &resolver, &doc_index))
         .collect();
 
+    timer.lap("build: parts");
     // Notes first (references may point at any note), then each document's
     // sections and references, then technologies in token order.
     let mut nodes: Vec<Node> = Vec::with_capacity(
@@ -372,6 +375,7 @@ pub fn build(
         }
     }
 
+    timer.lap("build: merge");
     // One edge per (from, kind, to), its evidence sorted and bounded.
     edges.par_sort_unstable();
     let mut edge_list: Vec<Edge> = Vec::new();
@@ -401,6 +405,7 @@ pub fn build(
             }
         }
     }
+    timer.lap("build: edges");
     if cooccurrence.enabled {
         edge_list.extend(relates_to(
             (&nodes[..], &graph_docs[..]),
@@ -410,6 +415,7 @@ pub fn build(
         edge_list.sort_by_key(|e| (e.from, e.kind, e.to));
     }
 
+    timer.lap("build: relates_to");
     Graph {
         format: GRAPH_FORMAT,
         pipeline_version: pipeline_version.to_string(),

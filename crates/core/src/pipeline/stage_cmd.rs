@@ -120,7 +120,7 @@ pub fn run_stage(
             let link_manifest = required(link::STAGE)?;
             let groups = extract::load_groups(&writer.layout, &extract_manifest)?;
             let graph = link::load_graph(&writer.layout, &link_manifest)?;
-            run_index(&inputs, &link_manifest, &graph, &groups)?
+            run_index(&inputs, &link_manifest, &graph, &groups, None)?
         }
         other => {
             return Err(Error::InvalidArgument {
