@@ -5,6 +5,9 @@ mod diff;
 mod gc;
 mod ingest;
 mod init;
+mod list;
+mod nav;
+mod query;
 mod replay;
 mod runs;
 mod stage;
@@ -34,6 +37,45 @@ pub fn dispatch(ctx: &Context, command: Command) -> CliResult {
             run_b,
             limit,
         } => diff::run(ctx, run_a.as_deref(), run_b.as_deref(), limit),
+        Command::Query { q, select } => query::run(ctx, &q, &select),
+        Command::List {
+            select,
+            count,
+            group_by,
+        } => list::run(ctx, &select, count, group_by.as_deref()),
+        Command::Node { id, run } => nav::node(ctx, &id, run.run_id.as_deref()),
+        Command::Neighbors {
+            id,
+            depth,
+            edge_types,
+            min_confidence,
+            limit,
+            run,
+        } => nav::neighbors(
+            ctx,
+            &id,
+            depth,
+            &edge_types,
+            min_confidence,
+            limit,
+            run.run_id.as_deref(),
+        ),
+        Command::WhyConnected {
+            from,
+            to,
+            max_depth,
+            max_paths,
+            edge_types,
+            run,
+        } => nav::why(
+            ctx,
+            &from,
+            &to,
+            max_depth,
+            max_paths,
+            &edge_types,
+            run.run_id.as_deref(),
+        ),
         Command::Status => status::run(ctx),
         Command::Runs => runs::run(ctx),
         Command::Gc { dry_run, keep } => gc::run(ctx, dry_run, keep),

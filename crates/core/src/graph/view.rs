@@ -93,7 +93,7 @@ impl GraphView {
         self.ids.get_or_init(|| {
             (0..self.graph.nodes.len() as u32)
                 .into_par_iter()
-                .map(|i| entity_id(&self.graph.node_key(i)))
+                .map(|i| self.graph.node_id(i))
                 .collect()
         })
     }
