@@ -251,7 +251,7 @@ mod tests {
         let p = |s: &str| parse_predicate(s).unwrap();
         assert!(p("level>=10").matches(Some(&json!(12))));
         assert!(!p("level>=10").matches(Some(&json!(9))));
-        assert!(p("name>10").matches(Some(&json!("9"))) == false);
+        assert!(!p("name>10").matches(Some(&json!("9"))));
         assert!(p("tags=ops").matches(Some(&json!(["dev", "ops"]))));
         assert!(p("tags!=ops").matches(Some(&json!(["dev"]))));
         assert!(p("tags~op").matches(Some(&json!(["dev", "DevOps"]))));
