@@ -115,8 +115,8 @@ struct Scored {
     name: f64,
     chunk: f64,
     terms: BTreeSet<String>,
-    /// (chunk number, score, matched terms), best first.
-    chunks: Vec<(u32, f64, Vec<String>)>,
+    /// (chunk number, score, matched terms, strongest term), best first.
+    chunks: Vec<(u32, f64, Vec<String>, String)>,
 }
 
 /// Rounds to the decimal places of `step` (0.000001 -> 6 places), dividing
@@ -187,15 +187,20 @@ impl<'a> Texts<'a> {
     }
 }
 
-/// A window of `text` around the first occurrence of any term.
-fn snippet(text: &str, terms: &[String]) -> String {
-    let mut first: Option<usize> = None;
-    for_each_token(text, |t, start, _| {
-        if first.is_none() && terms.iter().any(|x| x == t) {
-            first = Some(start);
-        }
-    });
-    let start = first.unwrap_or(0);
+/// A window of `text` around the first place where `focus` (a phrase, or a
+/// single term) occurs.
+fn snippet(text: &str, focus: &[String]) -> String {
+    let mut tokens: Vec<(String, usize)> = Vec::new();
+    for_each_token(text, |t, start, _| tokens.push((t.to_string(), start)));
+    let start = if focus.is_empty() {
+        0
+    } else {
+        tokens
+            .windows(focus.len())
+            .find(|w| w.iter().zip(focus).all(|((t, _), f)| t == f))
+            .map(|w| w[0].1)
+            .unwrap_or(0)
+    };
     // Start a little before the match, on a char boundary.
     let mut from = start.saturating_sub(60);
     while !text.is_char_boundary(from) {
@@ -213,6 +218,15 @@ fn snippet(text: &str, terms: &[String]) -> String {
         out.insert(0, '…');
     }
     out
+}
+
+/// What a snippet centres on: the first phrase, else the chunk's strongest
+/// matched term.
+fn focus_of(phrases: &[Vec<String>], best_term: &str) -> Vec<String> {
+    match phrases.first() {
+        Some(p) => p.clone(),
+        None => vec![best_term.to_string()],
+    }
 }
 
 /// Runs a query.
@@ -289,9 +303,15 @@ pub fn search(
             chunks: Vec::new(),
         });
         entry.terms.extend(hit.matched_terms.iter().cloned());
+        let best = hit
+            .term_scores
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+            .map(|t| t.0.clone())
+            .unwrap_or_default();
         entry
             .chunks
-            .push((hit.doc, f64::from(hit.score), hit.matched_terms));
+            .push((hit.doc, f64::from(hit.score), hit.matched_terms, best));
     }
     for s in scored.values_mut() {
         s.chunks
@@ -326,7 +346,7 @@ pub fn search(
         let n = &graph.nodes[node as usize];
         let s = &scored[&node];
         let mut snippets = Vec::new();
-        for (chunk, score, terms) in s.chunks.iter().take(SNIPPETS_PER_RESULT) {
+        for (chunk, score, terms, best) in s.chunks.iter().take(SNIPPETS_PER_RESULT) {
             let Some(&(doc, order)) = index.chunk_table.get(*chunk as usize) else {
                 continue;
             };
@@ -344,7 +364,7 @@ pub fn search(
                 line_end: c.line_end,
                 score: round(*score, score_rounding),
                 matched_terms: terms.clone(),
-                text: snippet(&text, terms),
+                text: snippet(&text, &focus_of(&parsed.phrases, best)),
             });
         }
         let id = view.node_id(node).to_string();
@@ -407,6 +427,8 @@ mod tests {
     fn snippets_center_on_the_match() {
         let text = format!("{} needle {}", "word ".repeat(100), "tail ".repeat(100));
         let s = snippet(&text, &["needle".to_string()]);
+        let p = snippet(&text, &["needle".to_string(), "tail".to_string()]);
+        assert!(p.contains("needle tail"));
         assert!(s.starts_with('…'));
         assert!(s.contains("needle"));
         assert!(s.chars().count() <= SNIPPET_CHARS + 2);

@@ -133,7 +133,10 @@ pub fn group_by(view: &GraphView, nodes: &[u32], field: &str) -> Result<BTreeMap
     for &node in nodes {
         match field_value(view, node, field)? {
             None => *groups.entry("_missing".to_string()).or_default() += 1,
-            Some(Value::Array(items)) if !items.is_empty() => {
+            Some(Value::Array(items)) if items.is_empty() => {
+                *groups.entry("_missing".to_string()).or_default() += 1
+            }
+            Some(Value::Array(items)) => {
                 for item in items {
                     let key = match item {
                         Value::String(s) => s,
