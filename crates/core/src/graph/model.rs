@@ -262,13 +262,18 @@ impl Graph {
         }
     }
 
-    /// The entity id of a node: `ent_` + sha256 of its key, hashed in
-    /// pieces (no key string is built).
+    /// The entity id of a node: `ent_` + sha256 of its key.
     pub fn node_id(&self, node: u32) -> String {
+        match self.node_digest(node) {
+            Some(d) => format!("ent_{}", hex::encode(d)),
+            None => String::new(),
+        }
+    }
+
+    /// The sha256 of a node's key, hashed in pieces (no key string is built).
+    pub fn node_digest(&self, node: u32) -> Option<[u8; 32]> {
         use sha2::{Digest, Sha256};
-        let Some(n) = self.nodes.get(node as usize) else {
-            return String::new();
-        };
+        let n = self.nodes.get(node as usize)?;
         let path = n
             .doc
             .and_then(|d| self.docs.get(d as usize))
@@ -301,7 +306,7 @@ impl Graph {
                 h.update(n.to_string().as_bytes());
             }
         }
-        format!("ent_{}", hex::encode(h.finalize()))
+        Some(h.finalize().into())
     }
 
     /// The canonical key shown to users: the Python tool's for notes

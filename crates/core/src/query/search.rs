@@ -332,11 +332,12 @@ pub fn search(
         let (page, _, truncated) = order_and_page(view, kept, sel)?;
         (page, truncated)
     } else {
+        let ids = crate::query::select::ids_of(view, &kept);
         let mut ranked = kept;
         ranked.sort_by(|a, b| {
             score_of(b)
                 .total_cmp(&score_of(a))
-                .then_with(|| view.node_id(*a).cmp(view.node_id(*b)))
+                .then_with(|| ids[a].cmp(&ids[b]))
         });
         sel.page.apply(ranked)
     };

@@ -105,7 +105,7 @@ pub fn order_and_page(
     sel: &Selection,
 ) -> Result<(Vec<u32>, usize, bool)> {
     match &sel.sort {
-        None => nodes.sort_by(|a, b| view.node_id(*a).cmp(view.node_id(*b))),
+        None => nodes = sort_by_id(view, nodes),
         Some(field) => {
             let keys: Vec<Result<(u32, SortKey)>> = nodes
                 .par_iter()
@@ -115,8 +115,9 @@ pub fn order_and_page(
             for k in keys {
                 keyed.push(k?);
             }
+            let ids = ids_of(view, &nodes);
             keyed.sort_by(|(a, ka), (b, kb)| {
-                compare_keys(ka, kb, sel.desc).then_with(|| view.node_id(*a).cmp(view.node_id(*b)))
+                compare_keys(ka, kb, sel.desc).then_with(|| ids[a].cmp(&ids[b]))
             });
             nodes = keyed.into_iter().map(|(n, _)| n).collect();
         }
@@ -124,6 +125,24 @@ pub fn order_and_page(
     let total = nodes.len();
     let (page, truncated) = sel.page.apply(nodes);
     Ok((page, total, truncated))
+}
+
+/// The ids of some nodes (computed in parallel, once each).
+pub fn ids_of(view: &GraphView, nodes: &[u32]) -> std::collections::HashMap<u32, String> {
+    nodes
+        .par_iter()
+        .map(|n| (*n, view.node_id(*n).into_owned()))
+        .collect()
+}
+
+/// Nodes in id order.
+pub fn sort_by_id(view: &GraphView, nodes: Vec<u32>) -> Vec<u32> {
+    let mut keyed: Vec<(String, u32)> = nodes
+        .par_iter()
+        .map(|n| (view.node_id(*n).into_owned(), *n))
+        .collect();
+    keyed.sort();
+    keyed.into_iter().map(|(_, n)| n).collect()
 }
 
 /// Counts per value of a field (each element for list fields; `_missing`
