@@ -40,6 +40,11 @@ pub struct GlobalArgs {
     /// Print more detail
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// Publish a run even if the redaction postcondition finds something a
+    /// detector still matches (the misses are recorded in its manifests)
+    #[arg(long, global = true)]
+    pub allow_redaction_misses: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -68,6 +68,7 @@ impl Context {
             lock_timeout: self.lock_timeout(),
             on_wait: &on_wait,
             progress: &self.progress,
+            allow_redaction_misses: self.global.allow_redaction_misses,
         };
         f(&opts)
     }

@@ -23,6 +23,9 @@ pub struct CliError {
     pub hints: Vec<String>,
     /// Extra fields for the `--json` error document.
     pub fields: serde_json::Map<String, Value>,
+    /// The command already printed its result document (a report that
+    /// carries the failure): stdout gets no second document.
+    pub result_printed: bool,
 }
 
 impl CliError {
@@ -33,7 +36,14 @@ impl CliError {
             message: message.into(),
             hints: Vec::new(),
             fields: serde_json::Map::new(),
+            result_printed: false,
         }
+    }
+
+    /// Marks the error as following a printed result (see `result_printed`).
+    pub fn after_result(mut self) -> CliError {
+        self.result_printed = true;
+        self
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> CliError {
@@ -98,6 +108,14 @@ impl From<Error> for CliError {
                         report.multiplier
                     ))
                     .field("budget", budget)
+            }
+            (Error::RedactionMiss(report), _) => {
+                let mut err = CliError::new(exit::FAILURE, "redaction_miss", message)
+                    .field("redaction_postcondition", serde_json::to_value(report.as_ref()).unwrap_or(Value::Null));
+                for m in report.misses.iter().take(10) {
+                    err = err.hint(format!("{} ({} x {})", m.file, m.category, m.count));
+                }
+                err.hint("a detector matched text the redactor did not replace; check the detector configuration (security.redaction.detectors), or pass --allow-redaction-misses to publish and record the misses")
             }
             (Error::Config(_), _) => CliError::new(exit::USAGE, "config_error", message)
                 .hint("fix the configuration file; `auditgraph init` in an empty directory writes one with every key documented"),

@@ -49,7 +49,7 @@ fn main() {
 }
 
 fn report(ctx: &context::Context, err: &error::CliError) {
-    if ctx.out.json {
+    if ctx.out.json && !err.result_printed {
         let mut doc = serde_json::to_string_pretty(&err.to_json()).unwrap_or_default();
         doc.push('\n');
         print!("{doc}");

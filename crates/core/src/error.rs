@@ -88,6 +88,12 @@ pub enum Error {
     #[error("redaction: {0}")]
     Redaction(#[from] crate::redact::RedactError),
 
+    #[error(
+        "redaction postcondition failed: detectors still match {} place(s) in what this run would write; nothing was written",
+        .0.misses.iter().map(|m| m.count).sum::<usize>()
+    )]
+    RedactionMiss(Box<crate::pipeline::postcondition::Postcondition>),
+
     #[error("{message}")]
     Failed { message: String },
 }

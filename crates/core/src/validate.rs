@@ -199,12 +199,8 @@ pub fn validate(
                 Some(_) => {}
             }
             if let Some(secrets) = scanner {
-                scan_text(
-                    secrets,
-                    &String::from_utf8_lossy(&bytes),
-                    &entry.manifest,
-                    &mut problems,
-                );
+                let text = crate::pipeline::postcondition::file_text(&bytes);
+                scan_text(secrets, &text, &entry.manifest, &mut problems);
             }
             objects_needed.extend(referenced_objects(&value));
         }
@@ -346,7 +342,7 @@ fn check_object(layout: &StoreLayout, id: &str, scanner: Option<&Redactor>) -> V
             file: file.clone(),
             detail: e.to_string(),
         }),
-        Ok((header, body)) => {
+        Ok((header, _)) => {
             if SchemaVersion::parse(&header.schema_version).is_none() {
                 problems.push(Problem {
                     kind: "missing_schema_version".to_string(),
@@ -354,15 +350,22 @@ fn check_object(layout: &StoreLayout, id: &str, scanner: Option<&Redactor>) -> V
                     detail: "the object header has no schema version".to_string(),
                 });
             }
-            if let Some(secrets) = scanner
-                && header.format == "json"
-            {
-                scan_text(
-                    secrets,
-                    &String::from_utf8_lossy(body),
-                    &file,
-                    &mut problems,
-                );
+            if let Some(secrets) = scanner {
+                match crate::pipeline::postcondition::object_text(&payload) {
+                    Ok(text) => scan_text(secrets, &text, &file, &mut problems),
+                    Err(e) => {
+                        problems.push(Problem {
+                            kind: "tampered_artifact".to_string(),
+                            file: file.clone(),
+                            detail: format!("cannot decode: {e}"),
+                        });
+                        // Undecodable bytes can still carry a planted
+                        // secret; strings in our binary encodings are raw
+                        // UTF-8, so a lossy view finds them.
+                        let raw = String::from_utf8_lossy(&payload);
+                        scan_text(secrets, &raw, &file, &mut problems);
+                    }
+                }
             }
         }
     }

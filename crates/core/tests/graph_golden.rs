@@ -35,6 +35,7 @@ pub fn build_fixture() -> (tempfile::TempDir, Workspace) {
         lock_timeout: std::time::Duration::from_secs(5),
         on_wait: &on_wait,
         progress: &NoProgress,
+        allow_redaction_misses: false,
     };
     run_cmd::execute(&ws, &opts, Command::Run).unwrap();
     (dir, ws)

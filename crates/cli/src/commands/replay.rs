@@ -57,7 +57,8 @@ pub fn run(ctx: &Context, run: &str) -> CliResult {
                 "replaying {target} did not reproduce its outputs (the sources or the stored artifacts changed)"
             ),
         )
-        .hint("`auditgraph diff --run-a <replayed> --run-b <new>` shows what differs"));
+        .hint("`auditgraph diff --run-a <replayed> --run-b <new>` shows what differs")
+        .after_result());
     }
     Ok(())
 }

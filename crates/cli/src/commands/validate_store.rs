@@ -78,7 +78,8 @@ pub fn run(ctx: &Context, all_profiles: bool) -> CliResult {
             "validation_failed",
             format!("validate-store found {problems} problem(s)"),
         )
-        .hint("`auditgraph rebuild` writes a fresh run from the sources; existing runs are not touched"));
+        .hint("`auditgraph rebuild` writes a fresh run from the sources; existing runs are not touched")
+        .after_result());
     }
     Ok(())
 }

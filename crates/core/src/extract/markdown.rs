@@ -37,8 +37,12 @@
 //! * **Snippets** hold the section's *own* body: the content between its
 //!   heading and the next heading of any level (sub-sections are not part of
 //!   it), as plain text: inline text, code-span and code-block contents, alt
-//!   text; raw HTML is dropped. Whitespace is collapsed and the snippet is cut
-//!   to at most [`SNIPPET_MAX_CHARS`] characters.
+//!   text; raw HTML is dropped. Line structure is kept: a line break of the
+//!   source (between blocks, a soft or hard break, a line of a code block)
+//!   is one `\n`, every other whitespace run one space; so no line of a
+//!   snippet joins two source lines, and the redactor, which saw the source
+//!   line by line, sees snippets the same way. The snippet is cut to at most
+//!   [`SNIPPET_MAX_CHARS`] characters.
 //! * **Code mentions**: every inline code span (content trimmed; empty spans
 //!   give nothing) and, for every *fenced* block with an info string, its
 //!   language: the first whitespace-separated word of the info string, cut at
@@ -328,8 +332,19 @@ fn split_fragment(s: &str) -> (&str, Option<String>) {
 struct TextBuf {
     text: String,
     chars: usize,
-    pending_space: bool,
+    pending: Pending,
     limit: Option<usize>,
+    /// Keep line breaks (`\n`) instead of collapsing them into spaces.
+    keep_lines: bool,
+}
+
+/// Whitespace seen since the last character, not yet written.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Pending {
+    #[default]
+    Nothing,
+    Space,
+    LineBreak,
 }
 
 impl TextBuf {
@@ -340,6 +355,23 @@ impl TextBuf {
         }
     }
 
+    /// A snippet: capped, keeping line breaks.
+    fn snippet(limit: usize) -> Self {
+        TextBuf {
+            keep_lines: true,
+            ..TextBuf::capped(limit)
+        }
+    }
+
+    fn pend(&mut self, what: Pending) {
+        let what = if self.keep_lines {
+            what
+        } else {
+            what.min(Pending::Space)
+        };
+        self.pending = self.pending.max(what);
+    }
+
     fn full(&self) -> bool {
         self.limit.is_some_and(|l| self.chars >= l)
     }
@@ -347,33 +379,47 @@ impl TextBuf {
     fn push_str(&mut self, s: &str) {
         for c in s.chars() {
             if c.is_whitespace() {
-                self.pending_space = true;
+                self.pend(if c == '\n' {
+                    Pending::LineBreak
+                } else {
+                    Pending::Space
+                });
                 continue;
             }
             if self.full() {
                 return;
             }
-            if self.pending_space && !self.text.is_empty() {
-                self.text.push(' ');
+            let gap = match self.pending {
+                _ if self.text.is_empty() => None,
+                Pending::Nothing => None,
+                Pending::Space => Some(' '),
+                Pending::LineBreak => Some('\n'),
+            };
+            if let Some(gap) = gap {
+                self.text.push(gap);
                 self.chars += 1;
                 if self.full() {
                     return;
                 }
             }
-            self.pending_space = false;
+            self.pending = Pending::Nothing;
             self.text.push(c);
             self.chars += 1;
         }
     }
 
     fn space(&mut self) {
-        self.pending_space = true;
+        self.pend(Pending::Space);
+    }
+
+    fn line_break(&mut self) {
+        self.pend(Pending::LineBreak);
     }
 
     fn finish(self) -> String {
         let mut text = self.text;
-        // A cap can leave a trailing space.
-        while text.ends_with(' ') {
+        // A cap can leave a trailing gap.
+        while text.ends_with([' ', '\n']) {
             text.pop();
         }
         text
@@ -490,12 +536,13 @@ impl<'t> Walker<'t> {
         }
     }
 
-    /// A soft or hard break: a space everywhere text goes.
+    /// A soft or hard break: a space in titles and link texts, a line break
+    /// in snippets.
     fn space(&mut self) {
         if let Some(title) = &mut self.title {
             title.space();
         } else if let Some(snippet) = self.current_snippet() {
-            snippet.space();
+            snippet.line_break();
         }
         for frame in &mut self.links {
             if let LinkFrame::Mention { text, .. } = frame {
@@ -524,9 +571,9 @@ impl<'t> Walker<'t> {
             }
             NodeValue::CodeBlock(block) => {
                 if let Some(snippet) = self.current_snippet() {
-                    snippet.space();
+                    snippet.line_break();
                     snippet.push_str(&block.literal);
-                    snippet.space();
+                    snippet.line_break();
                 }
                 if block.fenced
                     && let Some(lang) = fence_language(&block.info)
@@ -545,7 +592,7 @@ impl<'t> Walker<'t> {
             NodeValue::Image(_) => self.image_depth += 1,
             value if value.block() => {
                 if let Some(snippet) = self.current_snippet() {
-                    snippet.space();
+                    snippet.line_break();
                 }
             }
             _ => {}
@@ -588,7 +635,7 @@ impl<'t> Walker<'t> {
             heading_line_end,
             snippet: String::new(),
         });
-        self.snippets.push(TextBuf::capped(SNIPPET_MAX_CHARS));
+        self.snippets.push(TextBuf::snippet(SNIPPET_MAX_CHARS));
         self.open.push((level, order));
         self.current = Some(order);
         self.title = Some(TextBuf::default());
@@ -782,6 +829,17 @@ mod tests {
         b.space();
         b.push_str(" b ");
         assert_eq!(b.finish(), "a b");
+    }
+
+    #[test]
+    fn snippets_keep_line_breaks() {
+        let mut b = TextBuf::snippet(100);
+        b.push_str("client credentials:");
+        b.line_break();
+        b.space();
+        b.push_str("  oauth2c  {{x}} \n\n  next");
+        b.line_break();
+        assert_eq!(b.finish(), "client credentials:\noauth2c {{x}}\nnext");
     }
 
     #[test]

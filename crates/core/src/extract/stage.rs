@@ -15,6 +15,7 @@ use crate::hashing::FieldHasher;
 use crate::ingest::document::DocumentRecord;
 use crate::ingest::{self, GroupData, IngestManifest};
 use crate::pipeline::manifest::{Artifact, StageManifest, outputs_hash};
+use crate::redact::Redactor;
 use crate::store::layout::StoreLayout;
 use crate::store::objects::{self, BodyFormat, PreparedObject};
 use rayon::prelude::*;
@@ -84,7 +85,7 @@ impl ExtractionGroup {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> std::result::Result<ExtractionGroup, String> {
-        postcard::from_bytes(bytes).map_err(|e| e.to_string())
+        crate::store::objects::decode_binary(bytes)
     }
 }
 
@@ -108,7 +109,8 @@ pub struct ExtractCounts {
 }
 
 /// Hash of the extractor settings (part of every extraction's cache key).
-pub fn settings_hash(markdown_enabled: bool) -> String {
+/// The redaction settings are part of it: derived text is redacted too.
+pub fn settings_hash(markdown_enabled: bool, redaction: &serde_json::Value) -> String {
     FieldHasher::new("extract-settings")
         .field(EXTRACTOR_VERSION)
         .field(if markdown_enabled {
@@ -116,7 +118,52 @@ pub fn settings_hash(markdown_enabled: bool) -> String {
         } else {
             "no-markdown"
         })
+        .field(redaction.to_string())
         .finish_hex()
+}
+
+/// Redacts the text extraction derives from a document. The document text
+/// was redacted at ingest, but derived text is not a substring of it: a
+/// snippet joins lines (`credentials:` + newline + `oauth2c` reads as a
+/// key and its value once joined), a heading's plain text drops markup.
+/// What a detector matches in derived text is replaced like any secret, so
+/// the redaction postcondition holds for everything extraction writes.
+pub fn redact_derived(ex: &mut DocExtraction, redactor: &Redactor) {
+    if !redactor.is_enabled() {
+        return;
+    }
+    // Fast path: one scan over every string; nearly all documents pass.
+    let mut text = String::new();
+    crate::pipeline::strings::collect(&*ex, &mut text);
+    if redactor.scan(&text).is_empty() {
+        return;
+    }
+    let fix = |s: &mut String| {
+        if let std::borrow::Cow::Owned(redacted) = redactor.redact(s).text {
+            *s = redacted;
+        }
+    };
+    fix(&mut ex.name);
+    ex.aliases.iter_mut().for_each(fix);
+    ex.tags.iter_mut().for_each(fix);
+    if let Some(first_h1) = ex.outline.first_h1.as_mut() {
+        fix(first_h1);
+    }
+    for section in &mut ex.outline.sections {
+        fix(&mut section.title);
+        fix(&mut section.slug);
+        fix(&mut section.snippet);
+    }
+    for code in &mut ex.outline.code {
+        fix(&mut code.text);
+    }
+    for link in &mut ex.outline.links {
+        fix(&mut link.target);
+        fix(&mut link.text);
+        if let Some(fragment) = link.fragment.as_mut() {
+            fix(fragment);
+        }
+    }
 }
 
 /// Extracts one document.
@@ -222,6 +269,10 @@ pub struct ExtractRequest<'a> {
     /// The base run's extract manifest, for reuse.
     pub base: Option<&'a StageManifest>,
     pub markdown_enabled: bool,
+    /// Redacts derived text (see [`redact_derived`]).
+    pub redactor: &'a Redactor,
+    /// The redaction settings, for the cache key.
+    pub redaction_settings: serde_json::Value,
     pub schema_version: String,
     pub started_at: String,
     pub config_hash: String,
@@ -230,7 +281,7 @@ pub struct ExtractRequest<'a> {
 
 /// Runs the extract stage.
 pub fn extract(req: &ExtractRequest<'_>) -> Result<ExtractOutput> {
-    let settings = settings_hash(req.markdown_enabled);
+    let settings = settings_hash(req.markdown_enabled, &req.redaction_settings);
     let reusable: HashMap<&str, &str> = req
         .base
         .filter(|b| b.settings_hash == settings && b.schema_version == req.schema_version)
@@ -283,7 +334,11 @@ pub fn extract(req: &ExtractRequest<'_>) -> Result<ExtractOutput> {
             let extraction = ExtractionGroup {
                 documents: docs
                     .iter()
-                    .map(|d| extract_document(d, req.markdown_enabled))
+                    .map(|d| {
+                        let mut ex = extract_document(d, req.markdown_enabled);
+                        redact_derived(&mut ex, req.redactor);
+                        ex
+                    })
                     .collect(),
             };
             let payload = objects::payload(
@@ -394,6 +449,67 @@ mod tests {
         let t = extract_document(&doc("x.txt", "# not markdown\n"), true);
         assert_eq!(t.name, "x");
         assert!(t.outline.sections.is_empty());
+    }
+
+    fn redactor() -> Redactor {
+        Redactor::new(&crate::redact::RedactionPolicy::default(), b"test-key").unwrap()
+    }
+
+    /// Parses with redaction on, as ingest does.
+    fn redacted_doc(path: &str, text: &str) -> DocumentRecord {
+        match parse(
+            path,
+            text.as_bytes(),
+            "text/markdown",
+            &Ingestion::default(),
+            &redactor(),
+        ) {
+            Parsed::Document(d) => *d,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn derived_text_that_forms_a_secret_is_redacted() {
+        // Each source line hides the pair from the detectors (a link, inline
+        // HTML, a character reference); the heading's plain text shows it.
+        for source in [
+            "# [db_password](https://x.org/a): Zq8xL2vN9rT4wK7m\n\nbody\n",
+            "# password: <b>Zq8xL2vN9rT4wK7m</b>\n\nbody\n",
+            "# db_password&#58; Zq8xL2vN9rT4wK7m\n\nbody\n",
+        ] {
+            let d = redacted_doc("a.md", source);
+            assert!(
+                d.text.contains("Zq8xL2vN9rT4wK7m"),
+                "ingest redacted {source:?}"
+            );
+            let mut ex = extract_document(&d, true);
+            assert!(ex.outline.sections[0].title.contains("Zq8xL2vN9rT4wK7m"));
+            redact_derived(&mut ex, &redactor());
+            let mut all = String::new();
+            crate::pipeline::strings::collect(&ex, &mut all);
+            assert!(!all.contains("Zq8xL2vN9rT4wK7m"), "{all}");
+            let title = &ex.outline.sections[0].title;
+            assert!(title.contains("<<redacted:credential:"), "{title}");
+            assert!(ex.name.contains("<<redacted:credential:"), "{}", ex.name);
+        }
+    }
+
+    #[test]
+    fn derived_text_without_secrets_is_left_alone() {
+        // Snippets keep the source's line breaks, so a label and the next
+        // block never join into `key: value`.
+        let source = "# Tool\n\nFetch a token using client credentials:\n\n`oauth2c {{issuer}} --client-id {{id}}`\n";
+        let d = redacted_doc("a.md", source);
+        let mut ex = extract_document(&d, true);
+        let before = ex.clone();
+        redact_derived(&mut ex, &redactor());
+        assert_eq!(ex, before);
+        assert!(
+            ex.outline.sections[0]
+                .snippet
+                .contains("credentials:\noauth2c")
+        );
     }
 
     #[test]

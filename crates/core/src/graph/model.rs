@@ -329,7 +329,7 @@ impl Graph {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Graph, String> {
-        let graph: Graph = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+        let graph: Graph = crate::store::objects::decode_binary(bytes)?;
         if graph.format != GRAPH_FORMAT {
             return Err(format!(
                 "graph format {} is not {GRAPH_FORMAT}",

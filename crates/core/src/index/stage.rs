@@ -179,7 +179,7 @@ impl IndexData {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<IndexData, String> {
-        let stored: StoredIndex = postcard::from_bytes(bytes).map_err(|e| e.to_string())?;
+        let stored: StoredIndex = crate::store::objects::decode_binary(bytes)?;
         if stored.format != INDEX_FORMAT {
             return Err(format!(
                 "index format {} is not {INDEX_FORMAT}",

@@ -28,6 +28,7 @@ pub enum Unread {
     NotRegularFile,
     NonUtf8Path,
     Unreadable,
+    SecretInPath,
 }
 
 impl Unread {
@@ -42,6 +43,7 @@ impl Unread {
             Unread::NotRegularFile => "not_regular_file",
             Unread::NonUtf8Path => "non_utf8_path",
             Unread::Unreadable => "unreadable",
+            Unread::SecretInPath => "secret_in_path",
         }
     }
 }

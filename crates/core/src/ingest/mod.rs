@@ -208,7 +208,7 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
         &profile.ingestion,
         &serde_json::to_value(&req.config.config.security.redaction).unwrap_or_default(),
     );
-    let (discovered, mut warnings, carried) = match &req.mode {
+    let (mut discovered, mut warnings, carried) = match &req.mode {
         IngestMode::Import(paths) => import_discovery(req, paths)?,
         _ => {
             let d = discover::discover(req.root, profile)?;
@@ -216,6 +216,7 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
         }
     };
 
+    refuse_secret_paths(&mut discovered, req.redactor, &mut warnings);
     timer.lap("ingest: discover");
     // What the base run knows about each path, if its documents can be reused.
     let base_usable = req.base.filter(|b| {
@@ -469,6 +470,37 @@ pub fn outputs_hash(records: &[IngestRecord], groups: &[GroupRef]) -> String {
         .collect();
     let body = serde_json::json!({ "records": normalized, "document_groups": groups });
     sha256_hex(body.to_string())
+}
+
+/// A path is written to the manifest and shown in every view of the run,
+/// so a file whose path holds a secret (a key pasted as a file name) is not
+/// read: it is recorded under its redacted path, skipped, with a warning.
+fn refuse_secret_paths(files: &mut [Discovered], redactor: &Redactor, warnings: &mut Vec<String>) {
+    if !redactor.is_enabled() {
+        return;
+    }
+    // Fast path: one scan over every path.
+    let all: String = files.iter().flat_map(|d| [d.rel.as_str(), "\n"]).collect();
+    if redactor.scan(&all).is_empty() {
+        return;
+    }
+    for d in files.iter_mut() {
+        let findings = redactor.scan(&d.rel);
+        let Some(first) = findings.first() else {
+            continue;
+        };
+        let redacted = redactor.redact(&d.rel).text.into_owned();
+        warnings.push(format!(
+            "skipped {redacted}: its path holds what looks like a secret ({}); rename the file to ingest it",
+            first.category
+        ));
+        d.detail = Some(format!(
+            "the path holds what looks like a secret ({}); it is recorded redacted",
+            first.category
+        ));
+        d.rel = redacted;
+        d.unread = Some(Unread::SecretInPath);
+    }
 }
 
 fn read_one(

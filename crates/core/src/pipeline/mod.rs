@@ -7,10 +7,12 @@
 //! configuration always give the same run, and an upgrade gives a new one.
 
 pub mod manifest;
+pub mod postcondition;
 pub mod publish;
 pub mod run_cmd;
 pub mod stage_cmd;
 pub mod stages;
+pub mod strings;
 
 use crate::config::{self, LoadedConfig};
 use crate::error::{Error, IoContext, Result};
@@ -85,6 +87,18 @@ pub struct WriteOptions<'a> {
     /// Called once if another writer holds the lock.
     pub on_wait: &'a dyn Fn(),
     pub progress: &'a dyn crate::progress::Progress,
+    /// Record redaction misses and publish anyway (`--allow-redaction-misses`).
+    pub allow_redaction_misses: bool,
+}
+
+/// A redactor for scanning only (the postcondition and `validate-store`):
+/// scanning never computes markers, so it needs no key.
+pub fn scanner(ws: &Workspace) -> Result<crate::redact::Redactor> {
+    let policy = ws.config.config.security.redaction.policy();
+    if !policy.enabled {
+        return Ok(crate::redact::Redactor::disabled());
+    }
+    Ok(crate::redact::Redactor::new(&policy, b"scan-only")?)
 }
 
 /// Opens the writer for a command.

@@ -35,8 +35,7 @@ pub struct ReplayLine {
 }
 
 /// Everything to publish for one run in one transaction.
-#[derive(Debug)]
-pub struct PublishPlan {
+pub struct PublishPlan<'a> {
     pub run_id: String,
     pub schema_version: String,
     /// Bytes of the run's ingested sources (the budget base).
@@ -49,6 +48,8 @@ pub struct PublishPlan {
     /// Make the run current (every pipeline command does; stage commands on
     /// an older `--run-id` do not).
     pub make_current: bool,
+    /// The redaction postcondition to run before anything is written.
+    pub postcondition: Option<super::postcondition::Check<'a>>,
 }
 
 /// What publishing did.
@@ -59,6 +60,8 @@ pub struct Published {
     pub added_bytes: u64,
     /// Stages whose manifests were written.
     pub stages: Vec<String>,
+    /// The redaction postcondition, when something new was scanned.
+    pub postcondition: Option<super::postcondition::Postcondition>,
 }
 
 /// Publishes a plan through `txn` (which may already hold the redaction
@@ -73,14 +76,54 @@ pub fn publish(
     let existing = writer.state.runs.get(&plan.run_id).cloned();
     let mut published = Vec::new();
     let mut replay_lines = Vec::new();
-    for stage in plan.stages {
-        if existing
-            .as_ref()
-            .is_some_and(|r| r.stages.contains_key(&stage.stage))
-        {
-            // Published before: immutable, never rewritten.
-            continue;
+    // Stages published before are immutable and never rewritten.
+    let mut stages: Vec<StageOutput> = plan
+        .stages
+        .into_iter()
+        .filter(|s| {
+            !existing
+                .as_ref()
+                .is_some_and(|r| r.stages.contains_key(&s.stage))
+        })
+        .collect();
+    let run_files: Vec<(String, Vec<u8>)> = if existing.is_none() {
+        plan.run_files
+    } else {
+        Vec::new()
+    };
+    // The redaction postcondition, over everything new, before any write.
+    let mut postcondition = None;
+    if let Some(check) = &plan.postcondition
+        && !stages.is_empty()
+    {
+        let objects: Vec<&PreparedObject> = stages.iter().flat_map(|s| s.objects.iter()).collect();
+        let mut files: Vec<(String, &[u8])> = stages
+            .iter()
+            .map(|s| {
+                (
+                    StoreLayout::run_file_rel(&plan.run_id, &format!("{}-manifest.json", s.stage)),
+                    s.manifest.as_slice(),
+                )
+            })
+            .collect();
+        for (name, bytes) in &run_files {
+            files.push((
+                StoreLayout::run_file_rel(&plan.run_id, name),
+                bytes.as_slice(),
+            ));
         }
+        let mut timer = crate::progress::Timer::start();
+        let result = super::postcondition::scan(check, &layout, &objects, &files);
+        timer.lap("publish: redaction postcondition");
+        if result.status == "fail" {
+            return Err(Error::RedactionMiss(Box::new(result)));
+        }
+        for stage in &mut stages {
+            stage.manifest = super::postcondition::record(&stage.manifest, &result);
+        }
+        postcondition = Some(result);
+    }
+    for stage in stages {
         for object in stage.objects {
             txn.add_object(&layout, object);
         }
@@ -97,10 +140,8 @@ pub fn publish(
             },
         ));
     }
-    if existing.is_none() {
-        for (name, bytes) in plan.run_files {
-            txn.add_file(StoreLayout::run_file_rel(&plan.run_id, &name), bytes);
-        }
+    for (name, bytes) in run_files {
+        txn.add_file(StoreLayout::run_file_rel(&plan.run_id, &name), bytes);
     }
     if !replay_lines.is_empty() {
         let rel = StoreLayout::run_file_rel(&plan.run_id, "replay-log.jsonl");
@@ -131,6 +172,7 @@ pub fn publish(
             budget: report,
             added_bytes: 0,
             stages: Vec::new(),
+            postcondition,
         });
     }
     let stage_names: Vec<String> = published.iter().map(|(s, _)| s.clone()).collect();
@@ -164,5 +206,6 @@ pub fn publish(
         budget: report,
         added_bytes: added,
         stages: stage_names,
+        postcondition,
     })
 }

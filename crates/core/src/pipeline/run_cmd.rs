@@ -182,6 +182,7 @@ pub fn execute(
             ingest: &manifest,
             groups: &output.groups,
             base_extract: base_extract.as_ref(),
+            redactor: &redactor,
             schema_version: schema.clone(),
             run_id: id.clone(),
         })?;
@@ -209,6 +210,11 @@ pub fn execute(
         )],
         command: command.name().to_string(),
         make_current: true,
+        postcondition: Some(super::postcondition::Check {
+            redactor: &redactor,
+            policy: ws.config.config.security.redaction.policy(),
+            allow_misses: opts.allow_redaction_misses,
+        }),
     };
     if existed {
         // Same inputs and configuration as a stored run: it is never

@@ -90,12 +90,15 @@ pub fn run_stage(
         Some(current) if current != &run_id => writer.stage_manifest(current, extract::STAGE)?,
         _ => None,
     };
+    let mut txn = writer.begin();
+    let redactor = super::run_cmd::redactor_for(ws, &writer, &mut txn)?;
     let inputs = StageInputs {
         ws,
         layout: &writer.layout,
         ingest: &ingest,
         groups: &[],
         base_extract: base_extract.as_ref(),
+        redactor: &redactor,
         schema_version: schema.clone(),
         run_id: run_id.clone(),
     };
@@ -128,7 +131,6 @@ pub fn run_stage(
             });
         }
     };
-    let txn = writer.begin();
     let published = publish(
         &mut writer,
         txn,
@@ -140,6 +142,11 @@ pub fn run_stage(
             run_files: Vec::new(),
             command: stage.to_string(),
             make_current: false,
+            postcondition: Some(super::postcondition::Check {
+                redactor: &redactor,
+                policy: ws.config.config.security.redaction.policy(),
+                allow_misses: opts.allow_redaction_misses,
+            }),
         },
         &ws.config.config.storage.footprint_budget,
     )?;

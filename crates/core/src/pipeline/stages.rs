@@ -35,6 +35,8 @@ pub struct StageInputs<'a> {
     /// The base run's extract manifest (reuse of unchanged extractions);
     /// `None` for `rebuild`.
     pub base_extract: Option<&'a StageManifest>,
+    /// The write's redactor (extraction redacts what it derives).
+    pub redactor: &'a crate::redact::Redactor,
     pub schema_version: String,
     pub run_id: String,
 }
@@ -84,6 +86,9 @@ pub fn run_extract(
         groups: inputs.groups,
         base: inputs.base_extract,
         markdown_enabled: config.profile().extraction.markdown.enabled,
+        redactor: inputs.redactor,
+        redaction_settings: serde_json::to_value(&config.config.security.redaction)
+            .unwrap_or_default(),
         schema_version: inputs.schema_version.clone(),
         started_at: clock::now_utc(),
         config_hash: config.config_hash(),

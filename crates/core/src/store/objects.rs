@@ -167,6 +167,19 @@ pub fn read_binary(layout: &StoreLayout, id: &str, kind: &str) -> Result<Vec<u8>
     Ok(body.to_vec())
 }
 
+/// Decodes a binary (postcard) body, refusing bytes after the value: a
+/// decoder that stopped early would hide whatever was appended.
+pub fn decode_binary<T: DeserializeOwned>(body: &[u8]) -> std::result::Result<T, String> {
+    let (value, rest) = postcard::take_from_bytes(body).map_err(|e| e.to_string())?;
+    if !rest.is_empty() {
+        return Err(format!(
+            "{} unexpected byte(s) after the encoded value",
+            rest.len()
+        ));
+    }
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,208 @@
+//! The redaction postcondition: before a run is published, everything it
+//! would write (new objects, manifests, run files) is scanned with the
+//! configured detectors. Anything a detector still matches is a miss: the
+//! run fails and nothing is written, unless misses are explicitly allowed,
+//! in which case they are recorded in the run's manifests. The result is
+//! recorded in every stage manifest the run publishes.
+//!
+//! Objects already in the store were scanned when they were first written,
+//! so an incremental run scans only what is new.
+
+use crate::redact::Redactor;
+use crate::store::layout::StoreLayout;
+use crate::store::objects::PreparedObject;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What the postcondition found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Postcondition {
+    /// `pass`, `fail` (misses, not allowed), `tolerated` (misses allowed)
+    /// or `disabled` (redaction is off).
+    pub status: String,
+    pub policy_id: String,
+    pub policy_version: String,
+    pub detectors: Vec<String>,
+    pub scanned_objects: usize,
+    pub scanned_files: usize,
+    pub allow_misses: bool,
+    pub misses: Vec<Miss>,
+}
+
+/// Where a detector still matched (never the secret itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Miss {
+    /// Store-relative path of the artifact.
+    pub file: String,
+    pub category: String,
+    pub count: usize,
+}
+
+/// How to run the postcondition.
+pub struct Check<'a> {
+    pub redactor: &'a Redactor,
+    pub policy: crate::redact::RedactionPolicy,
+    pub allow_misses: bool,
+}
+
+/// Bytes of text scanned at a time (see [`super::strings::blocks`]).
+const SCAN_BLOCK: usize = 32 * 1024;
+
+fn misses_in(text: &str, file: &str, redactor: &Redactor) -> Vec<Miss> {
+    misses_in_blocks(&[text.to_string()], file, redactor)
+}
+
+fn misses_in_blocks(blocks: &[String], file: &str, redactor: &Redactor) -> Vec<Miss> {
+    let found: Vec<&'static str> = blocks
+        .par_iter()
+        .flat_map_iter(|b| redactor.scan(b).into_iter().map(|f| f.category))
+        .collect();
+    let mut by_category: BTreeMap<&str, usize> = BTreeMap::new();
+    for category in found {
+        *by_category.entry(category).or_default() += 1;
+    }
+    by_category
+        .into_iter()
+        .map(|(category, count)| Miss {
+            file: file.to_string(),
+            category: category.to_string(),
+            count,
+        })
+        .collect()
+}
+
+/// Scans new objects (skipping ones already stored) and files.
+pub fn scan(
+    check: &Check<'_>,
+    layout: &StoreLayout,
+    objects: &[&PreparedObject],
+    files: &[(String, &[u8])],
+) -> Postcondition {
+    let mut result = Postcondition {
+        status: "pass".to_string(),
+        policy_id: check.policy.policy_id.clone(),
+        policy_version: check.policy.policy_version.clone(),
+        detectors: check.policy.detectors.clone(),
+        scanned_objects: 0,
+        scanned_files: files.len(),
+        allow_misses: check.allow_misses,
+        misses: Vec::new(),
+    };
+    if !check.redactor.is_enabled() {
+        result.status = "disabled".to_string();
+        return result;
+    }
+    let fresh: Vec<&&PreparedObject> = objects
+        .iter()
+        .filter(|o| !layout.object_path(&o.id).is_file())
+        .collect();
+    result.scanned_objects = fresh.len();
+    let mut misses: Vec<Miss> = fresh
+        .par_iter()
+        .flat_map_iter(|o| {
+            let rel = StoreLayout::object_rel(&o.id);
+            let blocks = zstd::decode_all(o.compressed.as_slice())
+                .map_err(|e| e.to_string())
+                .and_then(|payload| object_blocks(&payload, SCAN_BLOCK));
+            match blocks {
+                Ok(blocks) => misses_in_blocks(&blocks, &rel, check.redactor),
+                Err(_) => vec![Miss {
+                    file: rel,
+                    category: "unreadable".to_string(),
+                    count: 1,
+                }],
+            }
+        })
+        .collect();
+    for (rel, bytes) in files {
+        misses.extend(misses_in(&file_text(bytes), rel, check.redactor));
+    }
+    misses.sort_by(|a, b| (&a.file, &a.category).cmp(&(&b.file, &b.category)));
+    if !misses.is_empty() {
+        result.status = if check.allow_misses {
+            "tolerated"
+        } else {
+            "fail"
+        }
+        .to_string();
+    }
+    result.misses = misses;
+    result
+}
+
+/// Adds the postcondition block to a stage manifest's bytes.
+pub fn record(manifest: &[u8], postcondition: &Postcondition) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(manifest) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.insert(
+                "redaction_postcondition".to_string(),
+                serde_json::to_value(postcondition).unwrap_or_default(),
+            );
+            super::manifest_bytes(&serde_json::Value::Object(map))
+        }
+        _ => manifest.to_vec(),
+    }
+}
+
+/// The text of an object's payload as detectors should see it: the strings
+/// it holds, one per line, unescaped, which is what the redactor saw when
+/// it wrote them. Scanning serialized JSON instead would see `\n` escapes
+/// and `"key":"value"` pairs the redactor never saw, and scanning raw
+/// binary would let length bytes glue two strings into a false match.
+pub fn object_text(payload: &[u8]) -> std::result::Result<String, String> {
+    Ok(object_blocks(payload, usize::MAX)?.concat())
+}
+
+/// [`object_text`] in blocks of about `block_size` bytes, cut only between
+/// two strings.
+pub fn object_blocks(
+    payload: &[u8],
+    block_size: usize,
+) -> std::result::Result<Vec<String>, String> {
+    use super::strings::blocks;
+    use crate::store::objects::split_payload;
+    let (header, body) = split_payload(payload, "object").map_err(|e| e.to_string())?;
+    Ok(match (header.format.as_str(), header.kind.as_str()) {
+        ("json", _) => {
+            let value: serde_json::Value =
+                serde_json::from_slice(body).map_err(|e| e.to_string())?;
+            blocks(&value, block_size)
+        }
+        (_, crate::extract::stage::EXTRACTION_KIND) => blocks(
+            &crate::extract::stage::ExtractionGroup::from_bytes(body)?,
+            block_size,
+        ),
+        (_, crate::graph::model::GRAPH_KIND) => {
+            blocks(&crate::graph::model::Graph::from_bytes(body)?, block_size)
+        }
+        (_, crate::index::stage::INDEX_KIND) => {
+            let index = crate::index::stage::IndexData::from_bytes(body)?;
+            let mut terms = Vec::new();
+            for bytes in [&index.names, &index.chunks] {
+                let bm25 = crate::index::Bm25Index::open(bytes).map_err(|e| e.to_string())?;
+                terms.extend(
+                    bm25.terms()
+                        .map_err(|e| e.to_string())?
+                        .into_iter()
+                        .map(|(t, _)| t),
+                );
+            }
+            blocks(&terms, block_size)
+        }
+        (_, other) => return Err(format!("unknown binary object kind {other}")),
+    })
+}
+
+/// The text of a run file (a manifest) as detectors should see it: the
+/// strings of a JSON document, or the bytes as text when it is not JSON.
+pub fn file_text(bytes: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(value) => {
+            let mut text = String::new();
+            super::strings::collect(&value, &mut text);
+            text
+        }
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
