@@ -73,6 +73,14 @@ impl ser::Error for CollectError {
 
 type Done = std::result::Result<(), CollectError>;
 
+macro_rules! ignore_scalars {
+    ($($method:ident : $ty:ty),* $(,)?) => {$(
+        fn $method(self, _: $ty) -> Done {
+            Ok(())
+        }
+    )*};
+}
+
 impl<'a, 'b> ser::Serializer for &'a mut Collector<'b> {
     type Ok = ();
     type Error = CollectError;
@@ -104,39 +112,20 @@ impl<'a, 'b> ser::Serializer for &'a mut Collector<'b> {
         // Raw bytes are scanned as text where they are text.
         self.serialize_str(&String::from_utf8_lossy(v))
     }
-    fn serialize_bool(self, _: bool) -> Done {
-        Ok(())
-    }
-    fn serialize_i8(self, _: i8) -> Done {
-        Ok(())
-    }
-    fn serialize_i16(self, _: i16) -> Done {
-        Ok(())
-    }
-    fn serialize_i32(self, _: i32) -> Done {
-        Ok(())
-    }
-    fn serialize_i64(self, _: i64) -> Done {
-        Ok(())
-    }
-    fn serialize_u8(self, _: u8) -> Done {
-        Ok(())
-    }
-    fn serialize_u16(self, _: u16) -> Done {
-        Ok(())
-    }
-    fn serialize_u32(self, _: u32) -> Done {
-        Ok(())
-    }
-    fn serialize_u64(self, _: u64) -> Done {
-        Ok(())
-    }
-    fn serialize_f32(self, _: f32) -> Done {
-        Ok(())
-    }
-    fn serialize_f64(self, _: f64) -> Done {
-        Ok(())
-    }
+    // Numbers and booleans hold no text.
+    ignore_scalars!(
+        serialize_bool: bool,
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_f32: f32,
+        serialize_f64: f64,
+    );
     fn serialize_none(self) -> Done {
         Ok(())
     }
