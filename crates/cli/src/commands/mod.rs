@@ -1,6 +1,8 @@
 //! One module per command.
 
 mod completions;
+pub mod export;
+pub mod export_neo4j;
 mod gc;
 mod ingest;
 mod init;
@@ -22,6 +24,8 @@ pub fn dispatch(ctx: &Context, command: Command) -> CliResult {
         Command::Ingest => ingest::run(ctx),
         Command::Import { paths } => ingest::pipeline(ctx, PipelineCommand::Import(paths)),
         Command::Rebuild => ingest::pipeline(ctx, PipelineCommand::Rebuild),
+        Command::Export(args) => export::run(ctx, args),
+        Command::ExportNeo4j(args) => export_neo4j::run(ctx, args),
         Command::Status => status::run(ctx),
         Command::Runs => runs::run(ctx),
         Command::Gc { dry_run, keep } => gc::run(ctx, dry_run, keep),
