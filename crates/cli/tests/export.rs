@@ -474,14 +474,13 @@ fn files_under(dir: &Path) -> BTreeSet<String> {
 fn relative_outputs_resolve_against_the_root_and_may_not_leave_it() {
     let ws = examples_ws();
     let parent = ws.root().parent().unwrap().to_path_buf();
-    let parent_before = std::fs::read_dir(&parent).unwrap().count();
     let before = files_under(ws.root());
 
     for out in [
-        "../x.json",
-        "sub/../../x.json",
-        "./../x.json",
-        "a/b/../../../x.json",
+        "../ag-escaped-export.json",
+        "sub/../../ag-escaped-export.json",
+        "./../ag-escaped-export.json",
+        "a/b/../../../ag-escaped-export.json",
     ] {
         let r = ws.run(&["export", "--output", out]).code(2);
         assert!(
@@ -513,7 +512,10 @@ fn relative_outputs_resolve_against_the_root_and_may_not_leave_it() {
         before,
         "nothing written in the root"
     );
-    assert_eq!(std::fs::read_dir(&parent).unwrap().count(), parent_before);
+    assert!(
+        !parent.join("ag-escaped-export.json").exists(),
+        "nothing written above the root"
+    );
 
     // Inside the root it works, creating directories; relative to the root,
     // not to the current directory.
@@ -791,4 +793,26 @@ fn a_secret_that_slipped_into_the_store_blocks_the_export() {
         let text = std::fs::read_to_string(ws.path("exports").join(&path)).unwrap();
         assert!(!text.contains(AWS_KEY), "{path} holds the key");
     }
+}
+
+#[test]
+fn placeholders_that_look_like_secrets_once_case_folded_do_not_block() {
+    // From tldr-en: upper-case tool keywords are not secrets, but their
+    // case-folded canonical key (`combo00:combo01`) and a truncated snippet
+    // (`--client-secret {{client_secret}`) look like ones on their own.
+    let ws = Ws::new();
+    ws.write(
+        "pages/patator.md",
+        "# patator\n\n- Brute-force HTTP basic auth:\n\n`patator http_fuzz url={{http://host:port}} auth_type=basic user_pass=COMBO00:COMBO01 0={{path/to/userpass.txt}} -x ignore:code=401`\n",
+    );
+    ws.write(
+        "pages/oauth2c.md",
+        "# oauth2c\n\n> Interact with OAuth 2.0 authorization servers.\n> More information: <https://github.com/cloudentity/oauth2c#usage>.\n\n- Fetch an access token using client credentials:\n\n`oauth2c {{issuer_url}} --client-id {{client_id}} --client-secret {{client_secret}} --grant-type client_credentials --auth-method client_secret_basic --response-types code --response-mode query`\n",
+    );
+    ws.run(&["run"]).ok();
+    for format in ["json", "dot", "graphml"] {
+        export(&ws, &["--format", format]);
+    }
+    neo4j(&ws, &[]);
+    ws.run(&["validate-store"]).ok();
 }

@@ -54,7 +54,7 @@
 //! `CREATE CONSTRAINT`: the `MERGE` statements do not depend on them, they
 //! only make loading fast and uniqueness enforced.
 
-use super::{ExportContext, ExportCounts, Format, Leak, Rendered, SecretScan};
+use super::{ExportContext, ExportCounts, Rendered};
 use crate::error::Result;
 use crate::graph::model::{EdgeKind, NodeKind};
 use rayon::prelude::*;
@@ -333,13 +333,13 @@ fn relationship_row(link: &Value, run_id: &str) -> Value {
     Value::Object(row)
 }
 
-fn unwind(out: &mut String, rows: &[Value]) {
+fn unwind(out: &mut String, rows: &[&str]) {
     out.push_str("UNWIND [");
     for (i, row) in rows.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        literal(row, out);
+        out.push_str(row);
     }
     out.push_str("] AS row ");
 }
@@ -362,48 +362,31 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
     let run_id = ctx.run.run_id.as_str();
 
     // Node rows, grouped by type (in NodeKind order), each sorted by id.
-    let node_rows: Vec<(NodeKind, Value)> = sel
+    // Each row is written as its Cypher literal as soon as it is built.
+    let node_rows: Vec<(NodeKind, String)> = sel
         .nodes
         .par_iter()
-        .map(|&i| -> Result<(NodeKind, Value)> {
+        .map(|&i| -> Result<(NodeKind, String)> {
             let kind = graph
                 .nodes
                 .get(i as usize)
                 .map(|n| n.kind)
                 .unwrap_or(NodeKind::Note);
-            Ok((kind, node_row(&view.entity(i)?, kind)))
+            let mut text = String::new();
+            literal(&node_row(&view.entity(i)?, kind), &mut text);
+            Ok((kind, text))
         })
         .collect::<Result<Vec<_>>>()?;
-    let edge_rows: Vec<(EdgeKind, Value)> = sel
+    let edge_rows: Vec<(EdgeKind, String)> = sel
         .edges
         .par_iter()
         .filter_map(|&e| {
             let edge = graph.edges.get(e)?;
-            Some((edge.kind, relationship_row(&view.link(e), run_id)))
+            let mut text = String::new();
+            literal(&relationship_row(&view.link(e), run_id), &mut text);
+            Some((edge.kind, text))
         })
         .collect();
-
-    let scan = |rows: Vec<&Value>, what: &'static str| -> Vec<Leak> {
-        rows.par_iter()
-            .flat_map_iter(|row| {
-                let id = row
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or("?")
-                    .to_string();
-                ctx.scanner
-                    .value(row)
-                    .into_iter()
-                    .map(move |(pointer, categories)| Leak {
-                        location: format!("{what} {id} ({pointer})"),
-                        categories,
-                    })
-            })
-            .collect()
-    };
-    let mut leaks = scan(node_rows.iter().map(|(_, r)| r).collect(), "entity");
-    leaks.extend(scan(edge_rows.iter().map(|(_, r)| r).collect(), "link"));
-    SecretScan::verdict(Format::Cypher, leaks)?;
 
     let mut out = String::new();
     let _ = writeln!(
@@ -441,10 +424,10 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
     }
 
     for kind in &kinds_present {
-        let rows: Vec<Value> = node_rows
+        let rows: Vec<&str> = node_rows
             .iter()
             .filter(|(k, _)| k == kind)
-            .map(|(_, r)| r.clone())
+            .map(|(_, r)| r.as_str())
             .collect();
         for batch in rows.chunks(BATCH_ROWS) {
             unwind(&mut out, batch);
@@ -459,10 +442,10 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
     }
 
     for kind in EdgeKind::ALL {
-        let rows: Vec<Value> = edge_rows
+        let rows: Vec<&str> = edge_rows
             .iter()
             .filter(|(k, _)| *k == kind)
-            .map(|(_, r)| r.clone())
+            .map(|(_, r)| r.as_str())
             .collect();
         for batch in rows.chunks(BATCH_ROWS) {
             unwind(&mut out, batch);

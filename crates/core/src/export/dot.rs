@@ -19,7 +19,7 @@
 //! in which `\\` is a literal backslash, so names with backslashes render
 //! as written.
 
-use super::{ExportContext, ExportCounts, Format, Rendered};
+use super::{ExportContext, ExportCounts, Rendered};
 use crate::error::Result;
 use std::fmt::Write;
 
@@ -43,7 +43,7 @@ pub fn quote(text: &str) -> String {
 
 /// Renders the DOT file.
 pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
-    let nodes = ctx.node_summaries(Format::Dot)?;
+    let nodes = ctx.node_summaries();
     let edges = ctx.edge_summaries();
     let mut out = String::with_capacity(64 + nodes.len() * 160 + edges.len() * 240);
     // `write!` to a String cannot fail.

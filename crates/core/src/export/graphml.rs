@@ -22,7 +22,7 @@
 //! references); characters XML 1.0 cannot carry at all (most C0 controls,
 //! U+FFFE, U+FFFF) are replaced by U+FFFD.
 
-use super::{ExportContext, ExportCounts, Format, Rendered};
+use super::{ExportContext, ExportCounts, Rendered};
 use crate::error::Result;
 use std::fmt::Write;
 
@@ -61,7 +61,7 @@ fn data(out: &mut String, key: &str, value: &str) {
 
 /// Renders the GraphML file.
 pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
-    let nodes = ctx.node_summaries(Format::Graphml)?;
+    let nodes = ctx.node_summaries();
     let edges = ctx.edge_summaries();
     let mut out = String::with_capacity(1024 + nodes.len() * 300 + edges.len() * 400);
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");

@@ -13,21 +13,28 @@
 //!    every read command (refusals exit 3/4).
 //! 2. Resolves the output path (see [`output`]): refusals are usage errors
 //!    and nothing is written.
-//! 3. Selects the subgraph (see [`select`]) and renders the whole file in
-//!    memory. Output is deterministic: entities and links sorted by id,
-//!    documents and chunks by id, object keys sorted, no wall-clock time,
-//!    no absolute path of the workspace. The same run and filters give the
-//!    same bytes, in every workspace holding the same notes.
-//! 4. Scans every string it is about to write with the configured secret
-//!    detectors (`security.redaction`). Secrets were redacted when the notes
-//!    were ingested, so a finding means the store holds an unredacted secret
-//!    (a source path, say): the export is refused, naming the entity or
-//!    chunk and the kind of secret, never the secret itself.
-//! 5. Checks the disk footprint budget: an export counts the bytes it is
+//! 3. Selects the subgraph (see [`select`]).
+//! 4. Checks the source path of every document the export mentions with
+//!    the configured secret detectors (`security.redaction`). Note text was
+//!    redacted when it was ingested, before anything was stored, but a file
+//!    name is not note text: a note named after an access key would carry
+//!    the key into every export (as its path, and as its name when it has
+//!    no title). Such an export is refused, naming the document id and the
+//!    kind of secret, never the secret itself. Text derived from redacted
+//!    notes (names, snippets, chunks) is not scanned again: case folding,
+//!    truncation and markup stripping turn harmless text into strings the
+//!    detectors would take for secrets (`user_pass=COMBO00:COMBO01` of a
+//!    tldr page, case-folded in a canonical key), and add nothing.
+//! 5. Renders the whole file in memory. Output is deterministic: entities
+//!    and links sorted by id, documents and chunks by id, object keys
+//!    sorted, no wall-clock time, no absolute path of the workspace. The
+//!    same run and filters give the same bytes, in every workspace holding
+//!    the same notes, whatever the thread count.
+//! 6. Checks the disk footprint budget: an export counts the bytes it is
 //!    about to write against the workspace budget, wherever the file goes
 //!    (earlier export files are not counted: the store's counters do not
 //!    track them). A block writes nothing.
-//! 6. Writes the file atomically (temporary file + rename in the target
+//! 7. Writes the file atomically (temporary file + rename in the target
 //!    directory).
 //!
 //! Default file names: `exports/<run>.<ext>` for the whole graph,
@@ -45,7 +52,7 @@ pub mod output;
 pub mod select;
 
 use crate::error::{Error, Result};
-use crate::graph::model::NodeKind;
+use crate::graph::model::{EdgeKind, NodeDetail, NodeKind};
 use crate::graph::view::GraphView;
 use crate::hashing::{FieldHasher, sha256_hex};
 use crate::ingest::IngestManifest;
@@ -55,7 +62,7 @@ use crate::redact::Redactor;
 use crate::store::budget::{BudgetReport, BudgetStatus, check_store};
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 pub use select::{Filter, Selection};
@@ -140,7 +147,6 @@ pub struct ExportContext<'a> {
     pub ingest: &'a IngestManifest,
     pub filter: &'a Filter,
     pub selection: &'a Selection,
-    pub scanner: &'a SecretScan,
 }
 
 impl ExportContext<'_> {
@@ -196,15 +202,15 @@ fn render_run(
     req: &ExportRequest<'_>,
 ) -> Result<Rendered> {
     let selection = select::select(&run.view, &req.filter)?;
-    let scanner = SecretScan::new(ws)?;
     let ctx = ExportContext {
         ws,
         run,
         ingest,
         filter: &req.filter,
         selection: &selection,
-        scanner: &scanner,
     };
+    let scanner = SecretScan::new(ws)?;
+    scanner.check_paths(&ctx, req.format)?;
     let rendered = match req.format {
         Format::Json => json::render(&ctx)?,
         Format::Dot => dot::render(&ctx)?,
@@ -243,18 +249,10 @@ pub fn export(ws: &Workspace, req: &ExportRequest<'_>) -> Result<ExportReport> {
     })
 }
 
-/// The secret detectors of the configuration, applied to what an export is
-/// about to write (see the module docs).
+/// The secret detectors of the configuration, applied to the source paths
+/// an export mentions (see the module docs).
 pub struct SecretScan {
     redactor: Redactor,
-}
-
-/// Where an export would have leaked something: a location (an entity,
-/// link, document or chunk id, and the field) and the categories found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Leak {
-    pub location: String,
-    pub categories: Vec<&'static str>,
 }
 
 impl SecretScan {
@@ -265,103 +263,44 @@ impl SecretScan {
         Ok(SecretScan { redactor })
     }
 
-    /// A scan that finds nothing (tests, or redaction disabled).
-    pub fn disabled() -> SecretScan {
-        SecretScan {
-            redactor: Redactor::disabled(),
-        }
-    }
-
-    /// Categories of secrets in one string.
-    pub fn text(&self, text: &str) -> Vec<&'static str> {
+    /// Refuses the export if a path it mentions holds a secret.
+    pub fn check_paths(&self, ctx: &ExportContext<'_>, format: Format) -> Result<()> {
         if !self.redactor.is_enabled() {
-            return Vec::new();
-        }
-        let mut cats: Vec<&'static str> = self
-            .redactor
-            .scan(text)
-            .iter()
-            .map(|f| f.category)
-            .collect();
-        cats.sort();
-        cats.dedup();
-        cats
-    }
-
-    /// Scans every string (and object key) of a JSON value; returns the
-    /// JSON pointer of each string with a finding.
-    pub fn value(&self, value: &Value) -> Vec<(String, Vec<&'static str>)> {
-        let mut out = Vec::new();
-        if self.redactor.is_enabled() {
-            self.walk(value, &mut String::new(), &mut out);
-        }
-        out
-    }
-
-    fn walk(
-        &self,
-        value: &Value,
-        pointer: &mut String,
-        out: &mut Vec<(String, Vec<&'static str>)>,
-    ) {
-        match value {
-            Value::String(s) => {
-                let cats = self.text(s);
-                if !cats.is_empty() {
-                    out.push((pointer.clone(), cats));
-                }
-            }
-            Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    let len = pointer.len();
-                    pointer.push_str(&format!("/{i}"));
-                    self.walk(item, pointer, out);
-                    pointer.truncate(len);
-                }
-            }
-            Value::Object(map) => {
-                for (key, item) in map {
-                    let len = pointer.len();
-                    pointer.push('/');
-                    pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
-                    let cats = self.text(key);
-                    if !cats.is_empty() {
-                        out.push((format!("{pointer} (key)"), cats));
-                    }
-                    self.walk(item, pointer, out);
-                    pointer.truncate(len);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Turns findings into the refusal (or `Ok` when there are none).
-    pub fn verdict(format: Format, leaks: Vec<Leak>) -> Result<()> {
-        if leaks.is_empty() {
             return Ok(());
         }
+        let graph = &ctx.view().graph;
         let mut by_category: BTreeMap<&str, usize> = BTreeMap::new();
-        for leak in &leaks {
-            for c in &leak.categories {
-                *by_category.entry(c).or_default() += 1;
+        let mut documents: Vec<String> = Vec::new();
+        for doc in ctx.mentioned_documents() {
+            let Some(d) = graph.docs.get(doc as usize) else {
+                continue;
+            };
+            let findings = self.redactor.scan(&d.path);
+            if findings.is_empty() {
+                continue;
             }
+            for f in &findings {
+                *by_category.entry(f.category).or_default() += 1;
+            }
+            documents.push(crate::ingest::document::document_id(&d.path));
+        }
+        if documents.is_empty() {
+            return Ok(());
         }
         let summary: Vec<String> = by_category
             .iter()
             .map(|(c, n)| format!("{n} {c}"))
             .collect();
-        let mut sorted = leaks;
-        sorted.sort_by(|a, b| a.location.cmp(&b.location));
-        let shown: Vec<&str> = sorted.iter().take(5).map(|l| l.location.as_str()).collect();
+        let shown: Vec<&str> = documents.iter().take(5).map(String::as_str).collect();
         Err(Error::Failed {
             message: format!(
-                "the {} export would contain text the secret detectors match ({}) at {}{}; nothing was written. Run `auditgraph validate-store` to check the store; remove the secret from the source (or rename the file) and run `auditgraph run` again",
+                "the {} export would copy a secret out of the store: the file name of {} document(s) matches the secret detectors ({}): {}{}; nothing was written. Rename the file (`auditgraph validate-store` names it; `auditgraph node <document's note id>` shows its path) and run `auditgraph run` again",
                 format.name(),
+                documents.len(),
                 summary.join(", "),
                 shown.join(", "),
-                if sorted.len() > shown.len() {
-                    format!(" and {} more", sorted.len() - shown.len())
+                if documents.len() > shown.len() {
+                    format!(" and {} more", documents.len() - shown.len())
                 } else {
                     String::new()
                 }
@@ -404,49 +343,73 @@ pub struct EdgeSummary<'a> {
     pub id: &'a str,
     pub from: &'a str,
     pub to: &'a str,
-    pub kind: crate::graph::model::EdgeKind,
+    pub kind: EdgeKind,
     pub confidence: f64,
     pub evidence_total: u32,
 }
 
 impl ExportContext<'_> {
-    /// The selected entities, sorted by id, scanned for secrets.
-    pub fn node_summaries(&self, format: Format) -> Result<Vec<NodeSummary<'_>>> {
+    /// The selected entities, sorted by id.
+    pub fn node_summaries(&self) -> Vec<NodeSummary<'_>> {
         let view = self.view();
         let graph = &view.graph;
-        let mut out = Vec::with_capacity(self.selection.nodes.len());
-        let mut leaks = Vec::new();
+        self.selection
+            .nodes
+            .iter()
+            .filter_map(|&i| {
+                let node = graph.nodes.get(i as usize)?;
+                Some(NodeSummary {
+                    id: view.node_id(i),
+                    name: &node.name,
+                    kind: node.kind,
+                    canonical_key: graph.canonical_key(i),
+                    source_path: node
+                        .doc
+                        .and_then(|d| graph.docs.get(d as usize))
+                        .map(|d| d.path.as_str()),
+                })
+            })
+            .collect()
+    }
+
+    /// Every document the export mentions: those of the selected entities,
+    /// the targets of selected references, the documents mentioning a
+    /// selected technology, and those the selected links cite as evidence.
+    pub fn mentioned_documents(&self) -> BTreeSet<u32> {
+        let view = self.view();
+        let graph = &view.graph;
+        let mut docs = BTreeSet::new();
         for &i in &self.selection.nodes {
             let Some(node) = graph.nodes.get(i as usize) else {
                 continue;
             };
-            let summary = NodeSummary {
-                id: view.node_id(i),
-                name: &node.name,
-                kind: node.kind,
-                canonical_key: graph.canonical_key(i),
-                source_path: node
-                    .doc
-                    .and_then(|d| graph.docs.get(d as usize))
-                    .map(|d| d.path.as_str()),
-            };
-            for (field, text) in [
-                ("name", summary.name),
-                ("canonical_key", summary.canonical_key.as_str()),
-                ("source_path", summary.source_path.unwrap_or("")),
-            ] {
-                let categories = self.scanner.text(text);
-                if !categories.is_empty() {
-                    leaks.push(Leak {
-                        location: format!("entity {} ({field})", summary.id),
-                        categories,
-                    });
+            docs.extend(node.doc);
+            match &node.detail {
+                NodeDetail::Reference {
+                    target_note: Some(t),
+                    ..
+                } => {
+                    docs.extend(graph.nodes.get(*t as usize).and_then(|n| n.doc));
                 }
+                NodeDetail::Technology { .. } => {
+                    for &e in view.incoming(i) {
+                        if let Some(edge) = graph.edges.get(e as usize)
+                            && edge.kind == EdgeKind::MentionsTechnology
+                        {
+                            docs.extend(edge.evidence.iter().map(|ev| ev.doc));
+                        }
+                    }
+                }
+                _ => {}
             }
-            out.push(summary);
         }
-        SecretScan::verdict(format, leaks)?;
-        Ok(out)
+        for &e in &self.selection.edges {
+            if let Some(edge) = graph.edges.get(e) {
+                docs.extend(edge.evidence.iter().map(|ev| ev.doc));
+            }
+        }
+        docs.retain(|&d| (d as usize) < graph.docs.len());
+        docs
     }
 
     /// The selected links, sorted by id.
