@@ -121,7 +121,8 @@ pub struct ExportCounts {
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportReport {
     pub format: Format,
-    /// The file written (absolute).
+    /// The file written (absolute; shown lossily if it is not UTF-8).
+    #[serde(serialize_with = "lossy_path")]
     pub output: PathBuf,
     pub bytes: u64,
     /// SHA-256 of the file's bytes.
@@ -131,6 +132,10 @@ pub struct ExportReport {
     pub counts: ExportCounts,
     pub filters: Filter,
     pub budget: BudgetReport,
+}
+
+fn lossy_path<S: serde::Serializer>(path: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
 }
 
 /// A rendered export, not yet written.
