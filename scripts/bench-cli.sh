@@ -4,6 +4,7 @@
 #
 # Usage: scripts/bench-cli.sh CORPUS_DIR [RUNS]
 #   e.g. scripts/bench-cli.sh ../shared/corpora/tldr-en
+# QUERY=<text> sets the query timed (default: tar).
 #
 # The corpus is copied to a temporary workspace (never into the project);
 # the release binary is built first. Needs hyperfine (apt-get install
@@ -51,6 +52,14 @@ bench "ingest (no change)" "true" "'$bin' --root '$ws' -q ingest"
 if "$bin" --help | grep -qE '^  run '; then
   bench "run (cold)" "rm -rf '$ws/.pkg' && sync" "'$bin' --root '$ws' -q run"
   bench "run (no change)" "true" "'$bin' --root '$ws' -q run"
+fi
+
+if "$bin" --help | grep -qE '^  query '; then
+  "$bin" --root "$ws" -q run
+  query=${QUERY:-tar}
+  bench "query --q $query" "true" "'$bin' --root '$ws' query --q '$query'"
+  note=$("$bin" --root "$ws" --json list --type ag:note --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["id"])')
+  bench "neighbors --depth 2" "true" "'$bin' --root '$ws' neighbors $note --depth 2"
 fi
 
 rm -rf "$ws/.pkg"

@@ -66,6 +66,97 @@ pub enum Command {
     /// Re-derive everything from the sources, ignoring caches, into a new run
     /// (works on any store except one written by a newer auditgraph)
     Rebuild,
+    /// Extract notes, sections, technologies and references of a run
+    Extract(StageArgs),
+    /// Build the graph (typed, explained edges) of a run
+    Link(StageArgs),
+    /// Build the search, type and adjacency indexes of a run
+    Index(StageArgs),
+    /// Re-run a run's recorded configuration on the current sources into a new
+    /// run, and report whether every stage's outputs hash matches
+    Replay {
+        /// The run to replay (id or unique prefix)
+        run_id: String,
+    },
+    /// What changed between two runs: sources, entities and links
+    Diff {
+        /// The older run [default: the run before the current one]
+        #[arg(long, value_name = "RUN")]
+        run_a: Option<String>,
+        /// The newer run [default: the current run]
+        #[arg(long, value_name = "RUN")]
+        run_b: Option<String>,
+        /// List at most this many ids per change kind (counts are always complete)
+        #[arg(long, default_value_t = 100, value_name = "N")]
+        limit: usize,
+    },
+    /// Ranked search over entity names and chunk text
+    Query {
+        /// The query: words (any may match) and "quoted phrases" (must match)
+        #[arg(long = "q", value_name = "TEXT")]
+        q: String,
+        #[command(flatten)]
+        select: SelectArgs,
+    },
+    /// Browse entities without a search term
+    List {
+        #[command(flatten)]
+        select: SelectArgs,
+        /// Print only the number of matching entities
+        #[arg(long, alias = "count-only")]
+        count: bool,
+        /// Count matching entities per value of a field
+        #[arg(long, value_name = "FIELD")]
+        group_by: Option<String>,
+    },
+    /// Show one entity (or document, or chunk) with its edges
+    Node {
+        /// An entity id (ent_...), document id (doc_...) or chunk id (chk_...)
+        id: String,
+        #[command(flatten)]
+        run: RunArg,
+    },
+    /// Entities reachable from one entity, breadth first, with the path to each
+    Neighbors {
+        /// The entity id to start from
+        id: String,
+        /// How many edges away to go
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        depth: usize,
+        /// Follow only these edge types (repeatable)
+        #[arg(long = "edge-type", value_name = "TYPE")]
+        edge_types: Vec<String>,
+        /// Follow only edges with at least this confidence
+        #[arg(long, value_name = "X")]
+        min_confidence: Option<f64>,
+        /// Show at most this many neighbours
+        #[arg(long, default_value_t = 100, value_name = "N")]
+        limit: usize,
+        #[command(flatten)]
+        run: RunArg,
+    },
+    /// Explain how two entities are connected: the shortest paths, each edge
+    /// with its rule and evidence
+    #[command(name = "why-connected")]
+    WhyConnected {
+        /// One entity id
+        #[arg(long, value_name = "ID")]
+        from: String,
+        /// The other entity id
+        #[arg(long, value_name = "ID")]
+        to: String,
+        /// Longest path to look for, in edges
+        #[arg(long, default_value_t = 6, value_name = "N")]
+        max_depth: usize,
+        /// Show at most this many shortest paths
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        max_paths: usize,
+        /// Follow only these edge types (repeatable)
+        #[arg(long = "edge-type", value_name = "TYPE")]
+        edge_types: Vec<String>,
+        #[command(flatten)]
+        run: RunArg,
+    },
     /// Write the graph (or a subgraph) as a JSON bundle, Graphviz DOT or GraphML
     Export(crate::commands::export::ExportArgs),
     /// Write a Cypher script that loads the graph into Neo4j (idempotent)
@@ -98,4 +189,45 @@ pub enum Command {
         #[arg(long, conflicts_with = "profile")]
         all_profiles: bool,
     },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StageArgs {
+    /// The run to work on (id or unique prefix) [default: the current run]
+    #[arg(long, value_name = "RUN")]
+    pub run_id: Option<String>,
+}
+
+/// Which run a read command reads.
+#[derive(Debug, Args, Clone)]
+pub struct RunArg {
+    /// The run to read (id or unique prefix) [default: the current run]
+    #[arg(long, value_name = "RUN")]
+    pub run_id: Option<String>,
+}
+
+/// Filtering, ordering and paging shared by `query` and `list`.
+#[derive(Debug, Args, Clone)]
+pub struct SelectArgs {
+    /// Keep only entities of this type (repeatable; any of them)
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Keep only entities where FIELD OP VALUE holds (repeatable; all of
+    /// them). OP: = != > >= < <= ~ (contains)
+    #[arg(long = "where", value_name = "EXPR")]
+    pub wheres: Vec<String>,
+    /// Order by this field (ties by id) [default: query by score, list by id]
+    #[arg(long, value_name = "FIELD")]
+    pub sort: Option<String>,
+    /// Reverse the --sort order (missing values stay last)
+    #[arg(long)]
+    pub desc: bool,
+    /// Show at most this many results [default: query 10, list 100]
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Skip this many results first
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub offset: usize,
+    #[command(flatten)]
+    pub run: RunArg,
 }

@@ -136,11 +136,11 @@ fn two_workspaces_produce_identical_stores() {
 
 #[test]
 fn incremental_and_fresh_agree_on_outputs() {
-    // An incremental ingest (after an edit) and a fresh ingest of the final
-    // files produce the same run id and outputs hash.
+    // An incremental run (after an edit) and a fresh run of the final files
+    // produce the same run id and the same outputs hash at every stage.
     let a = build(false, "2", 0);
     a.write("many/010.md", "# Edited page\n");
-    let inc = a.json(&["ingest"]);
+    let inc = a.json(&["run"]);
     let fresh_ws = Ws::new();
     for (path, content) in files() {
         fresh_ws.write(
@@ -152,11 +152,14 @@ fn incremental_and_fresh_agree_on_outputs() {
             },
         );
     }
-    let fresh = fresh_ws.json(&["ingest"]);
+    let fresh = fresh_ws.json(&["run"]);
     assert_eq!(inc["detail"]["run_id"], fresh["detail"]["run_id"]);
     let run = inc["detail"]["run_id"].as_str().unwrap();
-    assert_eq!(
-        a.manifest(run, "ingest")["outputs_hash"],
-        fresh_ws.manifest(run, "ingest")["outputs_hash"]
-    );
+    for stage in ["ingest", "extract", "link", "index"] {
+        assert_eq!(
+            a.manifest(run, stage)["outputs_hash"],
+            fresh_ws.manifest(run, stage)["outputs_hash"],
+            "{stage}"
+        );
+    }
 }

@@ -1,12 +1,18 @@
 //! One module per command.
 
 mod completions;
+mod diff;
 pub mod export;
 pub mod export_neo4j;
 mod gc;
 mod ingest;
 mod init;
+mod list;
+mod nav;
+mod query;
+mod replay;
 mod runs;
+mod stage;
 mod status;
 mod validate_store;
 mod version;
@@ -24,6 +30,54 @@ pub fn dispatch(ctx: &Context, command: Command) -> CliResult {
         Command::Ingest => ingest::run(ctx),
         Command::Import { paths } => ingest::pipeline(ctx, PipelineCommand::Import(paths)),
         Command::Rebuild => ingest::pipeline(ctx, PipelineCommand::Rebuild),
+        Command::Extract(args) => stage::run(ctx, "extract", args.run_id.as_deref()),
+        Command::Link(args) => stage::run(ctx, "link", args.run_id.as_deref()),
+        Command::Index(args) => stage::run(ctx, "index", args.run_id.as_deref()),
+        Command::Replay { run_id } => replay::run(ctx, &run_id),
+        Command::Diff {
+            run_a,
+            run_b,
+            limit,
+        } => diff::run(ctx, run_a.as_deref(), run_b.as_deref(), limit),
+        Command::Query { q, select } => query::run(ctx, &q, &select),
+        Command::List {
+            select,
+            count,
+            group_by,
+        } => list::run(ctx, &select, count, group_by.as_deref()),
+        Command::Node { id, run } => nav::node(ctx, &id, run.run_id.as_deref()),
+        Command::Neighbors {
+            id,
+            depth,
+            edge_types,
+            min_confidence,
+            limit,
+            run,
+        } => nav::neighbors(
+            ctx,
+            &id,
+            depth,
+            &edge_types,
+            min_confidence,
+            limit,
+            run.run_id.as_deref(),
+        ),
+        Command::WhyConnected {
+            from,
+            to,
+            max_depth,
+            max_paths,
+            edge_types,
+            run,
+        } => nav::why(
+            ctx,
+            &from,
+            &to,
+            max_depth,
+            max_paths,
+            &edge_types,
+            run.run_id.as_deref(),
+        ),
         Command::Export(args) => export::run(ctx, args),
         Command::ExportNeo4j(args) => export_neo4j::run(ctx, args),
         Command::Status => status::run(ctx),

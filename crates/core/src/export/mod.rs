@@ -334,6 +334,11 @@ pub fn type_counts(view: &GraphView, selection: &Selection) -> (Value, Value) {
     )
 }
 
+/// The id of node `i` in the view's id table.
+fn id_of(ids: &[String], i: u32) -> &str {
+    ids.get(i as usize).map(String::as_str).unwrap_or("")
+}
+
 /// What DOT and GraphML show of an entity, read from the graph alone.
 pub struct NodeSummary<'a> {
     pub id: &'a str,
@@ -358,13 +363,14 @@ impl ExportContext<'_> {
     pub fn node_summaries(&self) -> Vec<NodeSummary<'_>> {
         let view = self.view();
         let graph = &view.graph;
+        let ids = view.all_ids();
         self.selection
             .nodes
             .iter()
             .filter_map(|&i| {
                 let node = graph.nodes.get(i as usize)?;
                 Some(NodeSummary {
-                    id: view.node_id(i),
+                    id: id_of(ids, i),
                     name: &node.name,
                     kind: node.kind,
                     canonical_key: graph.canonical_key(i),
@@ -420,6 +426,7 @@ impl ExportContext<'_> {
     /// The selected links, sorted by id.
     pub fn edge_summaries(&self) -> Vec<EdgeSummary<'_>> {
         let view = self.view();
+        let ids = view.all_ids();
         self.selection
             .edges
             .iter()
@@ -428,8 +435,8 @@ impl ExportContext<'_> {
                 let edge = view.graph.edges.get(e)?;
                 Some(EdgeSummary {
                     id,
-                    from: view.node_id(edge.from),
-                    to: view.node_id(edge.to),
+                    from: id_of(ids, edge.from),
+                    to: id_of(ids, edge.to),
                     kind: edge.kind,
                     confidence: crate::graph::view::round_confidence(edge.confidence),
                     evidence_total: edge.evidence_total,

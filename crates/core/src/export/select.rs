@@ -146,7 +146,10 @@ pub fn select(view: &GraphView, filter: &Filter) -> Result<Selection> {
     let mut nodes: Vec<u32> = (0..n as u32)
         .filter(|&i| keep.get(i as usize).copied().unwrap_or(false))
         .collect();
-    nodes.sort_by(|&a, &b| view.node_id(a).cmp(view.node_id(b)));
+    // Exports touch every id: compute the table once.
+    let ids = view.all_ids();
+    let id = |i: u32| ids.get(i as usize).map(String::as_str).unwrap_or("");
+    nodes.sort_by(|&a, &b| id(a).cmp(id(b)));
 
     let mut edges: Vec<(String, usize)> = graph
         .edges

@@ -42,8 +42,14 @@ pub fn technology_token(text: &str) -> String {
         if !out.is_empty() {
             out.push(' ');
         }
-        for c in word.chars() {
-            out.extend(c.to_lowercase());
+        if word.is_ascii() {
+            let start = out.len();
+            out.push_str(word);
+            out[start..].make_ascii_lowercase();
+        } else {
+            for c in word.chars() {
+                out.extend(c.to_lowercase());
+            }
         }
     }
     out
@@ -205,6 +211,7 @@ pub fn build(
     cooccurrence: &Cooccurrence,
     pipeline_version: &str,
 ) -> Graph {
+    let mut timer = crate::progress::Timer::start();
     let docs: Vec<&DocExtraction> = groups.iter().flat_map(|g| g.documents.iter()).collect();
     let resolver = Resolver::new(
         &docs
@@ -221,12 +228,14 @@ pub fn build(
         .enumerate()
         .map(|(i, d)| (d.path.as_str(), i as u32))
         .collect();
+    timer.lap("build: resolver");
     let parts: Vec<DocPart> = docs
         .par_iter()
         .enumerate()
         .map(|(i, d)| document_part(i as u32, d, &resolver, &doc_index))
         .collect();
 
+    timer.lap("build: parts");
     // Notes first (references may point at any note), then each document's
     // sections and references, then technologies in token order.
     let mut nodes: Vec<Node> = Vec::with_capacity(
@@ -372,6 +381,7 @@ pub fn build(
         }
     }
 
+    timer.lap("build: merge");
     // One edge per (from, kind, to), its evidence sorted and bounded.
     edges.par_sort_unstable();
     let mut edge_list: Vec<Edge> = Vec::new();
@@ -401,6 +411,7 @@ pub fn build(
             }
         }
     }
+    timer.lap("build: edges");
     if cooccurrence.enabled {
         edge_list.extend(relates_to(
             (&nodes[..], &graph_docs[..]),
@@ -410,6 +421,7 @@ pub fn build(
         edge_list.sort_by_key(|e| (e.from, e.kind, e.to));
     }
 
+    timer.lap("build: relates_to");
     Graph {
         format: GRAPH_FORMAT,
         pipeline_version: pipeline_version.to_string(),

@@ -262,6 +262,53 @@ impl Graph {
         }
     }
 
+    /// The entity id of a node: `ent_` + sha256 of its key.
+    pub fn node_id(&self, node: u32) -> String {
+        match self.node_digest(node) {
+            Some(d) => format!("ent_{}", hex::encode(d)),
+            None => String::new(),
+        }
+    }
+
+    /// The sha256 of a node's key, hashed in pieces (no key string is built).
+    pub fn node_digest(&self, node: u32) -> Option<[u8; 32]> {
+        use sha2::{Digest, Sha256};
+        let n = self.nodes.get(node as usize)?;
+        let path = n
+            .doc
+            .and_then(|d| self.docs.get(d as usize))
+            .map(|d| d.path.as_str())
+            .unwrap_or("");
+        let mut h = Sha256::new();
+        match &n.detail {
+            NodeDetail::Note => {
+                h.update(b"note:");
+                h.update(path.as_bytes());
+            }
+            NodeDetail::Section { slug_path, n, .. } => {
+                h.update(b"section:");
+                h.update(path.as_bytes());
+                h.update(b"#");
+                h.update(slug_path.as_bytes());
+                h.update(b"#");
+                h.update(n.to_string().as_bytes());
+            }
+            NodeDetail::Technology { .. } => {
+                h.update(b"technology:");
+                h.update(crate::graph::build::technology_token(&n.name).as_bytes());
+            }
+            NodeDetail::Reference { target, n, .. } => {
+                h.update(b"reference:");
+                h.update(path.as_bytes());
+                h.update(b"#");
+                h.update(target.as_bytes());
+                h.update(b"#");
+                h.update(n.to_string().as_bytes());
+            }
+        }
+        Some(h.finalize().into())
+    }
+
     /// The canonical key shown to users: the Python tool's for notes
     /// (trimmed, lower case, spaces as `_`), the slug path of a section,
     /// the token of a technology, the target of a reference.

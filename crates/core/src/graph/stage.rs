@@ -119,8 +119,12 @@ pub fn load_graph(layout: &StoreLayout, manifest: &StageManifest) -> Result<Grap
         .ok_or_else(|| {
             crate::error::Error::corrupt(&layout.dir, "the link manifest names no graph")
         })?;
+    let mut timer = crate::progress::Timer::start();
     let body = objects::read_binary(layout, &artifact.object, GRAPH_KIND)?;
-    Graph::from_bytes(&body).map_err(|e| {
+    timer.lap("graph: read and inflate");
+    let graph = Graph::from_bytes(&body);
+    timer.lap("graph: decode");
+    graph.map_err(|e| {
         crate::error::Error::corrupt(
             layout.object_path(&artifact.object),
             format!("unreadable graph: {e}"),

@@ -18,7 +18,6 @@ use crate::pipeline::manifest::StageManifest;
 use crate::store::layout::StoreLayout;
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 /// Where entity details come from.
@@ -53,7 +52,6 @@ pub struct GraphView {
     /// Document number -> (group, position in group).
     doc_slots: Vec<(u32, u32)>,
     ids: OnceLock<Vec<String>>,
-    by_id: OnceLock<HashMap<String, u32>>,
     adjacency: OnceLock<(Rows, Rows)>,
 }
 
@@ -84,7 +82,6 @@ impl GraphView {
             details,
             doc_slots,
             ids: OnceLock::new(),
-            by_id: OnceLock::new(),
             adjacency: cell,
         }
     }
@@ -93,30 +90,36 @@ impl GraphView {
         self.ids.get_or_init(|| {
             (0..self.graph.nodes.len() as u32)
                 .into_par_iter()
-                .map(|i| entity_id(&self.graph.node_key(i)))
+                .map(|i| self.graph.node_id(i))
                 .collect()
         })
     }
 
-    pub fn node_id(&self, node: u32) -> &str {
-        self.ids()
-            .get(node as usize)
-            .map(String::as_str)
-            .unwrap_or("")
+    /// The id of a node. Computed on demand (a hash of its key) until a
+    /// command asks for every id, then taken from that table.
+    pub fn node_id(&self, node: u32) -> std::borrow::Cow<'_, str> {
+        match self.ids.get() {
+            Some(ids) => {
+                std::borrow::Cow::Borrowed(ids.get(node as usize).map(String::as_str).unwrap_or(""))
+            }
+            None => std::borrow::Cow::Owned(self.graph.node_id(node)),
+        }
     }
 
-    /// The node with this id.
+    /// Every id, computed once (for commands that show or compare all).
+    pub fn all_ids(&self) -> &[String] {
+        self.ids()
+    }
+
+    /// The node with this id: a parallel scan comparing key hashes (no id
+    /// table is built for one lookup).
     pub fn find(&self, id: &str) -> Option<u32> {
-        self.by_id
-            .get_or_init(|| {
-                self.ids()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, id)| (id.clone(), i as u32))
-                    .collect()
-            })
-            .get(id)
-            .copied()
+        let hex_part = id.strip_prefix("ent_")?;
+        let mut wanted = [0u8; 32];
+        hex::decode_to_slice(hex_part, &mut wanted).ok()?;
+        (0..self.graph.nodes.len() as u32)
+            .into_par_iter()
+            .find_first(|i| self.graph.node_digest(*i) == Some(wanted))
     }
 
     fn adjacency(&self) -> &(Rows, Rows) {
@@ -135,7 +138,7 @@ impl GraphView {
 
     pub fn link_id(&self, edge: usize) -> String {
         let e = &self.graph.edges[edge];
-        link_id(e.kind.rule(), self.node_id(e.from), self.node_id(e.to))
+        link_id(e.kind.rule(), &self.node_id(e.from), &self.node_id(e.to))
     }
 
     /// The extraction of a document.

@@ -228,6 +228,59 @@ pub fn searchable_name(node: &Node, extraction: Option<&DocExtraction>) -> Strin
     text
 }
 
+/// The chunk half of the index: it needs only the documents, so `run`
+/// builds it while extract and link are still working.
+#[derive(Debug, Clone)]
+pub struct ChunkIndex {
+    pub bm25: Vec<u8>,
+    /// Chunk number -> (document number, chunk order).
+    pub table: Vec<(u32, u32)>,
+}
+
+/// Builds the chunk index over every document of the run, in order.
+pub fn chunk_index(
+    layout: &StoreLayout,
+    ingest: &IngestManifest,
+    groups: &[GroupData],
+) -> Result<ChunkIndex> {
+    let in_memory: HashMap<&str, &Arc<Vec<DocumentRecord>>> = groups
+        .iter()
+        .filter_map(|g| g.documents.as_ref().map(|d| (g.object.as_str(), d)))
+        .collect();
+    let records = ingest.records_by_path();
+    // Groups not in memory are loaded from the store.
+    let loaded: Vec<Result<Option<Vec<DocumentRecord>>>> = ingest
+        .document_groups
+        .par_iter()
+        .map(|g| match in_memory.get(g.object.as_str()) {
+            Some(_) => Ok(None),
+            None => ingest::load_group(layout, &g.object, &records).map(Some),
+        })
+        .collect();
+    let mut b = Bm25Builder::new(Bm25Params::default());
+    let mut table = Vec::new();
+    let mut doc = 0u32;
+    for (group, loaded) in ingest.document_groups.iter().zip(loaded) {
+        let loaded = loaded?;
+        let docs: &[DocumentRecord] = match (&loaded, in_memory.get(group.object.as_str())) {
+            (Some(l), _) => l,
+            (None, Some(m)) => m,
+            (None, None) => &[],
+        };
+        for d in docs {
+            for chunk in &d.chunks {
+                b.add(table.len() as u32, d.chunk_text(chunk));
+                table.push((doc, chunk.order));
+            }
+            doc += 1;
+        }
+    }
+    Ok(ChunkIndex {
+        bm25: b.build(),
+        table,
+    })
+}
+
 pub struct IndexOutput {
     pub manifest: StageManifest,
     pub new_objects: Vec<PreparedObject>,
@@ -242,6 +295,8 @@ pub struct IndexRequest<'a> {
     pub graph: &'a Graph,
     /// The run's extractions, in document order.
     pub extractions: &'a [Arc<ExtractionGroup>],
+    /// The chunk index when it was built ahead (else it is built here).
+    pub chunks: Option<ChunkIndex>,
     pub schema_version: String,
     pub pipeline_version: String,
     pub config_hash: String,
@@ -265,38 +320,7 @@ pub fn index(req: &IndexRequest<'_>) -> Result<IndexOutput> {
         .map(|a| a.object.clone())
         .ok_or_else(|| Error::corrupt(&req.layout.dir, "the link manifest names no graph"))?;
 
-    // Every document's text, in graph document order.
-    let in_memory: HashMap<&str, &Arc<Vec<DocumentRecord>>> = req
-        .groups
-        .iter()
-        .filter_map(|g| g.documents.as_ref().map(|d| (g.object.as_str(), d)))
-        .collect();
-    let records = req.ingest.records_by_path();
-    let loaded: Vec<Result<Vec<DocumentRecord>>> = req
-        .ingest
-        .document_groups
-        .par_iter()
-        .map(|g| match in_memory.get(g.object.as_str()) {
-            Some(docs) => Ok(docs.as_ref().clone()),
-            None => ingest::load_group(req.layout, &g.object, &records),
-        })
-        .collect();
-    let mut documents: Vec<DocumentRecord> = Vec::with_capacity(graph.docs.len());
-    for group in loaded {
-        documents.extend(group?);
-    }
-    if documents.len() != graph.docs.len() {
-        return Err(Error::corrupt(
-            &req.layout.dir,
-            format!(
-                "the graph has {} documents, the ingest manifest {}",
-                graph.docs.len(),
-                documents.len()
-            ),
-        ));
-    }
-
-    let (names, (chunks, chunk_table)) = rayon::join(
+    let (names, chunk_index) = rayon::join(
         || {
             let extractions: Vec<&DocExtraction> = req
                 .extractions
@@ -310,18 +334,24 @@ pub fn index(req: &IndexRequest<'_>) -> Result<IndexOutput> {
             }
             b.build()
         },
-        || {
-            let mut b = Bm25Builder::new(Bm25Params::default());
-            let mut table = Vec::new();
-            for (d, doc) in documents.iter().enumerate() {
-                for chunk in &doc.chunks {
-                    b.add(table.len() as u32, doc.chunk_text(chunk));
-                    table.push((d as u32, chunk.order));
-                }
-            }
-            (b.build(), table)
+        || match req.chunks.clone() {
+            Some(prebuilt) => Ok(prebuilt),
+            None => chunk_index(req.layout, req.ingest, req.groups),
         },
     );
+    let ChunkIndex {
+        bm25: chunks,
+        table: chunk_table,
+    } = chunk_index?;
+    if chunk_table
+        .last()
+        .is_some_and(|(d, _)| *d as usize >= graph.docs.len())
+    {
+        return Err(Error::corrupt(
+            &req.layout.dir,
+            "the chunk index names more documents than the graph has",
+        ));
+    }
     let types = NodeKind::ALL
         .iter()
         .map(|k| {

@@ -9,7 +9,7 @@
 //! directories it covers.
 
 use crate::config::Profile;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::paths::{join_inside, relative_posix};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::collections::BTreeMap;
@@ -53,6 +53,8 @@ pub struct Discovered {
     pub rel: String,
     /// Absolute path to read (through the link, for in-root symlinks).
     pub abs: PathBuf,
+    /// Size for files that are not read; files to read get theirs when
+    /// opened (from the open handle, so it is the size that was read).
     pub size: u64,
     /// `None` if the file is to be read and parsed.
     pub unread: Option<Unread>,
@@ -72,7 +74,6 @@ struct Filters {
     /// Globs that, matched by a directory, exclude everything inside it.
     dir_prunes: GlobSet,
     allowed: Vec<String>,
-    max_size: u64,
 }
 
 impl Filters {
@@ -104,7 +105,6 @@ impl Filters {
                 .iter()
                 .map(|e| e.to_lowercase())
                 .collect(),
-            max_size: profile.ingestion.max_file_size_bytes,
         })
     }
 
@@ -144,7 +144,7 @@ pub fn discover(root: &Path, profile: &Profile) -> Result<Discovery> {
         if meta.is_dir() {
             walk_dir(root, &store_dir, &start, &filters, &mut found)?;
         } else {
-            visit_entry(root, &start, &meta, &filters, &mut found)?;
+            visit_entry(root, &start, meta.file_type(), &filters, &mut found)?;
         }
     }
     discovery.files = found.into_values().collect();
@@ -185,14 +185,19 @@ fn walk_dir(
             return Ok(());
         }
     };
-    let mut children: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-    children.sort();
-    for child in children {
-        let meta = fs::symlink_metadata(&child).ctx("inspect", &child)?;
-        if meta.is_dir() {
+    // The directory entry's type needs no extra system call; sizes are read
+    // when the file is opened (see `ingest::read_one`).
+    let mut children: Vec<(std::ffi::OsString, fs::FileType)> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_type().ok().map(|t| (e.file_name(), t)))
+        .collect();
+    children.sort_by(|a, b| a.0.as_encoded_bytes().cmp(b.0.as_encoded_bytes()));
+    for (name, kind) in children {
+        let child = dir.join(&name);
+        if kind.is_dir() {
             walk_dir(root, store_dir, &child, filters, found)?;
         } else {
-            visit_entry(root, &child, &meta, filters, found)?;
+            visit_entry(root, &child, kind, filters, found)?;
         }
     }
     Ok(())
@@ -208,10 +213,11 @@ fn lossy_rel(root: &Path, path: &Path) -> String {
 fn visit_entry(
     root: &Path,
     path: &Path,
-    meta: &fs::Metadata,
+    kind: fs::FileType,
     filters: &Filters,
     found: &mut BTreeMap<String, Discovered>,
 ) -> Result<()> {
+    let size_of = |p: &Path| fs::symlink_metadata(p).map(|m| m.len()).unwrap_or(0);
     let Some(rel) = relative_posix(root, path) else {
         let rel = lossy_rel(root, path);
         if !filters.excludes.is_match(&rel) {
@@ -220,7 +226,7 @@ fn visit_entry(
                 Discovered {
                     rel,
                     abs: path.to_path_buf(),
-                    size: meta.len(),
+                    size: size_of(path),
                     unread: Some(Unread::NonUtf8Path),
                     detail: Some("file name is not valid UTF-8; rename it".to_string()),
                 },
@@ -234,11 +240,11 @@ fn visit_entry(
     let mut entry = Discovered {
         rel: rel.clone(),
         abs: path.to_path_buf(),
-        size: meta.len(),
+        size: 0,
         unread: None,
         detail: None,
     };
-    if meta.file_type().is_symlink() {
+    if kind.is_symlink() {
         match fs::canonicalize(path) {
             Err(e) if is_loop_error(&e) => {
                 entry.unread = Some(Unread::SymlinkLoop);
@@ -255,38 +261,25 @@ fn visit_entry(
                     entry.unread = Some(Unread::SymlinkRefused);
                     entry.detail =
                         Some("symbolic link points outside the workspace root".to_string());
-                    entry.size = 0;
                 } else {
                     match fs::metadata(&target) {
                         Ok(m) if m.is_dir() => {
                             entry.unread = Some(Unread::SymlinkDirectory);
                             entry.detail = Some("links to a directory; not followed".to_string());
-                            entry.size = 0;
                         }
-                        Ok(m) if m.is_file() => entry.size = m.len(),
-                        _ => {
-                            entry.unread = Some(Unread::NotRegularFile);
-                            entry.size = 0;
-                        }
+                        Ok(m) if m.is_file() => {}
+                        _ => entry.unread = Some(Unread::NotRegularFile),
                     }
                 }
             }
         }
-    } else if !meta.is_file() {
+    } else if !kind.is_file() {
         entry.unread = Some(Unread::NotRegularFile);
         entry.detail = Some("not a regular file (FIFO, socket or device)".to_string());
-        entry.size = 0;
     }
-    if entry.unread.is_none() {
-        if !filters.extension_allowed(&rel) {
-            entry.unread = Some(Unread::UnsupportedExtension);
-        } else if entry.size > filters.max_size {
-            entry.unread = Some(Unread::TooLarge);
-            entry.detail = Some(format!(
-                "{} bytes is over max_file_size_bytes {}",
-                entry.size, filters.max_size
-            ));
-        }
+    if entry.unread.is_none() && !filters.extension_allowed(&rel) {
+        entry.unread = Some(Unread::UnsupportedExtension);
+        entry.size = size_of(path);
     }
     found.insert(rel, entry);
     Ok(())

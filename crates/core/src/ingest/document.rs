@@ -302,9 +302,9 @@ pub fn group_sizes(docs: &[(&str, usize)]) -> Vec<usize> {
 }
 
 /// One in this many paths ends a group (the average group size).
-pub const GROUP_MODULUS: u32 = 96;
+pub const GROUP_MODULUS: u32 = 192;
 /// A group is closed once it holds this much text.
-pub const GROUP_MAX_BYTES: usize = 512 * 1024;
+pub const GROUP_MAX_BYTES: usize = 1024 * 1024;
 
 /// The payload of a document group object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -202,6 +202,7 @@ enum Outcome {
 
 /// Runs the ingest stage (no I/O beyond reading sources and base objects).
 pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
+    let mut timer = crate::progress::Timer::start();
     let profile = req.config.profile();
     let settings_hash = document::parser_settings_hash(
         &profile.ingestion,
@@ -215,6 +216,7 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
         }
     };
 
+    timer.lap("ingest: discover");
     // What the base run knows about each path, if its documents can be reused.
     let base_usable = req.base.filter(|b| {
         !matches!(req.mode, IngestMode::Fresh)
@@ -232,7 +234,7 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
         .unwrap_or_default();
 
     req.progress.phase("ingest", discovered.len() as u64);
-    let outcomes: Vec<Outcome> = discovered
+    let outcomes: Vec<(Outcome, u64)> = discovered
         .par_iter()
         .map(|d| {
             let outcome = read_one(d, req, &base_docs);
@@ -241,18 +243,19 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
         })
         .collect();
     req.progress.finish();
+    timer.lap("ingest: read and parse");
 
     // Records, and the documents of `ok` records (parsed or to reuse).
     let mut records: Vec<IngestRecord> = Vec::with_capacity(discovered.len() + carried.len());
     let mut docs: Vec<DocSlot> = Vec::new();
     let mut parsed = 0;
     let mut reused = 0;
-    for (d, outcome) in discovered.iter().zip(outcomes) {
+    for (d, (outcome, size)) in discovered.iter().zip(outcomes) {
         let record = match outcome {
             Outcome::Unread(why, detail) => IngestRecord {
                 path: d.rel.clone(),
                 sha256: None,
-                size: d.size,
+                size,
                 parser_id: "none".to_string(),
                 parse_status: ParseStatus::Skipped,
                 reason: Some(why.reason().to_string()),
@@ -261,7 +264,7 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
             Outcome::ReadFailed(detail) => IngestRecord {
                 path: d.rel.clone(),
                 sha256: None,
-                size: d.size,
+                size,
                 parser_id: "none".to_string(),
                 parse_status: ParseStatus::Failed,
                 reason: Some("read_failed".to_string()),
@@ -274,7 +277,7 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
             } => IngestRecord {
                 path: d.rel.clone(),
                 sha256: Some(sha256),
-                size: d.size,
+                size,
                 parser_id: "none".to_string(),
                 parse_status: ParseStatus::Skipped,
                 reason: Some("parser_unavailable".to_string()),
@@ -299,7 +302,7 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
                     path: d.rel.clone(),
                     sha256: sha256.clone(),
                     object: object.to_string(),
-                    size: d.size,
+                    size,
                 });
                 let mut record = base_record.clone();
                 record.parser_id = parser.to_string();
@@ -315,7 +318,7 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
                 let mut record = IngestRecord {
                     path: d.rel.clone(),
                     sha256: Some(sha256),
-                    size: d.size,
+                    size,
                     parser_id: parser.to_string(),
                     parse_status: ParseStatus::Ok,
                     reason: None,
@@ -372,6 +375,7 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
     docs.sort_by(|a, b| a.path().cmp(b.path()));
 
     let (groups, new_objects) = build_groups(req, base_usable, docs)?;
+    timer.lap("ingest: groups");
 
     let counts = IngestCounts {
         files: records.len(),
@@ -471,32 +475,55 @@ fn read_one(
     d: &Discovered,
     req: &IngestRequest<'_>,
     base_docs: &HashMap<&str, (&IngestRecord, &str)>,
-) -> Outcome {
+) -> (Outcome, u64) {
+    use std::io::Read;
     if let Some(why) = d.unread {
-        return Outcome::Unread(why, d.detail.clone());
+        return (Outcome::Unread(why, d.detail.clone()), d.size);
     }
-    let bytes = match std::fs::read(&d.abs) {
-        Ok(b) => b,
-        Err(e) => return Outcome::ReadFailed(format!("cannot read: {e}")),
+    let mut file = match std::fs::File::open(&d.abs) {
+        Ok(f) => f,
+        Err(e) => return (Outcome::ReadFailed(format!("cannot open: {e}")), 0),
     };
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let max = req.config.profile().ingestion.max_file_size_bytes;
+    if size > max {
+        let detail = format!("{size} bytes is over max_file_size_bytes {max}");
+        return (Outcome::Unread(Unread::TooLarge, Some(detail)), size);
+    }
+    // Read at most one byte more than the limit, in case the file grows.
+    let mut bytes = Vec::with_capacity(size as usize + 1);
+    if let Err(e) = file.by_ref().take(max + 1).read_to_end(&mut bytes) {
+        return (Outcome::ReadFailed(format!("cannot read: {e}")), size);
+    }
+    let size = bytes.len() as u64;
+    if size > max {
+        let detail = format!("{size} bytes is over max_file_size_bytes {max}");
+        return (Outcome::Unread(Unread::TooLarge, Some(detail)), size);
+    }
     let sha256 = sha256_hex(&bytes);
     let parser = document::parser_for(&d.rel);
     let Some(parser_id) = parser else {
-        return Outcome::Read {
-            sha256,
-            parser: None,
-            parsed: None,
-        };
+        return (
+            Outcome::Read {
+                sha256,
+                parser: None,
+                parsed: None,
+            },
+            size,
+        );
     };
     let cached = base_docs
         .get(d.rel.as_str())
         .is_some_and(|(r, _)| r.sha256.as_deref() == Some(sha256.as_str()));
     if cached {
-        return Outcome::Read {
-            sha256,
-            parser,
-            parsed: None,
-        };
+        return (
+            Outcome::Read {
+                sha256,
+                parser,
+                parsed: None,
+            },
+            size,
+        );
     }
     let parsed = document::parse(
         &d.rel,
@@ -505,11 +532,14 @@ fn read_one(
         &req.config.profile().ingestion,
         req.redactor,
     );
-    Outcome::Read {
-        sha256,
-        parser,
-        parsed: Some(parsed),
-    }
+    (
+        Outcome::Read {
+            sha256,
+            parser,
+            parsed: Some(parsed),
+        },
+        size,
+    )
 }
 
 /// Discovery for `import`: walk only the given paths, carry the rest.

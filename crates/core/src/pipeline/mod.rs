@@ -9,6 +9,7 @@
 pub mod manifest;
 pub mod publish;
 pub mod run_cmd;
+pub mod stage_cmd;
 pub mod stages;
 
 use crate::config::{self, LoadedConfig};

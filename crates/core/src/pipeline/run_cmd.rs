@@ -31,6 +31,10 @@ pub enum Command {
     /// `rebuild`: everything from the sources, no caches; verifies an
     /// existing identical run instead of overwriting it.
     Rebuild,
+    /// `replay RUN`: like `rebuild`, with the configuration recorded with
+    /// RUN (the workspace passed in carries it), comparing each stage's
+    /// outputs hash with RUN's.
+    Replay(String),
 }
 
 impl Command {
@@ -40,6 +44,7 @@ impl Command {
             Command::Ingest => "ingest",
             Command::Import(_) => "import",
             Command::Rebuild => "rebuild",
+            Command::Replay(_) => "replay",
         }
     }
 }
@@ -68,6 +73,8 @@ pub struct PipelineReport {
     pub warnings: Vec<String>,
     pub published: Published,
     pub recovery: Recovery,
+    /// For `replay`: each stage's stored and replayed outputs hash.
+    pub comparison: Option<Vec<StageComparison>>,
 }
 
 /// Loads the current run's ingest manifest as the base of a new ingest.
@@ -109,10 +116,8 @@ pub fn execute(
     let mut txn = writer.begin();
     let redactor = redactor_for(ws, &writer, &mut txn)?;
     // A rebuild uses no cache, so it never needs (or trusts) the current run.
-    let base = match command {
-        Command::Rebuild => None,
-        _ => base_run(&writer)?,
-    };
+    let fresh = matches!(command, Command::Rebuild | Command::Replay(_));
+    let base = if fresh { None } else { base_run(&writer)? };
     let base_stages: Vec<String> = writer
         .state
         .current_run
@@ -124,14 +129,14 @@ pub fn execute(
     let mode = match &command {
         Command::Run | Command::Ingest => IngestMode::Incremental,
         Command::Import(paths) => IngestMode::Import(paths.clone()),
-        Command::Rebuild => IngestMode::Fresh,
+        Command::Rebuild | Command::Replay(_) => IngestMode::Fresh,
     };
     // Which stages this command produces: `ingest` only ingests; `import`
     // carries the current run forward with the stages it had.
     let all_stages = match &command {
         Command::Ingest => false,
         Command::Import(_) => base_stages.iter().any(|s| s == crate::index::stage::STAGE),
-        Command::Run | Command::Rebuild => true,
+        Command::Run | Command::Rebuild | Command::Replay(_) => true,
     };
     let output = ingest::ingest(&IngestRequest {
         root: &ws.root,
@@ -164,10 +169,12 @@ pub fn execute(
         .any(|s| !stored_stages.iter().any(|x| x == s));
     // The later stages are computed when wanted and not already stored (a
     // rebuild always computes them, to compare).
-    if all_stages && (missing_later || matches!(command, Command::Rebuild)) {
-        let base_extract: Option<StageManifest> = match (&command, &writer.state.current_run) {
-            (Command::Rebuild, _) | (_, None) => None,
-            (_, Some(current)) => writer.stage_manifest(current, crate::extract::stage::STAGE)?,
+    if all_stages && (missing_later || fresh) {
+        let base_extract: Option<StageManifest> = match &writer.state.current_run {
+            Some(current) if !fresh => {
+                writer.stage_manifest(current, crate::extract::stage::STAGE)?
+            }
+            _ => None,
         };
         let later = run_later_stages(&StageInputs {
             ws,
@@ -182,10 +189,14 @@ pub fn execute(
         timer.lap("extract, link, index");
     }
 
-    let differences = if existed && matches!(command, Command::Rebuild) {
+    let differences = if existed && fresh {
         verify_against_stored(&writer, &id, &stages)?
     } else {
         Vec::new()
+    };
+    let comparison = match &command {
+        Command::Replay(target) => Some(compare_outputs(&writer, target, &stages)?),
+        _ => None,
     };
     let plan = PublishPlan {
         run_id: id.clone(),
@@ -213,8 +224,8 @@ pub fn execute(
     )?;
     timer.lap("publish");
     let outcome = match (existed, was_current, &command) {
-        (true, _, Command::Rebuild) if differences.is_empty() => "identical",
-        (true, _, Command::Rebuild) => "differs",
+        (true, _, Command::Rebuild | Command::Replay(_)) if differences.is_empty() => "identical",
+        (true, _, Command::Rebuild | Command::Replay(_)) => "differs",
         (false, _, _) => "published",
         (true, true, _) if published.stages.is_empty() => "up_to_date",
         (true, true, _) => "completed",
@@ -231,7 +242,41 @@ pub fn execute(
         warnings: manifest.warnings.clone(),
         published,
         recovery: writer.recovery.clone(),
+        comparison,
     })
+}
+
+/// One stage's outputs hash in a stored run and in a fresh derivation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StageComparison {
+    pub stage: String,
+    pub stored_outputs_hash: Option<String>,
+    pub replayed_outputs_hash: String,
+    pub matches: bool,
+}
+
+/// Compares fresh stage outputs with the stored manifests of `run_id`.
+fn compare_outputs(
+    writer: &StoreWriter,
+    run_id: &str,
+    fresh: &[StageOutput],
+) -> Result<Vec<StageComparison>> {
+    let mut out = Vec::new();
+    for stage in fresh {
+        let stored: Option<serde_json::Value> = writer.stage_manifest(run_id, &stage.stage)?;
+        let stored_hash = stored
+            .as_ref()
+            .and_then(|m| m.get("outputs_hash"))
+            .and_then(|h| h.as_str())
+            .map(str::to_string);
+        out.push(StageComparison {
+            stage: stage.stage.clone(),
+            matches: stored_hash.as_deref() == Some(stage.replay.outputs_hash.as_str()),
+            stored_outputs_hash: stored_hash,
+            replayed_outputs_hash: stage.replay.outputs_hash.clone(),
+        });
+    }
+    Ok(out)
 }
 
 /// The id to publish under. Normally the canonical id derived from the

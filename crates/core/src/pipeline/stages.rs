@@ -42,11 +42,29 @@ pub struct StageInputs<'a> {
 /// Runs extract, link and index.
 pub fn run_later_stages(inputs: &StageInputs<'_>) -> Result<LaterStages> {
     let mut timer = crate::progress::Timer::start();
-    let (extract_manifest, extract_out, groups) = run_extract(inputs)?;
-    timer.lap("extract");
-    let (link_manifest, link_out, graph) = run_link(inputs, &extract_manifest, &groups)?;
-    timer.lap("link");
-    let (index_manifest, index_out) = run_index(inputs, &link_manifest, &graph, &groups)?;
+    // The chunk index needs only the documents: build it alongside.
+    let (graph_part, chunks) = rayon::join(
+        || -> Result<_> {
+            let mut timer = crate::progress::Timer::start();
+            let (extract_manifest, extract_out, groups) = run_extract(inputs)?;
+            timer.lap("extract");
+            let (link_manifest, link_out, graph) = run_link(inputs, &extract_manifest, &groups)?;
+            timer.lap("link");
+            Ok((
+                extract_manifest,
+                extract_out,
+                groups,
+                link_manifest,
+                link_out,
+                graph,
+            ))
+        },
+        || index::chunk_index(inputs.layout, inputs.ingest, inputs.groups),
+    );
+    let (extract_manifest, extract_out, groups, link_manifest, link_out, graph) = graph_part?;
+    timer.lap("extract + link (+ chunk index)");
+    let (index_manifest, index_out) =
+        run_index(inputs, &link_manifest, &graph, &groups, Some(chunks?))?;
     timer.lap("index");
     Ok(LaterStages {
         outputs: vec![extract_out, link_out, index_out],
@@ -102,6 +120,7 @@ pub fn run_index(
     link_manifest: &StageManifest,
     graph: &Graph,
     extractions: &[Arc<ExtractionGroup>],
+    chunks: Option<index::ChunkIndex>,
 ) -> Result<(StageManifest, StageOutput)> {
     let config = &inputs.ws.config;
     let out = index::index(&index::IndexRequest {
@@ -111,6 +130,7 @@ pub fn run_index(
         link: link_manifest,
         graph,
         extractions,
+        chunks,
         schema_version: inputs.schema_version.clone(),
         pipeline_version: config.config.run_metadata.pipeline_version.clone(),
         config_hash: config.config_hash(),

@@ -32,7 +32,9 @@ pub enum Need {
 /// Opens the current run (or `run`, a run id or unique prefix) of the
 /// workspace's active profile.
 pub fn open_run(ws: &Workspace, run: Option<&str>, need: Need) -> Result<LoadedRun> {
+    let mut timer = crate::progress::Timer::start();
     let reader = ws.reader()?;
+    timer.lap("open: store and compatibility");
     let run_id = reader.resolve_run(run)?;
     let missing = |stage: &str| Error::NotFound {
         message: format!(
@@ -58,6 +60,7 @@ pub fn open_run(ws: &Workspace, run: Option<&str>, need: Need) -> Result<LoadedR
     );
     let graph = graph?;
     let index = index?;
+    timer.lap("open: graph and index");
     let group_sizes: Vec<u32> = extract
         .artifacts
         .iter()

@@ -1,3 +1,8 @@
 //! Reading a run's graph back: loading, search, listing and navigation.
 
+pub mod diff;
+pub mod filter;
 pub mod load;
+pub mod nav;
+pub mod search;
+pub mod select;

@@ -81,8 +81,18 @@ pub fn prepare(payload: &[u8]) -> Result<PreparedObject> {
 /// Reads and inflates an object's payload.
 pub fn read_payload(layout: &StoreLayout, id: &str) -> Result<Vec<u8>> {
     let path = layout.object_path(id);
-    let file = std::fs::File::open(&path).ctx("open object", &path)?;
-    let mut decoder = zstd::stream::read::Decoder::new(file).ctx("open object", &path)?;
+    let compressed = std::fs::read(&path).ctx("read object", &path)?;
+    // Our frames record their size: inflate in one call into an exact
+    // buffer. The size is checked against a bound first: a corrupt or
+    // hostile header must not make us allocate absurd amounts.
+    if let Ok(Some(size)) = zstd::zstd_safe::get_frame_content_size(&compressed)
+        && size <= MAX_PAYLOAD
+    {
+        return zstd::bulk::decompress(&compressed, size as usize)
+            .map_err(|e| Error::corrupt(&path, format!("cannot decompress: {e}")));
+    }
+    let mut decoder =
+        zstd::stream::read::Decoder::new(compressed.as_slice()).ctx("open object", &path)?;
     let mut payload = Vec::new();
     decoder
         .by_ref()

@@ -1,0 +1,76 @@
+//! `auditgraph query --q TEXT`
+
+use crate::cli::SelectArgs;
+use crate::context::Context;
+use crate::error::CliResult;
+use auditgraph_core::query::filter::{Page, parse_predicate};
+use auditgraph_core::query::load::{Need, open_run};
+use auditgraph_core::query::search;
+use auditgraph_core::query::select::Selection;
+
+/// Validated `--type/--where/--sort/--limit/--offset`.
+pub fn selection(args: &SelectArgs, default_limit: usize) -> CliResult<Selection> {
+    let wheres = args
+        .wheres
+        .iter()
+        .map(|w| parse_predicate(w))
+        .collect::<Result<Vec<_>, _>>()?;
+    auditgraph_core::query::select::parse_types(&args.types)?;
+    Ok(Selection {
+        types: args.types.clone(),
+        wheres,
+        sort: args.sort.clone(),
+        desc: args.desc,
+        page: Page {
+            limit: Some(args.limit.unwrap_or(default_limit)),
+            offset: args.offset,
+        },
+    })
+}
+
+pub fn run(ctx: &Context, q: &str, args: &SelectArgs) -> CliResult {
+    let sel = selection(args, 10)?;
+    let ws = ctx.workspace()?;
+    let run = open_run(&ws, args.run.run_id.as_deref(), Need::Index)?;
+    let rounding = ws.config.profile().search.ranking.score_rounding;
+    let result = search::search(&run, q, &sel, rounding)?;
+    let doc = serde_json::to_value(&result).unwrap_or_default();
+    ctx.out.result(&doc, || {
+        if result.results.is_empty() {
+            return format!("no results for {q:?}");
+        }
+        let mut s = String::new();
+        for (i, hit) in result.results.iter().enumerate() {
+            s.push_str(&format!(
+                "{:>3}. {:<9.4} {:<14} {}\n     {}{}\n",
+                result.offset + i + 1,
+                hit.score,
+                hit.kind,
+                hit.name,
+                hit.id,
+                hit.source_path
+                    .as_deref()
+                    .map(|p| format!("  {p}"))
+                    .unwrap_or_default(),
+            ));
+            for snip in &hit.snippets {
+                s.push_str(&format!(
+                    "       {}:{}-{} {}\n         {}\n",
+                    snip.source_path, snip.line_start, snip.line_end, snip.chunk_id, snip.text
+                ));
+            }
+        }
+        s.push_str(&format!(
+            "{} of {} result(s){}",
+            result.results.len(),
+            result.total_count,
+            if result.truncated {
+                "; more with --offset/--limit"
+            } else {
+                ""
+            }
+        ));
+        s
+    });
+    Ok(())
+}

@@ -1,0 +1,36 @@
+//! `auditgraph extract | link | index [--run-id RUN]`
+
+use crate::context::Context;
+use crate::error::CliResult;
+use crate::output::short_run;
+use auditgraph_core::pipeline::stage_cmd;
+use serde_json::json;
+
+pub fn run(ctx: &Context, stage: &str, run: Option<&str>) -> CliResult {
+    let ws = ctx.workspace()?;
+    let report = ctx.with_write_options(|opts| stage_cmd::run_stage(&ws, opts, stage, run))?;
+    if let Some(p) = &report.published {
+        ctx.out.budget(&p.budget);
+    }
+    let doc = json!({
+        "stage": stage,
+        "status": "ok",
+        "detail": {
+            "run_id": report.run_id,
+            "outcome": report.outcome,
+            "manifest": report.manifest_path,
+            "counts": report.counts,
+            "added_bytes": report.published.as_ref().map(|p| p.added_bytes).unwrap_or(0),
+        },
+        "budget": report.published.as_ref().map(|p| &p.budget),
+    });
+    ctx.out.result(&doc, || {
+        let what = if report.outcome == "published" {
+            "done"
+        } else {
+            "already done (stages are never recomputed in place; `auditgraph rebuild` makes a fresh run)"
+        };
+        format!("{stage} of {}: {what}\n{}", short_run(&report.run_id), report.counts)
+    });
+    Ok(())
+}
