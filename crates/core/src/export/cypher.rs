@@ -41,18 +41,29 @@
 //!   relationships `MERGE` on `id` and `SET` every property, so running the
 //!   script twice leaves the database as running it once. It never deletes
 //!   anything (entities of older runs stay until removed by hand).
-//! * **Batches.** [`BATCH_ROWS`] rows per `UNWIND`, nodes grouped by type
-//!   and relationships by type (in the order above), each sorted by id.
+//! * **Batches.** At most [`BATCH_ROWS`] rows and about [`BATCH_BYTES`]
+//!   bytes per `UNWIND`, nodes grouped by type and relationships by type
+//!   (in the order above), each sorted by id.
 //! * **Literals.** Strings are written with JSON escapes (`\"`, `\\`, `\n`,
 //!   `\uXXXX` for control characters), which Cypher string literals accept;
 //!   non-ASCII is kept as UTF-8. Floats always have a fraction (`1.0`).
 //!
-//! Assumptions about other servers: `CREATE CONSTRAINT … IF NOT EXISTS …
-//! REQUIRE … IS UNIQUE` is Neo4j 5 syntax (Neo4j 4.4 accepted it too);
-//! servers without it (FalkorDB manages constraints with its own
-//! `GRAPH.CONSTRAINT` command) can skip the lines starting with
-//! `CREATE CONSTRAINT`: the `MERGE` statements do not depend on them, they
-//! only make loading fast and uniqueness enforced.
+//! Assumptions about other servers (FalkorDB 4.16 over Bolt was measured
+//! by `scripts/falkordb-smoke.py`, see `docs/testing-falkordb.md`): data is
+//! sent as literals, never parameters (FalkorDB mangles string and float
+//! parameters and crashes on large parameter maps); statements stay below
+//! the 200 KB FalkorDB was shown to accept; multi-label `MERGE`,
+//! `UNWIND [...] AS row MATCH … MATCH … MERGE …` and `SET x.p = null` work
+//! there. `CREATE CONSTRAINT … IF NOT EXISTS … REQUIRE … IS UNIQUE` is
+//! Neo4j 5 syntax (4.4 accepted it too) that FalkorDB rejects: a loader for
+//! FalkorDB skips the lines starting with `CREATE CONSTRAINT` and creates
+//! indexes its own way (`CREATE INDEX FOR (n:Auditgraph) ON (n.id)` once,
+//! `GRAPH.CONSTRAINT` over Redis for uniqueness). The `MERGE` statements do
+//! not depend on the constraints; they only make loading fast and
+//! uniqueness enforced. Strings use double quotes with JSON escapes;
+//! control characters other than tab and line breaks (which real notes do
+//! not contain) come out as `\uXXXX`, which Neo4j reads and FalkorDB was
+//! not tested with.
 
 use super::{ExportContext, ExportCounts, Rendered};
 use crate::error::Result;
@@ -61,8 +72,32 @@ use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 use std::fmt::Write;
 
-/// Rows per `UNWIND` statement.
+/// At most this many rows per `UNWIND` statement.
 pub const BATCH_ROWS: usize = 500;
+/// A statement stops taking rows once its rows reach this many bytes (a
+/// single larger row still gets a statement of its own). FalkorDB was
+/// measured to accept 200 KB statements; this stays below.
+pub const BATCH_BYTES: usize = 128 * 1024;
+
+/// Splits rows into batches of at most [`BATCH_ROWS`] rows and about
+/// [`BATCH_BYTES`] bytes. Depends only on the rows, so it is deterministic.
+fn batches<'a>(rows: &'a [&'a str]) -> Vec<&'a [&'a str]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, row) in rows.iter().enumerate() {
+        if i > start && (i - start >= BATCH_ROWS || bytes + row.len() > BATCH_BYTES) {
+            out.push(&rows[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += row.len() + 2;
+    }
+    if start < rows.len() {
+        out.push(&rows[start..]);
+    }
+    out
+}
 
 /// The common label of every node.
 pub const COMMON_LABEL: &str = "Auditgraph";
@@ -429,7 +464,7 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
             .filter(|(k, _)| k == kind)
             .map(|(_, r)| r.as_str())
             .collect();
-        for batch in rows.chunks(BATCH_ROWS) {
+        for batch in batches(&rows) {
             unwind(&mut out, batch);
             let _ = write!(
                 out,
@@ -447,7 +482,7 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
             .filter(|(k, _)| *k == kind)
             .map(|(_, r)| r.as_str())
             .collect();
-        for batch in rows.chunks(BATCH_ROWS) {
+        for batch in batches(&rows) {
             unwind(&mut out, batch);
             let _ = write!(
                 out,
@@ -506,5 +541,27 @@ mod tests {
         assert_eq!(storable(&json!([])), None);
         assert_eq!(storable(&json!(["a", null])), Some(json!(["a"])));
         assert_eq!(storable(&json!({"k": 1})), Some(json!("{\"k\":1}")));
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_rows_and_bytes() {
+        let small = "x".repeat(10);
+        let rows: Vec<&str> = (0..1200).map(|_| small.as_str()).collect();
+        let sizes: Vec<usize> = batches(&rows).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, vec![500, 500, 200]);
+        let big = "y".repeat(BATCH_BYTES / 3);
+        let rows: Vec<&str> = (0..7).map(|_| big.as_str()).collect();
+        let sizes: Vec<usize> = batches(&rows).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, vec![2, 2, 2, 1]);
+        let huge = "z".repeat(BATCH_BYTES * 2);
+        let rows = [huge.as_str(), small.as_str()];
+        let sizes: Vec<usize> = batches(&rows).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, vec![1, 1]);
+        assert!(batches(&[]).is_empty());
     }
 }
