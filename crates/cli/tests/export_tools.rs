@@ -401,3 +401,98 @@ fn json_bundles_validate_against_the_published_schema() {
         );
     }
 }
+
+const LOAD_CYPHER: &str = r#"
+import json, sys
+from falkordb import FalkorDB
+port, graph_name, script, bundle_path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+bundle = json.load(open(bundle_path, encoding="utf-8"))
+g = FalkorDB(host="127.0.0.1", port=port).select_graph(graph_name)
+# The script's contract: every non-comment line is one statement ending in ';'.
+statements, skipped = [], 0
+for line in open(script, encoding="utf-8"):
+    line = line.rstrip("\n")
+    if not line or line.startswith("//"):
+        continue
+    assert line.endswith(";"), line[:80]
+    if line.startswith("CREATE CONSTRAINT"):
+        skipped += 1  # Neo4j 5 syntax; FalkorDB uses indexes + GRAPH.CONSTRAINT
+        continue
+    statements.append(line[:-1])
+g.query("CREATE INDEX FOR (n:Auditgraph) ON (n.id)")
+def counts():
+    n = g.ro_query("MATCH (n:Auditgraph) RETURN count(n)").result_set[0][0]
+    r = g.ro_query("MATCH ()-[r]->() RETURN count(r)").result_set[0][0]
+    return [n, r]
+runs = []
+try:
+    for _ in range(2):
+        for s in statements:
+            g.query(s)
+        runs.append(counts())
+    mismatches = []
+    for e in bundle["entities"]:
+        rows = g.ro_query(
+            "MATCH (n:Auditgraph {id: $id}) RETURN n.name, n.type, n.source_path, labels(n)",
+            {"id": e["id"]},
+        ).result_set
+        if len(rows) != 1 or rows[0][0] != e["name"] or rows[0][1] != e["type"] \
+                or rows[0][2] != e.get("source_path"):
+            mismatches.append(e["id"])
+    for l in bundle["links"]:
+        rows = g.ro_query(
+            "MATCH (a)-[r {id: $id}]->(b) RETURN a.id, b.id, r.rule_id, r.confidence, r.evidence, type(r)",
+            {"id": l["id"]},
+        ).result_set
+        if len(rows) != 1 or rows[0][0] != l["from_id"] or rows[0][1] != l["to_id"] \
+                or rows[0][2] != l["rule_id"] or abs(rows[0][3] - l["confidence"]) > 1e-9 \
+                or json.loads(rows[0][4]) != l["evidence"] \
+                or rows[0][5] != l["type"].upper():
+            mismatches.append(l["id"])
+finally:
+    g.delete()
+print(json.dumps({"runs": runs, "skipped": skipped, "statements": len(statements),
+                  "mismatches": mismatches[:10], "mismatch_count": len(mismatches)}))
+"#;
+
+#[test]
+fn cypher_script_loads_into_a_real_graph_server_twice_with_the_same_result() {
+    // FalkorDB, started by scripts/test (AUDITGRAPH_TEST_REDIS_PORT). Loaded
+    // through its Redis port into a graph of our own, so tests sharing the
+    // server do not see each other.
+    let port = match std::env::var("AUDITGRAPH_TEST_REDIS_PORT") {
+        Ok(p) if !p.is_empty() => p,
+        _ => {
+            let _ = missing::<()>("a FalkorDB server (AUDITGRAPH_TEST_REDIS_PORT)");
+            return;
+        }
+    };
+    let Some(python) = python_with(&["falkordb"]) else {
+        return;
+    };
+    let ws = awkward_ws();
+    let (entities, links) = manifest_counts(&ws);
+    let doc = ws.json(&["export-neo4j"]);
+    let script = PathBuf::from(doc["output"].as_str().unwrap());
+    let (_, bundle) = export(&ws, &["--format", "json"]);
+    let graph = format!("ag_export_test_{}", std::process::id());
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(LOAD_CYPHER)
+        .arg(&port)
+        .arg(&graph)
+        .arg(&script)
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "loading failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = json!([entities, links]);
+    assert_eq!(result["runs"], json!([want, want]), "{result}");
+    assert_eq!(result["mismatch_count"], 0, "{result}");
+    assert_eq!(result["skipped"], 5, "constraints: Auditgraph + 4 types");
+}
