@@ -299,7 +299,7 @@ impl SecretScan {
         let shown: Vec<&str> = documents.iter().take(5).map(String::as_str).collect();
         Err(Error::Failed {
             message: format!(
-                "the {} export would copy a secret out of the store: the file name of {} document(s) matches the secret detectors ({}): {}{}; nothing was written. Rename the file (`auditgraph validate-store` names it; `auditgraph node <document's note id>` shows its path) and run `auditgraph run` again",
+                "the {} export would copy a secret out of the store: the file name of {} document(s) matches the secret detectors ({}): {}{}; nothing was written. Rename the file (`auditgraph node <document id>` shows its path) and run `auditgraph run` again",
                 format.name(),
                 documents.len(),
                 summary.join(", "),
