@@ -162,6 +162,11 @@ pub enum Command {
         #[command(flatten)]
         run: RunArg,
     },
+    /// Write the graph (or a subgraph) as a JSON bundle, Graphviz DOT or GraphML
+    Export(crate::commands::export::ExportArgs),
+    /// Write a Cypher script that loads the graph into Neo4j (idempotent)
+    #[command(name = "export-neo4j")]
+    ExportNeo4j(crate::commands::export_neo4j::ExportNeo4jArgs),
     /// Schema versions, runs, sizes and budget of the store at a glance
     Status,
     /// List every run of the store

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod gc;
 pub mod graph;

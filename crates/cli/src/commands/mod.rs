@@ -2,6 +2,8 @@
 
 mod completions;
 mod diff;
+pub mod export;
+pub mod export_neo4j;
 mod gc;
 mod ingest;
 mod init;
@@ -76,6 +78,8 @@ pub fn dispatch(ctx: &Context, command: Command) -> CliResult {
             &edge_types,
             run.run_id.as_deref(),
         ),
+        Command::Export(args) => export::run(ctx, args),
+        Command::ExportNeo4j(args) => export_neo4j::run(ctx, args),
         Command::Status => status::run(ctx),
         Command::Runs => runs::run(ctx),
         Command::Gc { dry_run, keep } => gc::run(ctx, dry_run, keep),

@@ -1,0 +1,274 @@
+//! The JSON bundle: a self-contained, deterministic file described by
+//! `schemas/export.schema.json` (JSON Schema draft 2020-12).
+//!
+//! ```text
+//! {
+//!   "format": "auditgraph-export",
+//!   "format_version": 1,            the bundle layout (this module)
+//!   "schema_version": "v2",         the store schema the run was written in
+//!   "export_metadata": {
+//!     "run_id", "profile", "pipeline_version", "config_hash",
+//!     "inputs_hash",                 the run's ingest inputs hash (its sources)
+//!     "outputs_hash": {"ingest", "extract", "link", "index"},
+//!     "auditgraph_version", "created_by": "auditgraph export",
+//!     "filters": {"types": [...], "from": id|null, "depth": n|null},
+//!     "counts": {"entities", "links", "documents", "chunks",
+//!                "entities_by_type": {...}, "links_by_type": {...}}
+//!   },
+//!   "entities":  [ the entity as `node --json` shows it ], sorted by id
+//!   "links":     [ {id, from_id, to_id, type, rule_id, confidence,
+//!                   authority, evidence: [...], evidence_total} ], by id
+//!   "documents": [ {document_id, source_path, source_hash, parser_id,
+//!                   size, chunk_count} ], every document an entity or
+//!                   link cites, by document_id
+//!   "chunks":    [ {chunk_id, document_id, order, text, line_start,
+//!                   line_end} ], every chunk a link's evidence cites, by
+//!                   chunk_id
+//! }
+//! ```
+//!
+//! There is no creation time: the run id identifies the data, and the same
+//! run and filters always give the same bytes. Object keys are sorted; the
+//! file has one top-level key per line and one array element per line, so
+//! two exports diff line by line.
+
+use super::{ExportContext, ExportCounts, Rendered, type_counts};
+use crate::error::{Error, Result};
+use crate::ingest::document::DocumentRecord;
+use crate::ingest::{self};
+use rayon::prelude::*;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// `format` of every bundle.
+pub const BUNDLE_FORMAT: &str = "auditgraph-export";
+/// Version of the bundle layout; bumped with `schemas/export.schema.json`.
+pub const BUNDLE_FORMAT_VERSION: u32 = 1;
+
+/// Renders the bundle. Each entity, link, document and chunk is serialized
+/// to its line as soon as it is built (in parallel), so memory holds the
+/// text of the bundle, not a tree of JSON values.
+pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
+    let view = ctx.view();
+    let graph = &view.graph;
+    let sel = ctx.selection;
+    let corrupt = |detail: String| {
+        Error::corrupt(
+            ctx.run.reader.layout.run_dir(&ctx.run.run_id),
+            format!(
+                "{detail}; run `auditgraph validate-store`, and `auditgraph rebuild` to write a fresh run"
+            ),
+        )
+    };
+
+    let entities: Vec<String> = sel
+        .nodes
+        .par_iter()
+        .map(|&i| view.entity(i).map(|v| v.to_string()))
+        .collect::<Result<Vec<_>>>()?;
+    let links: Vec<String> = sel
+        .edges
+        .par_iter()
+        .map(|&e| view.link(e).to_string())
+        .collect();
+
+    // Documents cited by entities (their own document, a reference's
+    // target, the documents mentioning a technology) and by link evidence.
+    let cited_docs: BTreeSet<u32> = ctx.mentioned_documents();
+    // Chunks cited by link evidence, by document: chunk orders.
+    let mut cited_chunks: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
+    for &e in &sel.edges {
+        let Some(edge) = graph.edges.get(e) else {
+            continue;
+        };
+        for ev in &edge.evidence {
+            if let Some(c) = ev.chunk {
+                cited_chunks.entry(ev.doc).or_default().insert(c);
+            }
+        }
+    }
+
+    // The ingest records of the run's documents, in graph order.
+    let doc_objects = ctx.ingest.document_objects();
+    let record_of = |doc: u32| -> Result<(&ingest::IngestRecord, &str)> {
+        let gdoc = graph.docs.get(doc as usize);
+        match (doc_objects.get(doc as usize), gdoc) {
+            (Some((record, object)), Some(g)) if record.path == g.path => Ok((record, object)),
+            _ => Err(corrupt(format!(
+                "document {} of the graph does not match the run's ingest manifest",
+                gdoc.map(|g| g.path.as_str()).unwrap_or("?")
+            ))),
+        }
+    };
+
+    let mut documents: Vec<(String, String)> = Vec::with_capacity(cited_docs.len());
+    for &doc in &cited_docs {
+        let (record, _) = record_of(doc)?;
+        let Some(g) = graph.docs.get(doc as usize) else {
+            continue;
+        };
+        let id = ingest::document::document_id(&g.path);
+        let line = json!({
+            "document_id": id,
+            "source_path": g.path,
+            "source_hash": g.source_hash,
+            "parser_id": record.parser_id,
+            "size": record.size,
+            "chunk_count": g.chunks.len(),
+        })
+        .to_string();
+        documents.push((id, line));
+    }
+    documents.sort();
+
+    // Chunk texts: load only the document groups that hold cited chunks,
+    // one group at a time per thread.
+    let mut by_object: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for &doc in cited_chunks.keys() {
+        let (_, object) = record_of(doc)?;
+        by_object.entry(object).or_default().push(doc);
+    }
+    let records = ctx.ingest.records_by_path();
+    let chunk_line = |doc: u32, record: &DocumentRecord, order: u32| -> Result<(String, String)> {
+        let path = record.path.as_str();
+        let gchunk = graph
+            .docs
+            .get(doc as usize)
+            .and_then(|g| g.chunks.get(order as usize));
+        let (Some(gchunk), Some(chunk)) = (gchunk, record.chunks.get(order as usize)) else {
+            return Err(corrupt(format!(
+                "chunk {order} of {path} is cited by a link but missing from the document"
+            )));
+        };
+        let id = record.chunk_id(chunk);
+        if id != gchunk.id {
+            return Err(corrupt(format!(
+                "chunk {order} of {path} hashes to {id}, but the graph cites {}",
+                gchunk.id
+            )));
+        }
+        let line = json!({
+            "chunk_id": id,
+            "document_id": record.document_id,
+            "order": chunk.order,
+            "text": record.chunk_text(chunk),
+            "line_start": chunk.line_start,
+            "line_end": chunk.line_end,
+        })
+        .to_string();
+        Ok((id, line))
+    };
+    let mut chunks: Vec<(String, String)> = by_object
+        .par_iter()
+        .map(|(object, docs)| -> Result<Vec<(String, String)>> {
+            let group = ingest::load_group(&ctx.run.reader.layout, object, &records)?;
+            let mut out = Vec::new();
+            for &doc in docs {
+                let path = graph.docs.get(doc as usize).map(|d| d.path.as_str());
+                let record = group
+                    .iter()
+                    .find(|r| Some(r.path.as_str()) == path)
+                    .ok_or_else(|| {
+                        corrupt(format!(
+                            "document {} is missing from its document group {object}",
+                            path.unwrap_or("?")
+                        ))
+                    })?;
+                for &order in cited_chunks.get(&doc).into_iter().flatten() {
+                    out.push(chunk_line(doc, record, order)?);
+                }
+            }
+            Ok(out)
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    chunks.sort();
+
+    let counts = ExportCounts {
+        entities: entities.len(),
+        links: links.len(),
+        documents: Some(documents.len()),
+        chunks: Some(chunks.len()),
+    };
+    let (entities_by_type, links_by_type) = type_counts(view, sel);
+    let metadata = json!({
+        "run_id": ctx.run.run_id,
+        "profile": ctx.ws.config.profile_name,
+        "pipeline_version": graph.pipeline_version,
+        "config_hash": ctx.run.link.config_hash,
+        "inputs_hash": ctx.ingest.inputs_hash,
+        "outputs_hash": {
+            "ingest": ctx.ingest.outputs_hash,
+            "extract": ctx.run.extract.outputs_hash,
+            "link": ctx.run.link.outputs_hash,
+            "index": ctx.run.index_manifest.as_ref().map(|m| &m.outputs_hash),
+        },
+        "auditgraph_version": crate::version::AUDITGRAPH_VERSION,
+        "created_by": "auditgraph export",
+        "filters": ctx.filter,
+        "counts": {
+            "entities": counts.entities,
+            "links": counts.links,
+            "documents": documents.len(),
+            "chunks": chunks.len(),
+            "entities_by_type": entities_by_type,
+            "links_by_type": links_by_type,
+        },
+    });
+
+    // Top-level keys in sorted order, one per line; arrays one element per
+    // line (the layout of every manifest).
+    let size = entities
+        .iter()
+        .chain(&links)
+        .map(|l| l.len() + 2)
+        .sum::<usize>()
+        + documents
+            .iter()
+            .chain(&chunks)
+            .map(|(_, l)| l.len() + 2)
+            .sum::<usize>()
+        + 4096;
+    let mut out = String::with_capacity(size);
+    out.push_str("{\n");
+    array(&mut out, "chunks", chunks.iter().map(|(_, l)| l.as_str()));
+    out.push_str(",\n");
+    array(
+        &mut out,
+        "documents",
+        documents.iter().map(|(_, l)| l.as_str()),
+    );
+    out.push_str(",\n");
+    array(&mut out, "entities", entities.iter().map(String::as_str));
+    out.push_str(",\n\"export_metadata\":");
+    out.push_str(&metadata.to_string());
+    out.push_str(",\n\"format\":");
+    out.push_str(&Value::from(BUNDLE_FORMAT).to_string());
+    out.push_str(",\n\"format_version\":");
+    out.push_str(&BUNDLE_FORMAT_VERSION.to_string());
+    out.push_str(",\n");
+    array(&mut out, "links", links.iter().map(String::as_str));
+    out.push_str(",\n\"schema_version\":");
+    out.push_str(&Value::from(ctx.run.link.schema_version.as_str()).to_string());
+    out.push_str("\n}\n");
+    Ok(Rendered {
+        bytes: out.into_bytes(),
+        counts,
+    })
+}
+
+/// `"key":[\n<line>,\n<line>\n]`, or `"key":[]` when empty.
+fn array<'a>(out: &mut String, key: &str, lines: impl Iterator<Item = &'a str>) {
+    out.push('"');
+    out.push_str(key);
+    out.push_str("\":[");
+    let mut any = false;
+    for line in lines {
+        out.push_str(if any { ",\n" } else { "\n" });
+        out.push_str(line);
+        any = true;
+    }
+    out.push_str(if any { "\n]" } else { "]" });
+}

@@ -1,0 +1,447 @@
+//! Exports: a run's graph (or a subgraph of it) as a file other tools read.
+//!
+//! | format | file | reader |
+//! |---|---|---|
+//! | [`Format::Json`] | a self-contained bundle (see [`json`]) described by `schemas/export.schema.json` | any JSON Schema 2020-12 validator |
+//! | [`Format::Dot`] | `digraph auditgraph { … }` (see [`dot`]) | Graphviz |
+//! | [`Format::Graphml`] | GraphML with declared keys (see [`graphml`]) | networkx, Gephi, yEd |
+//! | [`Format::Cypher`] | an idempotent Cypher script (see [`cypher`]) | Neo4j 5 (`cypher-shell`, drivers) |
+//!
+//! # What every export does, in this order
+//!
+//! 1. Opens the current run (or `--run-id`) with the compatibility check of
+//!    every read command (refusals exit 3/4).
+//! 2. Resolves the output path (see [`output`]): refusals are usage errors
+//!    and nothing is written.
+//! 3. Selects the subgraph (see [`select`]).
+//! 4. Checks the source path of every document the export mentions with
+//!    the configured secret detectors (`security.redaction`). Note text was
+//!    redacted when it was ingested, before anything was stored, but a file
+//!    name is not note text: a note named after an access key would carry
+//!    the key into every export (as its path, and as its name when it has
+//!    no title). Such an export is refused, naming the document id and the
+//!    kind of secret, never the secret itself. Text derived from redacted
+//!    notes (names, snippets, chunks) is not scanned again: case folding,
+//!    truncation and markup stripping turn harmless text into strings the
+//!    detectors would take for secrets (`user_pass=COMBO00:COMBO01` of a
+//!    tldr page, case-folded in a canonical key), and add nothing.
+//! 5. Renders the whole file in memory. Output is deterministic: entities
+//!    and links sorted by id, documents and chunks by id, object keys
+//!    sorted, no wall-clock time, no absolute path of the workspace. The
+//!    same run and filters give the same bytes, in every workspace holding
+//!    the same notes, whatever the thread count.
+//! 6. Checks the disk footprint budget: an export counts the bytes it is
+//!    about to write against the workspace budget, wherever the file goes
+//!    (earlier export files are not counted: the store's counters do not
+//!    track them). A block writes nothing.
+//! 7. Writes the file atomically (temporary file + rename in the target
+//!    directory).
+//!
+//! Default file names: `exports/<run>.<ext>` for the whole graph,
+//! `exports/<run>-<filters>.<ext>` for a subgraph, where `<run>` is `run_`
+//! plus the first 12 hex characters of the run id, `<filters>` the first
+//! 12 hex characters of the SHA-256 of the filters, and `<ext>` is `json`,
+//! `dot`, `graphml` or `cypher`. Re-exporting the same run with the same
+//! filters replaces the same file.
+
+pub mod cypher;
+pub mod dot;
+pub mod graphml;
+pub mod json;
+pub mod output;
+pub mod select;
+
+use crate::error::{Error, Result};
+use crate::graph::model::{EdgeKind, NodeDetail, NodeKind};
+use crate::graph::view::GraphView;
+use crate::hashing::{FieldHasher, sha256_hex};
+use crate::ingest::IngestManifest;
+use crate::pipeline::Workspace;
+use crate::query::load::{LoadedRun, Need, open_run};
+use crate::redact::Redactor;
+use crate::store::budget::{BudgetReport, BudgetStatus, check_store};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+
+pub use select::{Filter, Selection};
+
+/// What an export produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Json,
+    Dot,
+    Graphml,
+    /// The Cypher script of `export-neo4j`.
+    Cypher,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Dot => "dot",
+            Format::Graphml => "graphml",
+            Format::Cypher => "cypher",
+        }
+    }
+
+    /// The file extension of the default output.
+    pub fn extension(self) -> &'static str {
+        self.name()
+    }
+}
+
+/// One export.
+#[derive(Debug, Clone)]
+pub struct ExportRequest<'a> {
+    pub format: Format,
+    pub filter: Filter,
+    /// `--output` as typed; `None` for the default under `<root>/exports/`.
+    pub output: Option<&'a Path>,
+    /// A run id or unique prefix; `None` for the current run.
+    pub run: Option<&'a str>,
+}
+
+/// What was exported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ExportCounts {
+    pub entities: usize,
+    pub links: usize,
+    /// Documents and chunks in a JSON bundle (`None` for other formats).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub documents: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<usize>,
+}
+
+/// The result of [`export`]: the `--json` document of the CLI.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportReport {
+    pub format: Format,
+    /// The file written (absolute; shown lossily if it is not UTF-8).
+    #[serde(serialize_with = "lossy_path")]
+    pub output: PathBuf,
+    pub bytes: u64,
+    /// SHA-256 of the file's bytes.
+    pub sha256: String,
+    pub run_id: String,
+    pub profile: String,
+    pub counts: ExportCounts,
+    pub filters: Filter,
+    pub budget: BudgetReport,
+}
+
+fn lossy_path<S: serde::Serializer>(path: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
+}
+
+/// A rendered export, not yet written.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub bytes: Vec<u8>,
+    pub counts: ExportCounts,
+}
+
+/// Everything a renderer needs.
+pub struct ExportContext<'a> {
+    pub ws: &'a Workspace,
+    pub run: &'a LoadedRun,
+    pub ingest: &'a IngestManifest,
+    pub filter: &'a Filter,
+    pub selection: &'a Selection,
+}
+
+impl ExportContext<'_> {
+    pub fn view(&self) -> &GraphView {
+        &self.run.view
+    }
+}
+
+/// The default file name of an export (see the module docs).
+pub fn default_file_name(run_id: &str, filter: &Filter, format: Format) -> String {
+    let hex = run_id.strip_prefix("run_").unwrap_or(run_id);
+    let short = hex.get(..12).unwrap_or(hex);
+    if filter.is_whole_graph() {
+        format!("run_{short}.{}", format.extension())
+    } else {
+        let mut h = FieldHasher::new("export-filters");
+        h.field(filter.types.join(","));
+        h.field(filter.from.as_deref().unwrap_or(""));
+        h.field(filter.depth.map(|d| d.to_string()).unwrap_or_default());
+        let digest = h.finish_hex();
+        format!(
+            "run_{short}-{}.{}",
+            digest.get(..12).unwrap_or(&digest),
+            format.extension()
+        )
+    }
+}
+
+/// Renders an export in memory: opens the run, selects, renders, scans for
+/// secrets. Writes nothing. Returns the run and the rendering.
+pub fn render(ws: &Workspace, req: &ExportRequest<'_>) -> Result<(LoadedRun, Rendered)> {
+    let run = open_run(ws, req.run, Need::Graph)?;
+    let ingest = read_ingest(&run)?;
+    let rendered = render_run(ws, &run, &ingest, req)?;
+    Ok((run, rendered))
+}
+
+fn read_ingest(run: &LoadedRun) -> Result<IngestManifest> {
+    run.reader
+        .stage_manifest::<IngestManifest>(&run.run_id, crate::ingest::STAGE)?
+        .ok_or_else(|| Error::NotFound {
+            message: format!(
+                "run {} has no ingest manifest; `auditgraph rebuild` writes a complete run",
+                run.run_id
+            ),
+        })
+}
+
+fn render_run(
+    ws: &Workspace,
+    run: &LoadedRun,
+    ingest: &IngestManifest,
+    req: &ExportRequest<'_>,
+) -> Result<Rendered> {
+    let selection = select::select(&run.view, &req.filter)?;
+    let ctx = ExportContext {
+        ws,
+        run,
+        ingest,
+        filter: &req.filter,
+        selection: &selection,
+    };
+    let scanner = SecretScan::new(ws)?;
+    scanner.check_paths(&ctx, req.format)?;
+    let rendered = match req.format {
+        Format::Json => json::render(&ctx)?,
+        Format::Dot => dot::render(&ctx)?,
+        Format::Graphml => graphml::render(&ctx)?,
+        Format::Cypher => cypher::render(&ctx)?,
+    };
+    Ok(rendered)
+}
+
+/// Runs an export end to end (see the module docs for the order of checks).
+pub fn export(ws: &Workspace, req: &ExportRequest<'_>) -> Result<ExportReport> {
+    let run = open_run(ws, req.run, Need::Graph)?;
+    let ingest = read_ingest(&run)?;
+    let sources: HashSet<&str> = ingest.records.iter().map(|r| r.path.as_str()).collect();
+    let name = default_file_name(&run.run_id, &req.filter, req.format);
+    let target = output::resolve(&ws.root, req.output, &name, &sources)?;
+
+    let rendered = render_run(ws, &run, &ingest, req)?;
+
+    let settings = &ws.config.config.storage.footprint_budget;
+    let budget = check_store(&ws.layout, settings, rendered.bytes.len() as u64, "export")?;
+    if budget.status == BudgetStatus::Block {
+        return Err(Error::BudgetBlocked(Box::new(budget)));
+    }
+    output::write(&ws.root, &target, &rendered.bytes)?;
+    Ok(ExportReport {
+        format: req.format,
+        output: target.path,
+        bytes: rendered.bytes.len() as u64,
+        sha256: sha256_hex(&rendered.bytes),
+        run_id: run.run_id.clone(),
+        profile: ws.config.profile_name.clone(),
+        counts: rendered.counts,
+        filters: req.filter.clone(),
+        budget,
+    })
+}
+
+/// The secret detectors of the configuration, applied to the source paths
+/// an export mentions (see the module docs).
+pub struct SecretScan {
+    redactor: Redactor,
+}
+
+impl SecretScan {
+    pub fn new(ws: &Workspace) -> Result<SecretScan> {
+        // The key only shapes redaction markers, which a scan never makes.
+        let policy = ws.config.config.security.redaction.policy();
+        let redactor = Redactor::new(&policy, b"auditgraph export scan")?;
+        Ok(SecretScan { redactor })
+    }
+
+    /// Refuses the export if a path it mentions holds a secret.
+    pub fn check_paths(&self, ctx: &ExportContext<'_>, format: Format) -> Result<()> {
+        if !self.redactor.is_enabled() {
+            return Ok(());
+        }
+        let graph = &ctx.view().graph;
+        let mut by_category: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut documents: Vec<String> = Vec::new();
+        for doc in ctx.mentioned_documents() {
+            let Some(d) = graph.docs.get(doc as usize) else {
+                continue;
+            };
+            let findings = self.redactor.scan(&d.path);
+            if findings.is_empty() {
+                continue;
+            }
+            for f in &findings {
+                *by_category.entry(f.category).or_default() += 1;
+            }
+            documents.push(crate::ingest::document::document_id(&d.path));
+        }
+        if documents.is_empty() {
+            return Ok(());
+        }
+        let summary: Vec<String> = by_category
+            .iter()
+            .map(|(c, n)| format!("{n} {c}"))
+            .collect();
+        let shown: Vec<&str> = documents.iter().take(5).map(String::as_str).collect();
+        Err(Error::Failed {
+            message: format!(
+                "the {} export would copy a secret out of the store: the file name of {} document(s) matches the secret detectors ({}): {}{}; nothing was written. Rename the file (`auditgraph node <document id>` shows its path) and run `auditgraph run` again",
+                format.name(),
+                documents.len(),
+                summary.join(", "),
+                shown.join(", "),
+                if documents.len() > shown.len() {
+                    format!(" and {} more", documents.len() - shown.len())
+                } else {
+                    String::new()
+                }
+            ),
+        })
+    }
+}
+
+/// Per-type counts of the selected entities and links.
+pub fn type_counts(view: &GraphView, selection: &Selection) -> (Value, Value) {
+    let mut entities: BTreeMap<&str, usize> = BTreeMap::new();
+    for &n in &selection.nodes {
+        if let Some(node) = view.graph.nodes.get(n as usize) {
+            *entities.entry(node.kind.type_name()).or_default() += 1;
+        }
+    }
+    let mut links: BTreeMap<&str, usize> = BTreeMap::new();
+    for &e in &selection.edges {
+        if let Some(edge) = view.graph.edges.get(e) {
+            *links.entry(edge.kind.type_name()).or_default() += 1;
+        }
+    }
+    (
+        serde_json::to_value(entities).unwrap_or_default(),
+        serde_json::to_value(links).unwrap_or_default(),
+    )
+}
+
+/// The id of node `i` in the view's id table.
+fn id_of(ids: &[String], i: u32) -> &str {
+    ids.get(i as usize).map(String::as_str).unwrap_or("")
+}
+
+/// What DOT and GraphML show of an entity, read from the graph alone.
+pub struct NodeSummary<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub kind: NodeKind,
+    pub canonical_key: String,
+    pub source_path: Option<&'a str>,
+}
+
+/// What DOT, GraphML and Cypher show of a link, read from the graph alone.
+pub struct EdgeSummary<'a> {
+    pub id: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub kind: EdgeKind,
+    pub confidence: f64,
+    pub evidence_total: u32,
+}
+
+impl ExportContext<'_> {
+    /// The selected entities, sorted by id.
+    pub fn node_summaries(&self) -> Vec<NodeSummary<'_>> {
+        let view = self.view();
+        let graph = &view.graph;
+        let ids = view.all_ids();
+        self.selection
+            .nodes
+            .iter()
+            .filter_map(|&i| {
+                let node = graph.nodes.get(i as usize)?;
+                Some(NodeSummary {
+                    id: id_of(ids, i),
+                    name: &node.name,
+                    kind: node.kind,
+                    canonical_key: graph.canonical_key(i),
+                    source_path: node
+                        .doc
+                        .and_then(|d| graph.docs.get(d as usize))
+                        .map(|d| d.path.as_str()),
+                })
+            })
+            .collect()
+    }
+
+    /// Every document the export mentions: those of the selected entities,
+    /// the targets of selected references, the documents mentioning a
+    /// selected technology, and those the selected links cite as evidence.
+    pub fn mentioned_documents(&self) -> BTreeSet<u32> {
+        let view = self.view();
+        let graph = &view.graph;
+        let mut docs = BTreeSet::new();
+        for &i in &self.selection.nodes {
+            let Some(node) = graph.nodes.get(i as usize) else {
+                continue;
+            };
+            docs.extend(node.doc);
+            match &node.detail {
+                NodeDetail::Reference {
+                    target_note: Some(t),
+                    ..
+                } => {
+                    docs.extend(graph.nodes.get(*t as usize).and_then(|n| n.doc));
+                }
+                NodeDetail::Technology { .. } => {
+                    for &e in view.incoming(i) {
+                        if let Some(edge) = graph.edges.get(e as usize)
+                            && edge.kind == EdgeKind::MentionsTechnology
+                        {
+                            docs.extend(edge.evidence.iter().map(|ev| ev.doc));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for &e in &self.selection.edges {
+            if let Some(edge) = graph.edges.get(e) {
+                docs.extend(edge.evidence.iter().map(|ev| ev.doc));
+            }
+        }
+        docs.retain(|&d| (d as usize) < graph.docs.len());
+        docs
+    }
+
+    /// The selected links, sorted by id.
+    pub fn edge_summaries(&self) -> Vec<EdgeSummary<'_>> {
+        let view = self.view();
+        let ids = view.all_ids();
+        self.selection
+            .edges
+            .iter()
+            .zip(&self.selection.link_ids)
+            .filter_map(|(&e, id)| {
+                let edge = view.graph.edges.get(e)?;
+                Some(EdgeSummary {
+                    id,
+                    from: id_of(ids, edge.from),
+                    to: id_of(ids, edge.to),
+                    kind: edge.kind,
+                    confidence: crate::graph::view::round_confidence(edge.confidence),
+                    evidence_total: edge.evidence_total,
+                })
+            })
+            .collect()
+    }
+}
