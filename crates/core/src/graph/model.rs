@@ -328,6 +328,60 @@ impl Graph {
         postcard::to_allocvec(self).unwrap_or_default()
     }
 
+    /// Every number that points into the graph points inside it, so a
+    /// damaged object that still decodes is refused here instead of making
+    /// a later lookup panic.
+    fn check_indexes(&self) -> Result<(), String> {
+        let n = self.nodes.len() as u32;
+        let node = |i: u32, what: &str| {
+            if i < n {
+                Ok(())
+            } else {
+                Err(format!("{what} {i} is not one of the {n} entities"))
+            }
+        };
+        let chunks_of = |doc: u32| self.docs.get(doc as usize).map(|d| d.chunks.len());
+        for doc in &self.docs {
+            node(doc.note, "a document's note")?;
+        }
+        for x in &self.nodes {
+            if let Some(doc) = x.doc
+                && chunks_of(doc).is_none()
+            {
+                return Err(format!("entity document {doc} does not exist"));
+            }
+            match &x.detail {
+                NodeDetail::Section {
+                    parent: Some(p), ..
+                } => node(*p, "a section's parent")?,
+                NodeDetail::Reference {
+                    target_note: Some(t),
+                    ..
+                } => node(*t, "a reference's target note")?,
+                _ => {}
+            }
+        }
+        for e in &self.edges {
+            node(e.from, "an edge's start")?;
+            node(e.to, "an edge's end")?;
+            for ev in &e.evidence {
+                let Some(chunks) = chunks_of(ev.doc) else {
+                    return Err(format!("evidence document {} does not exist", ev.doc));
+                };
+                if ev.chunk.is_some_and(|c| c as usize >= chunks) {
+                    return Err(format!(
+                        "evidence chunk is not one of document {}'s",
+                        ev.doc
+                    ));
+                }
+                if let Some(via) = ev.via {
+                    node(via, "evidence's shared entity")?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn from_bytes(bytes: &[u8]) -> Result<Graph, String> {
         let graph: Graph = crate::store::objects::decode_binary(bytes)?;
         if graph.format != GRAPH_FORMAT {
@@ -336,16 +390,7 @@ impl Graph {
                 graph.format
             ));
         }
-        let n = graph.nodes.len() as u32;
-        let d = graph.docs.len() as u32;
-        let bad_edge = graph.edges.iter().any(|e| e.from >= n || e.to >= n);
-        let bad_node = graph
-            .nodes
-            .iter()
-            .any(|x| x.doc.is_some_and(|doc| doc >= d));
-        if bad_edge || bad_node || graph.docs.iter().any(|doc| doc.note >= n) {
-            return Err("graph indexes point outside the graph".to_string());
-        }
+        graph.check_indexes()?;
         Ok(graph)
     }
 }

@@ -186,6 +186,14 @@ impl IndexData {
                 stored.format
             ));
         }
+        // Every chunk has at least a length entry in the chunk index, so a
+        // table larger than that is damage (and would be a huge allocation).
+        let total: u64 = stored.chunks_per_doc.iter().map(|&n| u64::from(n)).sum();
+        if total > stored.chunks.len() as u64 {
+            return Err(format!(
+                "the chunk table counts {total} chunks, more than the chunk index can hold"
+            ));
+        }
         let mut chunk_table = Vec::new();
         for (doc, n) in stored.chunks_per_doc.iter().enumerate() {
             for order in 0..*n {
@@ -205,6 +213,56 @@ impl IndexData {
             outgoing: Rows::from_stored(stored.outgoing)?,
             incoming: Rows::from_stored(stored.incoming)?,
         })
+    }
+}
+
+impl IndexData {
+    /// Checks that the index's numbers fit `graph` (the graph object it was
+    /// built with), so a damaged or mismatched pair is refused instead of
+    /// making a lookup panic.
+    pub fn check_against(&self, graph: &Graph) -> Result<(), String> {
+        let nodes = graph.nodes.len();
+        let edges = graph.edges.len() as u32;
+        for (name, rows) in [("outgoing", &self.outgoing), ("incoming", &self.incoming)] {
+            if rows.offsets.len() != nodes + 1 {
+                return Err(format!(
+                    "{name} adjacency has {} rows for {nodes} entities",
+                    rows.offsets.len().saturating_sub(1)
+                ));
+            }
+            if rows.offsets.windows(2).any(|w| w[0] > w[1])
+                || rows
+                    .offsets
+                    .last()
+                    .is_some_and(|&end| end as usize != rows.edges.len())
+            {
+                return Err(format!("{name} adjacency rows are inconsistent"));
+            }
+            if rows.edges.iter().any(|&e| e >= edges) {
+                return Err(format!(
+                    "{name} adjacency names an edge that does not exist"
+                ));
+            }
+        }
+        if self
+            .types
+            .iter()
+            .any(|(_, members)| members.iter().any(|&m| m as usize >= nodes))
+        {
+            return Err("a type list names an entity that does not exist".to_string());
+        }
+        for &(doc, order) in &self.chunk_table {
+            let fits = graph
+                .docs
+                .get(doc as usize)
+                .is_some_and(|d| (order as usize) < d.chunks.len());
+            if !fits {
+                return Err(format!(
+                    "the chunk table names chunk {order} of document {doc}, which the graph does not have"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -61,6 +61,14 @@ pub fn open_run(ws: &Workspace, run: Option<&str>, need: Need) -> Result<LoadedR
     let graph = graph?;
     let index = index?;
     timer.lap("open: graph and index");
+    check_run_parts(
+        &reader,
+        &extract,
+        &link_manifest,
+        index_manifest.as_ref(),
+        &graph,
+        index.as_ref(),
+    )?;
     let group_sizes: Vec<u32> = extract
         .artifacts
         .iter()
@@ -85,4 +93,56 @@ pub fn open_run(ws: &Workspace, run: Option<&str>, need: Need) -> Result<LoadedR
         index,
         view,
     })
+}
+
+/// The graph, the index and the extraction of a run must describe the same
+/// documents and entities; a damaged or mismatched store is refused here,
+/// naming the manifest, instead of making a lookup panic later.
+fn check_run_parts(
+    reader: &crate::store::StoreReader,
+    extract: &StageManifest,
+    link_manifest: &StageManifest,
+    index_manifest: Option<&StageManifest>,
+    graph: &crate::graph::model::Graph,
+    index: Option<&crate::index::stage::IndexData>,
+) -> Result<()> {
+    let run_file = |stage: &str| {
+        reader
+            .layout
+            .run_dir(&link_manifest.run_id)
+            .join(format!("{stage}-manifest.json"))
+    };
+    let documents: u64 = extract
+        .artifacts
+        .iter()
+        .map(|a| u64::from(a.documents.unwrap_or(0)))
+        .sum();
+    if documents != graph.docs.len() as u64 {
+        return Err(Error::corrupt(
+            run_file(extract::STAGE),
+            format!(
+                "the extraction holds {documents} documents but the graph {}; run `auditgraph validate-store`, then `auditgraph rebuild`",
+                graph.docs.len()
+            ),
+        ));
+    }
+    if let (Some(index), Some(manifest)) = (index, index_manifest) {
+        let graph_object = link_manifest
+            .artifacts
+            .iter()
+            .find(|a| a.kind == crate::graph::model::GRAPH_KIND)
+            .map(|a| a.object.as_str());
+        let problem = if graph_object != Some(index.graph_object.as_str()) {
+            Some("the index was built for another graph".to_string())
+        } else {
+            index.check_against(graph).err()
+        };
+        if let Some(problem) = problem {
+            return Err(Error::corrupt(
+                run_file(&manifest.stage),
+                format!("{problem}; run `auditgraph validate-store`, then `auditgraph rebuild`"),
+            ));
+        }
+    }
+    Ok(())
 }
