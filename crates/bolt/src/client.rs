@@ -157,6 +157,17 @@ pub struct QueryResult {
     pub summary: Summary,
 }
 
+/// What to do with the rows of a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fetch {
+    /// PULL them and return them.
+    Keep,
+    /// PULL them and drop them.
+    Drop,
+    /// Ask the server not to send them (DISCARD).
+    Discard,
+}
+
 enum Reply {
     Success(Map),
     Record(Vec<Value>),
@@ -419,13 +430,32 @@ impl Client {
     /// mangles strings and floats in parameters; send data as
     /// [`crate::cypher_literal`]s in the query text instead.
     pub fn run(&mut self, query: &str, params: &[(&str, Value)]) -> Result<QueryResult, BoltError> {
-        self.guarded(|c| c.run_inner(query, params, true))
+        self.guarded(|c| c.run_inner(query, params, Fetch::Keep))
     }
 
-    /// Runs a query and discards its rows (RUN, then DISCARD all); returns
-    /// only the summary. Cheaper than [`Client::run`] for writes.
+    /// Runs a query and returns only its summary; the rows are read and
+    /// dropped (RUN, then PULL all). Meant for writes.
+    ///
+    /// This does not use DISCARD, because FalkorDB 4.16 answers DISCARD
+    /// like PULL and then never answers that connection again; see
+    /// [`Client::execute_with_discard`].
     pub fn execute(&mut self, query: &str, params: &[(&str, Value)]) -> Result<Summary, BoltError> {
-        self.guarded(|c| c.run_inner(query, params, false).map(|r| r.summary))
+        self.guarded(|c| c.run_inner(query, params, Fetch::Drop).map(|r| r.summary))
+    }
+
+    /// Like [`Client::execute`] but with RUN, then DISCARD all, so the
+    /// server does not send the rows. For Neo4j only: FalkorDB 4.16 sends
+    /// the rows anyway and then ignores every later request on this
+    /// connection (the next call times out).
+    pub fn execute_with_discard(
+        &mut self,
+        query: &str,
+        params: &[(&str, Value)],
+    ) -> Result<Summary, BoltError> {
+        self.guarded(|c| {
+            c.run_inner(query, params, Fetch::Discard)
+                .map(|r| r.summary)
+        })
     }
 
     /// Opens an explicit transaction (BEGIN). FalkorDB accepts it but runs
@@ -616,7 +646,7 @@ impl Client {
         &mut self,
         query: &str,
         params: &[(&str, Value)],
-        pull: bool,
+        fetch_mode: Fetch,
     ) -> Result<QueryResult, BoltError> {
         let params: Map = params
             .iter()
@@ -629,10 +659,9 @@ impl Client {
             extra.push(("db".into(), Value::from(db)));
         }
         let fetch = Value::map([("n", -1i64)]);
-        let (next, next_name) = if pull {
-            (msg::PULL, "PULL")
-        } else {
-            (msg::DISCARD, "DISCARD")
+        let (next, next_name) = match fetch_mode {
+            Fetch::Keep | Fetch::Drop => (msg::PULL, "PULL"),
+            Fetch::Discard => (msg::DISCARD, "DISCARD"),
         };
         self.send(
             &[
@@ -674,7 +703,7 @@ impl Client {
                             self.max_result_bytes
                         )));
                     }
-                    if pull {
+                    if fetch_mode == Fetch::Keep {
                         records.push(values);
                     }
                 }
