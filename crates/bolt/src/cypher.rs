@@ -7,59 +7,18 @@ use std::fmt::Write as _;
 use crate::error::BoltError;
 use crate::value::Value;
 
-/// Words a map key must not be written bare as (Cypher keywords and
-/// literals); such keys are backtick-quoted.
 /// 2^600, to write subnormal floats as an exact quotient of normal ones.
 const TWO_POW_600: f64 = 4.149515568880993e180;
 
+/// Words a map key must not be written bare as (Cypher keywords and
+/// literals); such keys are backtick-quoted.
+#[rustfmt::skip]
 const RESERVED: &[&str] = &[
-    "all",
-    "and",
-    "as",
-    "asc",
-    "ascending",
-    "by",
-    "call",
-    "case",
-    "contains",
-    "create",
-    "delete",
-    "desc",
-    "descending",
-    "detach",
-    "distinct",
-    "else",
-    "end",
-    "ends",
-    "exists",
-    "false",
-    "foreach",
-    "in",
-    "is",
-    "limit",
-    "load",
-    "match",
-    "merge",
-    "not",
-    "null",
-    "on",
-    "optional",
-    "or",
-    "order",
-    "remove",
-    "return",
-    "set",
-    "skip",
-    "starts",
-    "then",
-    "true",
-    "union",
-    "unwind",
-    "when",
-    "where",
-    "with",
-    "xor",
-    "yield",
+    "all", "and", "as", "asc", "ascending", "by", "call", "case", "contains", "create", "delete",
+    "desc", "descending", "detach", "distinct", "else", "end", "ends", "exists", "false", "foreach",
+    "in", "is", "limit", "load", "match", "merge", "not", "null", "on", "optional", "or", "order",
+    "remove", "return", "set", "skip", "starts", "then", "true", "union", "unwind", "when", "where",
+    "with", "xor", "yield",
 ];
 
 /// The Cypher literal for a value, valid for Neo4j 5 and FalkorDB.
@@ -69,10 +28,10 @@ const RESERVED: &[&str] = &[
 ///   integer literal);
 /// - floats in the shortest form that reads back to the same `f64`
 ///   (`0.1`, `1e-9`, `-0.0`, always with a `.` or an exponent so they stay
-///   floats); subnormal floats as an exact division by 2^600
-///   (`(2.0501330894674953e-143 / 4.149515568880993e180)` for the smallest), since FalkorDB refuses
-///   subnormal literals as "Float overflow"; NaN and ±infinity have no
-///   literal and are refused;
+///   floats); subnormal floats as an exact division by 2^600 (the
+///   smallest is `(2.0501330894674953e-143 / 4.149515568880993e180)`),
+///   since FalkorDB refuses subnormal literals as "Float overflow"; NaN and
+///   ±infinity have no literal and are refused;
 /// - strings in single quotes, with `\`, `'`, newline, carriage return,
 ///   tab, backspace and form feed written as `\\`, `\'`, `\n`, `\r`, `\t`,
 ///   `\b`, `\f`; every other character is written as is (FalkorDB does not
@@ -82,6 +41,10 @@ const RESERVED: &[&str] = &[
 /// - lists as `[a, b]`; maps as `{key: value}`, keys that are not plain
 ///   identifiers (ASCII letters, digits, `_`, not starting with a digit, not
 ///   a keyword) in backticks (see [`cypher_identifier`]).
+///
+/// Checked against FalkorDB 4.16.3 by a property test: every string without
+/// NUL, every finite float, every integer, and lists and maps of them come
+/// back from `RETURN <literal>` unchanged.
 ///
 /// Bytes, graph structures (nodes, relationships, paths) and other
 /// structures have no literal form: [`BoltError::Encode`].
@@ -172,6 +135,47 @@ fn write_string(s: &str, out: &mut String) {
     out.push('\'');
 }
 
+/// Splits `rows` into Cypher list literals (`[row, row, ...]`) of at most
+/// `max_rows` rows and, where possible, at most `max_bytes` bytes each (a
+/// single row longer than `max_bytes` gets a list of its own), keeping the
+/// order. For `UNWIND <list> AS row ...` batches.
+///
+/// With FalkorDB keep the whole query under about 60 KiB: its Bolt reader
+/// mishandles a request that arrives in several TCP reads, which gets more
+/// likely as requests grow (see `docs/testing-falkordb.md`).
+pub fn list_literal_batches(
+    rows: &[Value],
+    max_bytes: usize,
+    max_rows: usize,
+) -> Result<Vec<String>, BoltError> {
+    let max_rows = max_rows.max(1);
+    let mut batches = Vec::new();
+    let mut current = String::from("[");
+    let mut in_current = 0usize;
+    let mut row_text = String::new();
+    for row in rows {
+        row_text.clear();
+        write_literal(row, &mut row_text)?;
+        // "[" + rows joined by ", " + "]"
+        let grown = current.len() + row_text.len() + if in_current > 0 { 3 } else { 1 };
+        if in_current > 0 && (grown > max_bytes || in_current >= max_rows) {
+            current.push(']');
+            batches.push(std::mem::replace(&mut current, String::from("[")));
+            in_current = 0;
+        }
+        if in_current > 0 {
+            current.push_str(", ");
+        }
+        current.push_str(&row_text);
+        in_current += 1;
+    }
+    if in_current > 0 {
+        current.push(']');
+        batches.push(current);
+    }
+    Ok(batches)
+}
+
 /// True for a name that can be written bare as a map key or identifier:
 /// ASCII letters, digits and `_`, not starting with a digit, not a keyword.
 pub fn is_plain_identifier(name: &str) -> bool {
@@ -195,7 +199,8 @@ fn write_key(key: &str, out: &mut String) {
 /// A quoted Cypher identifier (label, relationship type, property key,
 /// variable): the name in backticks, a backtick inside doubled. Always
 /// quoted, so keywords and any characters are safe. An empty name gives
-/// ``` `` ```, which servers reject.
+/// ``` `` ```, which servers reject. FalkorDB 4.16 cannot parse a doubled
+/// backtick (Neo4j can): names holding a backtick only work with Neo4j.
 pub fn cypher_identifier(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 2);
     write_identifier(name, &mut out);
@@ -319,6 +324,44 @@ mod tests {
             })]))
             .is_err()
         );
+    }
+
+    #[test]
+    fn list_batches_respect_bytes_and_rows() {
+        let rows: Vec<Value> = (0..10)
+            .map(|i| Value::map([("id", Value::String(format!("n{i}")))]))
+            .collect();
+        let one = cypher_literal(&rows[0]).unwrap();
+        assert_eq!(one, "{id: 'n0'}");
+        // Everything fits.
+        let all = list_literal_batches(&rows, 10_000, 100).unwrap();
+        assert_eq!(all, [cypher_literal(&Value::List(rows.clone())).unwrap()]);
+        // By rows.
+        let by_rows = list_literal_batches(&rows, 10_000, 4).unwrap();
+        assert_eq!(by_rows.len(), 3);
+        assert_eq!(by_rows[2], "[{id: 'n8'}, {id: 'n9'}]");
+        // By bytes: two rows are 2 + 10 + 2 + 10 = 24 bytes.
+        let by_bytes = list_literal_batches(&rows, 24, 100).unwrap();
+        assert_eq!(by_bytes.len(), 5);
+        assert!(by_bytes.iter().all(|b| b.len() <= 24), "{by_bytes:?}");
+        // A row larger than the budget goes alone.
+        let tiny = list_literal_batches(&rows, 3, 100).unwrap();
+        assert_eq!(tiny.len(), 10);
+        assert_eq!(tiny[0], "[{id: 'n0'}]");
+        // Order and content are kept.
+        let joined: Vec<String> = by_bytes
+            .iter()
+            .flat_map(|b| {
+                b.trim_matches(|c| c == '[' || c == ']')
+                    .split(", ")
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let want: Vec<String> = rows.iter().map(|r| cypher_literal(r).unwrap()).collect();
+        assert_eq!(joined, want);
+        assert!(list_literal_batches(&[], 10, 10).unwrap().is_empty());
+        assert!(list_literal_batches(&[Value::Float(f64::NAN)], 10, 10).is_err());
     }
 
     #[test]

@@ -52,6 +52,32 @@
 //! - [`is_loopback_host`] and [`BoltUri::is_plaintext_to_remote`] for the
 //!   CLI's plaintext warning and `--require-tls`.
 //!
+//! # FalkorDB 4.16.3 (the test server), measured with this client
+//!
+//! Besides what `docs/testing-falkordb.md` lists (no GOODBYE, parameters
+//! over ~4 KiB crash it, auth by position, no rollback, database ignored):
+//!
+//! - **DISCARD** is answered like PULL (the rows are sent), and then the
+//!   connection never answers again. [`Client::execute`] therefore uses
+//!   PULL and drops the rows; [`Client::execute_with_discard`] is for Neo4j.
+//! - **LOGOFF** is never answered ([`Client::logoff`] times out).
+//! - **A reply message over 64 KiB** (say one string value of 65 000
+//!   bytes) is sent as a single chunk whose 16-bit length wraps around; the
+//!   client then gets garbage and reports a timeout or protocol error.
+//! - **A request that arrives in several TCP reads** can be dropped (the
+//!   server closes the connection) or, when a chunk header is split, wedge
+//!   or crash the server (SIGSEGV in `buffer_read_uint16`). The client writes
+//!   each request (RUN + PULL) with one write call; on loopback a request up
+//!   to ~64 KiB arrives in one piece. Batches of 60 KB of literals ran
+//!   1 500 times in a row without a failure; a 1.6 MB request failed 1 time
+//!   in 5. Keep requests under ~60 KiB ([`list_literal_batches`]).
+//! - `\uXXXX` escapes in string literals are not decoded, a backtick cannot
+//!   be escaped inside a backticked name, subnormal float literals are
+//!   refused, and a NUL character ends the query text: see
+//!   [`cypher_literal`].
+//! - Errors all come with code `SyntaxError`; a refused login with code
+//!   `FalkorDB.ClientError.Security.Unauthorized` and no message.
+//!
 //! Not implemented: routing (cluster discovery), bookmarks management,
 //! notifications configuration, telemetry, Bolt 4.x and 5.0, streaming
 //! results in batches (PULL fetches everything).
@@ -67,7 +93,9 @@ mod uri;
 mod value;
 
 pub use client::{Client, Config, QueryResult, Summary};
-pub use cypher::{cypher_identifier, cypher_literal, is_plain_identifier, write_literal};
+pub use cypher::{
+    cypher_identifier, cypher_literal, is_plain_identifier, list_literal_batches, write_literal,
+};
 pub use error::BoltError;
 pub use uri::{BoltUri, DEFAULT_PORT, Security, is_loopback_host};
 pub use value::{Map, Node, Path, Relationship, Structure, UnboundRelationship, Value, map_get};
