@@ -72,7 +72,11 @@ pub struct Config {
     pub require_tls: bool,
     /// Largest single server message accepted (default 64 MiB).
     pub max_message_bytes: usize,
-    /// Largest total size of the records of one query (default 512 MiB).
+    /// Most memory the rows of one query may take once decoded (default
+    /// 512 MiB), counted as 32 bytes per value plus the bytes of strings;
+    /// rows that [`Client::execute`] drops count too. A single reply is also
+    /// checked before it is decoded, so a small message of many tiny values
+    /// cannot take more.
     pub max_result_bytes: usize,
 }
 
@@ -546,8 +550,24 @@ impl Client {
     }
 
     fn recv(&mut self, during: &str) -> Result<Reply, BoltError> {
+        self.recv_limited(during, self.max_result_bytes)
+            .map(|(r, _)| r)
+    }
+
+    /// Reads one reply whose decoded values may take at most `limit` bytes
+    /// of memory; also returns what they take.
+    fn recv_limited(&mut self, during: &str, limit: usize) -> Result<(Reply, usize), BoltError> {
         let body = self.conn.read_message(self.max_message_bytes, during)?;
-        let (signature, mut fields) = packstream::decode_message(&body)?;
+        let (signature, mut fields, used) = packstream::decode_message_limited(&body, limit)
+            .map_err(|e| match e {
+                BoltError::Protocol(m) if m.contains("decoded values") => {
+                    BoltError::Protocol(format!(
+                        "the result is larger than the limit of {} bytes",
+                        self.max_result_bytes
+                    ))
+                }
+                other => other,
+            })?;
         let reply = match (signature, fields.len()) {
             (msg::SUCCESS, 0) => Reply::Success(Map::new()),
             (msg::SUCCESS, 1) => match fields.pop() {
@@ -589,7 +609,7 @@ impl Client {
                 )));
             }
         };
-        Ok(reply)
+        Ok((reply, used))
     }
 
     /// Sends one message that is answered by a single SUCCESS.
@@ -694,15 +714,13 @@ impl Client {
         let mut result_bytes = 0usize;
         let during = format!("waiting for the {next_name} reply");
         let end_meta = loop {
-            match self.recv(&during)? {
+            let left = self.max_result_bytes.saturating_sub(result_bytes);
+            let (reply, used) = self.recv_limited(&during, left)?;
+            match reply {
                 Reply::Record(values) => {
-                    result_bytes = result_bytes.saturating_add(approx_size(&values));
-                    if result_bytes > self.max_result_bytes {
-                        return Err(BoltError::Protocol(format!(
-                            "the result is larger than the limit of {} bytes",
-                            self.max_result_bytes
-                        )));
-                    }
+                    // Dropped rows count too: the limit also bounds the time
+                    // a server can keep the client reading.
+                    result_bytes = result_bytes.saturating_add(used);
                     if fetch_mode == Fetch::Keep {
                         records.push(values);
                     }
@@ -740,52 +758,6 @@ fn unexpected(reply: &Reply, request: &str) -> BoltError {
         Reply::Failure { .. } => "FAILURE",
     };
     BoltError::Protocol(format!("unexpected {what} in reply to {request}"))
-}
-
-/// Rough memory size of decoded values, for the result limit.
-fn approx_size(values: &[Value]) -> usize {
-    values
-        .iter()
-        .map(value_size)
-        .fold(0usize, usize::saturating_add)
-}
-
-fn value_size(v: &Value) -> usize {
-    let base = std::mem::size_of::<Value>();
-    let inner = match v {
-        Value::String(s) => s.len(),
-        Value::Bytes(b) => b.len(),
-        Value::List(l) => approx_size(l),
-        Value::Map(m) => m
-            .iter()
-            .map(|(k, v)| k.len() + value_size(v))
-            .fold(0usize, usize::saturating_add),
-        Value::Node(n) => {
-            n.labels.iter().map(String::len).sum::<usize>()
-                + n.properties
-                    .iter()
-                    .map(|(k, v)| k.len() + value_size(v))
-                    .sum::<usize>()
-        }
-        Value::Relationship(r) => {
-            r.rel_type.len()
-                + r.properties
-                    .iter()
-                    .map(|(k, v)| k.len() + value_size(v))
-                    .sum::<usize>()
-        }
-        Value::UnboundRelationship(r) => {
-            r.rel_type.len()
-                + r.properties
-                    .iter()
-                    .map(|(k, v)| k.len() + value_size(v))
-                    .sum::<usize>()
-        }
-        Value::Path(p) => p.nodes.len() * 64 + p.relationships.len() * 64 + p.indices.len() * 8,
-        Value::Struct(s) => approx_size(&s.fields),
-        _ => 0,
-    };
-    base.saturating_add(inner)
 }
 
 fn summary(run_meta: Map, end_meta: Map) -> Summary {

@@ -318,10 +318,12 @@ mod tests {
     fn no_literal_for_bytes_and_structures() {
         assert!(cypher_literal(&Value::Bytes(vec![1])).is_err());
         assert!(
-            cypher_literal(&Value::List(vec![Value::Struct(crate::value::Structure {
-                tag: 0x44,
-                fields: vec![Value::Int(1)]
-            })]))
+            cypher_literal(&Value::List(vec![Value::Struct(Box::new(
+                crate::value::Structure {
+                    tag: 0x44,
+                    fields: vec![Value::Int(1)]
+                }
+            ))]))
             .is_err()
         );
     }

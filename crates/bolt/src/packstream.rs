@@ -114,12 +114,16 @@ pub fn encode_into(value: &Value, out: &mut Vec<u8>) -> Result<(), BoltError> {
         }
         Value::Path(p) => {
             let fields = [
-                Value::List(p.nodes.iter().cloned().map(Value::Node).collect()),
+                Value::List(
+                    p.nodes
+                        .iter()
+                        .map(|n| Value::Node(Box::new(n.clone())))
+                        .collect(),
+                ),
                 Value::List(
                     p.relationships
                         .iter()
-                        .cloned()
-                        .map(Value::UnboundRelationship)
+                        .map(|r| Value::UnboundRelationship(Box::new(r.clone())))
                         .collect(),
                 ),
                 Value::List(p.indices.iter().copied().map(Value::Int).collect()),
@@ -230,9 +234,13 @@ fn len_u32(len: usize, what: &str) -> Result<u32, BoltError> {
     })
 }
 
+/// Memory charged for each decoded value (plus the bytes of strings, byte
+/// arrays and map keys, and the size of boxed structures).
+pub const VALUE_COST: usize = std::mem::size_of::<Value>();
+
 /// Decodes exactly one value that fills all of `bytes`.
 pub fn decode(bytes: &[u8]) -> Result<Value, BoltError> {
-    let mut d = Decoder::new(bytes);
+    let mut d = Decoder::new(bytes, usize::MAX);
     let v = d.value(0)?;
     d.finish()?;
     Ok(v)
@@ -241,7 +249,19 @@ pub fn decode(bytes: &[u8]) -> Result<Value, BoltError> {
 /// Decodes a Bolt message body: one structure whose tag is the message
 /// signature. Returns the signature and the fields.
 pub fn decode_message(bytes: &[u8]) -> Result<(u8, Vec<Value>), BoltError> {
-    let mut d = Decoder::new(bytes);
+    decode_message_limited(bytes, usize::MAX).map(|(s, f, _)| (s, f))
+}
+
+/// Like [`decode_message`], but refuses (with [`BoltError::Protocol`]) a
+/// message whose decoded values would take more than `limit` bytes of
+/// memory ([`VALUE_COST`] per value plus string and byte contents). A small
+/// message of many tiny values cannot blow up in memory this way. Also
+/// returns the memory charged.
+pub fn decode_message_limited(
+    bytes: &[u8],
+    limit: usize,
+) -> Result<(u8, Vec<Value>, usize), BoltError> {
+    let mut d = Decoder::new(bytes, limit);
     let marker = d.byte()?;
     if marker & 0xF0 != 0xB0 {
         return Err(BoltError::Protocol(format!(
@@ -254,18 +274,36 @@ pub fn decode_message(bytes: &[u8]) -> Result<(u8, Vec<Value>), BoltError> {
         fields.push(d.value(1)?);
     }
     d.finish()?;
-    Ok((signature, fields))
+    Ok((signature, fields, limit - d.budget))
 }
 
 /// A PackStream reader over a complete message.
 struct Decoder<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Memory the values decoded from here on may still take.
+    budget: usize,
+    limit: usize,
 }
 
 impl<'a> Decoder<'a> {
-    fn new(buf: &'a [u8]) -> Self {
-        Decoder { buf, pos: 0 }
+    fn new(buf: &'a [u8], limit: usize) -> Self {
+        Decoder {
+            buf,
+            pos: 0,
+            budget: limit,
+            limit,
+        }
+    }
+
+    fn charge(&mut self, bytes: usize) -> Result<(), BoltError> {
+        self.budget = self.budget.checked_sub(bytes).ok_or_else(|| {
+            BoltError::Protocol(format!(
+                "the decoded values would take more than the limit of {} bytes",
+                self.limit
+            ))
+        })?;
+        Ok(())
     }
 
     fn remaining(&self) -> usize {
@@ -327,6 +365,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn string(&mut self, len: usize) -> Result<String, BoltError> {
+        self.charge(len)?;
         let bytes = self.take(len)?;
         std::str::from_utf8(bytes)
             .map(str::to_owned)
@@ -334,6 +373,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn value(&mut self, depth: usize) -> Result<Value, BoltError> {
+        self.charge(VALUE_COST)?;
         let marker = self.byte()?;
         match marker {
             0x00..=0x7F => Ok(Value::Int(i64::from(marker))),
@@ -348,6 +388,7 @@ impl<'a> Decoder<'a> {
             INT_64 => Ok(Value::Int(i64::from_be_bytes(self.array()?))),
             BYTES_8 | BYTES_16 | BYTES_32 => {
                 let len = self.len(1 << (marker - BYTES_8))?;
+                self.charge(len)?;
                 Ok(Value::Bytes(self.take(len)?.to_vec()))
             }
             0x80..=0x8F => Ok(Value::String(self.string(usize::from(marker & 0x0F))?)),
@@ -389,7 +430,7 @@ impl<'a> Decoder<'a> {
     fn list(&mut self, len: usize, depth: usize) -> Result<Value, BoltError> {
         let depth = Self::enter(depth)?;
         self.check_count(len, 1, "list")?;
-        let mut items = Vec::with_capacity(len);
+        let mut items = Vec::with_capacity(len.min(self.budget / VALUE_COST));
         for _ in 0..len {
             items.push(self.value(depth)?);
         }
@@ -403,7 +444,7 @@ impl<'a> Decoder<'a> {
     fn map_entries(&mut self, len: usize, depth: usize) -> Result<Map, BoltError> {
         let depth = Self::enter(depth)?;
         self.check_count(len, 2, "map")?;
-        let mut entries = Vec::with_capacity(len);
+        let mut entries = Vec::with_capacity(len.min(self.budget / (2 * VALUE_COST)));
         for _ in 0..len {
             let key = match self.value(depth)? {
                 Value::String(s) => s,
@@ -423,6 +464,7 @@ impl<'a> Decoder<'a> {
     fn structure(&mut self, tag: u8, n: usize, depth: usize) -> Result<Value, BoltError> {
         let depth = Self::enter(depth)?;
         self.check_count(n, 1, "structure")?;
+        self.charge(std::mem::size_of::<Relationship>())?;
         let mut fields = Vec::with_capacity(n);
         for _ in 0..n {
             fields.push(self.value(depth)?);
@@ -453,13 +495,15 @@ fn kind(v: &Value) -> &'static str {
 /// the wrong shape) stays a generic [`Structure`].
 fn graph_value(tag: u8, fields: Vec<Value>) -> Value {
     let typed = match tag {
-        tag::NODE => as_node(&fields).map(Value::Node),
-        tag::RELATIONSHIP => as_relationship(&fields).map(Value::Relationship),
-        tag::UNBOUND_RELATIONSHIP => as_unbound(&fields).map(Value::UnboundRelationship),
-        tag::PATH => as_path(&fields).map(Value::Path),
+        tag::NODE => as_node(&fields).map(|v| Value::Node(Box::new(v))),
+        tag::RELATIONSHIP => as_relationship(&fields).map(|v| Value::Relationship(Box::new(v))),
+        tag::UNBOUND_RELATIONSHIP => {
+            as_unbound(&fields).map(|v| Value::UnboundRelationship(Box::new(v)))
+        }
+        tag::PATH => as_path(&fields).map(|v| Value::Path(Box::new(v))),
         _ => None,
     };
-    typed.unwrap_or(Value::Struct(Structure { tag, fields }))
+    typed.unwrap_or_else(|| Value::Struct(Box::new(Structure { tag, fields })))
 }
 
 fn strings(v: &Value) -> Option<Vec<String>> {
@@ -536,7 +580,7 @@ fn as_path(f: &[Value]) -> Option<Path> {
         .as_list()?
         .iter()
         .map(|v| match v {
-            Value::Node(n) => Some(n.clone()),
+            Value::Node(n) => Some((**n).clone()),
             _ => None,
         })
         .collect::<Option<Vec<_>>>()?;
@@ -544,7 +588,7 @@ fn as_path(f: &[Value]) -> Option<Path> {
         .as_list()?
         .iter()
         .map(|v| match v {
-            Value::UnboundRelationship(r) => Some(r.clone()),
+            Value::UnboundRelationship(r) => Some((**r).clone()),
             _ => None,
         })
         .collect::<Option<Vec<_>>>()?;

@@ -14,7 +14,8 @@ pub type Map = Vec<(String, Value)>;
 /// UnboundRelationship, Path) are decoded into their own variants when their
 /// fields have the documented shape; any other structure, or a graph
 /// structure with unexpected fields, becomes [`Value::Struct`], so decoding
-/// never fails because of an unknown or odd structure.
+/// never fails because of an unknown or odd structure. Structures are boxed
+/// to keep `Value` small (32 bytes).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// PackStream `Null`.
@@ -34,16 +35,16 @@ pub enum Value {
     /// PackStream `Dictionary`, keys in wire order.
     Map(Map),
     /// Bolt `Node` structure (tag `0x4E`).
-    Node(Node),
+    Node(Box<Node>),
     /// Bolt `Relationship` structure (tag `0x52`).
-    Relationship(Relationship),
+    Relationship(Box<Relationship>),
     /// Bolt `UnboundRelationship` structure (tag `0x72`), found inside paths.
-    UnboundRelationship(UnboundRelationship),
+    UnboundRelationship(Box<UnboundRelationship>),
     /// Bolt `Path` structure (tag `0x50`).
-    Path(Path),
+    Path(Box<Path>),
     /// Any other structure (temporal and spatial types, or a graph structure
     /// with unexpected fields): its tag byte and its fields.
-    Struct(Structure),
+    Struct(Box<Structure>),
 }
 
 /// A node as returned by the server.

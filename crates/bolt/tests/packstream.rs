@@ -170,17 +170,17 @@ fn map_order_is_kept_and_last_duplicate_wins() {
 #[test]
 fn structures_up_to_15_fields() {
     for n in 0..=15 {
-        let s = Value::Struct(Structure {
+        let s = Value::Struct(Box::new(Structure {
             tag: 0x44,
             fields: vec![Value::Int(7); n],
-        });
+        }));
         let bytes = round_trip(&s);
         assert_eq!(bytes[..2], [0xB0 | n as u8, 0x44]);
     }
-    let too_many = Value::Struct(Structure {
+    let too_many = Value::Struct(Box::new(Structure {
         tag: 0x44,
         fields: vec![Value::Null; 16],
-    });
+    }));
     assert!(matches!(
         packstream::encode(&too_many),
         Err(BoltError::Encode(_))
@@ -201,30 +201,30 @@ fn node(id: i64) -> Node {
 
 #[test]
 fn graph_structures_decode_into_their_types() {
-    let n = Value::Node(node(1));
+    let n = Value::Node(Box::new(node(1)));
     assert_eq!(round_trip(&n)[..2], [0xB4, 0x4E]);
-    let n3 = Value::Node(Node {
+    let n3 = Value::Node(Box::new(Node {
         element_id: None,
         ..node(2)
-    });
+    }));
     assert_eq!(round_trip(&n3)[..2], [0xB3, 0x4E]);
-    let r = Value::Relationship(Relationship {
+    let r = Value::Relationship(Box::new(Relationship {
         id: 9,
         start_node_id: 1,
         end_node_id: 2,
         rel_type: "LINKS".into(),
         properties: vec![("rule".into(), Value::from("r1"))],
         element_ids: Some(("r9".into(), "n1".into(), "n2".into())),
-    });
+    }));
     assert_eq!(round_trip(&r)[..2], [0xB8, 0x52]);
-    let r5 = Value::Relationship(Relationship {
+    let r5 = Value::Relationship(Box::new(Relationship {
         id: 9,
         start_node_id: 1,
         end_node_id: 2,
         rel_type: "LINKS".into(),
         properties: vec![],
         element_ids: None,
-    });
+    }));
     assert_eq!(round_trip(&r5)[..2], [0xB5, 0x52]);
     let u = UnboundRelationship {
         id: 9,
@@ -233,14 +233,14 @@ fn graph_structures_decode_into_their_types() {
         element_id: Some("r9".into()),
     };
     assert_eq!(
-        round_trip(&Value::UnboundRelationship(u.clone()))[..2],
+        round_trip(&Value::UnboundRelationship(Box::new(u.clone())))[..2],
         [0xB4, 0x72]
     );
-    let p = Value::Path(Path {
+    let p = Value::Path(Box::new(Path {
         nodes: vec![node(1), node(2)],
         relationships: vec![u],
         indices: vec![1, 1],
-    });
+    }));
     assert_eq!(round_trip(&p)[..2], [0xB3, 0x50]);
 }
 
@@ -267,7 +267,7 @@ fn every_truncation_is_an_error() {
         ("l", Value::from(vec![1i64, 1000, 100_000, 10_000_000_000])),
         ("f", Value::Float(2.5)),
         ("b", Value::Bytes(vec![1, 2, 3])),
-        ("n", Value::Node(node(3))),
+        ("n", Value::Node(Box::new(node(3)))),
     ]);
     let bytes = packstream::encode(&v).unwrap();
     for cut in 0..bytes.len() {
@@ -324,6 +324,31 @@ fn nesting_is_bounded() {
 }
 
 #[test]
+fn value_is_small() {
+    assert_eq!(std::mem::size_of::<Value>(), 32);
+    assert_eq!(packstream::VALUE_COST, 32);
+}
+
+#[test]
+fn decoded_memory_is_bounded() {
+    // 60 000 tiny ints: 60 KB on the wire, ~1.9 MB decoded.
+    let mut body = vec![0xB1, 0x71, 0xD5, 0xEA, 0x60];
+    body.extend(std::iter::repeat_n(0x01u8, 60_000));
+    let (_, fields, used) = packstream::decode_message_limited(&body, 10 << 20).unwrap();
+    assert_eq!(fields[0].as_list().map(<[Value]>::len), Some(60_000));
+    assert_eq!(used, 60_001 * packstream::VALUE_COST);
+    match packstream::decode_message_limited(&body, 1 << 20) {
+        Err(BoltError::Protocol(m)) => assert!(m.contains("limit"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    // String contents count.
+    let s = packstream::encode(&Value::String("x".repeat(1000))).unwrap();
+    let msg = [&[0xB1, 0x71][..], &s].concat();
+    assert!(packstream::decode_message_limited(&msg, 1000).is_err());
+    assert!(packstream::decode_message_limited(&msg, 1100).is_ok());
+}
+
+#[test]
 fn messages_are_structures() {
     let (sig, fields) = packstream::decode_message(&[0xB1, 0x70, 0xA0]).unwrap();
     assert_eq!((sig, fields), (0x70, vec![Value::Map(vec![])]));
@@ -358,7 +383,7 @@ fn arb_value() -> impl Strategy<Value = Value> {
             proptest::collection::vec(inner.clone(), 0..20).prop_map(Value::List),
             proptest::collection::vec((".{0,10}", inner.clone()), 0..20).prop_map(Value::Map),
             (0x00u8..0x4D, proptest::collection::vec(inner, 0..15))
-                .prop_map(|(tag, fields)| Value::Struct(Structure { tag, fields })),
+                .prop_map(|(tag, fields)| Value::Struct(Box::new(Structure { tag, fields }))),
         ]
     })
 }
