@@ -13,8 +13,9 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use auditgraph_bolt::Config;
@@ -71,9 +72,15 @@ pub fn shared(test: &str) -> Option<Server> {
                  run the suite with scripts/test, which starts FalkorDB"
             );
         }
-        eprintln!(
-            "note: skipping {test}: AUDITGRAPH_TEST_BOLT_URI is not set (scripts/test starts FalkorDB and sets it)"
-        );
+        // Straight to stderr (not captured like eprintln!), once per binary.
+        static NOTED: AtomicBool = AtomicBool::new(false);
+        if !NOTED.swap(true, Ordering::Relaxed) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: skipping the tests that need a Bolt server ({test} and others): \
+                 AUDITGRAPH_TEST_BOLT_URI is not set (scripts/test starts FalkorDB and sets it)"
+            );
+        }
         return None;
     };
     let bolt_port = uri
