@@ -60,8 +60,9 @@ pub struct Config {
     /// server's default. FalkorDB ignores it in BEGIN and misreads it in RUN
     /// (writes to a graph literally named `db`), so leave it `None` there.
     pub database: Option<String>,
-    /// Longest wait for the TCP connection, the TLS handshake and the Bolt
-    /// version handshake (each).
+    /// Longest wait while connecting: for the TCP connection, the TLS
+    /// handshake, and the HELLO and LOGON replies (each); the Bolt version
+    /// handshake gets this time in all, over at most two tries.
     pub connect_timeout: Duration,
     /// Longest wait for each complete server reply (including the time the
     /// server spends running the query) and for each complete request
@@ -270,8 +271,11 @@ impl Client {
             max_message_bytes: config.max_message_bytes,
             max_result_bytes: config.max_result_bytes,
         };
+        // HELLO and LOGON are part of connecting: connect_timeout each.
+        client.conn.io_timeout = config.connect_timeout;
         client.hello()?;
         client.logon(&config.user, &config.password)?;
+        client.conn.io_timeout = config.io_timeout;
         Ok(client)
     }
 

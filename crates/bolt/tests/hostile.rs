@@ -176,18 +176,57 @@ fn server_that_closes_during_the_handshake() {
 
 #[test]
 fn silent_after_the_handshake_times_out_in_hello() {
-    let (err, took) = connect_err(fake(&V5_4, vec![Step::Read], Duration::from_millis(1500)));
+    let (err, took) = connect_err(fake(&V5_4, vec![Step::Read], Duration::from_millis(2500)));
+    // HELLO is part of connecting: connect_timeout (1.5 s) applies.
     assert!(matches!(err, BoltError::Timeout { .. }), "{err:?}");
     assert!(err.to_string().contains("HELLO"), "{err}");
-    assert!(took < Duration::from_millis(1400), "{took:?}");
+    assert!(err.to_string().contains("1.5s"), "{err}");
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_millis(2500),
+        "{took:?}"
+    );
+}
+
+/// Runs a query against a fake server that, after login, reads the request
+/// and then does `then`; returns the error and how long `run` took.
+fn run_err(then: Vec<Step>) -> (BoltError, Duration) {
+    let mut steps = logged_in();
+    steps.extend([Step::Read, Step::Read]); // RUN, PULL
+    steps.extend(then);
+    let f = fake(&V5_4, steps, Duration::ZERO);
+    let mut c = Client::connect(&config(f.port)).unwrap();
+    let started = Instant::now();
+    let err = c.run("RETURN 1", &[]).unwrap_err();
+    let took = started.elapsed();
+    assert!(!err.to_string().contains('\n'), "{err}");
+    assert!(err.is_fatal());
+    assert!(matches!(c.run("RETURN 1", &[]), Err(BoltError::Usage(_))));
+    drop(c);
+    f.thread.join().unwrap();
+    (err, took)
+}
+
+#[test]
+fn silent_after_a_query_times_out_after_io_timeout() {
+    let (err, took) = run_err(vec![Step::Trickle(vec![], Duration::ZERO)]);
+    // The fake closes at once here: that is a lost connection, not a hang.
+    assert!(matches!(err, BoltError::Io { .. }), "{err:?}");
+    assert!(took < Duration::from_millis(500), "{took:?}");
+    let (err, took) = run_err(vec![Step::Trickle(vec![0, 0], Duration::from_millis(1500))]);
+    assert!(matches!(err, BoltError::Timeout { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("0.7s waiting for the RUN reply"),
+        "{err}"
+    );
+    assert!(
+        took >= Duration::from_millis(650) && took < Duration::from_millis(1400),
+        "{took:?}"
+    );
 }
 
 #[test]
 fn endless_noops_time_out() {
-    let noops = vec![Step::Trickle(vec![0; 400], Duration::from_millis(5))];
-    let mut steps = vec![Step::Read];
-    steps.extend(noops);
-    let (err, took) = connect_err(fake(&V5_4, steps, Duration::ZERO));
+    let (err, took) = run_err(vec![Step::Trickle(vec![0; 400], Duration::from_millis(5))]);
     assert!(matches!(err, BoltError::Timeout { .. }), "{err:?}");
     assert!(took < Duration::from_millis(1400), "{took:?}");
 }
@@ -195,9 +234,8 @@ fn endless_noops_time_out() {
 #[test]
 fn trickled_reply_times_out_as_a_whole() {
     // Each byte arrives well within io_timeout, the message does not.
-    let reply = success(vec![("server", Value::from("x".repeat(50)))]);
-    let steps = vec![Step::Read, Step::Trickle(reply, Duration::from_millis(50))];
-    let (err, took) = connect_err(fake(&V5_4, steps, Duration::ZERO));
+    let reply = success(vec![("fields", Value::from(vec!["x".repeat(50)]))]);
+    let (err, took) = run_err(vec![Step::Trickle(reply, Duration::from_millis(50))]);
     assert!(matches!(err, BoltError::Timeout { .. }), "{err:?}");
     assert!(took < Duration::from_millis(1400), "{took:?}");
 }
@@ -274,7 +312,8 @@ fn connection_closed_mid_message_is_an_io_error() {
     let mut steps = logged_in();
     let record = message(0x71, &[Value::from(vec!["x".repeat(100)])]);
     steps.extend([
-        Step::Read, // RUN + PULL arrive together
+        Step::Read,
+        Step::Read, // RUN, PULL
         Step::Write(success(vec![("fields", Value::from(vec!["s"]))])),
         Step::Write(record[..40].to_vec()),
     ]);
@@ -294,6 +333,7 @@ fn failure_then_a_reset_that_never_comes() {
     let mut steps = logged_in();
     steps.extend([
         Step::Read,
+        Step::Read, // RUN, PULL
         Step::Write(failure("Neo.ClientError.Statement.SyntaxError", "bad")),
     ]);
     let f = fake(&V5_4, steps, Duration::from_millis(1500));
@@ -314,11 +354,13 @@ fn failure_then_ignored_then_reset_success() {
     let mut steps = logged_in();
     steps.extend([
         Step::Read,
+        Step::Read, // RUN, PULL
         Step::Write(failure("Neo.ClientError.Statement.SyntaxError", "bad")),
         Step::Read, // RESET
         Step::Write(message(0x7E, &[])),
         Step::Write(success(vec![])),
-        Step::Read, // next RUN + PULL
+        Step::Read,
+        Step::Read, // RUN, PULL
         Step::Write(success(vec![("fields", Value::from(vec!["x"]))])),
         Step::Write(message(0x71, &[Value::from(vec![Value::Int(1)])])),
         Step::Write(success(vec![(
@@ -342,7 +384,7 @@ fn failure_then_ignored_then_reset_success() {
 #[test]
 fn endless_ignored_replies_to_reset_are_refused() {
     let mut steps = logged_in();
-    steps.push(Step::Read);
+    steps.extend([Step::Read, Step::Read]); // RUN, PULL
     steps.push(Step::Write(failure("X", "y")));
     steps.push(Step::Read);
     steps.extend(std::iter::repeat_n(Step::Write(message(0x7E, &[])), 100));
@@ -373,6 +415,7 @@ proptest! {
         let mut steps = logged_in();
         steps.extend([
             Step::Read,
+            Step::Read, // RUN, PULL
             Step::Write(success(vec![("fields", Value::from(vec!["x"]))])),
             Step::Write(framed(&[&[0xB1, 0x71][..], &body].concat())),
             Step::Write(success(vec![])),
