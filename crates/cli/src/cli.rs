@@ -167,6 +167,9 @@ pub enum Command {
     /// Write a Cypher script that loads the graph into Neo4j (idempotent)
     #[command(name = "export-neo4j")]
     ExportNeo4j(crate::commands::export_neo4j::ExportNeo4jArgs),
+    /// Upsert the graph into Neo4j (or another Bolt 5 server) from NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD
+    #[command(name = "sync-neo4j")]
+    SyncNeo4j(crate::commands::sync_neo4j::SyncNeo4jArgs),
     /// Schema versions, runs, sizes and budget of the store at a glance
     Status,
     /// List every run of the store

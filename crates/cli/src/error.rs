@@ -71,6 +71,26 @@ impl CliError {
     }
 }
 
+impl From<auditgraph_bolt::BoltError> for CliError {
+    fn from(err: auditgraph_bolt::BoltError) -> CliError {
+        use auditgraph_bolt::BoltError as B;
+        let (exit_code, code) = match &err {
+            B::InvalidUri { .. } => (exit::USAGE, "invalid_uri"),
+            B::PlaintextRefused { .. } => (exit::USAGE, "tls_required"),
+            B::Auth { .. } => (exit::FAILURE, "neo4j_auth_failed"),
+            B::Connect { .. } | B::Tls { .. } | B::UnsupportedVersion { .. } => {
+                (exit::FAILURE, "neo4j_connect_failed")
+            }
+            B::Timeout { .. } => (exit::FAILURE, "neo4j_timeout"),
+            B::Server { .. } => (exit::FAILURE, "neo4j_server_error"),
+            B::Io { .. } | B::Protocol(_) | B::Encode(_) | B::Usage(_) => {
+                (exit::FAILURE, "neo4j_error")
+            }
+        };
+        CliError::new(exit_code, code, err.to_string())
+    }
+}
+
 impl From<Error> for CliError {
     fn from(err: Error) -> CliError {
         let message = err.to_string();

@@ -14,6 +14,7 @@ mod replay;
 mod runs;
 mod stage;
 mod status;
+pub mod sync_neo4j;
 mod validate_store;
 mod version;
 
@@ -80,6 +81,7 @@ pub fn dispatch(ctx: &Context, command: Command) -> CliResult {
         ),
         Command::Export(args) => export::run(ctx, args),
         Command::ExportNeo4j(args) => export_neo4j::run(ctx, args),
+        Command::SyncNeo4j(args) => sync_neo4j::run(ctx, args),
         Command::Status => status::run(ctx),
         Command::Runs => runs::run(ctx),
         Command::Gc { dry_run, keep } => gc::run(ctx, dry_run, keep),

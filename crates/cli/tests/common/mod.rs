@@ -60,11 +60,11 @@ impl From<Output> for Run {
 }
 
 /// A command for the binary with a clean environment (no inherited
-/// AUDITGRAPH_* variables).
+/// AUDITGRAPH_* or NEO4J_* variables).
 pub fn command() -> Command {
     let mut cmd = Command::new(BIN);
     for (key, _) in std::env::vars() {
-        if key.starts_with("AUDITGRAPH_") {
+        if key.starts_with("AUDITGRAPH_") || key.starts_with("NEO4J_") {
             cmd.env_remove(&key);
         }
     }

@@ -34,8 +34,9 @@
 //!   (technologies), `target resolution reason target_id target_path`
 //!   (references). Relationships: `id type rule_id confidence authority
 //!   evidence_total run_id`, `evidence` (the evidence list as a JSON
-//!   string) and `evidence_chunk_ids` / `evidence_source_paths` (distinct
-//!   values, in evidence order). A property without a value (no source
+//!   string of `{chunk_id, document_id, line_start, line_end[, via_id]}`;
+//!   paths and hashes are on the note nodes) and `evidence_chunk_ids` /
+//!   `evidence_source_paths` (distinct values, in evidence order). A property without a value (no source
 //!   path, empty list) is absent from the row, so `SET` removes it.
 //! * **Idempotent.** Constraints use `IF NOT EXISTS`; nodes and
 //!   relationships `MERGE` on `id` and `SET` every property, so running the
@@ -79,14 +80,14 @@ pub const BATCH_ROWS: usize = 500;
 /// measured to accept 200 KB statements; this stays below.
 pub const BATCH_BYTES: usize = 128 * 1024;
 
-/// Splits rows into batches of at most [`BATCH_ROWS`] rows and about
-/// [`BATCH_BYTES`] bytes. Depends only on the rows, so it is deterministic.
-fn batches<'a>(rows: &'a [&'a str]) -> Vec<&'a [&'a str]> {
+/// Splits rows into batches of at most `max_rows` rows and about
+/// `max_bytes` bytes. Depends only on the rows, so it is deterministic.
+fn batches<'a>(rows: &'a [&'a str], max_rows: usize, max_bytes: usize) -> Vec<&'a [&'a str]> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut bytes = 0;
     for (i, row) in rows.iter().enumerate() {
-        if i > start && (i - start >= BATCH_ROWS || bytes + row.len() > BATCH_BYTES) {
+        if i > start && (i - start >= max_rows || bytes + row.len() > max_bytes) {
             out.push(&rows[start..i]);
             start = i;
             bytes = 0;
@@ -330,6 +331,32 @@ fn node_row(entity: &Value, kind: NodeKind) -> Value {
     Value::Object(row)
 }
 
+/// The evidence items as stored on a relationship: where each one is
+/// (`chunk_id`, `document_id`, `line_start`, `line_end`, and `via_id` for
+/// `relates_to`). A document's path and hash are not repeated per item:
+/// they are on its note node (`document_id`, `source_path`,
+/// `source_hash`) and the paths also in `evidence_source_paths`. Keeping
+/// rows small matters: servers parse literal rows at a few MB/s.
+fn evidence_refs(evidence: &[Value]) -> Vec<Value> {
+    const KEPT: [&str; 5] = [
+        "chunk_id",
+        "document_id",
+        "line_start",
+        "line_end",
+        "via_id",
+    ];
+    evidence
+        .iter()
+        .map(|ev| {
+            let kept: Map<String, Value> = KEPT
+                .iter()
+                .filter_map(|k| ev.get(*k).map(|v| ((*k).to_string(), v.clone())))
+                .collect();
+            Value::Object(kept)
+        })
+        .collect()
+}
+
 /// The row of one link.
 fn relationship_row(link: &Value, run_id: &str) -> Value {
     let get = |k: &str| link.get(k).cloned().unwrap_or(Value::Null);
@@ -355,7 +382,7 @@ fn relationship_row(link: &Value, run_id: &str) -> Value {
     row.insert("to_id".into(), get("to_id"));
     for &prop in &RELATIONSHIP_PROPERTIES {
         let value = match prop {
-            "evidence" => Value::String(Value::Array(evidence.clone()).to_string()),
+            "evidence" => Value::String(Value::Array(evidence_refs(&evidence)).to_string()),
             "evidence_chunk_ids" => distinct("chunk_id"),
             "evidence_source_paths" => distinct("source_path"),
             "run_id" => json!(run_id),
@@ -389,39 +416,84 @@ fn set_clause(out: &mut String, var: &str, props: &[&str]) {
     }
 }
 
-/// Renders the script.
-pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
+/// Property holding a row's hash in the database (sync only).
+pub const ROW_HASH: &str = "row_hash";
+
+/// The rows of the selection as JSON maps: nodes with their type and
+/// relationships with theirs, in selection order (sorted by id).
+#[allow(clippy::type_complexity)]
+fn row_values(ctx: &ExportContext<'_>) -> Result<(Vec<(NodeKind, Value)>, Vec<(EdgeKind, Value)>)> {
     let view = ctx.view();
     let graph = &view.graph;
     let sel = ctx.selection;
     let run_id = ctx.run.run_id.as_str();
-
-    // Node rows, grouped by type (in NodeKind order), each sorted by id.
-    // Each row is written as its Cypher literal as soon as it is built.
-    let node_rows: Vec<(NodeKind, String)> = sel
+    let node_rows: Vec<(NodeKind, Value)> = sel
         .nodes
         .par_iter()
-        .map(|&i| -> Result<(NodeKind, String)> {
+        .map(|&i| -> Result<(NodeKind, Value)> {
             let kind = graph
                 .nodes
                 .get(i as usize)
                 .map(|n| n.kind)
                 .unwrap_or(NodeKind::Note);
-            let mut text = String::new();
-            literal(&node_row(&view.entity(i)?, kind), &mut text);
-            Ok((kind, text))
+            Ok((kind, node_row(&view.entity(i)?, kind)))
         })
         .collect::<Result<Vec<_>>>()?;
-    let edge_rows: Vec<(EdgeKind, String)> = sel
+    let edge_rows: Vec<(EdgeKind, Value)> = sel
         .edges
         .par_iter()
         .filter_map(|&e| {
             let edge = graph.edges.get(e)?;
-            let mut text = String::new();
-            literal(&relationship_row(&view.link(e), run_id), &mut text);
-            Some((edge.kind, text))
+            Some((edge.kind, relationship_row(&view.link(e), run_id)))
         })
         .collect();
+    Ok((node_rows, edge_rows))
+}
+
+fn literal_text(value: &Value) -> String {
+    let mut text = String::new();
+    literal(value, &mut text);
+    text
+}
+
+/// The rows of the script, as Cypher literals.
+#[allow(clippy::type_complexity)]
+fn rows(ctx: &ExportContext<'_>) -> Result<(Vec<(NodeKind, String)>, Vec<(EdgeKind, String)>)> {
+    let (nodes, edges) = row_values(ctx)?;
+    Ok((
+        nodes
+            .into_par_iter()
+            .map(|(k, v)| (k, literal_text(&v)))
+            .collect(),
+        edges
+            .into_par_iter()
+            .map(|(k, v)| (k, literal_text(&v)))
+            .collect(),
+    ))
+}
+
+/// The `MERGE … SET …` part of a node statement.
+fn node_merge(out: &mut String, kind: NodeKind) {
+    let _ = write!(
+        out,
+        "MERGE (n:{COMMON_LABEL}:{} {{id: row.id}}) ",
+        label(kind.type_name())
+    );
+}
+
+/// The `MATCH … MERGE …` part of a relationship statement.
+fn relationship_merge(out: &mut String, kind: EdgeKind) {
+    let _ = write!(
+        out,
+        "MATCH (a:{COMMON_LABEL} {{id: row.from_id}}) MATCH (b:{COMMON_LABEL} {{id: row.to_id}}) MERGE (a)-[r:{} {{id: row.id}}]->(b) ",
+        relationship_type(kind.type_name())
+    );
+}
+
+/// Renders the script.
+pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
+    let run_id = ctx.run.run_id.as_str();
+    let (node_rows, edge_rows) = rows(ctx)?;
 
     let mut out = String::new();
     let _ = writeln!(
@@ -464,13 +536,9 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
             .filter(|(k, _)| k == kind)
             .map(|(_, r)| r.as_str())
             .collect();
-        for batch in batches(&rows) {
+        for batch in batches(&rows, BATCH_ROWS, BATCH_BYTES) {
             unwind(&mut out, batch);
-            let _ = write!(
-                out,
-                "MERGE (n:{COMMON_LABEL}:{} {{id: row.id}}) ",
-                label(kind.type_name())
-            );
+            node_merge(&mut out, *kind);
             set_clause(&mut out, "n", node_properties(*kind));
             out.push_str(";\n");
         }
@@ -482,13 +550,9 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
             .filter(|(k, _)| *k == kind)
             .map(|(_, r)| r.as_str())
             .collect();
-        for batch in batches(&rows) {
+        for batch in batches(&rows, BATCH_ROWS, BATCH_BYTES) {
             unwind(&mut out, batch);
-            let _ = write!(
-                out,
-                "MATCH (a:{COMMON_LABEL} {{id: row.from_id}}) MATCH (b:{COMMON_LABEL} {{id: row.to_id}}) MERGE (a)-[r:{} {{id: row.id}}]->(b) ",
-                relationship_type(kind.type_name())
-            );
+            relationship_merge(&mut out, kind);
             set_clause(&mut out, "r", &RELATIONSHIP_PROPERTIES);
             out.push_str(";\n");
         }
@@ -503,6 +567,252 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
             chunks: None,
         },
     })
+}
+
+/// What a live sync sends (see [`sync_plan`]): groups of rows, nodes
+/// before relationships, one group per entity or link type.
+#[derive(Debug, Clone)]
+pub struct SyncPlan {
+    /// Labels whose `id` gets a uniqueness constraint (or an index).
+    pub schema: Vec<SchemaRule>,
+    pub groups: Vec<SyncGroup>,
+}
+
+impl SyncPlan {
+    pub fn count(&self, target: SyncTarget) -> usize {
+        self.groups
+            .iter()
+            .filter(|g| g.target == target)
+            .map(|g| g.rows.len())
+            .sum()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncTarget {
+    Nodes,
+    Relationships,
+}
+
+/// The rows of one entity type (or link type).
+#[derive(Debug, Clone)]
+pub struct SyncGroup {
+    pub target: SyncTarget,
+    /// `MERGE …` (nodes) or `MATCH … MERGE …` (relationships), up to `SET`.
+    merge: String,
+    /// The properties the write sets (`row_hash` last).
+    properties: Vec<&'static str>,
+    /// What a probe matches a row against.
+    probe_match: String,
+    /// Counts what the database holds of this group (see [`Self::presence`]).
+    presence: String,
+    /// Sorted by id.
+    pub rows: Vec<SyncRow>,
+}
+
+/// One entity or link.
+#[derive(Debug, Clone)]
+pub struct SyncRow {
+    pub id: String,
+    /// The whole row as a Cypher literal, `row_hash` included.
+    full: String,
+    /// `{id, [from_id,] row_hash}`: what a probe needs.
+    key: String,
+}
+
+impl SyncGroup {
+    /// Read-only statements, each over a slice of the rows, that return one
+    /// record per row to write: its `id` and whether it is `missing` (else
+    /// it is there with another `row_hash`). Rows not returned are
+    /// unchanged.
+    pub fn probes(&self, max_rows: usize, max_bytes: usize) -> Vec<(usize, String)> {
+        let keys: Vec<&str> = self.rows.iter().map(|r| r.key.as_str()).collect();
+        batches(&keys, max_rows.max(1), max_bytes)
+            .into_iter()
+            .map(|batch| {
+                let mut q = String::new();
+                unwind(&mut q, batch);
+                q.push_str(&self.probe_match);
+                let _ = write!(
+                    q,
+                    "WITH row, x WHERE x IS NULL OR x.{ROW_HASH} IS NULL OR x.{ROW_HASH} <> row.{ROW_HASH} RETURN row.id AS id, x IS NULL AS missing"
+                );
+                (batch.len(), q)
+            })
+            .collect()
+    }
+
+    /// Write statements for the rows at `indexes` (positions in `rows`):
+    /// each `MERGE`s on `id`, sets the properties where the stored
+    /// `row_hash` differs, and returns `written`.
+    pub fn writes(
+        &self,
+        indexes: &[usize],
+        max_rows: usize,
+        max_bytes: usize,
+    ) -> Vec<(usize, String)> {
+        let rows: Vec<&str> = indexes
+            .iter()
+            .filter_map(|&i| self.rows.get(i))
+            .map(|r| r.full.as_str())
+            .collect();
+        let var = match self.target {
+            SyncTarget::Nodes => "n",
+            SyncTarget::Relationships => "r",
+        };
+        batches(&rows, max_rows.max(1), max_bytes)
+            .into_iter()
+            .map(|batch| {
+                let mut q = String::new();
+                unwind(&mut q, batch);
+                q.push_str(&self.merge);
+                let _ = write!(
+                    q,
+                    "WITH {var}, row WHERE {var}.{ROW_HASH} IS NULL OR {var}.{ROW_HASH} <> row.{ROW_HASH} "
+                );
+                set_clause(&mut q, var, &self.properties);
+                let _ = write!(q, " RETURN count({var}) AS written");
+                (batch.len(), q)
+            })
+            .collect()
+    }
+
+    /// Read-only: returns `present`, how many entities (or relationships)
+    /// of this group's label (type) the database holds. When there are
+    /// none, every row is missing and the probes can be skipped.
+    pub fn presence(&self) -> &str {
+        &self.presence
+    }
+
+    /// The position of the row with `id`.
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.rows.binary_search_by(|r| r.id.as_str().cmp(id)).ok()
+    }
+}
+
+/// The uniqueness of `id` on one label: a Neo4j 5 constraint (the same
+/// statement the export script has), and the index a server without
+/// constraints (FalkorDB) gets instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaRule {
+    pub label: String,
+    pub constraint: String,
+    pub index: String,
+}
+
+impl SchemaRule {
+    fn new(label_name: String, type_name: &str) -> SchemaRule {
+        SchemaRule {
+            constraint: format!(
+                "CREATE CONSTRAINT {} IF NOT EXISTS FOR (n:{label_name}) REQUIRE n.id IS UNIQUE",
+                constraint_name(type_name)
+            ),
+            index: format!("CREATE INDEX FOR (n:{label_name}) ON (n.id)"),
+            label: label_name,
+        }
+    }
+}
+
+/// A sync row from a script row: without `run_id` (it would change every
+/// row on every run; the sync records the run once) and with `row_hash`,
+/// the hash of the rest, so that unchanged rows are found and skipped.
+fn sync_row(mut row: Value) -> SyncRow {
+    let Value::Object(map) = &mut row else {
+        return SyncRow {
+            id: String::new(),
+            full: literal_text(&row),
+            key: literal_text(&row),
+        };
+    };
+    map.remove("run_id");
+    let hash = crate::hashing::sha256_hex(literal_text(&Value::Object(map.clone())).as_bytes());
+    let hash = json!(hash.get(..16).unwrap_or(&hash));
+    map.insert(ROW_HASH.into(), hash.clone());
+    let id = map
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let mut key = Map::new();
+    key.insert("id".into(), json!(id));
+    if let Some(from) = map.get("from_id") {
+        key.insert("from_id".into(), from.clone());
+    }
+    key.insert(ROW_HASH.into(), hash);
+    SyncRow {
+        id,
+        full: literal_text(&row),
+        key: literal_text(&Value::Object(key)),
+    }
+}
+
+/// The sync rows of one type, sorted by id.
+fn sync_rows<K: PartialEq + Sync>(rows: &[(K, Value)], kind: K) -> Vec<SyncRow> {
+    let mut out: Vec<SyncRow> = rows
+        .par_iter()
+        .filter(|(k, _)| *k == kind)
+        .map(|(_, v)| sync_row(v.clone()))
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    out
+}
+
+/// Plans a live sync of the selection: the same rows as the script, in
+/// groups per type, nodes before relationships. A sync probes each group
+/// for the rows that are missing or differ ([`SyncGroup::probes`]) and
+/// writes only those ([`SyncGroup::writes`]); a second sync of the same
+/// run writes nothing.
+pub fn sync_plan(ctx: &ExportContext<'_>) -> Result<SyncPlan> {
+    let (node_rows, edge_rows) = row_values(ctx)?;
+    let mut schema = vec![SchemaRule::new(COMMON_LABEL.to_string(), "auditgraph")];
+    let mut groups = Vec::new();
+    for kind in NodeKind::ALL {
+        let rows = sync_rows(&node_rows, kind);
+        if rows.is_empty() {
+            continue;
+        }
+        schema.push(SchemaRule::new(label(kind.type_name()), kind.type_name()));
+        let mut merge = String::new();
+        node_merge(&mut merge, kind);
+        let mut properties = node_properties(kind).to_vec();
+        properties.push(ROW_HASH);
+        groups.push(SyncGroup {
+            target: SyncTarget::Nodes,
+            merge,
+            properties,
+            probe_match: format!("OPTIONAL MATCH (x:{COMMON_LABEL} {{id: row.id}}) "),
+            presence: format!(
+                "MATCH (x:{}) RETURN count(x) AS present",
+                label(kind.type_name())
+            ),
+            rows,
+        });
+    }
+    for kind in EdgeKind::ALL {
+        let rows = sync_rows(&edge_rows, kind);
+        if rows.is_empty() {
+            continue;
+        }
+        let mut merge = String::new();
+        relationship_merge(&mut merge, kind);
+        let mut properties = RELATIONSHIP_PROPERTIES.to_vec();
+        properties.push(ROW_HASH);
+        groups.push(SyncGroup {
+            target: SyncTarget::Relationships,
+            merge,
+            properties,
+            probe_match: format!(
+                "OPTIONAL MATCH (:{COMMON_LABEL} {{id: row.from_id}})-[x:{} {{id: row.id}}]->() ",
+                relationship_type(kind.type_name())
+            ),
+            presence: format!(
+                "MATCH ()-[x:{}]->() RETURN count(x) AS present",
+                relationship_type(kind.type_name())
+            ),
+            rows,
+        });
+    }
+    Ok(SyncPlan { schema, groups })
 }
 
 #[cfg(test)]
@@ -552,16 +862,25 @@ mod batch_tests {
     fn batches_respect_rows_and_bytes() {
         let small = "x".repeat(10);
         let rows: Vec<&str> = (0..1200).map(|_| small.as_str()).collect();
-        let sizes: Vec<usize> = batches(&rows).iter().map(|b| b.len()).collect();
+        let sizes: Vec<usize> = batches(&rows, BATCH_ROWS, BATCH_BYTES)
+            .iter()
+            .map(|b| b.len())
+            .collect();
         assert_eq!(sizes, vec![500, 500, 200]);
         let big = "y".repeat(BATCH_BYTES / 3);
         let rows: Vec<&str> = (0..7).map(|_| big.as_str()).collect();
-        let sizes: Vec<usize> = batches(&rows).iter().map(|b| b.len()).collect();
+        let sizes: Vec<usize> = batches(&rows, BATCH_ROWS, BATCH_BYTES)
+            .iter()
+            .map(|b| b.len())
+            .collect();
         assert_eq!(sizes, vec![2, 2, 2, 1]);
         let huge = "z".repeat(BATCH_BYTES * 2);
         let rows = [huge.as_str(), small.as_str()];
-        let sizes: Vec<usize> = batches(&rows).iter().map(|b| b.len()).collect();
+        let sizes: Vec<usize> = batches(&rows, BATCH_ROWS, BATCH_BYTES)
+            .iter()
+            .map(|b| b.len())
+            .collect();
         assert_eq!(sizes, vec![1, 1]);
-        assert!(batches(&[]).is_empty());
+        assert!(batches(&[], BATCH_ROWS, BATCH_BYTES).is_empty());
     }
 }

@@ -254,6 +254,25 @@ pub fn export(ws: &Workspace, req: &ExportRequest<'_>) -> Result<ExportReport> {
     })
 }
 
+/// Plans a live sync of a run's whole graph (see [`cypher::sync_plan`]):
+/// the same rows as `export-neo4j`, after the same checks.
+pub fn plan_sync(ws: &Workspace, run: Option<&str>) -> Result<(LoadedRun, cypher::SyncPlan)> {
+    let run = open_run(ws, run, Need::Graph)?;
+    let ingest = read_ingest(&run)?;
+    let filter = Filter::default();
+    let selection = select::select(&run.view, &filter)?;
+    let ctx = ExportContext {
+        ws,
+        run: &run,
+        ingest: &ingest,
+        filter: &filter,
+        selection: &selection,
+    };
+    SecretScan::new(ws)?.check_paths(&ctx, Format::Cypher)?;
+    let plan = cypher::sync_plan(&ctx)?;
+    Ok((run, plan))
+}
+
 /// The secret detectors of the configuration, applied to the source paths
 /// an export mentions (see the module docs).
 pub struct SecretScan {
