@@ -105,6 +105,7 @@ fn json_report_and_bundle_describe_the_whole_run() {
     assert_eq!(doc["counts"]["entities"].as_u64().unwrap(), entities);
     assert_eq!(doc["counts"]["links"].as_u64().unwrap(), links);
     assert_eq!(b["format"], "auditgraph-export");
+    assert_eq!(b["format_version"], 2);
     assert_eq!(b["schema_version"], "v2");
     let meta = &b["export_metadata"];
     assert_eq!(meta["run_id"], run.as_str());
@@ -132,19 +133,13 @@ fn json_report_and_bundle_describe_the_whole_run() {
         sorted.dedup();
         assert_eq!(got, sorted, "{list} sorted by {key}, without duplicates");
     }
-    // Self-contained: every cited chunk and document is in the bundle.
-    let chunks: BTreeSet<String> = ids(&b["chunks"], "chunk_id").into_iter().collect();
-    let docs: BTreeSet<String> = ids(&b["documents"], "document_id").into_iter().collect();
+    // Self-contained and normalized, and its documents are the run's.
+    assert_self_contained(&b);
+    assert_documents_match_the_ingest_manifest(&b, &ws.manifest(&run, "ingest"));
     let entity_ids: BTreeSet<String> = ids(&b["entities"], "id").into_iter().collect();
     for link in b["links"].as_array().unwrap() {
         assert!(entity_ids.contains(link["from_id"].as_str().unwrap()));
         assert!(entity_ids.contains(link["to_id"].as_str().unwrap()));
-        for ev in link["evidence"].as_array().unwrap() {
-            assert!(docs.contains(ev["document_id"].as_str().unwrap()));
-            if let Some(c) = ev["chunk_id"].as_str() {
-                assert!(chunks.contains(c), "chunk {c} cited but not exported");
-            }
-        }
     }
     // Chunk texts are the note's text at the cited lines.
     let chunk = &b["chunks"][0];
@@ -165,6 +160,256 @@ fn json_report_and_bundle_describe_the_whole_run() {
     assert!(!text.contains("created_at"));
     // Nothing about the workspace's absolute location either.
     assert!(!text.contains(ws.root().to_str().unwrap()));
+}
+
+/// Every `document_id` the bundle names anywhere (entities, refs, reference
+/// targets, unlinked mentions, link evidence, chunks).
+fn named_documents(b: &Value) -> BTreeSet<String> {
+    let mut named = BTreeSet::new();
+    let mut add = |v: &Value| {
+        if let Some(id) = v.as_str() {
+            named.insert(id.to_string());
+        }
+    };
+    for e in b["entities"].as_array().unwrap() {
+        add(&e["document_id"]);
+        add(&e["target_document_id"]);
+        for r in e["refs"].as_array().unwrap() {
+            add(&r["document_id"]);
+        }
+        for m in e["unlinked_mentions"].as_array().into_iter().flatten() {
+            add(&m["document_id"]);
+        }
+    }
+    for l in b["links"].as_array().unwrap() {
+        for ev in l["evidence"].as_array().unwrap() {
+            add(&ev["document_id"]);
+        }
+    }
+    for c in b["chunks"].as_array().unwrap() {
+        add(&c["document_id"]);
+    }
+    named
+}
+
+/// The bundle names each document by id and states its path and hash once:
+/// `documents` lists exactly the documents named anywhere, `chunks` exactly
+/// the chunks link evidence cites, each evidence item lies inside its chunk,
+/// and no path or hash appears outside `documents`.
+#[track_caller]
+fn assert_self_contained(b: &Value) {
+    let docs: BTreeSet<String> = ids(&b["documents"], "document_id").into_iter().collect();
+    assert_eq!(named_documents(b), docs, "documents = the documents named");
+    let chunks: BTreeMap<&str, &Value> = b["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["chunk_id"].as_str().unwrap(), c))
+        .collect();
+    let mut cited = BTreeSet::new();
+    for link in b["links"].as_array().unwrap() {
+        for ev in link["evidence"].as_array().unwrap() {
+            let doc = ev["document_id"].as_str().unwrap();
+            assert!(docs.contains(doc), "document {doc} named but not exported");
+            let Some(c) = ev["chunk_id"].as_str() else {
+                continue;
+            };
+            let chunk = chunks
+                .get(c)
+                .unwrap_or_else(|| panic!("chunk {c} cited but not exported"));
+            assert_eq!(chunk["document_id"], ev["document_id"], "{c}");
+            let (start, end) = (ev["line_start"].as_u64(), ev["line_end"].as_u64());
+            assert!(chunk["line_start"].as_u64() <= start && end <= chunk["line_end"].as_u64());
+            cited.insert(c);
+        }
+    }
+    assert_eq!(
+        cited,
+        chunks.keys().copied().collect(),
+        "chunks = the chunks cited"
+    );
+    for list in ["entities", "links"] {
+        for item in b[list].as_array().unwrap() {
+            let line = item.to_string();
+            for key in [
+                "\"source_path\"",
+                "\"source_hash\"",
+                "\"run_id\"",
+                "\"pipeline_version\"",
+            ] {
+                assert!(!line.contains(key), "{key} repeated in {line}");
+            }
+        }
+    }
+}
+
+/// Each document of the bundle is the run's ingest record of that path.
+#[track_caller]
+fn assert_documents_match_the_ingest_manifest(b: &Value, ingest: &Value) {
+    let records: BTreeMap<&str, &Value> = ingest["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["path"].as_str().unwrap(), r))
+        .collect();
+    for d in b["documents"].as_array().unwrap() {
+        let r = records[d["source_path"].as_str().unwrap()];
+        assert_eq!(d["source_hash"], r["sha256"]);
+        assert_eq!(d["size"], r["size"]);
+        assert_eq!(d["parser_id"], r["parser_id"]);
+    }
+}
+
+/// An entity of the bundle rebuilt as `node --json` / `list --json` show it,
+/// following the schema's descriptions (mentions sorted by document path,
+/// line and origin: the order `node --json` uses is not part of the bundle).
+fn expand_entity(b: &Value, e: &Value) -> Value {
+    let docs: BTreeMap<&str, &Value> = b["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["document_id"].as_str().unwrap(), d))
+        .collect();
+    let doc = |id: &Value| docs[id.as_str().unwrap()];
+    let meta = &b["export_metadata"];
+    let mut e = e.clone();
+    let m = e.as_object_mut().unwrap();
+    let refs: Vec<Value> = m["refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let d = doc(&r["document_id"]);
+            serde_json::json!({
+                "source_path": d["source_path"],
+                "source_hash": d["source_hash"],
+                "range": r["range"],
+            })
+        })
+        .collect();
+    let input_hash = if m["type"] == "ag:technology" {
+        let mut hashes: Vec<&str> = refs
+            .iter()
+            .map(|r| r["source_hash"].as_str().unwrap())
+            .collect();
+        hashes.sort();
+        m.insert("document_count".into(), refs.len().into());
+        let mut mentions: Vec<Value> = m
+            .remove("unlinked_mentions")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone();
+        for l in b["links"].as_array().unwrap() {
+            if l["type"] == "mentions_technology" && l["to_id"] == m["id"] {
+                for ev in l["evidence"].as_array().unwrap() {
+                    mentions.push(serde_json::json!({
+                        "document_id": ev["document_id"],
+                        "origin_id": l["from_id"],
+                        "line": ev["line_start"],
+                    }));
+                }
+            }
+        }
+        for x in &mut mentions {
+            let d = doc(&x["document_id"]);
+            x["source_path"] = d["source_path"].clone();
+            x["source_hash"] = d["source_hash"].clone();
+        }
+        m.insert("mentions".into(), Value::Array(sort_mentions(mentions)));
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(hashes.join(":")))
+    } else {
+        let d = doc(&m["document_id"]);
+        m.insert("source_path".into(), d["source_path"].clone());
+        if m["type"] == "ag:note" {
+            m.insert("parser_id".into(), d["parser_id"].clone());
+        }
+        if m["type"] == "ag:reference" {
+            let target = match &m["target_document_id"] {
+                Value::Null => Value::Null,
+                id => doc(id)["source_path"].clone(),
+            };
+            m.insert("target_path".into(), target);
+        }
+        d["source_hash"].as_str().unwrap().to_string()
+    };
+    m.insert("refs".into(), Value::Array(refs));
+    let provenance = m["provenance"].as_object_mut().unwrap();
+    provenance.insert("input_hash".into(), input_hash.into());
+    provenance.insert("pipeline_version".into(), meta["pipeline_version"].clone());
+    provenance.insert("run_id".into(), meta["run_id"].clone());
+    e
+}
+
+fn sort_mentions(mut mentions: Vec<Value>) -> Vec<Value> {
+    let key = |m: &Value| {
+        (
+            m["source_path"].as_str().unwrap().to_string(),
+            m["line"].as_u64().unwrap(),
+            m["origin_id"].as_str().unwrap().to_string(),
+        )
+    };
+    mentions.sort_by_key(key);
+    mentions
+}
+
+/// Every entity of `list --json` (the shape of `node --json`), by id, with
+/// technology mentions in the order of [`expand_entity`].
+fn listed_entities(ws: &Ws) -> BTreeMap<String, Value> {
+    let doc = ws.json(&["list", "--limit", "1000000"]);
+    assert_eq!(doc["truncated"], false);
+    doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            if let Some(mentions) = e.get_mut("mentions") {
+                *mentions = Value::Array(sort_mentions(mentions.as_array().unwrap().clone()));
+            }
+            (e["id"].as_str().unwrap().to_string(), e)
+        })
+        .collect()
+}
+
+#[test]
+fn the_normalized_bundle_holds_everything_node_shows() {
+    // Entities rebuilt from the bundle (whole graph, or a subgraph whose
+    // technologies keep their mentions as `unlinked_mentions`) are exactly
+    // what `node --json` shows; nothing is lost by stating it once.
+    let ws = examples_ws();
+    let listed = listed_entities(&ws);
+    let ingest = ws.manifest(&ws.current_run(), "ingest");
+    let mut technologies = 0;
+    let mut unlinked = 0;
+    for args in [
+        &[][..],
+        &["--type", "ag:technology"][..],
+        &["--type", "ag:note", "--type", "ag:reference"][..],
+    ] {
+        let (_, bytes) = export(&ws, args);
+        let b = bundle(&bytes);
+        assert_self_contained(&b);
+        assert_documents_match_the_ingest_manifest(&b, &ingest);
+        let entities = b["entities"].as_array().unwrap();
+        assert!(!entities.is_empty());
+        for e in entities {
+            let id = e["id"].as_str().unwrap();
+            assert_eq!(expand_entity(&b, e), listed[id], "{args:?}: {id}");
+            if e["type"] == "ag:technology" {
+                technologies += 1;
+                let n = e["unlinked_mentions"].as_array().unwrap().len();
+                if args.is_empty() {
+                    assert_eq!(n, 0, "the whole graph links every mention");
+                }
+                unlinked += n;
+            }
+        }
+    }
+    assert!(
+        technologies > 0 && unlinked > 0,
+        "the test exercises mentions"
+    );
 }
 
 #[test]

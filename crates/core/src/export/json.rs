@@ -4,7 +4,7 @@
 //! ```text
 //! {
 //!   "format": "auditgraph-export",
-//!   "format_version": 1,            the bundle layout (this module)
+//!   "format_version": 2,            the bundle layout (this module)
 //!   "schema_version": "v2",         the store schema the run was written in
 //!   "export_metadata": {
 //!     "run_id", "profile", "pipeline_version", "config_hash",
@@ -15,17 +15,45 @@
 //!     "counts": {"entities", "links", "documents", "chunks",
 //!                "entities_by_type": {...}, "links_by_type": {...}}
 //!   },
-//!   "entities":  [ the entity as `node --json` shows it ], sorted by id
+//!   "entities":  [ the entity of `node --json`, normalized (below) ], by id
 //!   "links":     [ {id, from_id, to_id, type, rule_id, confidence,
-//!                   authority, evidence: [...], evidence_total} ], by id
+//!                   authority, evidence: [{chunk_id, document_id,
+//!                   line_start, line_end, via_id?, via_name?}],
+//!                   evidence_total} ], by id
 //!   "documents": [ {document_id, source_path, source_hash, parser_id,
-//!                   size, chunk_count} ], every document an entity or
-//!                   link cites, by document_id
+//!                   size, chunk_count} ], every document the bundle
+//!                   names anywhere, by document_id
 //!   "chunks":    [ {chunk_id, document_id, order, text, line_start,
 //!                   line_end} ], every chunk a link's evidence cites, by
 //!                   chunk_id
 //! }
 //! ```
+//!
+//! # Normalized (format version 2)
+//!
+//! Nothing is repeated per item: everything the bundle names points at a
+//! document by `document_id` (plus `chunk_id` and lines), and the
+//! document's `source_path`, `source_hash` and `parser_id` are stated once,
+//! in `documents`; the run id and pipeline version once, in
+//! `export_metadata`. Against an entity of `node --json`:
+//!
+//! * `source_path` is dropped (the entity keeps `document_id`); so is a
+//!   reference's `target_path` (it keeps `target_document_id`) and a
+//!   note's `parser_id` (its document's).
+//! * `refs` are `{document_id, range}`.
+//! * `provenance` is `{created_by_rule}`: `run_id` and `pipeline_version`
+//!   are the metadata's; `input_hash` is the document's `source_hash`, or
+//!   for a technology the SHA-256 of the sorted `source_hash`es of its
+//!   `refs`' documents joined by `:`.
+//! * A technology's `document_count` is the number of its `refs` (one per
+//!   document that mentions it). Its `mentions` are the evidence items of
+//!   the `mentions_technology` links to it (origin = `from_id`, line =
+//!   `line_start`); those links are in the bundle unless their origin
+//!   entity was filtered out, so the entity carries only the others, as
+//!   `unlinked_mentions` (`{document_id, line, origin_id}`; empty in an
+//!   export of the whole graph).
+//!
+//! Link evidence drops `source_path` and `source_hash` likewise.
 //!
 //! There is no creation time: the run id identifies the data, and the same
 //! run and filters always give the same bytes. Object keys are sorted; the
@@ -38,12 +66,12 @@ use crate::ingest::document::DocumentRecord;
 use crate::ingest::{self};
 use rayon::prelude::*;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// `format` of every bundle.
 pub const BUNDLE_FORMAT: &str = "auditgraph-export";
 /// Version of the bundle layout; bumped with `schemas/export.schema.json`.
-pub const BUNDLE_FORMAT_VERSION: u32 = 1;
+pub const BUNDLE_FORMAT_VERSION: u32 = 2;
 
 /// Renders the bundle. Each entity, link, document and chunk is serialized
 /// to its line as soon as it is built (in parallel), so memory holds the
@@ -61,19 +89,29 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
         )
     };
 
+    let ids = view.all_ids();
+    let kept: HashSet<&str> = sel
+        .nodes
+        .iter()
+        .filter_map(|&i| ids.get(i as usize).map(String::as_str))
+        .collect();
     let entities: Vec<String> = sel
         .nodes
         .par_iter()
-        .map(|&i| view.entity(i).map(|v| v.to_string()))
+        .map(|&i| {
+            view.entity(i)
+                .map(|v| normalize_entity(v, &kept).to_string())
+        })
         .collect::<Result<Vec<_>>>()?;
     let links: Vec<String> = sel
         .edges
         .par_iter()
-        .map(|&e| view.link(e).to_string())
+        .map(|&e| normalize_link(view.link(e)).to_string())
         .collect();
 
-    // Documents cited by entities (their own document, a reference's
-    // target, the documents mentioning a technology) and by link evidence.
+    // Documents named by entities (their own document, a reference's
+    // target, the documents mentioning a technology) and by link evidence:
+    // every `document_id` of the bundle.
     let cited_docs: BTreeSet<u32> = ctx.mentioned_documents();
     // Chunks cited by link evidence, by document: chunk orders.
     let mut cited_chunks: BTreeMap<u32, BTreeSet<u32>> = BTreeMap::new();
@@ -271,4 +309,89 @@ fn array<'a>(out: &mut String, key: &str, lines: impl Iterator<Item = &'a str>) 
         any = true;
     }
     out.push_str(if any { "\n]" } else { "]" });
+}
+
+/// An entity of `node --json` as the bundle holds it (see the module docs):
+/// what the bundle states elsewhere is dropped. `kept` holds the ids of the
+/// bundle's entities.
+fn normalize_entity(entity: Value, kept: &HashSet<&str>) -> Value {
+    let Value::Object(mut m) = entity else {
+        return entity;
+    };
+    m.remove("source_path");
+    if let Some(Value::Array(refs)) = m.get_mut("refs") {
+        for r in refs.iter_mut() {
+            normalize_ref(r);
+        }
+    }
+    if let Some(Value::Object(p)) = m.get_mut("provenance") {
+        p.retain(|k, _| k == "created_by_rule");
+    }
+    match m.get("type").and_then(Value::as_str) {
+        Some("ag:note") => {
+            m.remove("parser_id");
+        }
+        Some("ag:reference") => {
+            m.remove("target_path");
+        }
+        Some("ag:technology") => {
+            m.remove("document_count");
+            let mentions = match m.remove("mentions") {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            };
+            let unlinked: Vec<Value> = mentions
+                .into_iter()
+                .filter(|mention| {
+                    !mention
+                        .get("origin_id")
+                        .and_then(Value::as_str)
+                        .is_some_and(|origin| kept.contains(origin))
+                })
+                .map(|mut mention| {
+                    drop_document_fields(&mut mention);
+                    mention
+                })
+                .collect();
+            m.insert("unlinked_mentions".into(), Value::Array(unlinked));
+        }
+        _ => {}
+    }
+    Value::Object(m)
+}
+
+/// `{source_path, source_hash, range}` -> `{document_id, range}`.
+fn normalize_ref(r: &mut Value) {
+    let Value::Object(o) = r else {
+        return;
+    };
+    if let Some(Value::String(path)) = o.remove("source_path") {
+        o.insert(
+            "document_id".into(),
+            Value::String(ingest::document::document_id(&path)),
+        );
+    }
+    o.remove("source_hash");
+}
+
+/// Removes what `documents` states of an item that has a `document_id`.
+fn drop_document_fields(item: &mut Value) {
+    if let Value::Object(o) = item {
+        o.remove("source_path");
+        o.remove("source_hash");
+    }
+}
+
+/// A link as [`crate::graph::view::GraphView::link`] renders it, normalized:
+/// its evidence points at documents by id only.
+fn normalize_link(link: Value) -> Value {
+    let Value::Object(mut m) = link else {
+        return link;
+    };
+    if let Some(Value::Array(evidence)) = m.get_mut("evidence") {
+        for ev in evidence.iter_mut() {
+            drop_document_fields(ev);
+        }
+    }
+    Value::Object(m)
 }
