@@ -436,11 +436,12 @@ fn json_bundles_validate_against_the_published_schema() {
 }
 
 const LOAD_CYPHER: &str = r#"
-import json, sys
+import json, os, sys
 from falkordb import FalkorDB
 port, graph_name, script, bundle_path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 bundle = json.load(open(bundle_path, encoding="utf-8"))
-g = FalkorDB(host="127.0.0.1", port=port).select_graph(graph_name)
+g = FalkorDB(host="127.0.0.1", port=port,
+             password=os.environ.get("AUDITGRAPH_TEST_REDIS_PASSWORD") or None).select_graph(graph_name)
 # The script's contract: every non-comment line is one statement ending in ';'.
 statements, skipped = [], 0
 for line in open(script, encoding="utf-8"):
@@ -464,11 +465,12 @@ try:
             g.query(s)
         runs.append(counts())
     mismatches = []
-    # The bundle names documents by id; the script states paths and hashes.
+    # Both name documents by id; the script keeps where each evidence item
+    # is (no names: via_name is the bundle's convenience).
     docs = {d["document_id"]: d for d in bundle["documents"]}
-    def with_document(ev):
-        d = docs[ev["document_id"]]
-        return dict(ev, source_path=d["source_path"], source_hash=d["source_hash"])
+    kept = ("chunk_id", "document_id", "line_start", "line_end", "via_id")
+    def where(ev):
+        return {k: v for k, v in ev.items() if k in kept}
     for e in bundle["entities"]:
         rows = g.ro_query(
             "MATCH (n:Auditgraph {id: $id}) RETURN n.name, n.type, n.source_path, labels(n)",
@@ -484,7 +486,7 @@ try:
         ).result_set
         if len(rows) != 1 or rows[0][0] != l["from_id"] or rows[0][1] != l["to_id"] \
                 or rows[0][2] != l["rule_id"] or abs(rows[0][3] - l["confidence"]) > 1e-9 \
-                or json.loads(rows[0][4]) != [with_document(ev) for ev in l["evidence"]] \
+                or json.loads(rows[0][4]) != [where(ev) for ev in l["evidence"]] \
                 or rows[0][5] != l["type"].upper():
             mismatches.append(l["id"])
 finally:
