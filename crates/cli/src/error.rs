@@ -76,7 +76,7 @@ impl From<auditgraph_bolt::BoltError> for CliError {
         use auditgraph_bolt::BoltError as B;
         let (exit_code, code) = match &err {
             B::InvalidUri { .. } => (exit::USAGE, "invalid_uri"),
-            B::PlaintextRefused { .. } => (exit::USAGE, "tls_required"),
+            B::PlaintextRefused { .. } => (exit::FAILURE, "tls_required"),
             B::Auth { .. } => (exit::FAILURE, "neo4j_auth_failed"),
             B::Connect { .. } | B::Tls { .. } | B::UnsupportedVersion { .. } => {
                 (exit::FAILURE, "neo4j_connect_failed")

@@ -333,7 +333,7 @@ fn wrong_credentials_and_unreachable_servers_fail_cleanly() {
             &["--json", "sync-neo4j", "--require-tls"],
             &[("NEO4J_URI", "bolt://graph.example.com:7687")],
         )
-        .code(2);
+        .code(1);
     assert_eq!(run.json()["code"], "tls_required");
     assert!(started.elapsed() < Duration::from_secs(5));
     // Plaintext to a remote host warns (then fails to connect here).
