@@ -62,6 +62,21 @@ if "$bin" --help | grep -qE '^  query '; then
   bench "neighbors --depth 2" "true" "'$bin' --root '$ws' neighbors $note --depth 2"
 fi
 
+if "$bin" --help | grep -qE '^  export '; then
+  # Exports count against the disk budget; a full export of a large corpus
+  # needs a larger multiplier than the default.
+  big="$export_json/big-budget.yaml"
+  printf 'storage:\n  footprint_budget:\n    multiplier: 1000\n' > "$big"
+  "$bin" --root "$ws" -q run
+  for format in json dot graphml cypher; do
+    if [ "$format" = cypher ]; then cmd="export-neo4j"; else cmd="export --format $format"; fi
+    out="$export_json/export.$format"
+    bench "export $format" "rm -f '$out'" "'$bin' --root '$ws' --config '$big' -q $cmd -o '$out'"
+    peak=$( { /usr/bin/time -f '%M' "$bin" --root "$ws" --config "$big" -q $cmd -o "$out"; } 2>&1 | tail -n 1 )
+    printf '%-28s %d bytes, peak RSS %d MiB\n' "  export $format size" "$(stat -c %s "$out")" "$((peak / 1024))"
+  done
+fi
+
 rm -rf "$ws/.pkg"
 peak=$( { /usr/bin/time -f '%M' "$bin" --root "$ws" -q ingest; } 2>&1 | tail -n 1 )
 echo "peak RSS, cold ingest: $((peak / 1024)) MiB"
