@@ -426,3 +426,28 @@ fn overlapping_detectors_merge_into_one_marker() {
     assert_eq!(out.counts.get("vendor_token"), Some(&1));
     assert!(out.text.ends_with(">>@github.com/org/repo.git"));
 }
+
+#[test]
+fn clean_texts_are_remembered_and_dirty_ones_are_not() {
+    let r = Redactor::new(&RedactionPolicy::default(), b"memo-key").unwrap();
+    let prose = "An ordinary paragraph about tar archives and compression. ".repeat(8);
+    assert!(!r.known_clean(&prose));
+    assert!(r.redact(&prose).counts.is_empty());
+    assert!(r.known_clean(&prose), "a clean text is remembered");
+    let dirty =
+        format!("{prose}\naws_secret_access_key = \"Zq8xL2vN9rT4wK7mA1bC3dE5fG7hJ9kL2mN4pQ6r\"\n");
+    let out = r.redact(&dirty).text.into_owned();
+    assert!(
+        !r.known_clean(&dirty),
+        "a text with a secret is never remembered"
+    );
+    assert!(r.known_clean(&out), "the redacted output is clean");
+    assert!(!r.scan_and_remember(&dirty).is_empty());
+    assert!(!r.known_clean(&dirty));
+    let short = "too short to remember";
+    assert!(r.scan_and_remember(short).is_empty());
+    assert!(!r.known_clean(short));
+    // Another redactor (another configuration) knows nothing of it.
+    let other = Redactor::new(&RedactionPolicy::default(), b"memo-key").unwrap();
+    assert!(!other.known_clean(&prose));
+}

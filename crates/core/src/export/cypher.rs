@@ -419,32 +419,36 @@ fn set_clause(out: &mut String, var: &str, props: &[&str]) {
 /// Property holding a row's hash in the database (sync only).
 pub const ROW_HASH: &str = "row_hash";
 
-/// The rows of the selection as JSON maps: nodes with their type and
-/// relationships with theirs, in selection order (sorted by id).
+/// The rows of the selection, each made into a `T` by `finish` as soon as
+/// it is built (so a large graph is never held as JSON values): nodes with
+/// their type and relationships with theirs, in selection order (by id).
 #[allow(clippy::type_complexity)]
-fn row_values(ctx: &ExportContext<'_>) -> Result<(Vec<(NodeKind, Value)>, Vec<(EdgeKind, Value)>)> {
+fn row_values<T: Send>(
+    ctx: &ExportContext<'_>,
+    finish: impl Fn(Value) -> T + Sync,
+) -> Result<(Vec<(NodeKind, T)>, Vec<(EdgeKind, T)>)> {
     let view = ctx.view();
     let graph = &view.graph;
     let sel = ctx.selection;
     let run_id = ctx.run.run_id.as_str();
-    let node_rows: Vec<(NodeKind, Value)> = sel
+    let node_rows: Vec<(NodeKind, T)> = sel
         .nodes
         .par_iter()
-        .map(|&i| -> Result<(NodeKind, Value)> {
+        .map(|&i| -> Result<(NodeKind, T)> {
             let kind = graph
                 .nodes
                 .get(i as usize)
                 .map(|n| n.kind)
                 .unwrap_or(NodeKind::Note);
-            Ok((kind, node_row(&view.entity(i)?, kind)))
+            Ok((kind, finish(node_row(&view.entity(i)?, kind))))
         })
         .collect::<Result<Vec<_>>>()?;
-    let edge_rows: Vec<(EdgeKind, Value)> = sel
+    let edge_rows: Vec<(EdgeKind, T)> = sel
         .edges
         .par_iter()
         .filter_map(|&e| {
             let edge = graph.edges.get(e)?;
-            Some((edge.kind, relationship_row(&view.link(e), run_id)))
+            Some((edge.kind, finish(relationship_row(&view.link(e), run_id))))
         })
         .collect();
     Ok((node_rows, edge_rows))
@@ -459,17 +463,7 @@ fn literal_text(value: &Value) -> String {
 /// The rows of the script, as Cypher literals.
 #[allow(clippy::type_complexity)]
 fn rows(ctx: &ExportContext<'_>) -> Result<(Vec<(NodeKind, String)>, Vec<(EdgeKind, String)>)> {
-    let (nodes, edges) = row_values(ctx)?;
-    Ok((
-        nodes
-            .into_par_iter()
-            .map(|(k, v)| (k, literal_text(&v)))
-            .collect(),
-        edges
-            .into_par_iter()
-            .map(|(k, v)| (k, literal_text(&v)))
-            .collect(),
-    ))
+    row_values(ctx, |v| literal_text(&v))
 }
 
 /// The `MERGE … SET …` part of a node statement.
@@ -747,11 +741,11 @@ fn sync_row(mut row: Value) -> SyncRow {
 }
 
 /// The sync rows of one type, sorted by id.
-fn sync_rows<K: PartialEq + Sync>(rows: &[(K, Value)], kind: K) -> Vec<SyncRow> {
+fn sync_rows<K: PartialEq + Sync>(rows: &[(K, SyncRow)], kind: K) -> Vec<SyncRow> {
     let mut out: Vec<SyncRow> = rows
-        .par_iter()
+        .iter()
         .filter(|(k, _)| *k == kind)
-        .map(|(_, v)| sync_row(v.clone()))
+        .map(|(_, r)| r.clone())
         .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
@@ -763,7 +757,7 @@ fn sync_rows<K: PartialEq + Sync>(rows: &[(K, Value)], kind: K) -> Vec<SyncRow> 
 /// writes only those ([`SyncGroup::writes`]); a second sync of the same
 /// run writes nothing.
 pub fn sync_plan(ctx: &ExportContext<'_>) -> Result<SyncPlan> {
-    let (node_rows, edge_rows) = row_values(ctx)?;
+    let (node_rows, edge_rows) = row_values(ctx, sync_row)?;
     let mut schema = vec![SchemaRule::new(COMMON_LABEL.to_string(), "auditgraph")];
     let mut groups = Vec::new();
     for kind in NodeKind::ALL {

@@ -135,7 +135,7 @@ pub fn redact_derived(ex: &mut DocExtraction, redactor: &Redactor) {
     // Fast path: one scan over every string; nearly all documents pass.
     let mut text = String::new();
     crate::pipeline::strings::collect(&*ex, &mut text);
-    if redactor.scan(&text).is_empty() {
+    if redactor.scan_and_remember(&text).is_empty() {
         return;
     }
     let fix = |s: &mut String| {
@@ -347,7 +347,7 @@ pub fn extract(req: &ExtractRequest<'_>) -> Result<ExtractOutput> {
                 BodyFormat::Binary,
                 &extraction.to_bytes(),
             );
-            let prepared = objects::prepare(&payload)?;
+            let prepared = objects::prepare(payload)?;
             let count = extraction.documents.len();
             Ok((
                 artifact(prepared.id.clone(), count),

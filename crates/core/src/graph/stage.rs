@@ -57,7 +57,7 @@ pub fn link(req: &LinkRequest<'_>) -> Result<LinkOutput> {
     let bytes = graph.to_bytes();
     timer.lap("link: encode");
     let payload = objects::payload(GRAPH_KIND, &req.schema_version, BodyFormat::Binary, &bytes);
-    let prepared = objects::prepare(&payload)?;
+    let prepared = objects::prepare(payload)?;
     timer.lap("link: compress");
     let artifacts = vec![Artifact {
         kind: GRAPH_KIND.to_string(),

@@ -439,7 +439,7 @@ pub fn index(req: &IndexRequest<'_>) -> Result<IndexOutput> {
         BodyFormat::Binary,
         &data.to_bytes(),
     );
-    let prepared = objects::prepare(&payload)?;
+    let prepared = objects::prepare(payload)?;
     let artifacts = vec![Artifact {
         kind: INDEX_KIND.to_string(),
         object: prepared.id.clone(),

@@ -21,6 +21,7 @@ pub const DOCUMENTS_KIND: &str = "documents";
 
 /// A parsed (normalized, redacted) Markdown or text file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DocumentRecord {
     /// Derived from the path; not stored (see [`DocumentRecord::identify`]).
     #[serde(skip)]
@@ -53,6 +54,7 @@ pub struct DocumentRecord {
 
 /// A segment: the front matter or the body of a text document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Segment {
     pub order: u32,
     pub kind: String,
@@ -64,6 +66,7 @@ pub struct Segment {
 
 /// A chunk of the body: a byte range of the document text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Chunk {
     pub order: u32,
     pub start: usize,
@@ -308,6 +311,9 @@ pub const GROUP_MAX_BYTES: usize = 1024 * 1024;
 
 /// The payload of a document group object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Unknown fields are refused: a field this version does not know would
+/// otherwise be read past, and never scanned for secrets.
+#[serde(deny_unknown_fields)]
 pub struct DocumentGroup {
     pub documents: Vec<DocumentRecord>,
 }

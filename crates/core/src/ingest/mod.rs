@@ -813,7 +813,7 @@ fn build_groups(
             }
             let group = DocumentGroup { documents };
             let payload = objects::json_payload(DOCUMENTS_KIND, &req.schema_version, &group);
-            let prepared = objects::prepare(&payload)?;
+            let prepared = objects::prepare(payload)?;
             Ok((
                 GroupData {
                     object: prepared.id.clone(),

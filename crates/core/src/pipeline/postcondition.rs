@@ -49,6 +49,21 @@ pub struct Check<'a> {
 /// Bytes of text scanned at a time (see [`super::strings::blocks`]).
 const SCAN_BLOCK: usize = 32 * 1024;
 
+/// Scans the text of `value` in the blocks the postcondition will cut from
+/// its stored form, and remembers the clean blocks, so that the
+/// postcondition does not scan them again. Run where a core would
+/// otherwise idle; the result is the same as scanning at publish time.
+pub fn prescan<T: serde::Serialize + ?Sized>(value: &T, redactor: &Redactor) {
+    if !redactor.is_enabled() {
+        return;
+    }
+    super::strings::blocks(value, SCAN_BLOCK)
+        .par_iter()
+        .for_each(|block| {
+            redactor.scan_and_remember(block);
+        });
+}
+
 fn misses_in(text: &str, file: &str, redactor: &Redactor) -> Vec<Miss> {
     misses_in_blocks(&[text.to_string()], file, redactor)
 }
@@ -102,9 +117,13 @@ pub fn scan(
         .par_iter()
         .flat_map_iter(|o| {
             let rel = StoreLayout::object_rel(&o.id);
-            let blocks = zstd::decode_all(o.compressed.as_slice())
-                .map_err(|e| e.to_string())
-                .and_then(|payload| object_blocks(&payload, SCAN_BLOCK));
+            let blocks = object_blocks(&o.payload, SCAN_BLOCK, &|text| {
+                check.redactor.known_clean(text)
+            })
+            .map(|mut blocks| {
+                blocks.retain(|b| !check.redactor.known_clean(b));
+                blocks
+            });
             match blocks {
                 Ok(blocks) => misses_in_blocks(&blocks, &rel, check.redactor),
                 Err(_) => vec![Miss {
@@ -151,31 +170,57 @@ pub fn record(manifest: &[u8], postcondition: &Postcondition) -> Vec<u8> {
 /// and `"key":"value"` pairs the redactor never saw, and scanning raw
 /// binary would let length bytes glue two strings into a false match.
 pub fn object_text(payload: &[u8]) -> std::result::Result<String, String> {
-    Ok(object_blocks(payload, usize::MAX)?.concat())
+    Ok(object_blocks(payload, usize::MAX, &|_| false)?.concat())
 }
 
 /// [`object_text`] in blocks of about `block_size` bytes, cut only between
-/// two strings.
+/// two strings, without the texts `skip` accepts (texts the redactor has
+/// already scanned and found clean: a document's text, the derived text of
+/// one document's extraction).
 pub fn object_blocks(
     payload: &[u8],
     block_size: usize,
+    skip: &dyn Fn(&str) -> bool,
 ) -> std::result::Result<Vec<String>, String> {
-    use super::strings::blocks;
+    use super::strings::blocks_skipping as blocks;
     use crate::store::objects::split_payload;
     let (header, body) = split_payload(payload, "object").map_err(|e| e.to_string())?;
     Ok(match (header.format.as_str(), header.kind.as_str()) {
+        // Typed, so field names (ours) are not scanned; front matter keys
+        // (the user's) are.
+        ("json", crate::ingest::document::DOCUMENTS_KIND) => {
+            let group: crate::ingest::document::DocumentGroup =
+                serde_json::from_slice(body).map_err(|e| e.to_string())?;
+            blocks(&group, block_size, skip)
+        }
         ("json", _) => {
             let value: serde_json::Value =
                 serde_json::from_slice(body).map_err(|e| e.to_string())?;
-            blocks(&value, block_size)
+            blocks(&value, block_size, skip)
         }
-        (_, crate::extract::stage::EXTRACTION_KIND) => blocks(
-            &crate::extract::stage::ExtractionGroup::from_bytes(body)?,
+        (_, crate::extract::stage::EXTRACTION_KIND) => {
+            // Document by document: the extract stage checked each one's
+            // derived text as a whole (`redact_derived`).
+            let group = crate::extract::stage::ExtractionGroup::from_bytes(body)?;
+            let mut out: Vec<String> = Vec::new();
+            for doc in &group.documents {
+                let mut text = String::new();
+                super::strings::collect(doc, &mut text);
+                if skip(&text) {
+                    continue;
+                }
+                match out.last_mut() {
+                    Some(block) if block.len() + text.len() <= block_size => block.push_str(&text),
+                    _ => out.push(text),
+                }
+            }
+            out
+        }
+        (_, crate::graph::model::GRAPH_KIND) => blocks(
+            &crate::graph::model::Graph::from_bytes(body)?,
             block_size,
+            skip,
         ),
-        (_, crate::graph::model::GRAPH_KIND) => {
-            blocks(&crate::graph::model::Graph::from_bytes(body)?, block_size)
-        }
         (_, crate::index::stage::INDEX_KIND) => {
             let index = crate::index::stage::IndexData::from_bytes(body)?;
             let mut terms = Vec::new();
@@ -188,7 +233,7 @@ pub fn object_blocks(
                         .map(|(t, _)| t),
                 );
             }
-            blocks(&terms, block_size)
+            blocks(&terms, block_size, skip)
         }
         (_, other) => return Err(format!("unknown binary object kind {other}")),
     })

@@ -11,7 +11,7 @@ use std::fmt;
 /// Appends the strings of `value` to `out`, each followed by a newline.
 pub fn collect<T: Serialize + ?Sized>(value: &T, out: &mut String) {
     let mut blocks = vec![std::mem::take(out)];
-    collect_blocks(value, usize::MAX, &mut blocks);
+    collect_blocks(value, usize::MAX, &|_| false, &mut blocks);
     *out = blocks.concat();
 }
 
@@ -20,25 +20,47 @@ pub fn collect<T: Serialize + ?Sized>(value: &T, out: &mut String) {
 /// never cut. Scanning blocks one by one keeps each detector's work local:
 /// a detector runs only on blocks its cheap trigger matched.
 pub fn blocks<T: Serialize + ?Sized>(value: &T, block_size: usize) -> Vec<String> {
+    blocks_skipping(value, block_size, &|_| false)
+}
+
+/// [`blocks`] without the strings `skip` accepts.
+pub fn blocks_skipping<T: Serialize + ?Sized>(
+    value: &T,
+    block_size: usize,
+    skip: &dyn Fn(&str) -> bool,
+) -> Vec<String> {
     let mut blocks = vec![String::new()];
-    collect_blocks(value, block_size, &mut blocks);
+    collect_blocks(value, block_size, skip, &mut blocks);
     blocks.retain(|b| !b.is_empty());
     blocks
 }
 
-fn collect_blocks<T: Serialize + ?Sized>(value: &T, block_size: usize, blocks: &mut Vec<String>) {
+fn collect_blocks<T: Serialize + ?Sized>(
+    value: &T,
+    block_size: usize,
+    skip: &dyn Fn(&str) -> bool,
+    blocks: &mut Vec<String>,
+) {
     // Our types serialize infallibly; an error would only come from a
     // custom `Serialize` and leaves what was collected so far.
-    let _ = value.serialize(&mut Collector { blocks, block_size });
+    let _ = value.serialize(&mut Collector {
+        blocks,
+        block_size,
+        skip,
+    });
 }
 
 struct Collector<'a> {
     blocks: &'a mut Vec<String>,
     block_size: usize,
+    skip: &'a dyn Fn(&str) -> bool,
 }
 
 impl Collector<'_> {
     fn push(&mut self, text: &str) {
+        if (self.skip)(text) {
+            return;
+        }
         let full = self
             .blocks
             .last()

@@ -315,6 +315,23 @@ struct Engine {
 /// Replaces secrets by markers. `Send + Sync`; share it by reference.
 pub struct Redactor {
     engine: Option<Engine>,
+    /// Digests of texts of at least [`MEMO_MIN_BYTES`] that this redactor
+    /// scanned and found clean: what [`redact`](Self::redact) returned, and
+    /// what [`scan_and_remember`](Self::scan_and_remember) passed. The
+    /// redaction postcondition skips them instead of scanning the same
+    /// text with the same detectors a second time.
+    clean: std::sync::Mutex<std::collections::HashSet<[u8; 16]>>,
+}
+
+/// Texts shorter than this are scanned again rather than remembered.
+pub const MEMO_MIN_BYTES: usize = 256;
+
+fn memo_key(text: &str) -> [u8; 16] {
+    use sha2::Digest;
+    let digest = Sha256::digest(text.as_bytes());
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
 }
 
 impl fmt::Debug for Redactor {
@@ -372,6 +389,7 @@ impl Redactor {
             .map(Detector::name)
             .collect();
         Ok(Redactor {
+            clean: Default::default(),
             engine: Some(Engine {
                 enabled,
                 detectors,
@@ -383,7 +401,39 @@ impl Redactor {
 
     /// The identity: `redact` returns its input, `scan` finds nothing.
     pub fn disabled() -> Redactor {
-        Redactor { engine: None }
+        Redactor {
+            engine: None,
+            clean: Default::default(),
+        }
+    }
+
+    fn remember_clean(&self, text: &str) {
+        if self.engine.is_some()
+            && text.len() >= MEMO_MIN_BYTES
+            && let Ok(mut clean) = self.clean.lock()
+        {
+            clean.insert(memo_key(text));
+        }
+    }
+
+    /// True if this redactor already scanned exactly `text` and found
+    /// nothing (see the `clean` field).
+    pub fn known_clean(&self, text: &str) -> bool {
+        text.len() >= MEMO_MIN_BYTES
+            && self
+                .clean
+                .lock()
+                .is_ok_and(|clean| clean.contains(&memo_key(text)))
+    }
+
+    /// [`scan`](Self::scan), remembering `text` as clean when nothing is
+    /// found.
+    pub fn scan_and_remember(&self, text: &str) -> Vec<Finding> {
+        let found = self.scan(text);
+        if found.is_empty() {
+            self.remember_clean(text);
+        }
+        found
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -406,6 +456,7 @@ impl Redactor {
         };
         let findings = engine.scan(text);
         if findings.is_empty() {
+            self.remember_clean(text);
             return Redacted {
                 text: Cow::Borrowed(text),
                 counts,
@@ -417,6 +468,7 @@ impl Redactor {
         for _ in 0..=text.len() {
             let findings = engine.scan(&current);
             if findings.is_empty() {
+                self.remember_clean(&current);
                 break;
             }
             current = engine.apply(&current, &findings, &mut counts);

@@ -46,12 +46,14 @@ pub struct ObjectHeader {
     pub format: String,
 }
 
-/// An object ready to be placed in the store: its id and, when it is not
-/// already stored, its compressed bytes.
+/// An object ready to be placed in the store: its id, its compressed bytes,
+/// and until it is published its payload (the redaction postcondition
+/// scans it without inflating the compressed bytes again).
 #[derive(Debug, Clone)]
 pub struct PreparedObject {
     pub id: String,
     pub compressed: Vec<u8>,
+    pub payload: std::sync::Arc<Vec<u8>>,
 }
 
 /// Builds the payload of an object.
@@ -70,12 +72,16 @@ pub fn json_payload<T: Serialize>(kind: &str, schema: &str, value: &T) -> Vec<u8
 }
 
 /// Hashes and compresses a payload. Pure: safe to call from many threads.
-pub fn prepare(payload: &[u8]) -> Result<PreparedObject> {
-    let id = sha256_hex(payload);
-    let compressed = zstd::bulk::compress(payload, ZSTD_LEVEL).map_err(|e| Error::Failed {
+pub fn prepare(payload: Vec<u8>) -> Result<PreparedObject> {
+    let id = sha256_hex(&payload);
+    let compressed = zstd::bulk::compress(&payload, ZSTD_LEVEL).map_err(|e| Error::Failed {
         message: format!("cannot compress object {id}: {e}"),
     })?;
-    Ok(PreparedObject { id, compressed })
+    Ok(PreparedObject {
+        id,
+        compressed,
+        payload: std::sync::Arc::new(payload),
+    })
 }
 
 /// Reads and inflates an object's payload.
@@ -197,8 +203,8 @@ mod tests {
     #[test]
     fn prepared_objects_are_deterministic() {
         let p = payload("x", "v2", BodyFormat::Json, &vec![b'a'; 10_000]);
-        let a = prepare(&p).unwrap();
-        let b = prepare(&p).unwrap();
+        let a = prepare(p.clone()).unwrap();
+        let b = prepare(p.clone()).unwrap();
         assert_eq!(a.id, b.id);
         assert_eq!(a.compressed, b.compressed);
         assert!(a.compressed.len() < 200);
