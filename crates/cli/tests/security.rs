@@ -145,6 +145,37 @@ fn no_secret_reaches_the_store_and_markers_are_stable() {
     ws.json(&["run"]);
     let after = markers(&ws.path(".pkg"));
     assert!(before.is_subset(&after));
+    // Every export format: markers, never secrets.
+    for (args, file) in [
+        (
+            vec!["export", "--format", "json", "-o", "out/x.json"],
+            "out/x.json",
+        ),
+        (
+            vec!["export", "--format", "dot", "-o", "out/x.dot"],
+            "out/x.dot",
+        ),
+        (
+            vec!["export", "--format", "graphml", "-o", "out/x.graphml"],
+            "out/x.graphml",
+        ),
+        (vec!["export-neo4j", "-o", "out/x.cypher"], "out/x.cypher"),
+    ] {
+        ws.json(&args);
+        let bytes = std::fs::read(ws.path(file)).unwrap();
+        for n in &needles {
+            assert!(
+                !bytes.windows(n.len()).any(|w| w == n.as_slice()),
+                "{file} contains the secret {:?}",
+                String::from_utf8_lossy(n)
+            );
+        }
+    }
+    let exported = std::fs::read_to_string(ws.path("out/x.json")).unwrap();
+    assert!(
+        exported.contains("<<redacted:"),
+        "the bundle shows the markers"
+    );
     // Queries and node views show markers, never secrets.
     let q = ws.run(&["--json", "query", "--q", "password"]).ok();
     for n in &needles {

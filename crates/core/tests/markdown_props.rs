@@ -124,7 +124,10 @@ fn check_invariants(text: &str, body_start: usize, out: &Outline) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    // PROPTEST_CASES=100000 for a longer run
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2000)
+    ))]
 
     #[test]
     fn outline_never_panics_on_any_string(text in any::<String>(), at in any::<usize>()) {
