@@ -451,3 +451,24 @@ fn clean_texts_are_remembered_and_dirty_ones_are_not() {
     let other = Redactor::new(&RedactionPolicy::default(), b"memo-key").unwrap();
     assert!(!other.known_clean(&prose));
 }
+
+#[test]
+fn xml_credential_values_are_taken_up_to_1024_characters() {
+    let r = Redactor::new(&RedactionPolicy::default(), b"xml-key").unwrap();
+    let value = |n: usize| -> String {
+        let alphabet = b"Zq8xL2vN9rT4wK7mA1bC3dE5fG7hJ9kP";
+        (0..n)
+            .map(|i| alphabet[(i * 7 + i / 32) % alphabet.len()] as char)
+            .collect()
+    };
+    let at_limit = format!("<db_password>{}</db_password>", value(1024));
+    assert!(
+        !r.scan(&at_limit).is_empty(),
+        "1024 characters are a credential"
+    );
+    let over = format!("<db_password>{}</db_password>", value(1025));
+    assert!(
+        r.scan(&over).iter().all(|f| f.detector != "credential_kv"),
+        "longer values are not taken by the XML form"
+    );
+}

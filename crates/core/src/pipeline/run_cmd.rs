@@ -115,6 +115,7 @@ pub fn execute(
     timer.lap("open store");
     let mut txn = writer.begin();
     let redactor = redactor_for(ws, &writer, &mut txn)?;
+    timer.lap("redactor");
     // A rebuild uses no cache, so it never needs (or trusts) the current run.
     let fresh = matches!(command, Command::Rebuild | Command::Replay(_));
     let base = if fresh { None } else { base_run(&writer)? };

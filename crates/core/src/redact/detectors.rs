@@ -153,6 +153,8 @@ fn compile(detector: &'static str, pattern: &str) -> Result<Regex, PatternError>
 /// ([`credential_key`]).
 const KEY_STEM: &str = r"(?i:pass|pwd|secret|token|key|credential)";
 const IDENT: &str = r"[A-Za-z0-9_.\-]";
+/// Longest value between `<key>` and `</key>` taken as a credential.
+const KV_XML_MAX_CHARS: usize = 1024;
 
 const VENDOR_PATTERN: &str = concat!(
     r"(?:AKIA|ASIA)[A-Z0-9]{16}",
@@ -262,60 +264,102 @@ impl Patterns {
             KEY_STEM.to_string(),
             r"-u[ \t]|--(?:proxy-)?user[ \t=]".to_string(),
         ];
-        let triggers = RegexSet::new(&triggers).map_err(|e| PatternError {
-            detector: "prefilter",
-            message: e.to_string(),
-        })?;
-        Ok(Patterns {
-            triggers,
-            pem_begin: compile(
+        // Compiling is most of a short command's start-up (the bounded
+        // repetitions make large automata): the patterns are compiled in
+        // parallel, then handed out in the order they were listed.
+        // The value is at most `KV_XML_MAX_CHARS` long; that is checked
+        // after matching, as a `{1,1024}` repetition of a Unicode class
+        // alone took 8 ms to compile.
+        let kv_xml = format!(
+            r"<(?P<key>{IDENT}*{KEY_STEM}{IDENT}*)>(?P<val>[^<>\s]+)</(?P<close>{IDENT}+)>"
+        );
+        let mut specs: Vec<(&'static str, &str)> = vec![
+            (
                 "pem_private_key",
                 r"-----BEGIN (?P<label>(?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----",
-            )?,
-            jwt: compile(
+            ),
+            (
                 "jwt",
                 r"eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{16,}",
-            )?,
-            bearer: compile(
+            ),
+            (
                 "bearer_token",
                 concat!(
                     r#"(?i:(?-u:\b)(?:authorization\\?["']?[ \t]*[:=][ \t]*\\?["']?[ \t]*(?:bearer|basic|token)|bearer))"#,
                     r#"[ \t]+(?P<tok>[^\s"'`]+)"#,
                 ),
-            )?,
-            kv: compile("credential_kv", &kv_pattern)?,
-            kv_xml: compile(
-                "credential_kv",
-                &format!(
-                    r"<(?P<key>{IDENT}*{KEY_STEM}{IDENT}*)>(?P<val>[^<>\s]{{1,1024}})</(?P<close>{IDENT}+)>"
-                ),
-            )?,
-            kv_user: compile(
+            ),
+            ("credential_kv", &kv_pattern),
+            ("credential_kv", &kv_xml),
+            (
                 "credential_kv",
                 concat!(
                     r#"(?m:^|[\s"'(])(?:-u|--user|--proxy-user)(?:[ \t]+|=)["']?"#,
                     r#"(?P<user>[^\s:"'@/]*):(?P<val>[^\s"'@]+)"#,
                 ),
-            )?,
-            url: compile(
+            ),
+            (
                 "url_credentials",
                 concat!(
                     r#"[A-Za-z][A-Za-z0-9+.\-]{0,30}://(?P<user>[^\s/?#@:\[\]"'<>`]*)"#,
                     r#":(?P<pw>[^\s/@\[\]"'<>`]+)@"#,
                 ),
-            )?,
-            vendor: compile("vendor_token", VENDOR_PATTERN)?,
-            vendor_inner: VENDOR_INNER_PATTERNS
-                .iter()
-                .map(|&(literal, p)| compile("vendor_token", p).map(|re| (literal, re)))
-                .collect::<Result<_, _>>()?,
-            aws_labelled: compile("vendor_token", AWS_LABELLED_PATTERN)?,
-            aws_secret_run: compile("vendor_token", r"[A-Za-z0-9/+]{40,}")?,
-            marker: compile("marker", MARKER_PATTERN)?,
-            data_uri: compile(
+            ),
+            ("vendor_token", VENDOR_PATTERN),
+            ("vendor_token", AWS_LABELLED_PATTERN),
+            ("vendor_token", r"[A-Za-z0-9/+]{40,}"),
+            ("marker", MARKER_PATTERN),
+            (
                 "data_uri",
                 r"data:[A-Za-z0-9.+/\-]*(?:;[A-Za-z0-9.=+\-]*)*;base64,[A-Za-z0-9+/=_\-]*",
-            )?,
+            ),
+        ];
+        specs.extend(
+            VENDOR_INNER_PATTERNS
+                .iter()
+                .map(|&(_, p)| ("vendor_token", p)),
+        );
+        let (triggers, compiled) = rayon::join(
+            || {
+                RegexSet::new(&triggers).map_err(|e| PatternError {
+                    detector: "prefilter",
+                    message: e.to_string(),
+                })
+            },
+            || {
+                use rayon::prelude::*;
+                specs
+                    .par_iter()
+                    .map(|(detector, pattern)| compile(detector, pattern))
+                    .collect::<Result<Vec<Regex>, PatternError>>()
+            },
+        );
+        let triggers = triggers?;
+        let mut compiled = compiled?.into_iter();
+        let mut next = || {
+            compiled.next().ok_or_else(|| PatternError {
+                detector: "prefilter",
+                message: "internal: fewer compiled patterns than listed".to_string(),
+            })
+        };
+        Ok(Patterns {
+            triggers,
+            pem_begin: next()?,
+            jwt: next()?,
+            bearer: next()?,
+            kv: next()?,
+            kv_xml: next()?,
+            kv_user: next()?,
+            url: next()?,
+            vendor: next()?,
+            aws_labelled: next()?,
+            aws_secret_run: next()?,
+            marker: next()?,
+            data_uri: next()?,
+            vendor_inner: VENDOR_INNER_PATTERNS
+                .iter()
+                .map(|&(literal, _)| next().map(|re| (literal, re)))
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -461,6 +505,7 @@ impl Patterns {
                 continue;
             };
             if key.as_str() == close.as_str()
+                && val.as_str().chars().count() <= KV_XML_MAX_CHARS
                 && credential_key(key.as_str())
                 && value_is_secret(val.as_str(), MIN_RANDOM_LETTERS)
             {
