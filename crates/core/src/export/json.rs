@@ -149,10 +149,10 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
         let line = json!({
             "document_id": id,
             "source_path": g.path,
-            "source_hash": g.source_hash,
+            "source_hash": record.sha256.as_deref().unwrap_or(""),
             "parser_id": record.parser_id,
             "size": record.size,
-            "chunk_count": g.chunks.len(),
+            "chunk_count": view.doc_extraction(doc)?.chunks.len(),
         })
         .to_string();
         documents.push((id, line));
@@ -169,10 +169,7 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
     let records = ctx.ingest.records_by_path();
     let chunk_line = |doc: u32, record: &DocumentRecord, order: u32| -> Result<(String, String)> {
         let path = record.path.as_str();
-        let gchunk = graph
-            .docs
-            .get(doc as usize)
-            .and_then(|g| g.chunks.get(order as usize));
+        let gchunk = view.chunk_ref(doc, order);
         let (Some(gchunk), Some(chunk)) = (gchunk, record.chunks.get(order as usize)) else {
             return Err(corrupt(format!(
                 "chunk {order} of {path} is cited by a link but missing from the document"

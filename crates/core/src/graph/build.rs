@@ -24,7 +24,7 @@
 use crate::config::Cooccurrence;
 use crate::extract::links::{DocKey, Resolution, Resolver};
 use crate::extract::markdown::CodeOrigin;
-use crate::extract::stage::{DocExtraction, ExtractionGroup};
+use crate::extract::stage::{ChunkRef, DocExtraction, ExtractionGroup};
 use crate::graph::model::*;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -203,11 +203,9 @@ fn document_part(
     }
 }
 
-/// Builds the graph. `source_hashes[i]` is the source hash of the i-th
-/// document in extraction order.
+/// Builds the graph from the extraction of every document.
 pub fn build(
     groups: &[Arc<ExtractionGroup>],
-    source_hashes: &[String],
     cooccurrence: &Cooccurrence,
     pipeline_version: &str,
 ) -> Graph {
@@ -246,20 +244,11 @@ pub fn build(
                 .sum::<usize>(),
     );
     let mut graph_docs: Vec<GraphDoc> = Vec::with_capacity(docs.len());
+    let doc_chunks: Vec<&[ChunkRef]> = docs.iter().map(|d| d.chunks.as_slice()).collect();
     for (i, d) in docs.iter().enumerate() {
         graph_docs.push(GraphDoc {
             path: d.path.clone(),
-            source_hash: source_hashes.get(i).cloned().unwrap_or_default(),
             note: nodes.len() as u32,
-            chunks: d
-                .chunks
-                .iter()
-                .map(|c| GraphChunk {
-                    id: c.id.clone(),
-                    line_start: c.line_start,
-                    line_end: c.line_end,
-                })
-                .collect(),
         });
         nodes.push(Node {
             kind: NodeKind::Note,
@@ -276,7 +265,7 @@ pub fn build(
     let mut techs: BTreeMap<String, TechAcc> = BTreeMap::new();
     for (i, part) in parts.into_iter().enumerate() {
         let doc = i as u32;
-        let chunks = &graph_docs[i].chunks;
+        let chunks = doc_chunks[i];
         let evidence = |line_start: u32, line_end: u32| Evidence {
             doc,
             chunk: chunk_for_line(chunks, line_start),
@@ -365,7 +354,7 @@ pub fn build(
     }
     for (tech, mentions) in &tech_mentions {
         for &(origin, doc, line) in mentions {
-            let chunks = &graph_docs[doc as usize].chunks;
+            let chunks = doc_chunks.get(doc as usize).copied().unwrap_or_default();
             edges.push((
                 origin,
                 EdgeKind::MentionsTechnology,
@@ -414,7 +403,7 @@ pub fn build(
     timer.lap("build: edges");
     if cooccurrence.enabled {
         edge_list.extend(relates_to(
-            (&nodes[..], &graph_docs[..]),
+            (&nodes[..], &graph_docs[..], &doc_chunks[..]),
             &tech_mentions,
             cooccurrence,
         ));
@@ -432,7 +421,7 @@ pub fn build(
 }
 
 /// The chunk holding a line: the first (in order) whose lines include it.
-fn chunk_for_line(chunks: &[GraphChunk], line: u32) -> Option<u32> {
+fn chunk_for_line(chunks: &[ChunkRef], line: u32) -> Option<u32> {
     let end = chunks.partition_point(|c| c.line_start <= line);
     chunks[..end]
         .iter()
@@ -442,7 +431,7 @@ fn chunk_for_line(chunks: &[GraphChunk], line: u32) -> Option<u32> {
 
 /// `relates_to` between notes sharing rare technologies (see module docs).
 fn relates_to(
-    (nodes, docs): (&[Node], &[GraphDoc]),
+    (nodes, docs, doc_chunks): (&[Node], &[GraphDoc], &[&[ChunkRef]]),
     tech_mentions: &[(u32, Vec<TechMention>)],
     rule: &Cooccurrence,
 ) -> Vec<Edge> {
@@ -520,7 +509,10 @@ fn relates_to(
                     if let Some(&(doc, line)) = first_mention.get(&(*tech, note)) {
                         evidence.push(Evidence {
                             doc,
-                            chunk: chunk_for_line(&docs[doc as usize].chunks, line),
+                            chunk: chunk_for_line(
+                                doc_chunks.get(doc as usize).copied().unwrap_or_default(),
+                                line,
+                            ),
                             line_start: line,
                             line_end: line,
                             via: Some(*tech),

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub const GRAPH_KIND: &str = "graph";
 /// Version of the stored graph encoding (inside the object).
-pub const GRAPH_FORMAT: u32 = 1;
+pub const GRAPH_FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum NodeKind {
@@ -115,21 +115,14 @@ impl EdgeKind {
     }
 }
 
-/// A document as the graph sees it.
+/// A document as the graph sees it. Its source hash is the ingest
+/// manifest's and its chunks are the extraction's; they are not repeated
+/// here (on tldr-en they were a quarter of the graph's stored bytes).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GraphDoc {
     pub path: String,
-    pub source_hash: String,
     /// The note node of this document.
     pub note: u32,
-    pub chunks: Vec<GraphChunk>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GraphChunk {
-    pub id: String,
-    pub line_start: u32,
-    pub line_end: u32,
 }
 
 /// One entity. Only what the whole graph needs is stored here; the rest of
@@ -340,13 +333,13 @@ impl Graph {
                 Err(format!("{what} {i} is not one of the {n} entities"))
             }
         };
-        let chunks_of = |doc: u32| self.docs.get(doc as usize).map(|d| d.chunks.len());
+        let has_doc = |doc: u32| (doc as usize) < self.docs.len();
         for doc in &self.docs {
             node(doc.note, "a document's note")?;
         }
         for x in &self.nodes {
             if let Some(doc) = x.doc
-                && chunks_of(doc).is_none()
+                && !has_doc(doc)
             {
                 return Err(format!("entity document {doc} does not exist"));
             }
@@ -365,14 +358,8 @@ impl Graph {
             node(e.from, "an edge's start")?;
             node(e.to, "an edge's end")?;
             for ev in &e.evidence {
-                let Some(chunks) = chunks_of(ev.doc) else {
+                if !has_doc(ev.doc) {
                     return Err(format!("evidence document {} does not exist", ev.doc));
-                };
-                if ev.chunk.is_some_and(|c| c as usize >= chunks) {
-                    return Err(format!(
-                        "evidence chunk is not one of document {}'s",
-                        ev.doc
-                    ));
                 }
                 if let Some(via) = ev.via {
                     node(via, "evidence's shared entity")?;

@@ -6,7 +6,7 @@ use crate::extract::stage::ExtractionGroup;
 use crate::graph::build;
 use crate::graph::model::{EdgeKind, GRAPH_KIND, Graph, NodeKind};
 use crate::hashing::FieldHasher;
-use crate::ingest::{IngestManifest, ParseStatus};
+use crate::ingest::IngestManifest;
 use crate::pipeline::manifest::{Artifact, StageManifest, outputs_hash};
 use crate::store::layout::StoreLayout;
 use crate::store::objects::{self, BodyFormat, PreparedObject};
@@ -44,15 +44,8 @@ pub struct LinkRequest<'a> {
 
 /// Builds the graph and its manifest.
 pub fn link(req: &LinkRequest<'_>) -> Result<LinkOutput> {
-    let hashes: Vec<String> = req
-        .ingest
-        .records
-        .iter()
-        .filter(|r| r.parse_status == ParseStatus::Ok)
-        .map(|r| r.sha256.clone().unwrap_or_default())
-        .collect();
     let mut timer = crate::progress::Timer::start();
-    let graph = build::build(req.groups, &hashes, req.cooccurrence, &req.pipeline_version);
+    let graph = build::build(req.groups, req.cooccurrence, &req.pipeline_version);
     timer.lap("link: build");
     let bytes = graph.to_bytes();
     timer.lap("link: encode");

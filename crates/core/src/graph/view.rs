@@ -9,7 +9,7 @@
 //! document's extraction, loaded on first use.
 
 use crate::error::{Error, Result};
-use crate::extract::stage::{DocExtraction, ExtractionGroup, read_group};
+use crate::extract::stage::{ChunkRef, DocExtraction, ExtractionGroup, read_group};
 use crate::graph::model::*;
 use crate::hashing::sha256_hex;
 use crate::index::stage::Rows;
@@ -53,6 +53,8 @@ pub struct GraphView {
     doc_slots: Vec<(u32, u32)>,
     ids: OnceLock<Vec<String>>,
     adjacency: OnceLock<(Rows, Rows)>,
+    /// Document number -> SHA-256 of its source (from the ingest manifest).
+    source_hashes: Vec<String>,
 }
 
 impl GraphView {
@@ -65,6 +67,7 @@ impl GraphView {
         details: Details,
         group_sizes: &[u32],
         adjacency: Option<(Rows, Rows)>,
+        source_hashes: Vec<String>,
     ) -> GraphView {
         let mut doc_slots = Vec::with_capacity(graph.docs.len());
         for (g, size) in group_sizes.iter().enumerate() {
@@ -83,7 +86,23 @@ impl GraphView {
             doc_slots,
             ids: OnceLock::new(),
             adjacency: cell,
+            source_hashes,
         }
+    }
+
+    /// The SHA-256 of a document's source ("" if unknown).
+    pub fn source_hash(&self, doc: u32) -> &str {
+        self.source_hashes
+            .get(doc as usize)
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    /// A document's chunk (its id and lines), from its extraction; `None`
+    /// when the extraction cannot be read (the read commands that need
+    /// the extraction report that) or has no such chunk.
+    pub fn chunk_ref(&self, doc: u32, order: u32) -> Option<&ChunkRef> {
+        self.doc_extraction(doc).ok()?.chunks.get(order as usize)
     }
 
     fn ids(&self) -> &Vec<String> {
@@ -185,7 +204,7 @@ impl GraphView {
         let d = &self.graph.docs[doc as usize];
         json!({
             "source_path": d.path,
-            "source_hash": d.source_hash,
+            "source_hash": self.source_hash(doc),
             "range": {"start_line": line_start, "end_line": line_end},
         })
     }
@@ -235,7 +254,7 @@ impl GraphView {
                 for (_, ev) in &mentions {
                     if last_doc != Some(ev.doc) {
                         refs.push(self.doc_ref(ev.doc, ev.line_start, ev.line_end));
-                        hashes.push(&self.graph.docs[ev.doc as usize].source_hash);
+                        hashes.push(self.source_hash(ev.doc));
                         last_doc = Some(ev.doc);
                     }
                 }
@@ -244,7 +263,7 @@ impl GraphView {
             }
             (_, Some(doc)) => (
                 vec![self.doc_ref(doc, n.line_start, n.line_end)],
-                self.graph.docs[doc as usize].source_hash.clone(),
+                self.source_hash(doc).to_string(),
             ),
             _ => (Vec::new(), String::new()),
         };
@@ -319,7 +338,7 @@ impl GraphView {
                                 json!({
                                     "document_id": document_id(&d.path),
                                     "source_path": d.path,
-                                    "source_hash": d.source_hash,
+                                    "source_hash": self.source_hash(ev.doc),
                                     "origin_id": self.node_id(*from),
                                     "line": ev.line_start,
                                 })
@@ -376,13 +395,13 @@ impl GraphView {
             "chunk_id".into(),
             json!(
                 ev.chunk
-                    .and_then(|c| d.chunks.get(c as usize))
+                    .and_then(|c| self.chunk_ref(ev.doc, c))
                     .map(|c| c.id.clone())
             ),
         );
         m.insert("document_id".into(), json!(document_id(&d.path)));
         m.insert("source_path".into(), json!(d.path));
-        m.insert("source_hash".into(), json!(d.source_hash));
+        m.insert("source_hash".into(), json!(self.source_hash(ev.doc)));
         m.insert("line_start".into(), json!(ev.line_start));
         m.insert("line_end".into(), json!(ev.line_end));
         if let Some(via) = ev.via {

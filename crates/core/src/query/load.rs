@@ -51,14 +51,20 @@ pub fn open_run(ws: &Workspace, run: Option<&str>, need: Need) -> Result<LoadedR
     if need == Need::Index && index_manifest.is_none() {
         return Err(missing(index::STAGE));
     }
-    let (graph, index) = rayon::join(
-        || link::load_graph(&reader.layout, &link_manifest),
+    let ((graph, hashes), index) = rayon::join(
+        || {
+            rayon::join(
+                || link::load_graph(&reader.layout, &link_manifest),
+                || source_hashes(&reader, &run_id),
+            )
+        },
         || match (&index_manifest, need) {
             (Some(m), Need::Index) => index::load_index(&reader.layout, m).map(Some),
             _ => Ok(None),
         },
     );
     let graph = graph?;
+    let hashes = hashes?;
     let index = index?;
     timer.lap("open: graph and index");
     check_run_parts(
@@ -77,12 +83,18 @@ pub fn open_run(ws: &Workspace, run: Option<&str>, need: Need) -> Result<LoadedR
     let adjacency = index
         .as_ref()
         .map(|i| (i.outgoing.clone(), i.incoming.clone()));
+    let source_hashes: Vec<String> = graph
+        .docs
+        .iter()
+        .map(|d| hashes.get(d.path.as_str()).cloned().unwrap_or_default())
+        .collect();
     let view = GraphView::new(
         graph,
         &run_id,
         Details::from_manifest(&reader.layout, &extract),
         &group_sizes,
         adjacency,
+        source_hashes,
     );
     Ok(LoadedRun {
         reader,
@@ -145,4 +157,33 @@ fn check_run_parts(
         }
     }
     Ok(())
+}
+
+/// Path -> SHA-256 of the run's sources, from its ingest manifest (the one
+/// place they are recorded).
+fn source_hashes(
+    reader: &StoreReader,
+    run_id: &str,
+) -> Result<std::collections::HashMap<String, String>> {
+    #[derive(serde::Deserialize)]
+    struct Record {
+        path: String,
+        sha256: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Records {
+        records: Vec<Record>,
+    }
+    let manifest: Records = reader
+        .stage_manifest(run_id, crate::ingest::STAGE)?
+        .ok_or_else(|| Error::NotFound {
+            message: format!(
+                "run {run_id} has no ingest manifest; `auditgraph rebuild` writes a complete run"
+            ),
+        })?;
+    Ok(manifest
+        .records
+        .into_iter()
+        .filter_map(|r| r.sha256.map(|h| (r.path, h)))
+        .collect())
 }

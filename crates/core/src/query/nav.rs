@@ -89,33 +89,38 @@ pub fn node(run: &LoadedRun, id: &str) -> Result<Value> {
 
 fn document_or_chunk(run: &LoadedRun, id: &str) -> Result<Value> {
     let view = &run.view;
+    let chunk_json = |c: &crate::extract::stage::ChunkRef| json!({"chunk_id": c.id, "line_start": c.line_start, "line_end": c.line_end});
     for (d, doc) in view.graph.docs.iter().enumerate() {
         let doc_id = crate::ingest::document::document_id(&doc.path);
         if doc_id == id {
+            let chunks = &view.doc_extraction(d as u32)?.chunks;
             return Ok(json!({
                 "id": doc_id,
                 "type": "document",
                 "name": doc.path,
                 "source_path": doc.path,
-                "source_hash": doc.source_hash,
+                "source_hash": view.source_hash(d as u32),
                 "note_id": view.node_id(doc.note),
-                "chunks": doc.chunks.iter().map(|c| json!({
-                    "chunk_id": c.id, "line_start": c.line_start, "line_end": c.line_end,
-                })).collect::<Vec<_>>(),
+                "chunks": chunks.iter().map(chunk_json).collect::<Vec<_>>(),
             }));
         }
-        if let Some((order, c)) = doc.chunks.iter().enumerate().find(|(_, c)| c.id == id) {
-            return Ok(json!({
-                "id": c.id,
-                "type": "chunk",
-                "document_id": doc_id,
-                "order": order,
-                "source_path": doc.path,
-                "source_hash": doc.source_hash,
-                "line_start": c.line_start,
-                "line_end": c.line_end,
-                "note_id": view.node_id(view.graph.docs[d].note),
-            }));
+    }
+    if id.starts_with("chk_") {
+        for (d, doc) in view.graph.docs.iter().enumerate() {
+            let chunks = &view.doc_extraction(d as u32)?.chunks;
+            if let Some((order, c)) = chunks.iter().enumerate().find(|(_, c)| c.id == id) {
+                return Ok(json!({
+                    "id": c.id,
+                    "type": "chunk",
+                    "document_id": crate::ingest::document::document_id(&doc.path),
+                    "order": order,
+                    "source_path": doc.path,
+                    "source_hash": view.source_hash(d as u32),
+                    "line_start": c.line_start,
+                    "line_end": c.line_end,
+                    "note_id": view.node_id(doc.note),
+                }));
+            }
         }
     }
     Err(Error::NotFound {

@@ -352,7 +352,7 @@ pub fn search(
                 continue;
             };
             let gdoc = &graph.docs[doc as usize];
-            let Some(c) = gdoc.chunks.get(order as usize) else {
+            let Some(c) = view.doc_extraction(doc)?.chunks.get(order as usize) else {
                 continue;
             };
             let text = texts.chunk_text(doc, order)?;
@@ -360,7 +360,7 @@ pub fn search(
                 chunk_id: c.id.clone(),
                 document_id: document_id(&gdoc.path),
                 source_path: gdoc.path.clone(),
-                source_hash: gdoc.source_hash.clone(),
+                source_hash: view.source_hash(doc).to_string(),
                 line_start: c.line_start,
                 line_end: c.line_end,
                 score: round(*score, score_rounding),
