@@ -262,7 +262,8 @@ pub fn build(
     }
 
     let mut edges: Vec<(u32, EdgeKind, u32, Evidence)> = Vec::new();
-    let mut techs: BTreeMap<String, TechAcc> = BTreeMap::new();
+    // Every code mention in document order; grouped by token below.
+    let mut code: Vec<(String, String, u32, u32, u32, u8)> = Vec::new();
     for (i, part) in parts.into_iter().enumerate() {
         let doc = i as u32;
         let chunks = doc_chunks[i];
@@ -321,24 +322,37 @@ pub fn build(
             ));
         }
         for (token, surface, local_origin, line, bit) in part.code {
-            let entry = techs.entry(token).or_insert_with(|| TechAcc {
-                surface,
-                origins: 0,
-                mentions: Vec::new(),
-            });
-            entry.origins |= bit;
-            entry.mentions.push((global(local_origin), doc, line));
+            code.push((token, surface, global(local_origin), doc, line, bit));
+        }
+    }
+    // A stable sort by token keeps each token's mentions in document order
+    // (the first is the surface shown), and is far cheaper than an ordered
+    // map of tens of thousands of tokens.
+    code.par_sort_by(|a, b| a.0.cmp(&b.0));
+    let mut techs: Vec<TechAcc> = Vec::new();
+    let mut last_token: Option<String> = None;
+    for (token, surface, origin, doc, line, bit) in code {
+        match techs.last_mut() {
+            Some(acc) if last_token.as_deref() == Some(token.as_str()) => {
+                acc.origins |= bit;
+                acc.mentions.push((origin, doc, line));
+            }
+            _ => {
+                techs.push(TechAcc {
+                    surface,
+                    origins: bit,
+                    mentions: vec![(origin, doc, line)],
+                });
+                last_token = Some(token);
+            }
         }
     }
     let mut tech_mentions: Vec<(u32, Vec<TechMention>)> = Vec::with_capacity(techs.len());
-    for (
-        _,
-        TechAcc {
-            surface,
-            origins,
-            mentions,
-        },
-    ) in techs
+    for TechAcc {
+        surface,
+        origins,
+        mentions,
+    } in techs
     {
         let id = nodes.len() as u32;
         nodes.push(Node {

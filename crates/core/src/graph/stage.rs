@@ -44,9 +44,20 @@ pub struct LinkRequest<'a> {
 
 /// Builds the graph and its manifest.
 pub fn link(req: &LinkRequest<'_>) -> Result<LinkOutput> {
+    store_graph(req, Arc::new(build_graph(req)))
+}
+
+/// Builds the graph (the part of [`link`] other work can start from).
+pub fn build_graph(req: &LinkRequest<'_>) -> Graph {
     let mut timer = crate::progress::Timer::start();
     let graph = build::build(req.groups, req.cooccurrence, &req.pipeline_version);
     timer.lap("link: build");
+    graph
+}
+
+/// Encodes a graph [`build_graph`] built and writes its manifest.
+pub fn store_graph(req: &LinkRequest<'_>, graph: Arc<Graph>) -> Result<LinkOutput> {
+    let mut timer = crate::progress::Timer::start();
     let bytes = graph.to_bytes();
     timer.lap("link: encode");
     let payload = objects::payload(GRAPH_KIND, &req.schema_version, BodyFormat::Binary, &bytes);
@@ -99,7 +110,7 @@ pub fn link(req: &LinkRequest<'_>) -> Result<LinkOutput> {
             wall_clock_finished_at: String::new(),
         },
         new_objects: vec![prepared],
-        graph: Arc::new(graph),
+        graph,
     })
 }
 

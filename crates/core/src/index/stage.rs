@@ -355,6 +355,8 @@ pub struct IndexRequest<'a> {
     pub extractions: &'a [Arc<ExtractionGroup>],
     /// The chunk index when it was built ahead (else it is built here).
     pub chunks: Option<ChunkIndex>,
+    /// The [`names_index`] when it was built ahead (else it is built here).
+    pub names: Option<Vec<u8>>,
     pub schema_version: String,
     pub pipeline_version: String,
     pub config_hash: String,
@@ -365,6 +367,20 @@ pub fn settings_hash() -> String {
     crate::hashing::FieldHasher::new("index-settings")
         .field(INDEXER_VERSION)
         .finish_hex()
+}
+
+/// The ranked index of entity names (see [`searchable_name`]).
+pub fn names_index(graph: &Graph, extractions: &[Arc<ExtractionGroup>]) -> Vec<u8> {
+    let extractions: Vec<&DocExtraction> = extractions
+        .iter()
+        .flat_map(|g| g.documents.iter())
+        .collect();
+    let mut b = Bm25Builder::new(Bm25Params::default());
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let x = node.doc.and_then(|d| extractions.get(d as usize).copied());
+        b.add(i as u32, &searchable_name(node, x));
+    }
+    b.build()
 }
 
 /// Builds the index of a run.
@@ -379,18 +395,9 @@ pub fn index(req: &IndexRequest<'_>) -> Result<IndexOutput> {
         .ok_or_else(|| Error::corrupt(&req.layout.dir, "the link manifest names no graph"))?;
 
     let (names, chunk_index) = rayon::join(
-        || {
-            let extractions: Vec<&DocExtraction> = req
-                .extractions
-                .iter()
-                .flat_map(|g| g.documents.iter())
-                .collect();
-            let mut b = Bm25Builder::new(Bm25Params::default());
-            for (i, node) in graph.nodes.iter().enumerate() {
-                let x = node.doc.and_then(|d| extractions.get(d as usize).copied());
-                b.add(i as u32, &searchable_name(node, x));
-            }
-            b.build()
+        || match req.names.clone() {
+            Some(prebuilt) => prebuilt,
+            None => names_index(graph, req.extractions),
         },
         || match req.chunks.clone() {
             Some(prebuilt) => Ok(prebuilt),

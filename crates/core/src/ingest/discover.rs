@@ -12,6 +12,7 @@ use crate::config::Profile;
 use crate::error::{Error, Result};
 use crate::paths::{join_inside, relative_posix};
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -146,7 +147,7 @@ pub fn discover(root: &Path, profile: &Profile) -> Result<Discovery> {
         if meta.is_dir() {
             walk_dir(root, &store_dir, &start, &filters, &mut found)?;
         } else {
-            visit_entry(root, &start, meta.file_type(), &filters, &mut found)?;
+            found.extend(visit_entry(root, &start, meta.file_type(), &filters));
         }
     }
     discovery.files = found.into_values().collect();
@@ -194,13 +195,16 @@ fn walk_dir(
         .filter_map(|e| e.file_type().ok().map(|t| (e.file_name(), t)))
         .collect();
     children.sort_by(|a, b| a.0.as_encoded_bytes().cmp(b.0.as_encoded_bytes()));
-    for (name, kind) in children {
-        let child = dir.join(&name);
-        if kind.is_dir() {
-            walk_dir(root, store_dir, &child, filters, found)?;
-        } else {
-            visit_entry(root, &child, kind, filters, found)?;
-        }
+    let (dirs, files): (Vec<_>, Vec<_>) = children.into_iter().partition(|(_, k)| k.is_dir());
+    // Files are classified on every core (path checks and glob matching
+    // add up over thousands of entries in one directory).
+    let entries: Vec<(String, Discovered)> = files
+        .par_iter()
+        .filter_map(|(name, kind)| visit_entry(root, &dir.join(name), *kind, filters))
+        .collect();
+    found.extend(entries);
+    for (name, _) in dirs {
+        walk_dir(root, store_dir, &dir.join(&name), filters, found)?;
     }
     Ok(())
 }
@@ -217,27 +221,26 @@ fn visit_entry(
     path: &Path,
     kind: fs::FileType,
     filters: &Filters,
-    found: &mut BTreeMap<String, Discovered>,
-) -> Result<()> {
+) -> Option<(String, Discovered)> {
     let size_of = |p: &Path| fs::symlink_metadata(p).map(|m| m.len()).unwrap_or(0);
     let Some(rel) = relative_posix(root, path) else {
         let rel = lossy_rel(root, path);
-        if !filters.excludes.is_match(&rel) {
-            found.insert(
-                rel.clone(),
-                Discovered {
-                    rel,
-                    abs: path.to_path_buf(),
-                    size: size_of(path),
-                    unread: Some(Unread::NonUtf8Path),
-                    detail: Some("file name is not valid UTF-8; rename it".to_string()),
-                },
-            );
+        if filters.excludes.is_match(&rel) {
+            return None;
         }
-        return Ok(());
+        return Some((
+            rel.clone(),
+            Discovered {
+                rel,
+                abs: path.to_path_buf(),
+                size: size_of(path),
+                unread: Some(Unread::NonUtf8Path),
+                detail: Some("file name is not valid UTF-8; rename it".to_string()),
+            },
+        ));
     };
     if filters.excludes.is_match(&rel) {
-        return Ok(());
+        return None;
     }
     let mut entry = Discovered {
         rel: rel.clone(),
@@ -283,8 +286,7 @@ fn visit_entry(
         entry.unread = Some(Unread::UnsupportedExtension);
         entry.size = size_of(path);
     }
-    found.insert(rel, entry);
-    Ok(())
+    Some((rel, entry))
 }
 
 /// ELOOP: too many levels of symbolic links.

@@ -458,18 +458,35 @@ pub fn inputs_hash(records: &[IngestRecord]) -> String {
 /// it is, so it hashes like a fresh `ok`: a fresh and an incremental ingest
 /// of the same files have the same outputs hash.
 pub fn outputs_hash(records: &[IngestRecord], groups: &[GroupRef]) -> String {
-    let normalized: Vec<IngestRecord> = records
-        .iter()
+    // The hashed text is `{"document_groups":[...],"records":[...]}` as a
+    // `serde_json::Value` prints it (keys sorted); each record is printed
+    // on its own core instead of building one value of the whole manifest.
+    let records: Vec<String> = records
+        .par_iter()
         .map(|r| {
-            let mut r = r.clone();
-            if r.reason.as_deref() == Some("unchanged") {
-                r.reason = None;
+            let mut value = serde_json::to_value(r).unwrap_or_default();
+            if r.reason.as_deref() == Some("unchanged")
+                && let Some(fields) = value.as_object_mut()
+            {
+                fields.remove("reason");
             }
-            r
+            value.to_string()
         })
         .collect();
-    let body = serde_json::json!({ "records": normalized, "document_groups": groups });
-    sha256_hex(body.to_string())
+    let groups = serde_json::to_value(groups).unwrap_or_default().to_string();
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"{\"document_groups\":");
+    hasher.update(groups.as_bytes());
+    hasher.update(b",\"records\":[");
+    for (i, record) in records.iter().enumerate() {
+        if i > 0 {
+            hasher.update(b",");
+        }
+        hasher.update(record.as_bytes());
+    }
+    hasher.update(b"]}");
+    hex::encode(hasher.finalize())
 }
 
 /// A path is written to the manifest and shown in every view of the run,
@@ -832,4 +849,80 @@ fn build_groups(
         new_objects.extend(prepared);
     }
     Ok((groups, new_objects))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The outputs hash as first defined: one JSON value of the whole
+    /// manifest part, printed with sorted keys.
+    fn reference_outputs_hash(records: &[IngestRecord], groups: &[GroupRef]) -> String {
+        let normalized: Vec<IngestRecord> = records
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                if r.reason.as_deref() == Some("unchanged") {
+                    r.reason = None;
+                }
+                r
+            })
+            .collect();
+        let body = serde_json::json!({ "records": normalized, "document_groups": groups });
+        sha256_hex(body.to_string())
+    }
+
+    fn record(
+        path: &str,
+        status: ParseStatus,
+        reason: Option<&str>,
+        detail: Option<&str>,
+    ) -> IngestRecord {
+        IngestRecord {
+            path: path.to_string(),
+            sha256: (status == ParseStatus::Ok).then(|| "ab".repeat(32)),
+            size: 12,
+            parser_id: "text/markdown".to_string(),
+            parse_status: status,
+            reason: reason.map(str::to_string),
+            detail: detail.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn outputs_hash_is_the_documented_json_text() {
+        let records = [
+            record("a.md", ParseStatus::Ok, None, None),
+            record("b \"q\".md", ParseStatus::Ok, Some("unchanged"), None),
+            record(
+                "c.md",
+                ParseStatus::Ok,
+                Some("frontmatter_invalid"),
+                Some("line 2"),
+            ),
+            record(
+                "d/é.bin",
+                ParseStatus::Skipped,
+                Some("unsupported_extension"),
+                None,
+            ),
+            record(
+                "e.md",
+                ParseStatus::Failed,
+                Some("invalid_utf8"),
+                Some("byte 3\n"),
+            ),
+        ];
+        let groups = vec![GroupRef {
+            object: "cd".repeat(32),
+            documents: 3,
+        }];
+        for n in 0..=records.len() {
+            assert_eq!(
+                outputs_hash(&records[..n], &groups),
+                reference_outputs_hash(&records[..n], &groups)
+            );
+        }
+        assert_eq!(outputs_hash(&[], &[]), reference_outputs_hash(&[], &[]));
+    }
 }

@@ -49,23 +49,44 @@ pub struct Check<'a> {
 /// Bytes of text scanned at a time (see [`super::strings::blocks`]).
 const SCAN_BLOCK: usize = 32 * 1024;
 
-/// Scans the text of `value` in the blocks the postcondition will cut from
-/// its stored form, and remembers the clean blocks, so that the
-/// postcondition does not scan them again. Run where a core would
-/// otherwise idle; the result is the same as scanning at publish time.
-pub fn prescan<T: serde::Serialize + ?Sized>(value: &T, redactor: &Redactor) {
+/// Scans objects ahead of publish, where a core would otherwise idle
+/// (while the graph is built, while the index is built), and remembers
+/// the clean ones, so that the postcondition does not decode and scan them
+/// again. It reads the same payload bytes publish will write; an object
+/// with a finding is not remembered and is scanned (and reported) at
+/// publish.
+pub fn prescan_objects<'o>(
+    objects: impl IntoParallelIterator<Item = &'o PreparedObject>,
+    redactor: &Redactor,
+) {
     if !redactor.is_enabled() {
         return;
     }
-    super::strings::blocks(value, SCAN_BLOCK)
-        .par_iter()
-        .for_each(|block| {
-            redactor.scan_and_remember(block);
-        });
+    objects.into_par_iter().for_each(|object| {
+        if !redactor.known_clean_object(&object.id) && object_misses(object, redactor).is_empty() {
+            redactor.remember_clean_object(&object.id);
+        }
+    });
 }
 
-fn misses_in(text: &str, file: &str, redactor: &Redactor) -> Vec<Miss> {
-    misses_in_blocks(&[text.to_string()], file, redactor)
+/// What the detectors still find in one object's strings.
+fn object_misses(object: &PreparedObject, redactor: &Redactor) -> Vec<Miss> {
+    let rel = StoreLayout::object_rel(&object.id);
+    let blocks = object_blocks(&object.payload, SCAN_BLOCK, &|text| {
+        redactor.known_clean(text)
+    })
+    .map(|mut blocks| {
+        blocks.retain(|b| !redactor.known_clean(b));
+        blocks
+    });
+    match blocks {
+        Ok(blocks) => misses_in_blocks(&blocks, &rel, redactor),
+        Err(_) => vec![Miss {
+            file: rel,
+            category: "unreadable".to_string(),
+            count: 1,
+        }],
+    }
 }
 
 fn misses_in_blocks(blocks: &[String], file: &str, redactor: &Redactor) -> Vec<Miss> {
@@ -108,35 +129,29 @@ pub fn scan(
         result.status = "disabled".to_string();
         return result;
     }
-    let fresh: Vec<&&PreparedObject> = objects
+    let mut fresh: Vec<&&PreparedObject> = objects
         .iter()
         .filter(|o| !layout.object_path(&o.id).is_file())
         .collect();
     result.scanned_objects = fresh.len();
+    // Largest first, so that one big object does not finish alone.
+    fresh.sort_by_key(|o| std::cmp::Reverse(o.payload.len()));
     let mut misses: Vec<Miss> = fresh
         .par_iter()
+        .with_max_len(1)
         .flat_map_iter(|o| {
-            let rel = StoreLayout::object_rel(&o.id);
-            let blocks = object_blocks(&o.payload, SCAN_BLOCK, &|text| {
-                check.redactor.known_clean(text)
-            })
-            .map(|mut blocks| {
-                blocks.retain(|b| !check.redactor.known_clean(b));
-                blocks
-            });
-            match blocks {
-                Ok(blocks) => misses_in_blocks(&blocks, &rel, check.redactor),
-                Err(_) => vec![Miss {
-                    file: rel,
-                    category: "unreadable".to_string(),
-                    count: 1,
-                }],
+            if check.redactor.known_clean_object(&o.id) {
+                Vec::new()
+            } else {
+                object_misses(o, check.redactor)
             }
         })
         .collect();
-    for (rel, bytes) in files {
-        misses.extend(misses_in(&file_text(bytes), rel, check.redactor));
-    }
+    misses.par_extend(
+        files.par_iter().flat_map_iter(|(rel, bytes)| {
+            misses_in_blocks(&file_blocks(bytes), rel, check.redactor)
+        }),
+    );
     misses.sort_by(|a, b| (&a.file, &a.category).cmp(&(&b.file, &b.category)));
     if !misses.is_empty() {
         result.status = if check.allow_misses {
@@ -242,12 +257,18 @@ pub fn object_blocks(
 /// The text of a run file (a manifest) as detectors should see it: the
 /// strings of a JSON document, or the bytes as text when it is not JSON.
 pub fn file_text(bytes: &[u8]) -> String {
+    file_blocks_of(bytes, usize::MAX).concat()
+}
+
+/// [`file_text`] in blocks of about [`SCAN_BLOCK`] bytes (a large manifest
+/// is scanned on every core).
+fn file_blocks(bytes: &[u8]) -> Vec<String> {
+    file_blocks_of(bytes, SCAN_BLOCK)
+}
+
+fn file_blocks_of(bytes: &[u8], block_size: usize) -> Vec<String> {
     match serde_json::from_slice::<serde_json::Value>(bytes) {
-        Ok(value) => {
-            let mut text = String::new();
-            super::strings::collect(&value, &mut text);
-            text
-        }
-        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        Ok(value) => super::strings::blocks(&value, block_size),
+        Err(_) => vec![String::from_utf8_lossy(bytes).into_owned()],
     }
 }

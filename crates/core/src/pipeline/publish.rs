@@ -8,6 +8,7 @@ use crate::store::objects::PreparedObject;
 use crate::store::state::{LogEntry, RunEntry, StageEntry};
 use crate::store::txn::Txn;
 use crate::store::{StoreWriter, clock};
+use rayon::prelude::*;
 use serde::Serialize;
 
 /// One stage's published files.
@@ -118,9 +119,9 @@ pub fn publish(
         if result.status == "fail" {
             return Err(Error::RedactionMiss(Box::new(result)));
         }
-        for stage in &mut stages {
+        stages.par_iter_mut().for_each(|stage| {
             stage.manifest = super::postcondition::record(&stage.manifest, &result);
-        }
+        });
         postcondition = Some(result);
     }
     for stage in stages {

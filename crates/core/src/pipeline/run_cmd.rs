@@ -164,29 +164,45 @@ pub fn execute(
         .get(&id)
         .map(|r| r.stages.keys().cloned().collect())
         .unwrap_or_default();
-    let mut stages = vec![ingest_stage_output(&manifest, output.new_objects)];
     let missing_later = LATER_STAGES
         .iter()
         .any(|s| !stored_stages.iter().any(|x| x == s));
     // The later stages are computed when wanted and not already stored (a
     // rebuild always computes them, to compare).
-    if all_stages && (missing_later || fresh) {
-        let base_extract: Option<StageManifest> = match &writer.state.current_run {
-            Some(current) if !fresh => {
-                writer.stage_manifest(current, crate::extract::stage::STAGE)?
-            }
-            _ => None,
-        };
-        let later = run_later_stages(&StageInputs {
-            ws,
-            layout: &writer.layout,
-            ingest: &manifest,
-            groups: &output.groups,
-            base_extract: base_extract.as_ref(),
-            redactor: &redactor,
-            schema_version: schema.clone(),
-            run_id: id.clone(),
-        })?;
+    let later_wanted = all_stages && (missing_later || fresh);
+    let base_extract: Option<StageManifest> = match &writer.state.current_run {
+        Some(current) if later_wanted && !fresh => {
+            writer.stage_manifest(current, crate::extract::stage::STAGE)?
+        }
+        _ => None,
+    };
+    // The ingest manifest is printed while the later stages run.
+    let (ingest_bytes, later) = rayon::join(
+        || manifest_bytes(&manifest),
+        || {
+            later_wanted
+                .then(|| {
+                    run_later_stages(&StageInputs {
+                        ws,
+                        layout: &writer.layout,
+                        ingest: &manifest,
+                        groups: &output.groups,
+                        base_extract: base_extract.as_ref(),
+                        redactor: &redactor,
+                        schema_version: schema.clone(),
+                        run_id: id.clone(),
+                        ingest_objects: &output.new_objects,
+                    })
+                })
+                .transpose()
+        },
+    );
+    let mut stages = vec![ingest_stage_output(
+        &manifest,
+        ingest_bytes,
+        output.new_objects,
+    )];
+    if let Some(later) = later? {
         stages.extend(later.outputs);
         timer.lap("extract, link, index");
     }
@@ -401,10 +417,16 @@ fn verify_against_stored(
 }
 
 /// The stage output of an ingest manifest.
-pub fn ingest_stage_output(manifest: &IngestManifest, objects: Vec<PreparedObject>) -> StageOutput {
+/// The ingest stage's publishable output; `bytes` is
+/// [`manifest_bytes`] of `manifest`.
+pub fn ingest_stage_output(
+    manifest: &IngestManifest,
+    bytes: Vec<u8>,
+    objects: Vec<PreparedObject>,
+) -> StageOutput {
     StageOutput {
         stage: ingest::STAGE.to_string(),
-        manifest: manifest_bytes(manifest),
+        manifest: bytes,
         replay: ReplayLine {
             stage: ingest::STAGE.to_string(),
             run_id: manifest.run_id.clone(),

@@ -101,6 +101,7 @@ pub fn run_stage(
         redactor: &redactor,
         schema_version: schema.clone(),
         run_id: run_id.clone(),
+        ingest_objects: &[],
     };
     let required = |name: &str| -> Result<StageManifest> {
         writer.stage_manifest(&run_id, name)?.ok_or_else(|| {
@@ -123,7 +124,7 @@ pub fn run_stage(
             let link_manifest = required(link::STAGE)?;
             let groups = extract::load_groups(&writer.layout, &extract_manifest)?;
             let graph = link::load_graph(&writer.layout, &link_manifest)?;
-            run_index(&inputs, &link_manifest, &graph, &groups, None)?
+            run_index(&inputs, &link_manifest, &graph, &groups, None, None)?
         }
         other => {
             return Err(Error::InvalidArgument {

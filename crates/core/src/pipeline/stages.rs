@@ -12,6 +12,7 @@ use crate::index::stage as index;
 use crate::ingest::{GroupData, IngestManifest};
 use crate::store::clock;
 use crate::store::layout::StoreLayout;
+use rayon::prelude::*;
 use std::sync::Arc;
 
 /// The names of the stages after ingest, in order.
@@ -39,6 +40,9 @@ pub struct StageInputs<'a> {
     pub redactor: &'a crate::redact::Redactor,
     pub schema_version: String,
     pub run_id: String,
+    /// The ingest stage's new objects, scanned for the redaction
+    /// postcondition while the graph is built.
+    pub ingest_objects: &'a [crate::store::objects::PreparedObject],
 }
 
 /// Runs extract, link and index.
@@ -50,8 +54,28 @@ pub fn run_later_stages(inputs: &StageInputs<'_>) -> Result<LaterStages> {
             let mut timer = crate::progress::Timer::start();
             let (extract_manifest, extract_out, groups) = run_extract(inputs)?;
             timer.lap("extract");
-            let (link_manifest, link_out, graph) = run_link(inputs, &extract_manifest, &groups)?;
-            timer.lap("link");
+            let request = link_request(inputs, &extract_manifest, &groups);
+            // Building the graph keeps one core busy: the other checks the
+            // objects ingest and extract wrote for the postcondition.
+            let (graph, ()) = rayon::join(
+                || link::build_graph(&request),
+                || {
+                    super::postcondition::prescan_objects(
+                        inputs.ingest_objects.par_iter().chain(&extract_out.objects),
+                        inputs.redactor,
+                    )
+                },
+            );
+            let graph = Arc::new(graph);
+            // The graph is encoded while the index of its names is built.
+            let (link, names) = rayon::join(
+                || link::store_graph(&request, Arc::clone(&graph)),
+                || index::names_index(&graph, &groups),
+            );
+            let link = link?;
+            let link_manifest = finish(link.manifest, &inputs.run_id);
+            let link_out = stage_output(&link_manifest, link.new_objects);
+            timer.lap("link (+ object prescan, names index)");
             Ok((
                 extract_manifest,
                 extract_out,
@@ -59,20 +83,31 @@ pub fn run_later_stages(inputs: &StageInputs<'_>) -> Result<LaterStages> {
                 link_manifest,
                 link_out,
                 graph,
+                names,
             ))
         },
         || index::chunk_index(inputs.layout, inputs.ingest, inputs.groups),
     );
-    let (extract_manifest, extract_out, groups, link_manifest, link_out, graph) = graph_part?;
+    let (extract_manifest, extract_out, groups, link_manifest, link_out, graph, names) =
+        graph_part?;
     timer.lap("extract + link (+ chunk index)");
-    // The graph's text is checked for the redaction postcondition while the
-    // index is built (the index leaves a core idle part of the time).
+    // The graph object is checked for the redaction postcondition while the
+    // index is built.
     let (index, ()) = rayon::join(
-        || run_index(inputs, &link_manifest, &graph, &groups, Some(chunks?)),
-        || super::postcondition::prescan(graph.as_ref(), inputs.redactor),
+        || {
+            run_index(
+                inputs,
+                &link_manifest,
+                &graph,
+                &groups,
+                Some(chunks?),
+                Some(names),
+            )
+        },
+        || super::postcondition::prescan_objects(&link_out.objects, inputs.redactor),
     );
     let (index_manifest, index_out) = index?;
-    timer.lap("index (+ graph prescan)");
+    timer.lap("index (+ graph object prescan)");
     Ok(LaterStages {
         outputs: vec![extract_out, link_out, index_out],
         extract: extract_manifest,
@@ -109,8 +144,19 @@ pub fn run_link(
     extract_manifest: &StageManifest,
     groups: &[Arc<ExtractionGroup>],
 ) -> Result<(StageManifest, StageOutput, Arc<Graph>)> {
+    let out = link::link(&link_request(inputs, extract_manifest, groups))?;
+    let manifest = finish(out.manifest, &inputs.run_id);
+    let output = stage_output(&manifest, out.new_objects);
+    Ok((manifest, output, out.graph))
+}
+
+fn link_request<'a>(
+    inputs: &'a StageInputs<'_>,
+    extract_manifest: &'a StageManifest,
+    groups: &'a [Arc<ExtractionGroup>],
+) -> link::LinkRequest<'a> {
     let config = &inputs.ws.config;
-    let out = link::link(&link::LinkRequest {
+    link::LinkRequest {
         ingest: inputs.ingest,
         extract: extract_manifest,
         groups,
@@ -119,10 +165,7 @@ pub fn run_link(
         pipeline_version: config.config.run_metadata.pipeline_version.clone(),
         config_hash: config.config_hash(),
         started_at: clock::now_utc(),
-    })?;
-    let manifest = finish(out.manifest, &inputs.run_id);
-    let output = stage_output(&manifest, out.new_objects);
-    Ok((manifest, output, out.graph))
+    }
 }
 
 pub fn run_index(
@@ -131,6 +174,7 @@ pub fn run_index(
     graph: &Graph,
     extractions: &[Arc<ExtractionGroup>],
     chunks: Option<index::ChunkIndex>,
+    names: Option<Vec<u8>>,
 ) -> Result<(StageManifest, StageOutput)> {
     let config = &inputs.ws.config;
     let out = index::index(&index::IndexRequest {
@@ -141,6 +185,7 @@ pub fn run_index(
         graph,
         extractions,
         chunks,
+        names,
         schema_version: inputs.schema_version.clone(),
         pipeline_version: config.config.run_metadata.pipeline_version.clone(),
         config_hash: config.config_hash(),

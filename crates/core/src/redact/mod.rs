@@ -321,6 +321,11 @@ pub struct Redactor {
     /// redaction postcondition skips them instead of scanning the same
     /// text with the same detectors a second time.
     clean: std::sync::Mutex<std::collections::HashSet<[u8; 16]>>,
+    /// Ids of store objects (sha256 of their payload) whose every string
+    /// this redactor scanned, decoded from the payload bytes, and found
+    /// clean. Kept apart from `clean`: a clean payload and a clean text are
+    /// different claims about the same bytes.
+    clean_objects: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Texts shorter than this are scanned again rather than remembered.
@@ -390,6 +395,7 @@ impl Redactor {
             .collect();
         Ok(Redactor {
             clean: Default::default(),
+            clean_objects: Default::default(),
             engine: Some(Engine {
                 enabled,
                 detectors,
@@ -404,6 +410,7 @@ impl Redactor {
         Redactor {
             engine: None,
             clean: Default::default(),
+            clean_objects: Default::default(),
         }
     }
 
@@ -424,6 +431,23 @@ impl Redactor {
                 .clean
                 .lock()
                 .is_ok_and(|clean| clean.contains(&memo_key(text)))
+    }
+
+    /// Records that the object `id` was decoded and every string in it
+    /// scanned clean (see [`crate::pipeline::postcondition::prescan_objects`]).
+    pub fn remember_clean_object(&self, id: &str) {
+        if self.engine.is_some()
+            && let Ok(mut clean) = self.clean_objects.lock()
+        {
+            clean.insert(id.to_string());
+        }
+    }
+
+    /// True if the object `id` was already scanned clean by this redactor.
+    pub fn known_clean_object(&self, id: &str) -> bool {
+        self.clean_objects
+            .lock()
+            .is_ok_and(|clean| clean.contains(id))
     }
 
     /// [`scan`](Self::scan), remembering `text` as clean when nothing is
