@@ -54,16 +54,20 @@ const SCAN_BLOCK: usize = 32 * 1024;
 /// the clean ones, so that the postcondition does not decode and scan them
 /// again. It reads the same payload bytes publish will write; an object
 /// with a finding is not remembered and is scanned (and reported) at
-/// publish.
+/// publish. Objects already stored are skipped, as publish skips them.
 pub fn prescan_objects<'o>(
     objects: impl IntoParallelIterator<Item = &'o PreparedObject>,
+    layout: &StoreLayout,
     redactor: &Redactor,
 ) {
     if !redactor.is_enabled() {
         return;
     }
     objects.into_par_iter().for_each(|object| {
-        if !redactor.known_clean_object(&object.id) && object_misses(object, redactor).is_empty() {
+        if !redactor.known_clean_object(&object.id)
+            && !layout.object_path(&object.id).is_file()
+            && object_misses(object, redactor).is_empty()
+        {
             redactor.remember_clean_object(&object.id);
         }
     });

@@ -62,6 +62,7 @@ pub fn run_later_stages(inputs: &StageInputs<'_>) -> Result<LaterStages> {
                 || {
                     super::postcondition::prescan_objects(
                         inputs.ingest_objects.par_iter().chain(&extract_out.objects),
+                        inputs.layout,
                         inputs.redactor,
                     )
                 },
@@ -104,7 +105,7 @@ pub fn run_later_stages(inputs: &StageInputs<'_>) -> Result<LaterStages> {
                 Some(names),
             )
         },
-        || super::postcondition::prescan_objects(&link_out.objects, inputs.redactor),
+        || super::postcondition::prescan_objects(&link_out.objects, inputs.layout, inputs.redactor),
     );
     let (index_manifest, index_out) = index?;
     timer.lap("index (+ graph object prescan)");
