@@ -384,7 +384,7 @@ pub fn names_index(graph: &Graph, extractions: &[Arc<ExtractionGroup>]) -> Vec<u
 }
 
 /// Builds the index of a run.
-pub fn index(req: &IndexRequest<'_>) -> Result<IndexOutput> {
+pub fn index(req: IndexRequest<'_>) -> Result<IndexOutput> {
     let graph = req.graph;
     let graph_object = req
         .link
@@ -395,11 +395,11 @@ pub fn index(req: &IndexRequest<'_>) -> Result<IndexOutput> {
         .ok_or_else(|| Error::corrupt(&req.layout.dir, "the link manifest names no graph"))?;
 
     let (names, chunk_index) = rayon::join(
-        || match req.names.clone() {
+        || match req.names {
             Some(prebuilt) => prebuilt,
             None => names_index(graph, req.extractions),
         },
-        || match req.chunks.clone() {
+        || match req.chunks {
             Some(prebuilt) => Ok(prebuilt),
             None => chunk_index(req.layout, req.ingest, req.groups),
         },

@@ -416,9 +416,8 @@ fn verify_against_stored(
     Ok(differences)
 }
 
-/// The stage output of an ingest manifest.
-/// The ingest stage's publishable output; `bytes` is
-/// [`manifest_bytes`] of `manifest`.
+/// The ingest stage's publishable output; `bytes` is [`manifest_bytes`] of
+/// `manifest` (printed by the caller, in parallel with other work).
 pub fn ingest_stage_output(
     manifest: &IngestManifest,
     bytes: Vec<u8>,

@@ -74,8 +74,7 @@ pub fn run_later_stages(inputs: &StageInputs<'_>) -> Result<LaterStages> {
                 || index::names_index(&graph, &groups),
             );
             let link = link?;
-            let link_manifest = finish(link.manifest, &inputs.run_id);
-            let link_out = stage_output(&link_manifest, link.new_objects);
+            let (link_manifest, link_out) = finish(link.manifest, link.new_objects, &inputs.run_id);
             timer.lap("link (+ object prescan, names index)");
             Ok((
                 extract_manifest,
@@ -135,8 +134,7 @@ pub fn run_extract(
         config_hash: config.config_hash(),
         pipeline_version: config.config.run_metadata.pipeline_version.clone(),
     })?;
-    let manifest = finish(out.manifest, &inputs.run_id);
-    let output = stage_output(&manifest, out.new_objects);
+    let (manifest, output) = finish(out.manifest, out.new_objects, &inputs.run_id);
     Ok((manifest, output, out.groups))
 }
 
@@ -146,8 +144,7 @@ pub fn run_link(
     groups: &[Arc<ExtractionGroup>],
 ) -> Result<(StageManifest, StageOutput, Arc<Graph>)> {
     let out = link::link(&link_request(inputs, extract_manifest, groups))?;
-    let manifest = finish(out.manifest, &inputs.run_id);
-    let output = stage_output(&manifest, out.new_objects);
+    let (manifest, output) = finish(out.manifest, out.new_objects, &inputs.run_id);
     Ok((manifest, output, out.graph))
 }
 
@@ -178,7 +175,7 @@ pub fn run_index(
     names: Option<Vec<u8>>,
 ) -> Result<(StageManifest, StageOutput)> {
     let config = &inputs.ws.config;
-    let out = index::index(&index::IndexRequest {
+    let out = index::index(index::IndexRequest {
         layout: inputs.layout,
         ingest: inputs.ingest,
         groups: inputs.groups,
@@ -192,19 +189,25 @@ pub fn run_index(
         config_hash: config.config_hash(),
         started_at: clock::now_utc(),
     })?;
-    let manifest = finish(out.manifest, &inputs.run_id);
-    let output = stage_output(&manifest, out.new_objects);
+    let (manifest, output) = finish(out.manifest, out.new_objects, &inputs.run_id);
     Ok((manifest, output))
 }
 
-fn finish(mut manifest: StageManifest, run_id: &str) -> StageManifest {
+/// Stamps a later stage's manifest with the run and its finish time, and
+/// makes its publishable output.
+fn finish(
+    mut manifest: StageManifest,
+    objects: Vec<crate::store::objects::PreparedObject>,
+    run_id: &str,
+) -> (StageManifest, StageOutput) {
     manifest.run_id = run_id.to_string();
     manifest.wall_clock_finished_at = clock::now_utc();
-    manifest
+    let output = stage_output(&manifest, objects);
+    (manifest, output)
 }
 
 /// The publishable output of a later stage.
-pub fn stage_output(
+fn stage_output(
     manifest: &StageManifest,
     objects: Vec<crate::store::objects::PreparedObject>,
 ) -> StageOutput {
