@@ -209,6 +209,14 @@ fn a_store_from_a_newer_auditgraph_is_refused_by_every_command() {
         assert_eq!(doc["found_schema_version"], "v3", "{args:?}");
         assert!(run.stderr.contains("newer auditgraph"), "{}", run.stderr);
         assert!(run.stderr.contains("upgrade auditgraph"), "{}", run.stderr);
+        // The simulated writer has this binary's version string, so the
+        // hint names the schema to read, not "auditgraph >= <this version>".
+        assert!(
+            run.stderr
+                .contains("needs an auditgraph that reads schema v3"),
+            "{}",
+            run.stderr
+        );
         assert_eq!(ws.pkg_hashes(), before, "{args:?} wrote to a newer store");
     }
     let status = ws.json(&["status"]);
