@@ -6,6 +6,7 @@ use crate::error::CliResult;
 use crate::output::Output;
 use crate::progress::TerminalProgress;
 use auditgraph_core::pipeline::{Workspace, WriteOptions};
+use auditgraph_core::query::load::{LoadedRun, Need, open_run};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -49,6 +50,19 @@ impl Context {
 
     pub fn workspace(&self) -> CliResult<Workspace> {
         self.workspace_at(self.root())
+    }
+
+    /// Opens a run for a read command. The process exits right after the
+    /// command, so the run is never dropped: the OS reclaims its memory at
+    /// exit at once, instead of ~100k frees one by one (~3 ms of a ~50 ms
+    /// `query` on tldr-en).
+    pub fn open_run(
+        &self,
+        ws: &Workspace,
+        run: Option<&str>,
+        need: Need,
+    ) -> CliResult<std::mem::ManuallyDrop<LoadedRun>> {
+        Ok(std::mem::ManuallyDrop::new(open_run(ws, run, need)?))
     }
 
     /// How long to wait for another writer: `AUDITGRAPH_LOCK_TIMEOUT`

@@ -4,14 +4,14 @@ use crate::cli::SelectArgs;
 use crate::commands::query::selection;
 use crate::context::Context;
 use crate::error::CliResult;
-use auditgraph_core::query::load::{Need, open_run};
+use auditgraph_core::query::load::Need;
 use auditgraph_core::query::select::{self, summary};
 use serde_json::json;
 
 pub fn run(ctx: &Context, args: &SelectArgs, count: bool, group_by: Option<&str>) -> CliResult {
     let sel = selection(args, 100)?;
     let ws = ctx.workspace()?;
-    let run = open_run(&ws, args.run.run_id.as_deref(), Need::Graph)?;
+    let run = ctx.open_run(&ws, args.run.run_id.as_deref(), Need::Graph)?;
     let view = &run.view;
     let all: Vec<u32> = (0..view.graph.nodes.len() as u32).collect();
     let kept = select::filter(view, all, &sel)?;

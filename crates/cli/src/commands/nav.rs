@@ -3,7 +3,7 @@
 use crate::commands::list::truncate;
 use crate::context::Context;
 use crate::error::CliResult;
-use auditgraph_core::query::load::{Need, open_run};
+use auditgraph_core::query::load::Need;
 use auditgraph_core::query::nav::{self, EdgeFilter};
 use serde_json::Value;
 
@@ -18,7 +18,7 @@ fn label(v: &Value) -> String {
 
 pub fn node(ctx: &Context, id: &str, run: Option<&str>) -> CliResult {
     let ws = ctx.workspace()?;
-    let run = open_run(&ws, run, Need::Graph)?;
+    let run = ctx.open_run(&ws, run, Need::Graph)?;
     let doc = nav::node(&run, id)?;
     ctx.out.result(&doc, || {
         let mut s = format!(
@@ -91,7 +91,7 @@ pub fn neighbors(
 ) -> CliResult {
     let filter = EdgeFilter::parse(edge_types, min_confidence)?;
     let ws = ctx.workspace()?;
-    let run = open_run(&ws, run, Need::Graph)?;
+    let run = ctx.open_run(&ws, run, Need::Graph)?;
     let doc = nav::neighbors(&run, id, depth, &filter, Some(limit))?;
     ctx.out.result(&doc, || {
         let mut s = format!("{}\n", label(&doc["center"]));
@@ -144,7 +144,7 @@ pub fn why(
 ) -> CliResult {
     let filter = EdgeFilter::parse(edge_types, None)?;
     let ws = ctx.workspace()?;
-    let run = open_run(&ws, run, Need::Graph)?;
+    let run = ctx.open_run(&ws, run, Need::Graph)?;
     let doc = nav::why_connected(&run, from, to, max_depth, max_paths, &filter)?;
     ctx.out.result(&doc, || {
         if doc["connected"] != true {

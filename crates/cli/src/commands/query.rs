@@ -4,7 +4,7 @@ use crate::cli::SelectArgs;
 use crate::context::Context;
 use crate::error::CliResult;
 use auditgraph_core::query::filter::{Page, parse_predicate};
-use auditgraph_core::query::load::{Need, open_run};
+use auditgraph_core::query::load::Need;
 use auditgraph_core::query::search;
 use auditgraph_core::query::select::Selection;
 
@@ -31,7 +31,7 @@ pub fn selection(args: &SelectArgs, default_limit: usize) -> CliResult<Selection
 pub fn run(ctx: &Context, q: &str, args: &SelectArgs) -> CliResult {
     let sel = selection(args, 10)?;
     let ws = ctx.workspace()?;
-    let run = open_run(&ws, args.run.run_id.as_deref(), Need::Index)?;
+    let run = ctx.open_run(&ws, args.run.run_id.as_deref(), Need::Index)?;
     let rounding = ws.config.profile().search.ranking.score_rounding;
     let result = search::search(&run, q, &sel, rounding)?;
     let doc = serde_json::to_value(&result).unwrap_or_default();

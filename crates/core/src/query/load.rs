@@ -75,6 +75,7 @@ pub fn open_run(ws: &Workspace, run: Option<&str>, need: Need) -> Result<LoadedR
         &graph,
         index.as_ref(),
     )?;
+    timer.lap("open: check parts");
     let group_sizes: Vec<u32> = extract
         .artifacts
         .iter()
@@ -96,6 +97,7 @@ pub fn open_run(ws: &Workspace, run: Option<&str>, need: Need) -> Result<LoadedR
         adjacency,
         source_hashes,
     );
+    timer.lap("open: view");
     Ok(LoadedRun {
         reader,
         run_id,

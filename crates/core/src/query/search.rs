@@ -156,21 +156,40 @@ impl<'a> Texts<'a> {
         }
     }
 
+    /// Loads the document groups holding `docs`, and their extraction
+    /// groups, on every core (a page of results touches several groups;
+    /// reading them one after the other was most of a query's time after
+    /// opening the run).
+    fn prefetch(&mut self, docs: &BTreeSet<u32>) -> Result<()> {
+        use rayon::prelude::*;
+        let mut first_doc_of_group: std::collections::BTreeMap<u32, u32> = Default::default();
+        for &doc in docs {
+            if let Some(&(group, _)) = self.slots.get(doc as usize)
+                && !self.groups.contains_key(&group)
+            {
+                first_doc_of_group.entry(group).or_insert(doc);
+            }
+        }
+        let run = self.run;
+        let loaded: Vec<(u32, DocumentGroup)> = first_doc_of_group
+            .into_par_iter()
+            .map(|(group, doc)| {
+                // Fills the view's cache of this extraction group.
+                run.view.doc_extraction(doc)?;
+                Ok((group, load_document_group(run, group)?))
+            })
+            .collect::<Result<_>>()?;
+        self.groups.extend(loaded);
+        Ok(())
+    }
+
     /// The text of a chunk (loading its document group on first use).
     fn chunk_text(&mut self, doc: u32, order: u32) -> Result<String> {
         let Some(&(group, slot)) = self.slots.get(doc as usize) else {
             return Ok(String::new());
         };
         if !self.groups.contains_key(&group) {
-            let artifact = &self.run.extract.artifacts[group as usize];
-            let object = artifact.documents_object.as_deref().ok_or_else(|| {
-                Error::corrupt(
-                    self.run.reader.layout.dir.clone(),
-                    format!("{EXTRACTION_KIND} artifact without its documents object"),
-                )
-            })?;
-            let loaded: DocumentGroup =
-                objects::read_json(&self.run.reader.layout, object, DOCUMENTS_KIND)?;
+            let loaded = load_document_group(self.run, group)?;
             self.groups.insert(group, loaded);
         }
         let doc = self
@@ -185,6 +204,22 @@ impl<'a> Texts<'a> {
             })
             .unwrap_or_default())
     }
+}
+
+/// The documents (texts and chunks) of one extraction group.
+fn load_document_group(run: &LoadedRun, group: u32) -> Result<DocumentGroup> {
+    let object = run
+        .extract
+        .artifacts
+        .get(group as usize)
+        .and_then(|a| a.documents_object.as_deref())
+        .ok_or_else(|| {
+            Error::corrupt(
+                run.reader.layout.dir.clone(),
+                format!("{EXTRACTION_KIND} artifact without its documents object"),
+            )
+        })?;
+    objects::read_json(&run.reader.layout, object, DOCUMENTS_KIND)
 }
 
 /// A window of `text` around the first place where `focus` (a phrase, or a
@@ -248,6 +283,7 @@ pub fn search(
             format!("unreadable index: {e}"),
         )
     };
+    let mut timer = crate::progress::Timer::start();
     let names = Bm25Index::open(&index.names).map_err(corrupt)?;
     let chunks = Bm25Index::open(&index.chunks).map_err(corrupt)?;
     let require_all = !parsed.phrases.is_empty();
@@ -258,6 +294,7 @@ pub fn search(
     let name_hits = name_hits.map_err(corrupt)?;
     let chunk_hits = chunk_hits.map_err(corrupt)?;
 
+    timer.lap("search: bm25");
     let mut texts = Texts::new(run);
     let mut scored: HashMap<u32, Scored> = HashMap::new();
     for hit in name_hits {
@@ -319,6 +356,7 @@ pub fn search(
         s.chunk = s.chunks.first().map(|c| c.1).unwrap_or(0.0);
     }
 
+    timer.lap("search: score");
     let candidates: Vec<u32> = scored.keys().copied().collect();
     let kept = filter(view, candidates, sel)?;
     let total = kept.len();
@@ -342,6 +380,15 @@ pub fn search(
         sel.page.apply(ranked)
     };
 
+    timer.lap("search: filter and rank");
+    let snippet_docs: BTreeSet<u32> = page
+        .iter()
+        .filter_map(|node| scored.get(node))
+        .flat_map(|s| s.chunks.iter().take(SNIPPETS_PER_RESULT))
+        .filter_map(|(chunk, ..)| index.chunk_table.get(*chunk as usize))
+        .map(|&(doc, _)| doc)
+        .collect();
+    texts.prefetch(&snippet_docs)?;
     let mut results = Vec::with_capacity(page.len());
     for node in page {
         let n = &graph.nodes[node as usize];
@@ -385,6 +432,7 @@ pub fn search(
             },
         });
     }
+    timer.lap("search: snippets");
     Ok(SearchResult {
         query: text.to_string(),
         terms: parsed.terms,
