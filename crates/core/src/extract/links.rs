@@ -68,7 +68,7 @@
 //! same-document anchor; a page containing `://` is treated as an ordinary URL.
 //! A wikilink that matches nothing is unresolved `not_found`.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use serde::{Deserialize, Serialize};
 

@@ -26,8 +26,9 @@ use crate::extract::links::{DocKey, Resolution, Resolver};
 use crate::extract::markdown::CodeOrigin;
 use crate::extract::stage::{ChunkRef, DocExtraction, ExtractionGroup};
 use crate::graph::model::*;
+use foldhash::HashMap;
 use rayon::prelude::*;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Python-compatible canonical key: trimmed, lower case, spaces as `_`.
@@ -84,7 +85,7 @@ fn document_part(
 ) -> DocPart {
     let mut sections = Vec::with_capacity(d.outline.sections.len());
     let mut slug_paths: Vec<String> = Vec::with_capacity(d.outline.sections.len());
-    let mut seen_slugs: HashMap<String, u32> = HashMap::new();
+    let mut seen_slugs: HashMap<String, u32> = HashMap::default();
     for s in &d.outline.sections {
         let parent_order = s.parent.filter(|p| (*p as usize) < slug_paths.len());
         let slug_path = match parent_order.and_then(|p| slug_paths.get(p as usize)) {
@@ -145,7 +146,7 @@ fn document_part(
         })
         .collect();
     let mut references = Vec::with_capacity(d.outline.links.len());
-    let mut seen_targets: HashMap<&str, u32> = HashMap::new();
+    let mut seen_targets: HashMap<&str, u32> = HashMap::default();
     for (order, link) in d.outline.links.iter().enumerate() {
         let n = seen_targets.entry(link.target.as_str()).or_insert(0);
         let occurrence = *n;
@@ -449,9 +450,9 @@ fn relates_to(
     tech_mentions: &[(u32, Vec<TechMention>)],
     rule: &Cooccurrence,
 ) -> Vec<Edge> {
-    let mut note_techs: HashMap<u32, u32> = HashMap::new();
+    let mut note_techs: HashMap<u32, u32> = HashMap::default();
     let mut shared: BTreeMap<(u32, u32), Vec<u32>> = BTreeMap::new();
-    let mut first_mention: HashMap<(u32, u32), (u32, u32)> = HashMap::new();
+    let mut first_mention: HashMap<(u32, u32), (u32, u32)> = HashMap::default();
     for (tech, mentions) in tech_mentions {
         // Mentions are in document order, so one note's are contiguous.
         let mut notes: Vec<u32> = Vec::new();
@@ -490,7 +491,7 @@ fn relates_to(
         .collect();
     // Per note: (shared technologies, the other note's id, the pair).
     type Candidate<'a> = (usize, &'a str, (u32, u32));
-    let mut per_note: HashMap<u32, Vec<Candidate>> = HashMap::new();
+    let mut per_note: HashMap<u32, Vec<Candidate>> = HashMap::default();
     for (pair, techs) in &shared {
         let (a, b) = *pair;
         per_note

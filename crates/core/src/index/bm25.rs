@@ -20,7 +20,7 @@
 //! scores for the same index and query; `ln` comes from the platform's math
 //! library, so other platforms may differ in the last bit.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::ops::Range;
 
 use super::codec::{
@@ -113,9 +113,9 @@ impl Bm25Builder {
     pub fn new(params: Bm25Params) -> Self {
         Bm25Builder {
             params,
-            terms: HashMap::new(),
+            terms: HashMap::default(),
             postings: Vec::new(),
-            doc_lens: HashMap::new(),
+            doc_lens: HashMap::default(),
             scratch: Vec::new(),
         }
     }
