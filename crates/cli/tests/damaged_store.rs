@@ -34,7 +34,9 @@ fn readers(ws: &Ws) -> Vec<Vec<String>> {
         .unwrap()
         .to_string();
     [
-        vec!["query", "--q", "alpha"],
+        // `query` decodes the graph's edges only when it needs them: a
+        // technology's refs come from its `mentions_technology` edges.
+        vec!["query", "--q", "postgres", "--where", "refs~alpha"],
         vec!["list"],
         vec!["node", note.as_str()],
         vec!["neighbors", note.as_str(), "--depth", "2"],

@@ -476,3 +476,25 @@ fn tldr_tar_ranks_first() {
     ]);
     assert!(groups["groups"]["ag:technology"].as_u64().unwrap() > 10_000);
 }
+
+/// `query` opens the graph without decoding its edges; a filter that needs
+/// them (a technology's refs come from its mention edges) decodes them on
+/// demand and gets what `list`, which reads every edge, gets.
+#[test]
+fn filters_that_need_edges_match_list() {
+    let ws = story();
+    let filter = ["--type", "ag:technology", "--where", "refs~incidents/"];
+    let mut query = vec!["query", "--q", "postgres pgbouncer"];
+    query.extend_from_slice(&filter);
+    let found = ids(&ws.json(&query));
+    assert!(!found.is_empty());
+    let mut list = vec!["list"];
+    list.extend_from_slice(&filter);
+    let listed = ids(&ws.json(&list));
+    for id in &found {
+        assert!(listed.contains(id), "{id} not listed: {listed:?}");
+    }
+    let node = ws.json(&["node", &found[0]]);
+    let refs = node["refs"].to_string();
+    assert!(refs.contains("incidents/"), "{refs}");
+}

@@ -376,14 +376,7 @@ impl Graph {
     /// damaged object that still decodes is refused here instead of making
     /// a later lookup panic.
     fn check_indexes(&self) -> Result<(), String> {
-        let n = self.nodes.len() as u32;
-        let node = |i: u32, what: &str| {
-            if i < n {
-                Ok(())
-            } else {
-                Err(format!("{what} {i} is not one of the {n} entities"))
-            }
-        };
+        let node = |i: u32, what: &str| self.check_node(i, what);
         let has_doc = |doc: u32| (doc as usize) < self.docs.len();
         for doc in &self.docs {
             node(doc.note, "a document's note")?;
@@ -405,11 +398,27 @@ impl Graph {
                 _ => {}
             }
         }
-        for e in &self.edges {
+        self.check_edges(&self.edges)
+    }
+
+    /// `i` is one of the graph's entities.
+    fn check_node(&self, i: u32, what: &str) -> Result<(), String> {
+        let n = self.nodes.len();
+        if (i as usize) < n {
+            Ok(())
+        } else {
+            Err(format!("{what} {i} is not one of the {n} entities"))
+        }
+    }
+
+    /// Every edge of `edges` points inside this graph.
+    fn check_edges(&self, edges: &[Edge]) -> Result<(), String> {
+        let node = |i: u32, what: &str| self.check_node(i, what);
+        for e in edges {
             node(e.from, "an edge's start")?;
             node(e.to, "an edge's end")?;
             for ev in &e.evidence {
-                if !has_doc(ev.doc) {
+                if (ev.doc as usize) >= self.docs.len() {
                     return Err(format!("evidence document {} does not exist", ev.doc));
                 }
                 if let Some(via) = ev.via {
@@ -423,48 +432,144 @@ impl Graph {
     /// Decodes [`Graph::to_bytes`], the blocks on every core, and checks
     /// that every number points inside the graph.
     pub fn from_bytes(bytes: &[u8]) -> Result<Graph, String> {
+        let layout = StoredLayout::read(bytes)?;
+        let (nodes, edges) = rayon::join(
+            || decode_blocks::<Node>(layout.blocks(bytes, &layout.node_blocks)),
+            || decode_blocks::<Edge>(layout.blocks(bytes, &layout.edge_blocks)),
+        );
+        let graph = Graph {
+            format: layout.head.format,
+            pipeline_version: layout.head.pipeline_version,
+            docs: layout.head.docs,
+            nodes: nodes?,
+            edges: edges?,
+        };
+        graph.check_indexes()?;
+        Ok(graph)
+    }
+
+    /// Like [`Graph::from_bytes`], but leaves the edges encoded (the
+    /// returned graph has none) for [`DeferredEdges::decode`] to decode on
+    /// first use: `query` rarely needs them, and they were a third of the
+    /// time to decode tldr-en's graph.
+    pub fn from_bytes_deferring_edges(bytes: Vec<u8>) -> Result<(Graph, DeferredEdges), String> {
+        let layout = StoredLayout::read(&bytes)?;
+        let nodes = decode_blocks::<Node>(layout.blocks(&bytes, &layout.node_blocks))?;
+        let mut count = 0usize;
+        for block in layout.blocks(&bytes, &layout.edge_blocks) {
+            // a block is a postcard sequence: its length comes first
+            let (len, _) = postcard::take_from_bytes::<u64>(block).map_err(|e| e.to_string())?;
+            count = count.saturating_add(usize::try_from(len).unwrap_or(usize::MAX));
+        }
+        let graph = Graph {
+            format: layout.head.format,
+            pipeline_version: layout.head.pipeline_version,
+            docs: layout.head.docs,
+            nodes,
+            edges: Vec::new(),
+        };
+        graph.check_indexes()?;
+        Ok((
+            graph,
+            DeferredEdges {
+                blocks: layout.edge_blocks,
+                body: bytes,
+                count,
+            },
+        ))
+    }
+}
+
+/// A stored graph's head and where its blocks are in the body.
+struct StoredLayout {
+    head: GraphHead,
+    node_blocks: Vec<std::ops::Range<usize>>,
+    edge_blocks: Vec<std::ops::Range<usize>>,
+}
+
+impl StoredLayout {
+    fn read(bytes: &[u8]) -> Result<StoredLayout, String> {
         let (format, _) = postcard::take_from_bytes::<u32>(bytes).map_err(|e| e.to_string())?;
         if format != GRAPH_FORMAT {
             return Err(format!(
                 "graph format {format} is not {GRAPH_FORMAT} (written by another build of auditgraph)"
             ));
         }
-        let (head, mut rest) =
+        let (head, rest) =
             postcard::take_from_bytes::<GraphHead>(bytes).map_err(|e| e.to_string())?;
-        let mut take_blocks = |lengths: &[u32]| -> Result<Vec<&[u8]>, String> {
-            let mut blocks = Vec::with_capacity(lengths.len());
+        let mut at = bytes.len() - rest.len();
+        let mut ranges = |lengths: &[u32]| -> Result<Vec<std::ops::Range<usize>>, String> {
+            let mut out = Vec::with_capacity(lengths.len());
             for &len in lengths {
-                let len = len as usize;
-                if len > rest.len() {
-                    return Err("a block runs past the end of the graph".to_string());
-                }
-                let (block, tail) = rest.split_at(len);
-                blocks.push(block);
-                rest = tail;
+                let end = at
+                    .checked_add(len as usize)
+                    .filter(|&end| end <= bytes.len())
+                    .ok_or("a block runs past the end of the graph")?;
+                out.push(at..end);
+                at = end;
             }
-            Ok(blocks)
+            Ok(out)
         };
-        let node_blocks = take_blocks(&head.node_blocks)?;
-        let edge_blocks = take_blocks(&head.edge_blocks)?;
-        if !rest.is_empty() {
+        let node_blocks = ranges(&head.node_blocks)?;
+        let edge_blocks = ranges(&head.edge_blocks)?;
+        if at != bytes.len() {
             return Err(format!(
                 "{} unexpected byte(s) after the encoded value (the graph's last block)",
-                rest.len()
+                bytes.len() - at
             ));
         }
-        let (nodes, edges) = rayon::join(
-            || decode_blocks::<Node>(node_blocks),
-            || decode_blocks::<Edge>(edge_blocks),
-        );
-        let graph = Graph {
-            format: head.format,
-            pipeline_version: head.pipeline_version,
-            docs: head.docs,
-            nodes: nodes?,
-            edges: edges?,
-        };
-        graph.check_indexes()?;
-        Ok(graph)
+        Ok(StoredLayout {
+            head,
+            node_blocks,
+            edge_blocks,
+        })
+    }
+
+    fn blocks<'a>(&self, bytes: &'a [u8], ranges: &[std::ops::Range<usize>]) -> Vec<&'a [u8]> {
+        ranges
+            .iter()
+            .map(|r| bytes.get(r.clone()).unwrap_or_default())
+            .collect()
+    }
+}
+
+/// The edges of a stored graph, still encoded (see
+/// [`Graph::from_bytes_deferring_edges`]).
+#[derive(Debug)]
+pub struct DeferredEdges {
+    body: Vec<u8>,
+    blocks: Vec<std::ops::Range<usize>>,
+    count: usize,
+}
+
+impl DeferredEdges {
+    /// How many edges there are (without decoding them).
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Decodes the edges and checks that they point inside `graph` (the
+    /// graph they were stored with).
+    pub fn decode(&self, graph: &Graph) -> Result<Vec<Edge>, String> {
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|r| self.body.get(r.clone()).unwrap_or_default())
+            .collect();
+        let edges = decode_blocks::<Edge>(blocks)?;
+        if edges.len() != self.count {
+            return Err(format!(
+                "the graph holds {} edges, not the {} its blocks announce",
+                edges.len(),
+                self.count
+            ));
+        }
+        graph.check_edges(&edges)?;
+        Ok(edges)
     }
 }
 
@@ -556,6 +661,21 @@ mod tests {
             .install(|| graph.to_bytes());
         assert_eq!(bytes, one_thread);
         assert_eq!(Graph::from_bytes(&bytes).unwrap(), graph);
+        let (nodes_only, deferred) = Graph::from_bytes_deferring_edges(bytes).unwrap();
+        assert!(nodes_only.edges.is_empty());
+        assert_eq!(nodes_only.nodes, graph.nodes);
+        assert_eq!(deferred.len(), graph.edges.len());
+        assert_eq!(deferred.decode(&nodes_only).unwrap(), graph.edges);
+    }
+
+    #[test]
+    fn deferred_edges_are_checked_when_decoded() {
+        let mut graph = big_graph();
+        graph.edges[EDGE_BLOCK].to = 9_999_999;
+        let (nodes_only, deferred) = Graph::from_bytes_deferring_edges(graph.to_bytes()).unwrap();
+        let err = deferred.decode(&nodes_only).unwrap_err();
+        assert!(err.contains("an edge's end"), "{err}");
+        assert!(Graph::from_bytes(&graph.to_bytes()).is_err());
     }
 
     #[test]
@@ -563,6 +683,10 @@ mod tests {
         let bytes = big_graph().to_bytes();
         for cut in [1, 100, bytes.len() / 2, bytes.len() - 1] {
             assert!(Graph::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                Graph::from_bytes_deferring_edges(bytes[..cut].to_vec()).is_err(),
+                "cut at {cut}"
+            );
         }
         let mut older = bytes.clone();
         older[0] = 2;

@@ -4,7 +4,7 @@ use crate::config::Cooccurrence;
 use crate::error::Result;
 use crate::extract::stage::ExtractionGroup;
 use crate::graph::build;
-use crate::graph::model::{EdgeKind, GRAPH_KIND, Graph, NodeKind};
+use crate::graph::model::{DeferredEdges, EdgeKind, GRAPH_KIND, Graph, NodeKind};
 use crate::hashing::FieldHasher;
 use crate::ingest::IngestManifest;
 use crate::pipeline::manifest::{Artifact, StageManifest, outputs_hash};
@@ -116,6 +116,33 @@ pub fn store_graph(req: &LinkRequest<'_>, graph: Arc<Graph>) -> Result<LinkOutpu
 
 /// Loads the graph a link manifest names.
 pub fn load_graph(layout: &StoreLayout, manifest: &StageManifest) -> Result<Graph> {
+    let (object, body) = read_graph_body(layout, manifest)?;
+    let mut timer = crate::progress::Timer::start();
+    let graph = Graph::from_bytes(&body);
+    timer.lap("graph: decode");
+    graph.map_err(|e| unreadable(layout, object, e))
+}
+
+/// Loads the graph a link manifest names without decoding its edges (see
+/// [`Graph::from_bytes_deferring_edges`]); also returns the object's path,
+/// for the error if the edges turn out to be unreadable.
+pub fn load_graph_deferring_edges(
+    layout: &StoreLayout,
+    manifest: &StageManifest,
+) -> Result<(Graph, DeferredEdges, std::path::PathBuf)> {
+    let (object, body) = read_graph_body(layout, manifest)?;
+    let mut timer = crate::progress::Timer::start();
+    let loaded = Graph::from_bytes_deferring_edges(body);
+    timer.lap("graph: decode (edges deferred)");
+    let (graph, edges) = loaded.map_err(|e| unreadable(layout, object, e))?;
+    Ok((graph, edges, layout.object_path(object)))
+}
+
+/// The graph object a link manifest names, and its inflated body.
+fn read_graph_body<'m>(
+    layout: &StoreLayout,
+    manifest: &'m StageManifest,
+) -> Result<(&'m str, Vec<u8>)> {
     let artifact = manifest
         .artifacts
         .iter()
@@ -126,12 +153,12 @@ pub fn load_graph(layout: &StoreLayout, manifest: &StageManifest) -> Result<Grap
     let mut timer = crate::progress::Timer::start();
     let body = objects::read_binary(layout, &artifact.object, GRAPH_KIND)?;
     timer.lap("graph: read and inflate");
-    let graph = Graph::from_bytes(&body);
-    timer.lap("graph: decode");
-    graph.map_err(|e| {
-        crate::error::Error::corrupt(
-            layout.object_path(&artifact.object),
-            format!("unreadable graph: {e}"),
-        )
-    })
+    Ok((&artifact.object, body))
+}
+
+fn unreadable(layout: &StoreLayout, object: &str, problem: String) -> crate::error::Error {
+    crate::error::Error::corrupt(
+        layout.object_path(object),
+        format!("unreadable graph: {problem}"),
+    )
 }

@@ -55,6 +55,16 @@ pub struct GraphView {
     adjacency: OnceLock<(Rows, Rows)>,
     /// Document number -> SHA-256 of its source (from the ingest manifest).
     source_hashes: Vec<String>,
+    /// The edges, when the graph was opened without them: decoded on first
+    /// use (see [`GraphView::with_deferred_edges`]).
+    deferred_edges: Option<Deferred>,
+}
+
+struct Deferred {
+    edges: DeferredEdges,
+    /// The graph object, named if the edges turn out to be unreadable.
+    object: std::path::PathBuf,
+    decoded: OnceLock<std::result::Result<Vec<Edge>, String>>,
 }
 
 impl GraphView {
@@ -87,6 +97,50 @@ impl GraphView {
             ids: OnceLock::new(),
             adjacency: cell,
             source_hashes,
+            deferred_edges: None,
+        }
+    }
+
+    /// A view whose graph was loaded without its edges (`query`, which
+    /// rarely needs them): they are decoded the first time something asks
+    /// for them through [`GraphView::edges`].
+    pub fn with_deferred_edges(
+        mut self,
+        edges: DeferredEdges,
+        object: std::path::PathBuf,
+    ) -> GraphView {
+        self.deferred_edges = Some(Deferred {
+            edges,
+            object,
+            decoded: OnceLock::new(),
+        });
+        self
+    }
+
+    /// The graph's edges (decoded now if they were deferred). Code that
+    /// can run on a `query` view reads edges through this, never through
+    /// `graph.edges`.
+    pub fn edges(&self) -> Result<&[Edge]> {
+        let Some(deferred) = &self.deferred_edges else {
+            return Ok(&self.graph.edges);
+        };
+        match deferred
+            .decoded
+            .get_or_init(|| deferred.edges.decode(&self.graph))
+        {
+            Ok(edges) => Ok(edges),
+            Err(problem) => Err(Error::corrupt(
+                &deferred.object,
+                format!("unreadable graph: {problem}"),
+            )),
+        }
+    }
+
+    /// How many edges the graph has (without decoding deferred ones).
+    pub fn edge_count(&self) -> usize {
+        match &self.deferred_edges {
+            Some(deferred) => deferred.edges.len(),
+            None => self.graph.edges.len(),
         }
     }
 
@@ -142,7 +196,11 @@ impl GraphView {
     }
 
     fn adjacency(&self) -> &(Rows, Rows) {
-        self.adjacency.get_or_init(|| adjacency_rows(&self.graph))
+        self.adjacency.get_or_init(|| {
+            // Unreadable deferred edges were reported by whoever read them;
+            // they have no rows.
+            rows_for(self.graph.nodes.len(), self.edges().unwrap_or_default())
+        })
     }
 
     /// Indexes of the edges leaving a node, in stored order.
@@ -156,7 +214,9 @@ impl GraphView {
     }
 
     pub fn link_id(&self, edge: usize) -> String {
-        let e = &self.graph.edges[edge];
+        let Some(e) = self.edges().ok().and_then(|edges| edges.get(edge)) else {
+            return String::new();
+        };
         link_id(e.kind.rule(), &self.node_id(e.from), &self.node_id(e.to))
     }
 
@@ -211,18 +271,21 @@ impl GraphView {
 
     /// Mentions of a technology: the evidence of its incoming
     /// `mentions_technology` edges, in document order.
-    fn mentions(&self, node: u32) -> (Vec<(u32, &Evidence)>, u32) {
+    fn mentions(&self, node: u32) -> Result<(Vec<(u32, &Evidence)>, u32)> {
+        let edges = self.edges()?;
         let mut out = Vec::new();
         let mut total = 0;
         for &e in self.incoming(node) {
-            let edge = &self.graph.edges[e as usize];
+            let Some(edge) = edges.get(e as usize) else {
+                continue;
+            };
             if edge.kind == EdgeKind::MentionsTechnology {
                 total += edge.evidence_total;
                 out.extend(edge.evidence.iter().map(|ev| (edge.from, ev)));
             }
         }
         out.sort_by_key(|(from, ev)| (ev.doc, ev.line_start, *from));
-        (out, total)
+        Ok((out, total))
     }
 
     /// The entity as JSON.
@@ -247,7 +310,7 @@ impl GraphView {
         m.insert("aliases".into(), json!(aliases));
         let (refs, input_hash) = match (&n.detail, n.doc) {
             (NodeDetail::Technology { .. }, _) => {
-                let (mentions, _) = self.mentions(node);
+                let (mentions, _) = self.mentions(node)?;
                 let mut refs = Vec::new();
                 let mut hashes: Vec<&str> = Vec::new();
                 let mut last_doc = None;
@@ -315,7 +378,7 @@ impl GraphView {
                 );
             }
             (NodeDetail::Technology { origins }, _) => {
-                let (mentions, total) = self.mentions(node);
+                let (mentions, total) = self.mentions(node)?;
                 let mut docs: Vec<u32> = mentions.iter().map(|(_, ev)| ev.doc).collect();
                 docs.dedup();
                 let mut origin = Vec::new();
@@ -416,7 +479,9 @@ impl GraphView {
 
     /// The link as JSON.
     pub fn link(&self, edge: usize) -> Value {
-        let e = &self.graph.edges[edge];
+        let Some(e) = self.edges().ok().and_then(|edges| edges.get(edge)) else {
+            return Value::Null;
+        };
         json!({
             "id": self.link_id(edge),
             "from_id": self.node_id(e.from),
@@ -438,10 +503,11 @@ pub fn round_confidence(c: f32) -> f64 {
 
 /// Outgoing and incoming edge rows of a graph.
 pub fn adjacency_rows(graph: &Graph) -> (Rows, Rows) {
-    let from: Vec<u32> = graph.edges.iter().map(|e| e.from).collect();
-    let to: Vec<u32> = graph.edges.iter().map(|e| e.to).collect();
-    (
-        Rows::build(graph.nodes.len(), &from),
-        Rows::build(graph.nodes.len(), &to),
-    )
+    rows_for(graph.nodes.len(), &graph.edges)
+}
+
+fn rows_for(nodes: usize, edges: &[Edge]) -> (Rows, Rows) {
+    let from: Vec<u32> = edges.iter().map(|e| e.from).collect();
+    let to: Vec<u32> = edges.iter().map(|e| e.to).collect();
+    (Rows::build(nodes, &from), Rows::build(nodes, &to))
 }

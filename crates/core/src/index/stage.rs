@@ -225,9 +225,10 @@ impl IndexData {
     /// Checks that the index's numbers fit `graph` (the graph object it was
     /// built with), so a damaged or mismatched pair is refused instead of
     /// making a lookup panic.
-    pub fn check_against(&self, graph: &Graph) -> Result<(), String> {
+    /// `edges` is the graph's edge count (its edges may not be decoded).
+    pub fn check_against(&self, graph: &Graph, edges: usize) -> Result<(), String> {
         let nodes = graph.nodes.len();
-        let edges = graph.edges.len() as u32;
+        let edges = u32::try_from(edges).unwrap_or(u32::MAX);
         for (name, rows) in [("outgoing", &self.outgoing), ("incoming", &self.incoming)] {
             if rows.offsets.len() != nodes + 1 {
                 return Err(format!(

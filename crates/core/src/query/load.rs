@@ -2,12 +2,14 @@
 
 use crate::error::{Error, Result};
 use crate::extract::stage as extract;
+use crate::graph::model::{DeferredEdges, Graph};
 use crate::graph::stage as link;
 use crate::graph::view::{Details, GraphView};
 use crate::index::stage::{self as index, IndexData};
 use crate::pipeline::Workspace;
 use crate::pipeline::manifest::StageManifest;
 use crate::store::StoreReader;
+use std::path::PathBuf;
 
 /// A run opened for reading.
 pub struct LoadedRun {
@@ -51,10 +53,21 @@ pub fn open_run(ws: &Workspace, run: Option<&str>, need: Need) -> Result<LoadedR
     if need == Need::Index && index_manifest.is_none() {
         return Err(missing(index::STAGE));
     }
+    // `query` rarely needs the edges (the index holds the adjacency): they
+    // stay encoded until something asks for them.
+    let defer_edges = need == Need::Index;
     let ((graph, hashes), index) = rayon::join(
         || {
             rayon::join(
-                || link::load_graph(&reader.layout, &link_manifest),
+                || -> Result<(Graph, Option<(DeferredEdges, PathBuf)>)> {
+                    if defer_edges {
+                        let (graph, edges, object) =
+                            link::load_graph_deferring_edges(&reader.layout, &link_manifest)?;
+                        Ok((graph, Some((edges, object))))
+                    } else {
+                        Ok((link::load_graph(&reader.layout, &link_manifest)?, None))
+                    }
+                },
                 || source_hashes(&reader, &run_id),
             )
         },
@@ -63,8 +76,11 @@ pub fn open_run(ws: &Workspace, run: Option<&str>, need: Need) -> Result<LoadedR
             _ => Ok(None),
         },
     );
-    let graph = graph?;
+    let (graph, deferred_edges) = graph?;
     let hashes = hashes?;
+    let edge_count = deferred_edges
+        .as_ref()
+        .map_or(graph.edges.len(), |(edges, _)| edges.len());
     let index = index?;
     timer.lap("open: graph and index");
     check_run_parts(
@@ -73,6 +89,7 @@ pub fn open_run(ws: &Workspace, run: Option<&str>, need: Need) -> Result<LoadedR
         &link_manifest,
         index_manifest.as_ref(),
         &graph,
+        edge_count,
         index.as_ref(),
     )?;
     timer.lap("open: check parts");
@@ -89,7 +106,7 @@ pub fn open_run(ws: &Workspace, run: Option<&str>, need: Need) -> Result<LoadedR
         .iter()
         .map(|d| hashes.get(d.path.as_str()).cloned().unwrap_or_default())
         .collect();
-    let view = GraphView::new(
+    let mut view = GraphView::new(
         graph,
         &run_id,
         Details::from_manifest(&reader.layout, &extract),
@@ -97,6 +114,9 @@ pub fn open_run(ws: &Workspace, run: Option<&str>, need: Need) -> Result<LoadedR
         adjacency,
         source_hashes,
     );
+    if let Some((edges, object)) = deferred_edges {
+        view = view.with_deferred_edges(edges, object);
+    }
     timer.lap("open: view");
     Ok(LoadedRun {
         reader,
@@ -117,7 +137,8 @@ fn check_run_parts(
     extract: &StageManifest,
     link_manifest: &StageManifest,
     index_manifest: Option<&StageManifest>,
-    graph: &crate::graph::model::Graph,
+    graph: &Graph,
+    edge_count: usize,
     index: Option<&crate::index::stage::IndexData>,
 ) -> Result<()> {
     let run_file = |stage: &str| {
@@ -149,7 +170,7 @@ fn check_run_parts(
         let problem = if graph_object != Some(index.graph_object.as_str()) {
             Some("the index was built for another graph".to_string())
         } else {
-            index.check_against(graph).err()
+            index.check_against(graph, edge_count).err()
         };
         if let Some(problem) = problem {
             return Err(Error::corrupt(
