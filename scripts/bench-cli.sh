@@ -46,7 +46,9 @@ fi
 export_json=$(mktemp -d /tmp/auditgraph-bench-json.XXXXXX)
 trap 'rm -rf "$ws" "$export_json"' EXIT
 bench() { # name, prepare, command
-  hyperfine --style basic --runs "$runs" --warmup 1 --prepare "$2" "$3" \
+  # -N: the commands are run without a shell (no spawn time to subtract,
+  # which on a noisy machine added as much spread as it removed).
+  hyperfine -N --style basic --runs "$runs" --warmup 1 --prepare "$2" "$3" \
     --export-json "$export_json/$1.json" >/dev/null 2>&1
   python3 - "$export_json/$1.json" "$1" "$floor_s" <<'PY'
 import json, sys
