@@ -103,6 +103,14 @@ impl From<Error> for CliError {
                     .field("readable_schema_versions", json!(readable))
                     .field("file", json!(file))
             }
+            (Error::ArtifactFormat { file, what, found, readable }, _) => {
+                CliError::new(exit::REBUILD_REQUIRED, "rebuild_required", message)
+                    .hint("run `auditgraph rebuild`: it writes a fresh run from the sources and leaves every existing artifact untouched")
+                    .field("artifact", json!(what))
+                    .field("found_format", json!(found))
+                    .field("readable_format", json!(readable))
+                    .field("file", json!(file))
+            }
             (Error::NewerStore { found, required, readable, file, written_by }, _) => {
                 // The writer's version says what to install, unless it is
                 // this very version (a marker edited by hand or by a test).

@@ -6,6 +6,7 @@ mod common;
 use auditgraph_core::graph::model::Graph;
 use auditgraph_core::index::stage::IndexData;
 use common::*;
+use serde_json::Value;
 
 /// Replaces the body of the object `kind` of the current run with what
 /// `damage` makes of it, keeping the header (and the file name: the
@@ -144,4 +145,82 @@ fn trailing_bytes_after_a_binary_object_are_refused() {
         out
     });
     assert_refused(&ws, &commands, "unexpected byte(s) after the encoded value");
+}
+
+/// A graph written by another build of the same schema (here: its format
+/// number changed, stored under its own hash as that build would have) is
+/// not damage: readers exit 3 naming the object and the command to run,
+/// and `run` supersedes the run with a fresh one (the old run can neither
+/// be read nor overwritten) without touching it.
+#[test]
+fn a_graph_in_another_format_asks_for_a_fresh_run() {
+    use sha2::Digest;
+    let ws = Ws::new();
+    sample_notes(&ws);
+    ws.json(&["run"]);
+    let old_run = ws.current_run();
+    // Re-store the graph with format number 2 under its true id and point
+    // the link manifest at it.
+    let manifest_path = ws
+        .store()
+        .join("runs")
+        .join(&old_run)
+        .join("link-manifest.json");
+    let mut manifest = ws.manifest(&old_run, "link");
+    let id = manifest["artifacts"][0]["object"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let object = |id: &str| ws.store().join("objects").join(&id[..2]).join(id);
+    let mut payload = zstd::decode_all(std::fs::read(object(&id)).unwrap().as_slice()).unwrap();
+    let body = payload.iter().position(|&b| b == b'\n').unwrap() + 1;
+    assert_eq!(payload[body], 3, "the graph format this test starts from");
+    payload[body] = 2;
+    let other = hex::encode(sha2::Sha256::digest(&payload));
+    std::fs::create_dir_all(object(&other).parent().unwrap()).unwrap();
+    std::fs::write(
+        object(&other),
+        zstd::encode_all(payload.as_slice(), 3).unwrap(),
+    )
+    .unwrap();
+    manifest["artifacts"][0]["object"] = Value::String(other.clone());
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+
+    let query = ws.run(&["query", "--q", "alpha"]).code(3);
+    assert!(
+        query.stderr.contains("holds a graph in format 2"),
+        "{}",
+        query.stderr
+    );
+    assert!(
+        query.stderr.contains("auditgraph rebuild"),
+        "{}",
+        query.stderr
+    );
+    let doc = ws.run(&["--json", "node", "ent_x"]).code(3).json();
+    assert_eq!(doc["code"], "rebuild_required", "{doc}");
+    assert_eq!(doc["found_format"], 2, "{doc}");
+    let report = ws.run(&["--json", "validate-store"]).code(1).json();
+    assert!(
+        report.to_string().contains("unsupported_format"),
+        "{report}"
+    );
+
+    let other_bytes = std::fs::read(object(&other)).unwrap();
+    ws.json(&["run"]);
+    let new_run = ws.current_run();
+    assert_ne!(new_run, old_run);
+    assert_eq!(
+        ws.json(&["query", "--q", "alpha"])["results"][0]["name"],
+        "Alpha note"
+    );
+    // the superseded run and its graph are untouched
+    assert_eq!(std::fs::read(object(&other)).unwrap(), other_bytes);
+    assert!(
+        ws.store()
+            .join("runs")
+            .join(&old_run)
+            .join("link-manifest.json")
+            .is_file()
+    );
 }

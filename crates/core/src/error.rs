@@ -79,6 +79,20 @@ pub enum Error {
     #[error("the store is damaged: {}: {detail}", path.display())]
     Corrupt { path: PathBuf, detail: String },
 
+    /// An artifact encoded in a format this binary does not read, inside a
+    /// store whose schema it does read (written by another development
+    /// build of the same schema): not damage, but a run to rebuild.
+    #[error(
+        "rebuild required: {} holds a {what} in format {found}; this auditgraph reads {what} format {readable}",
+        file.display()
+    )]
+    ArtifactFormat {
+        file: PathBuf,
+        what: &'static str,
+        found: u32,
+        readable: u32,
+    },
+
     #[error("{message}")]
     NotFound { message: String },
 
@@ -105,7 +119,9 @@ impl Error {
             Error::Redaction(crate::redact::RedactError::UnknownDetector { .. }) => {
                 ErrorKind::Usage
             }
-            Error::RebuildRequired { .. } => ErrorKind::RebuildRequired,
+            Error::RebuildRequired { .. } | Error::ArtifactFormat { .. } => {
+                ErrorKind::RebuildRequired
+            }
             Error::NewerStore { .. } => ErrorKind::NewerStore,
             Error::BudgetBlocked(_) => ErrorKind::BudgetBlocked,
             _ => ErrorKind::Runtime,

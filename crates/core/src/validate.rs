@@ -329,7 +329,8 @@ fn check_object(layout: &StoreLayout, id: &str, scanner: Option<&Redactor>) -> V
         }
     };
     let mut problems = Vec::new();
-    if sha256_hex(&payload) != id {
+    let intact = sha256_hex(&payload) == id;
+    if !intact {
         problems.push(Problem {
             kind: "tampered_artifact".to_string(),
             file: file.clone(),
@@ -342,7 +343,7 @@ fn check_object(layout: &StoreLayout, id: &str, scanner: Option<&Redactor>) -> V
             file: file.clone(),
             detail: e.to_string(),
         }),
-        Ok((header, _)) => {
+        Ok((header, body)) => {
             if SchemaVersion::parse(&header.schema_version).is_none() {
                 problems.push(Problem {
                     kind: "missing_schema_version".to_string(),
@@ -354,10 +355,22 @@ fn check_object(layout: &StoreLayout, id: &str, scanner: Option<&Redactor>) -> V
                 match crate::pipeline::postcondition::object_text(&payload) {
                     Ok(text) => scan_text(secrets, &text, &file, &mut problems),
                     Err(e) => {
-                        problems.push(Problem {
-                            kind: "tampered_artifact".to_string(),
-                            file: file.clone(),
-                            detail: format!("cannot decode: {e}"),
+                        problems.push(match other_format(&header.kind, body) {
+                            // Intact, but written by another build of
+                            // this schema: not damage.
+                            Some((found, readable)) if intact => Problem {
+                                kind: "unsupported_format".to_string(),
+                                file: file.clone(),
+                                detail: format!(
+                                    "a {} in format {found}, written by another build of auditgraph; this one reads format {readable} (`auditgraph run` or `rebuild` writes a fresh run, `auditgraph gc` removes runs other than the current one)",
+                                    header.kind
+                                ),
+                            },
+                            _ => Problem {
+                                kind: "tampered_artifact".to_string(),
+                                file: file.clone(),
+                                detail: format!("cannot decode: {e}"),
+                            },
                         });
                         // Undecodable bytes can still carry a planted
                         // secret; strings in our binary encodings are raw
@@ -370,6 +383,18 @@ fn check_object(layout: &StoreLayout, id: &str, scanner: Option<&Redactor>) -> V
         }
     }
     problems
+}
+
+/// (found, readable) when `body` is a graph or index in a format this
+/// binary does not read.
+fn other_format(kind: &str, body: &[u8]) -> Option<(u32, u32)> {
+    let readable = match kind {
+        crate::graph::model::GRAPH_KIND => crate::graph::model::GRAPH_FORMAT,
+        crate::index::stage::INDEX_KIND => crate::index::stage::INDEX_FORMAT,
+        _ => return None,
+    };
+    let (found, _) = postcard::take_from_bytes::<u32>(body).ok()?;
+    (found != readable).then_some((found, readable))
 }
 
 /// Scans stored text for anything a detector still matches. The secret

@@ -153,6 +153,13 @@ fn read_graph_body<'m>(
     let mut timer = crate::progress::Timer::start();
     let body = objects::read_binary(layout, &artifact.object, GRAPH_KIND)?;
     timer.lap("graph: read and inflate");
+    objects::check_format(
+        layout,
+        &artifact.object,
+        GRAPH_KIND,
+        &body,
+        crate::graph::model::GRAPH_FORMAT,
+    )?;
     Ok((&artifact.object, body))
 }
 

@@ -496,6 +496,7 @@ pub fn load_index(layout: &StoreLayout, manifest: &StageManifest) -> Result<Inde
     let mut timer = crate::progress::Timer::start();
     let body = objects::read_binary(layout, &artifact.object, INDEX_KIND)?;
     timer.lap("index: read and inflate");
+    objects::check_format(layout, &artifact.object, INDEX_KIND, &body, INDEX_FORMAT)?;
     let index = IndexData::from_bytes(&body);
     timer.lap("index: decode");
     index.map_err(|e| {

@@ -336,6 +336,33 @@ fn run_is_readable(writer: &StoreWriter, run_id: &str) -> bool {
                 .flatten()
                 .is_some_and(|v| readable(Some(&v)))
         })
+        && binary_formats_readable(writer, run_id)
+}
+
+/// The run's graph and index are in the formats this binary reads. A run
+/// written by another development build of the same schema can hold
+/// another format; it is superseded like an unreadable run (a new run id),
+/// since it can neither be read nor overwritten.
+fn binary_formats_readable(writer: &StoreWriter, run_id: &str) -> bool {
+    use crate::graph::model::{GRAPH_FORMAT, GRAPH_KIND};
+    use crate::index::stage::{INDEX_FORMAT, INDEX_KIND};
+    let checks = [
+        (crate::graph::stage::STAGE, GRAPH_KIND, GRAPH_FORMAT),
+        (crate::index::stage::STAGE, INDEX_KIND, INDEX_FORMAT),
+    ];
+    checks.into_iter().all(|(stage, kind, readable)| {
+        let Ok(Some(manifest)) = writer.stage_manifest::<StageManifest>(run_id, stage) else {
+            return true;
+        };
+        manifest
+            .artifacts
+            .iter()
+            .filter(|a| a.kind == kind)
+            .all(|a| {
+                crate::store::objects::peek_format(&writer.layout, &a.object)
+                    .is_none_or(|found| found == readable)
+            })
+    })
 }
 
 /// Compares a fresh result with the stored run of the same id: the

@@ -246,6 +246,41 @@ pub fn read_binary(layout: &StoreLayout, id: &str, kind: &str) -> Result<Vec<u8>
     Ok(body.to_vec())
 }
 
+/// Refuses a binary body whose leading format number (every binary
+/// artifact starts with one) is not `readable`, as a run to rebuild rather
+/// than damage.
+pub fn check_format(
+    layout: &StoreLayout,
+    id: &str,
+    what: &'static str,
+    body: &[u8],
+    readable: u32,
+) -> Result<()> {
+    match postcard::take_from_bytes::<u32>(body) {
+        Ok((found, _)) if found != readable => Err(Error::ArtifactFormat {
+            file: layout.object_path(id),
+            what,
+            found,
+            readable,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The leading format number of a binary object's body, reading only the
+/// start of the object (`None` if it has none or cannot be read: callers
+/// that need the object report that when they read it).
+pub fn peek_format(layout: &StoreLayout, id: &str) -> Option<u32> {
+    let file = std::fs::File::open(layout.object_path(id)).ok()?;
+    let decoder = zstd::stream::read::Decoder::new(file).ok()?;
+    // The header line is short; the format follows it.
+    let mut start = Vec::with_capacity(512);
+    decoder.take(512).read_to_end(&mut start).ok()?;
+    let newline = memchr::memchr(b'\n', &start)?;
+    let body = start.get(newline + 1..)?;
+    postcard::take_from_bytes::<u32>(body).ok().map(|(f, _)| f)
+}
+
 /// Decodes a binary (postcard) body, refusing bytes after the value: a
 /// decoder that stopped early would hide whatever was appended.
 pub fn decode_binary<T: DeserializeOwned>(body: &[u8]) -> std::result::Result<T, String> {
