@@ -60,10 +60,33 @@ print(line)
 PY
 }
 
+# A cold command against the floor measured right before it, pair by
+# pair: on a shared machine the speed drifts over minutes, and a floor
+# taken minutes apart from the command skews the ratio either way.
+paired() { # name, subcommand
+  [ -f "$floor_script" ] || return 0
+  local ratios=()
+  for _ in $(seq "$runs"); do
+    local floor
+    floor=$(bash "$floor_script" "$ws" | sed -n 's/.*wall_s=\([0-9.]*\).*/\1/p')
+    rm -rf "$ws/.pkg" && sync
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$bin" --root "$ws" -q "$2" >/dev/null
+    t1=$(date +%s.%N)
+    ratios+=("$(awk -v a="$t0" -v b="$t1" -v f="$floor" 'BEGIN { printf "%.3f", (b - a) / f }')")
+  done
+  printf '%s\n' "${ratios[@]}" | sort -n | awk -v name="$1" -v n="$runs" '{a[NR]=$1} END {
+    m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2
+    printf "%-28s %.2fx the floor measured just before it (median of %d pairs; range %.2f-%.2f)\n", name, m, n, a[1], a[NR] }'
+}
+
 bench "ingest (cold)" "rm -rf '$ws/.pkg' && sync" "'$bin' --root '$ws' -q ingest"
+paired "ingest (cold), paired" ingest
 bench "ingest (no change)" "true" "'$bin' --root '$ws' -q ingest"
 if "$bin" --help | grep -qE '^  run '; then
   bench "run (cold)" "rm -rf '$ws/.pkg' && sync" "'$bin' --root '$ws' -q run"
+  paired "run (cold), paired" run
   bench "run (no change)" "true" "'$bin' --root '$ws' -q run"
 fi
 
