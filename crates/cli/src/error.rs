@@ -91,13 +91,15 @@ impl From<auditgraph_bolt::BoltError> for CliError {
     }
 }
 
+const REBUILD_HINT: &str = "run `auditgraph rebuild`: it writes a fresh run from the sources and leaves every existing artifact untouched";
+
 impl From<Error> for CliError {
     fn from(err: Error) -> CliError {
         let message = err.to_string();
         match (&err, err.kind()) {
             (Error::RebuildRequired { found, required, readable, file }, _) => {
                 CliError::new(exit::REBUILD_REQUIRED, "rebuild_required", message)
-                    .hint("run `auditgraph rebuild`: it writes a fresh run from the sources and leaves every existing artifact untouched")
+                    .hint(REBUILD_HINT)
                     .field("found_schema_version", json!(found))
                     .field("required_schema_version", json!(required))
                     .field("readable_schema_versions", json!(readable))
@@ -105,7 +107,7 @@ impl From<Error> for CliError {
             }
             (Error::ArtifactFormat { file, what, found, readable }, _) => {
                 CliError::new(exit::REBUILD_REQUIRED, "rebuild_required", message)
-                    .hint("run `auditgraph rebuild`: it writes a fresh run from the sources and leaves every existing artifact untouched")
+                    .hint(REBUILD_HINT)
                     .field("artifact", json!(what))
                     .field("found_format", json!(found))
                     .field("readable_format", json!(readable))

@@ -475,6 +475,7 @@ impl Graph {
                 blocks: layout.edge_blocks,
                 body: bytes,
                 count,
+                origin: std::path::PathBuf::new(),
             },
         ))
     }
@@ -540,9 +541,21 @@ pub struct DeferredEdges {
     body: Vec<u8>,
     blocks: Vec<std::ops::Range<usize>>,
     count: usize,
+    /// The object they were read from, named if they turn out unreadable.
+    origin: std::path::PathBuf,
 }
 
 impl DeferredEdges {
+    /// Records the object the edges were read from.
+    pub fn read_from(mut self, origin: std::path::PathBuf) -> DeferredEdges {
+        self.origin = origin;
+        self
+    }
+
+    pub fn origin(&self) -> &std::path::Path {
+        &self.origin
+    }
+
     /// How many edges there are (without decoding them).
     pub fn len(&self) -> usize {
         self.count

@@ -124,18 +124,17 @@ pub fn load_graph(layout: &StoreLayout, manifest: &StageManifest) -> Result<Grap
 }
 
 /// Loads the graph a link manifest names without decoding its edges (see
-/// [`Graph::from_bytes_deferring_edges`]); also returns the object's path,
-/// for the error if the edges turn out to be unreadable.
+/// [`Graph::from_bytes_deferring_edges`]).
 pub fn load_graph_deferring_edges(
     layout: &StoreLayout,
     manifest: &StageManifest,
-) -> Result<(Graph, DeferredEdges, std::path::PathBuf)> {
+) -> Result<(Graph, DeferredEdges)> {
     let (object, body) = read_graph_body(layout, manifest)?;
     let mut timer = crate::progress::Timer::start();
     let loaded = Graph::from_bytes_deferring_edges(body);
     timer.lap("graph: decode (edges deferred)");
     let (graph, edges) = loaded.map_err(|e| unreadable(layout, object, e))?;
-    Ok((graph, edges, layout.object_path(object)))
+    Ok((graph, edges.read_from(layout.object_path(object))))
 }
 
 /// The graph object a link manifest names, and its inflated body.

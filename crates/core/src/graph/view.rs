@@ -62,8 +62,6 @@ pub struct GraphView {
 
 struct Deferred {
     edges: DeferredEdges,
-    /// The graph object, named if the edges turn out to be unreadable.
-    object: std::path::PathBuf,
     decoded: OnceLock<std::result::Result<Vec<Edge>, String>>,
 }
 
@@ -104,14 +102,9 @@ impl GraphView {
     /// A view whose graph was loaded without its edges (`query`, which
     /// rarely needs them): they are decoded the first time something asks
     /// for them through [`GraphView::edges`].
-    pub fn with_deferred_edges(
-        mut self,
-        edges: DeferredEdges,
-        object: std::path::PathBuf,
-    ) -> GraphView {
+    pub fn with_deferred_edges(mut self, edges: DeferredEdges) -> GraphView {
         self.deferred_edges = Some(Deferred {
             edges,
-            object,
             decoded: OnceLock::new(),
         });
         self
@@ -130,7 +123,7 @@ impl GraphView {
         {
             Ok(edges) => Ok(edges),
             Err(problem) => Err(Error::corrupt(
-                &deferred.object,
+                deferred.edges.origin(),
                 format!("unreadable graph: {problem}"),
             )),
         }

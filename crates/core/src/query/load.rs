@@ -9,7 +9,6 @@ use crate::index::stage::{self as index, IndexData};
 use crate::pipeline::Workspace;
 use crate::pipeline::manifest::StageManifest;
 use crate::store::StoreReader;
-use std::path::PathBuf;
 
 /// A run opened for reading.
 pub struct LoadedRun {
@@ -59,11 +58,11 @@ pub fn open_run(ws: &Workspace, run: Option<&str>, need: Need) -> Result<LoadedR
     let ((graph, hashes), index) = rayon::join(
         || {
             rayon::join(
-                || -> Result<(Graph, Option<(DeferredEdges, PathBuf)>)> {
+                || -> Result<(Graph, Option<DeferredEdges>)> {
                     if defer_edges {
-                        let (graph, edges, object) =
+                        let (graph, edges) =
                             link::load_graph_deferring_edges(&reader.layout, &link_manifest)?;
-                        Ok((graph, Some((edges, object))))
+                        Ok((graph, Some(edges)))
                     } else {
                         Ok((link::load_graph(&reader.layout, &link_manifest)?, None))
                     }
@@ -80,7 +79,7 @@ pub fn open_run(ws: &Workspace, run: Option<&str>, need: Need) -> Result<LoadedR
     let hashes = hashes?;
     let edge_count = deferred_edges
         .as_ref()
-        .map_or(graph.edges.len(), |(edges, _)| edges.len());
+        .map_or(graph.edges.len(), DeferredEdges::len);
     let index = index?;
     timer.lap("open: graph and index");
     check_run_parts(
@@ -114,8 +113,8 @@ pub fn open_run(ws: &Workspace, run: Option<&str>, need: Need) -> Result<LoadedR
         adjacency,
         source_hashes,
     );
-    if let Some((edges, object)) = deferred_edges {
-        view = view.with_deferred_edges(edges, object);
+    if let Some(edges) = deferred_edges {
+        view = view.with_deferred_edges(edges);
     }
     timer.lap("open: view");
     Ok(LoadedRun {
