@@ -243,7 +243,12 @@ pub fn read_binary(layout: &StoreLayout, id: &str, kind: &str) -> Result<Vec<u8>
             ),
         ));
     }
-    Ok(body.to_vec())
+    // Drop the header in place: copying the body out allocated (and
+    // faulted in) a second buffer the size of the graph.
+    let header_len = payload.len() - body.len();
+    let mut payload = payload;
+    payload.drain(..header_len);
+    Ok(payload)
 }
 
 /// Refuses a binary body whose leading format number (every binary
