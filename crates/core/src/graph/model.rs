@@ -590,19 +590,51 @@ fn encode_block<T: Serialize>(items: &[T]) -> Vec<u8> {
     postcard::to_allocvec(items).unwrap_or_default()
 }
 
-/// Decodes blocks on every core, keeping their order.
+/// Decodes blocks one after the other straight into one vector. Decoding
+/// them on every core into a vector each and then joining those cost more
+/// than it saved: the copy faulted in a second graph-sized buffer (query on
+/// tldr-en: 8.0k -> 7.0k page faults, 47 -> 43 ms). The nodes and the edges
+/// still decode side by side.
 fn decode_blocks<T>(blocks: Vec<&[u8]>) -> Result<Vec<T>, String>
 where
-    T: serde::de::DeserializeOwned + Send,
+    T: serde::de::DeserializeOwned,
 {
-    use rayon::prelude::*;
-    let parts: Vec<Vec<T>> = blocks
-        .into_par_iter()
-        .map(crate::store::objects::decode_binary)
-        .collect::<Result<_, String>>()?;
-    let mut all = Vec::with_capacity(parts.iter().map(Vec::len).sum());
-    for part in parts {
-        all.extend(part);
+    struct AppendTo<'a, T>(&'a mut Vec<T>);
+    impl<'de, T: serde::Deserialize<'de>> serde::de::DeserializeSeed<'de> for AppendTo<'_, T> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for AppendTo<'_, T> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a sequence")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(item) = seq.next_element()? {
+                self.0.push(item);
+            }
+            Ok(())
+        }
+    }
+    let mut total = 0usize;
+    for block in &blocks {
+        let (len, _) = postcard::take_from_bytes::<u64>(block).map_err(|e| e.to_string())?;
+        total = total.saturating_add(usize::try_from(len).unwrap_or(0));
+    }
+    // The counts come from the stored bytes: bound the reservation by what
+    // the bytes could hold (an item takes at least one byte).
+    let mut all = Vec::with_capacity(total.min(blocks.iter().map(|b| b.len()).sum()));
+    for block in blocks {
+        use serde::de::DeserializeSeed;
+        let mut de = postcard::Deserializer::from_bytes(block);
+        AppendTo(&mut all)
+            .deserialize(&mut de)
+            .map_err(|e| e.to_string())?;
+        if !de.finalize().map_err(|e| e.to_string())?.is_empty() {
+            return Err("unexpected byte(s) after a block".to_string());
+        }
     }
     Ok(all)
 }
