@@ -65,10 +65,16 @@ pub fn payload(kind: &str, schema: &str, format: BodyFormat, body: &[u8]) -> Vec
     out
 }
 
-/// Serializes `value` as a JSON object payload.
+/// Serializes `value` as a JSON object payload, straight after the header
+/// (the document groups are most of a run's bytes: no second copy of them).
 pub fn json_payload<T: Serialize>(kind: &str, schema: &str, value: &T) -> Vec<u8> {
-    let body = serde_json::to_vec(value).unwrap_or_default();
-    payload(kind, schema, BodyFormat::Json, &body)
+    let mut out = payload(kind, schema, BodyFormat::Json, b"");
+    let header_len = out.len();
+    if serde_json::to_writer(&mut out, value).is_err() {
+        // as before: a value that does not serialize has an empty body
+        out.truncate(header_len);
+    }
+    out
 }
 
 /// Payloads are compressed in independent zstd frames of this many
