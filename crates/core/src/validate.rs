@@ -388,11 +388,7 @@ fn check_object(layout: &StoreLayout, id: &str, scanner: Option<&Redactor>) -> V
 /// (found, readable) when `body` is a graph or index in a format this
 /// binary does not read.
 fn other_format(kind: &str, body: &[u8]) -> Option<(u32, u32)> {
-    let readable = match kind {
-        crate::graph::model::GRAPH_KIND => crate::graph::model::GRAPH_FORMAT,
-        crate::index::stage::INDEX_KIND => crate::index::stage::INDEX_FORMAT,
-        _ => return None,
-    };
+    let readable = crate::pipeline::readable_format(kind)?;
     let (found, _) = postcard::take_from_bytes::<u32>(body).ok()?;
     (found != readable).then_some((found, readable))
 }

@@ -455,12 +455,7 @@ impl Graph {
     pub fn from_bytes_deferring_edges(bytes: Vec<u8>) -> Result<(Graph, DeferredEdges), String> {
         let layout = StoredLayout::read(&bytes)?;
         let nodes = decode_blocks::<Node>(layout.blocks(&bytes, &layout.node_blocks))?;
-        let mut count = 0usize;
-        for block in layout.blocks(&bytes, &layout.edge_blocks) {
-            // a block is a postcard sequence: its length comes first
-            let (len, _) = postcard::take_from_bytes::<u64>(block).map_err(|e| e.to_string())?;
-            count = count.saturating_add(usize::try_from(len).unwrap_or(usize::MAX));
-        }
+        let count = items_in(&layout.blocks(&bytes, &layout.edge_blocks))?;
         let graph = Graph {
             format: layout.head.format,
             pipeline_version: layout.head.pipeline_version,
@@ -590,6 +585,17 @@ fn encode_block<T: Serialize>(items: &[T]) -> Vec<u8> {
     postcard::to_allocvec(items).unwrap_or_default()
 }
 
+/// How many items the blocks announce: each is a postcard sequence, whose
+/// length comes first.
+fn items_in(blocks: &[&[u8]]) -> Result<usize, String> {
+    let mut total = 0usize;
+    for block in blocks {
+        let (len, _) = postcard::take_from_bytes::<u64>(block).map_err(|e| e.to_string())?;
+        total = total.saturating_add(usize::try_from(len).unwrap_or(usize::MAX));
+    }
+    Ok(total)
+}
+
 /// Decodes blocks one after the other straight into one vector. Decoding
 /// them on every core into a vector each and then joining those cost more
 /// than it saved: the copy faulted in a second graph-sized buffer (query on
@@ -618,11 +624,7 @@ where
             Ok(())
         }
     }
-    let mut total = 0usize;
-    for block in &blocks {
-        let (len, _) = postcard::take_from_bytes::<u64>(block).map_err(|e| e.to_string())?;
-        total = total.saturating_add(usize::try_from(len).unwrap_or(0));
-    }
+    let total = items_in(&blocks)?;
     // The counts come from the stored bytes: bound the reservation by what
     // the bytes could hold (an item takes at least one byte).
     let mut all = Vec::with_capacity(total.min(blocks.iter().map(|b| b.len()).sum()));

@@ -129,14 +129,6 @@ impl GraphView {
         }
     }
 
-    /// How many edges the graph has (without decoding deferred ones).
-    pub fn edge_count(&self) -> usize {
-        match &self.deferred_edges {
-            Some(deferred) => deferred.edges.len(),
-            None => self.graph.edges.len(),
-        }
-    }
-
     /// The SHA-256 of a document's source ("" if unknown).
     pub fn source_hash(&self, doc: u32) -> &str {
         self.source_hashes

@@ -70,6 +70,16 @@ impl Workspace {
     }
 }
 
+/// The format number this binary reads for a binary artifact kind (the
+/// graph, the index), `None` for kinds without one.
+pub fn readable_format(kind: &str) -> Option<u32> {
+    match kind {
+        crate::graph::model::GRAPH_KIND => Some(crate::graph::model::GRAPH_FORMAT),
+        crate::index::stage::INDEX_KIND => Some(crate::index::stage::INDEX_FORMAT),
+        _ => None,
+    }
+}
+
 /// Derives a run id.
 pub fn run_id(inputs_hash: &str, config_hash: &str, schema_version: &str) -> String {
     let h = FieldHasher::new("run")

@@ -344,24 +344,19 @@ fn run_is_readable(writer: &StoreWriter, run_id: &str) -> bool {
 /// another format; it is superseded like an unreadable run (a new run id),
 /// since it can neither be read nor overwritten.
 fn binary_formats_readable(writer: &StoreWriter, run_id: &str) -> bool {
-    use crate::graph::model::{GRAPH_FORMAT, GRAPH_KIND};
-    use crate::index::stage::{INDEX_FORMAT, INDEX_KIND};
-    let checks = [
-        (crate::graph::stage::STAGE, GRAPH_KIND, GRAPH_FORMAT),
-        (crate::index::stage::STAGE, INDEX_KIND, INDEX_FORMAT),
-    ];
-    checks.into_iter().all(|(stage, kind, readable)| {
+    let Some(run) = writer.state.runs.get(run_id) else {
+        return true;
+    };
+    run.stages.keys().all(|stage| {
         let Ok(Some(manifest)) = writer.stage_manifest::<StageManifest>(run_id, stage) else {
             return true;
         };
-        manifest
-            .artifacts
-            .iter()
-            .filter(|a| a.kind == kind)
-            .all(|a| {
+        manifest.artifacts.iter().all(|a| {
+            super::readable_format(&a.kind).is_none_or(|readable| {
                 crate::store::objects::peek_format(&writer.layout, &a.object)
                     .is_none_or(|found| found == readable)
             })
+        })
     })
 }
 
