@@ -77,34 +77,102 @@ pub fn json_payload<T: Serialize>(kind: &str, schema: &str, value: &T) -> Vec<u8
     out
 }
 
-/// Payloads are compressed in independent zstd frames of this many
-/// payload bytes (the last one shorter), so large objects (the graph, the
-/// index) are compressed and inflated on every core. The boundaries depend
-/// on the payload alone, so the bytes are the same at any thread count;
-/// 1 MiB frames cost ~1% of compression on our largest objects (a frame
-/// cannot refer back into the previous one).
-const FRAME_BYTES: usize = 1 << 20;
+/// Payloads are compressed in independent zstd frames (the last one
+/// shorter), so a large object is compressed and inflated on every core.
+/// A payload is cut in four frames of at least [`MIN_FRAME_BYTES`] and at
+/// most [`MAX_FRAME_BYTES`]: a 1.2 MB document group compresses on two
+/// cores at once instead of one frame finishing alone. The boundaries
+/// depend on the payload length alone, so the bytes are the same at any
+/// thread count. Readers find the frames from their own headers, so the
+/// frame size is not part of the format.
+const MAX_FRAME_BYTES: usize = 1 << 20;
+/// Below this a frame costs compression (it cannot refer back into the
+/// previous one) without saving time worth having.
+const MIN_FRAME_BYTES: usize = 256 << 10;
+
+/// The frame size for a payload of `len` bytes.
+fn frame_bytes(len: usize) -> usize {
+    len.div_ceil(4).clamp(MIN_FRAME_BYTES, MAX_FRAME_BYTES)
+}
 
 /// Hashes and compresses a payload. Pure: safe to call from many threads.
 pub fn prepare(payload: Vec<u8>) -> Result<PreparedObject> {
+    prepare_alongside(payload, |_| ()).map(|(prepared, ())| prepared)
+}
+
+/// [`prepare`], with `alongside` looking at the payload meanwhile (on
+/// another core when one is free): the redaction postcondition scans a new
+/// object while it is compressed.
+pub fn prepare_alongside<R: Send>(
+    payload: Vec<u8>,
+    alongside: impl FnOnce(&[u8]) -> R + Send,
+) -> Result<(PreparedObject, R)> {
     use rayon::prelude::*;
-    let id = sha256_hex(&payload);
-    let frames: Vec<Vec<u8>> = payload
-        .par_chunks(FRAME_BYTES)
-        .map(|frame| zstd::bulk::compress(frame, ZSTD_LEVEL))
-        .collect::<std::io::Result<_>>()
-        .map_err(|e| Error::Failed {
-            message: format!("cannot compress object {id}: {e}"),
-        })?;
+    let ((id, frames), extra) = rayon::join(
+        || {
+            rayon::join(
+                || sha256_hex(&payload),
+                || {
+                    payload
+                        .par_chunks(frame_bytes(payload.len()))
+                        .map(compress_frame)
+                        .collect::<std::io::Result<Vec<Vec<u8>>>>()
+                },
+            )
+        },
+        || alongside(&payload),
+    );
+    let frames = frames.map_err(|e| Error::Failed {
+        message: format!("cannot compress object {id}: {e}"),
+    })?;
     let compressed = if frames.len() == 1 {
         frames.into_iter().next().unwrap_or_default()
     } else {
         frames.concat()
     };
-    Ok(PreparedObject {
-        id,
-        compressed,
-        payload: std::sync::Arc::new(payload),
+    Ok((
+        PreparedObject {
+            id,
+            compressed,
+            payload: std::sync::Arc::new(payload),
+        },
+        extra,
+    ))
+}
+
+thread_local! {
+    /// One compression context per thread, reused: zstd allocates a
+    /// context's tables with the C allocator, which hands back fresh
+    /// (page-faulting) memory for each new context of this size.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    /// The same for inflating.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Compresses one frame (the bytes are those of `zstd::bulk::compress`:
+/// every call starts a fresh frame with the same parameters).
+fn compress_frame(frame: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.try_borrow_mut().map_err(std::io::Error::other)?;
+        let compressor = match &mut *slot {
+            Some(compressor) => compressor,
+            empty => empty.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL)?),
+        };
+        compressor.compress(frame)
+    })
+}
+
+/// Inflates one frame into `out`, returning the bytes written.
+fn decompress_frame(frame: &[u8], out: &mut [u8]) -> std::io::Result<usize> {
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.try_borrow_mut().map_err(std::io::Error::other)?;
+        let decompressor = match &mut *slot {
+            Some(decompressor) => decompressor,
+            empty => empty.insert(zstd::bulk::Decompressor::new()?),
+        };
+        decompressor.decompress_to_buffer(frame, out)
     })
 }
 
@@ -173,8 +241,7 @@ fn inflate_frames(compressed: &[u8], frames: &[Frame]) -> std::io::Result<Vec<u8
         rest = tail;
     }
     slots.into_par_iter().try_for_each(|(frame, slot)| {
-        let written =
-            zstd::bulk::decompress_to_buffer(&compressed[frame.compressed.clone()], slot)?;
+        let written = decompress_frame(&compressed[frame.compressed.clone()], slot)?;
         if written == slot.len() {
             Ok(())
         } else {
@@ -329,12 +396,22 @@ mod tests {
         assert!(a.compressed.len() < 200);
     }
 
+    /// Small payloads are one frame; larger ones four, up to 1 MiB each.
+    #[test]
+    fn frame_sizes_follow_the_payload_length() {
+        assert_eq!(frame_bytes(10), MIN_FRAME_BYTES);
+        assert_eq!(frame_bytes(MIN_FRAME_BYTES * 4), MIN_FRAME_BYTES);
+        assert_eq!(frame_bytes(1_200_000), 300_000);
+        assert_eq!(frame_bytes(MAX_FRAME_BYTES * 4 + 1), MAX_FRAME_BYTES);
+        assert_eq!(frame_bytes(usize::MAX), MAX_FRAME_BYTES);
+    }
+
     /// Large payloads are split into frames at fixed offsets: the bytes do
     /// not depend on the thread count, and they inflate back exactly (also
     /// with the plain streaming decoder other tools use).
     #[test]
     fn large_payloads_are_framed_deterministically() {
-        let body: Vec<u8> = (0..(FRAME_BYTES * 2 + 12_345) as u32)
+        let body: Vec<u8> = (0..(MAX_FRAME_BYTES * 5 + 12_345) as u32)
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
             .collect();
         let p = payload("x", "v2", BodyFormat::Binary, &body);
@@ -346,14 +423,19 @@ mod tests {
         let many = prepare(p.clone()).unwrap();
         assert_eq!(one.compressed, many.compressed);
         let frames = frame_table(&many.compressed).unwrap();
-        assert_eq!(frames.len(), 3);
+        assert_eq!(frames.len(), 6);
         assert_eq!(inflate_frames(&many.compressed, &frames).unwrap(), p);
         assert_eq!(zstd::decode_all(many.compressed.as_slice()).unwrap(), p);
     }
 
     #[test]
     fn damaged_frames_are_errors() {
-        let p = payload("x", "v2", BodyFormat::Binary, &vec![7u8; FRAME_BYTES + 10]);
+        let p = payload(
+            "x",
+            "v2",
+            BodyFormat::Binary,
+            &vec![7u8; MAX_FRAME_BYTES + 10],
+        );
         let mut c = prepare(p).unwrap().compressed;
         let frames = frame_table(&c).unwrap();
         // Break the second frame's body: the table still reads, inflating fails.
