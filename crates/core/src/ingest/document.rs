@@ -169,6 +169,26 @@ pub fn parse(
     ingestion: &Ingestion,
     redactor: &Redactor,
 ) -> Parsed {
+    parse_hashed(
+        path,
+        bytes,
+        sha256_hex(bytes),
+        parser_id,
+        ingestion,
+        redactor,
+    )
+}
+
+/// [`parse`] of bytes whose SHA-256 (`source_hash`) the caller already
+/// computed (ingest hashes every file before deciding to parse it).
+pub fn parse_hashed(
+    path: &str,
+    bytes: &[u8],
+    source_hash: String,
+    parser_id: &str,
+    ingestion: &Ingestion,
+    redactor: &Redactor,
+) -> Parsed {
     if memchr::memchr(0, bytes).is_some() {
         return Parsed::Skipped {
             reason: "binary_content",
@@ -267,7 +287,7 @@ pub fn parse(
     Parsed::Document(Box::new(DocumentRecord {
         document_id,
         path: path.to_string(),
-        source_hash: sha256_hex(bytes),
+        source_hash,
         size: bytes.len() as u64,
         parser_id: parser_id.to_string(),
         text: full,

@@ -574,9 +574,10 @@ fn read_one(
             size,
         );
     }
-    let parsed = document::parse(
+    let parsed = document::parse_hashed(
         &d.rel,
         &bytes,
+        sha256.clone(),
         parser_id,
         &req.config.profile().ingestion,
         req.redactor,
