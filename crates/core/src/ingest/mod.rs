@@ -208,16 +208,18 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
         &profile.ingestion,
         &serde_json::to_value(&req.config.config.security.redaction).unwrap_or_default(),
     );
-    let (mut discovered, mut warnings, carried) = match &req.mode {
-        IngestMode::Import(paths) => import_discovery(req, paths)?,
-        _ => {
-            let d = discover::discover(req.root, profile)?;
-            (d.files, d.warnings, Vec::new())
-        }
-    };
+    // The redactor's first patterns compile while the workspace is walked.
+    let (discovery, ()) = rayon::join(
+        || match &req.mode {
+            IngestMode::Import(paths) => import_discovery(req, paths),
+            _ => discover::discover(req.root, profile).map(|d| (d.files, d.warnings, Vec::new())),
+        },
+        || req.redactor.prepare(),
+    );
+    let (mut discovered, mut warnings, carried) = discovery?;
 
     refuse_secret_paths(&mut discovered, req.redactor, &mut warnings);
-    timer.lap("ingest: discover");
+    timer.lap("ingest: discover (+ compile triggers)");
     // What the base run knows about each path, if its documents can be reused.
     let base_usable = req.base.filter(|b| {
         !matches!(req.mode, IngestMode::Fresh)

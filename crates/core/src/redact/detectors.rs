@@ -4,6 +4,7 @@
 
 use memchr::memmem;
 use regex::{Regex, RegexSet};
+use std::sync::OnceLock;
 
 use super::heuristics::{
     KEY_QUALIFIERS, MIN_RANDOM_LETTERS, credential_key, has_template_syntax, mask_heavy,
@@ -113,40 +114,81 @@ const AWS_PAIR_WINDOW: usize = 300;
 /// Exact match of a redaction marker this module produces.
 pub(crate) const MARKER_PATTERN: &str = r"<<redacted:[a-z_]{1,40}:[0-9a-f]{12}>>";
 
-/// The compiled patterns, shared by every [`super::Redactor`].
+/// The patterns, shared by every [`super::Redactor`], each compiled on
+/// first use: most texts trip few triggers, and compiling every automaton
+/// up front (the vendor formats alone take milliseconds) was most of a
+/// short command's start-up, spent before any file was read.
 pub(crate) struct Patterns {
     /// Cheap triggers (indexed by the `TRIGGER_*` constants), matched in
     /// one pass: a pattern whose trigger does not match cannot match
-    /// either, so it is not run.
-    triggers: RegexSet,
-    pem_begin: Regex,
-    jwt: Regex,
-    bearer: Regex,
-    kv: Regex,
+    /// either, so it is not run (nor compiled).
+    triggers: LazySet,
+    pem_begin: LazyRegex,
+    jwt: LazyRegex,
+    bearer: LazyRegex,
+    kv: LazyRegex,
     /// `<password>value</password>`
-    kv_xml: Regex,
+    kv_xml: LazyRegex,
     /// `curl -u user:password`, `--user user:password`
-    kv_user: Regex,
-    url: Regex,
-    vendor: Regex,
-    vendor_inner: Vec<(&'static str, Regex)>,
-    aws_labelled: Regex,
-    aws_secret_run: Regex,
-    pub(crate) marker: Regex,
-    pub(crate) data_uri: Regex,
+    kv_user: LazyRegex,
+    url: LazyRegex,
+    vendor: LazyRegex,
+    vendor_inner: Vec<(&'static str, LazyRegex)>,
+    aws_labelled: LazyRegex,
+    aws_secret_run: LazyRegex,
+    pub(crate) marker: LazyRegex,
+    pub(crate) data_uri: LazyRegex,
 }
 
-/// Name used in the error when a built-in pattern does not compile.
-pub(crate) struct PatternError {
-    pub(crate) detector: &'static str,
-    pub(crate) message: String,
+/// A built-in pattern compiled when first needed. Built-in patterns do not
+/// depend on input: the test `every_pattern_compiles` compiles each one, so
+/// the panic below is a bug caught before release, never a user's error.
+pub(crate) struct LazyRegex {
+    detector: &'static str,
+    pattern: String,
+    compiled: OnceLock<Regex>,
 }
 
-fn compile(detector: &'static str, pattern: &str) -> Result<Regex, PatternError> {
-    Regex::new(pattern).map_err(|e| PatternError {
-        detector,
-        message: e.to_string(),
-    })
+impl LazyRegex {
+    fn new(detector: &'static str, pattern: impl Into<String>) -> LazyRegex {
+        LazyRegex {
+            detector,
+            pattern: pattern.into(),
+            compiled: OnceLock::new(),
+        }
+    }
+
+    /// The compiled pattern. A thread that needs it while another compiles
+    /// it waits; compiling starts no parallel work, so a thread never
+    /// waits on itself.
+    pub(crate) fn get(&self) -> &Regex {
+        self.compiled
+            .get_or_init(|| match Regex::new(&self.pattern) {
+                Ok(regex) => regex,
+                Err(e) => panic!(
+                    "internal error: the built-in pattern of redaction detector `{}` does not compile: {e}",
+                    self.detector
+                ),
+            })
+    }
+}
+
+/// The trigger set, compiled when first needed (see [`LazyRegex`]).
+struct LazySet {
+    patterns: Vec<String>,
+    compiled: OnceLock<RegexSet>,
+}
+
+impl LazySet {
+    fn get(&self) -> &RegexSet {
+        self.compiled
+            .get_or_init(|| match RegexSet::new(&self.patterns) {
+                Ok(set) => set,
+                Err(e) => {
+                    panic!("internal error: the built-in redaction triggers do not compile: {e}")
+                }
+            })
+    }
 }
 
 /// Words that may name a credential key; the key's last word decides
@@ -240,7 +282,7 @@ const AWS_LABELLED_PATTERN: &str = concat!(
 );
 
 impl Patterns {
-    pub(crate) fn new() -> Result<Patterns, PatternError> {
+    pub(crate) fn new() -> Patterns {
         let kv_pattern = format!(
             concat!(
                 r#"(?:(?P<flag>-{ident}*{stem}{ident}*)[ \t]+"#,
@@ -264,103 +306,92 @@ impl Patterns {
             KEY_STEM.to_string(),
             r"-u[ \t]|--(?:proxy-)?user[ \t=]".to_string(),
         ];
-        // Compiling is most of a short command's start-up (the bounded
-        // repetitions make large automata): the patterns are compiled in
-        // parallel, then handed out in the order they were listed.
         // The value is at most `KV_XML_MAX_CHARS` long; that is checked
         // after matching, as a `{1,1024}` repetition of a Unicode class
         // alone took 8 ms to compile.
         let kv_xml = format!(
             r"<(?P<key>{IDENT}*{KEY_STEM}{IDENT}*)>(?P<val>[^<>\s]+)</(?P<close>{IDENT}+)>"
         );
-        let mut specs: Vec<(&'static str, &str)> = vec![
-            (
+        Patterns {
+            triggers: LazySet {
+                patterns: triggers.to_vec(),
+                compiled: OnceLock::new(),
+            },
+            pem_begin: LazyRegex::new(
                 "pem_private_key",
                 r"-----BEGIN (?P<label>(?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----",
             ),
-            (
+            jwt: LazyRegex::new(
                 "jwt",
                 r"eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{16,}",
             ),
-            (
+            bearer: LazyRegex::new(
                 "bearer_token",
                 concat!(
                     r#"(?i:(?-u:\b)(?:authorization\\?["']?[ \t]*[:=][ \t]*\\?["']?[ \t]*(?:bearer|basic|token)|bearer))"#,
                     r#"[ \t]+(?P<tok>[^\s"'`]+)"#,
                 ),
             ),
-            ("credential_kv", &kv_pattern),
-            ("credential_kv", &kv_xml),
-            (
+            kv: LazyRegex::new("credential_kv", kv_pattern),
+            kv_xml: LazyRegex::new("credential_kv", kv_xml),
+            kv_user: LazyRegex::new(
                 "credential_kv",
                 concat!(
                     r#"(?m:^|[\s"'(])(?:-u|--user|--proxy-user)(?:[ \t]+|=)["']?"#,
                     r#"(?P<user>[^\s:"'@/]*):(?P<val>[^\s"'@]+)"#,
                 ),
             ),
-            (
+            url: LazyRegex::new(
                 "url_credentials",
                 concat!(
                     r#"[A-Za-z][A-Za-z0-9+.\-]{0,30}://(?P<user>[^\s/?#@:\[\]"'<>`]*)"#,
                     r#":(?P<pw>[^\s/@\[\]"'<>`]+)@"#,
                 ),
             ),
-            ("vendor_token", VENDOR_PATTERN),
-            ("vendor_token", AWS_LABELLED_PATTERN),
-            ("vendor_token", r"[A-Za-z0-9/+]{40,}"),
-            ("marker", MARKER_PATTERN),
-            (
+            vendor: LazyRegex::new("vendor_token", VENDOR_PATTERN),
+            aws_labelled: LazyRegex::new("vendor_token", AWS_LABELLED_PATTERN),
+            aws_secret_run: LazyRegex::new("vendor_token", r"[A-Za-z0-9/+]{40,}"),
+            marker: LazyRegex::new("marker", MARKER_PATTERN),
+            data_uri: LazyRegex::new(
                 "data_uri",
                 r"data:[A-Za-z0-9.+/\-]*(?:;[A-Za-z0-9.=+\-]*)*;base64,[A-Za-z0-9+/=_\-]*",
             ),
-        ];
-        specs.extend(
-            VENDOR_INNER_PATTERNS
-                .iter()
-                .map(|&(_, p)| ("vendor_token", p)),
-        );
-        let (triggers, compiled) = rayon::join(
-            || {
-                RegexSet::new(&triggers).map_err(|e| PatternError {
-                    detector: "prefilter",
-                    message: e.to_string(),
-                })
-            },
-            || {
-                use rayon::prelude::*;
-                specs
-                    .par_iter()
-                    .map(|(detector, pattern)| compile(detector, pattern))
-                    .collect::<Result<Vec<Regex>, PatternError>>()
-            },
-        );
-        let triggers = triggers?;
-        let mut compiled = compiled?.into_iter();
-        let mut next = || {
-            compiled.next().ok_or_else(|| PatternError {
-                detector: "prefilter",
-                message: "internal: fewer compiled patterns than listed".to_string(),
-            })
-        };
-        Ok(Patterns {
-            triggers,
-            pem_begin: next()?,
-            jwt: next()?,
-            bearer: next()?,
-            kv: next()?,
-            kv_xml: next()?,
-            kv_user: next()?,
-            url: next()?,
-            vendor: next()?,
-            aws_labelled: next()?,
-            aws_secret_run: next()?,
-            marker: next()?,
-            data_uri: next()?,
             vendor_inner: VENDOR_INNER_PATTERNS
                 .iter()
-                .map(|&(literal, _)| next().map(|re| (literal, re)))
-                .collect::<Result<_, _>>()?,
-        })
+                .map(|&(literal, pattern)| (literal, LazyRegex::new("vendor_token", pattern)))
+                .collect(),
+        }
+    }
+
+    /// Compiles the triggers now, where a core would otherwise wait: the
+    /// first text scanned needs them.
+    pub(crate) fn prepare(&self) {
+        self.triggers.get();
+    }
+
+    /// Every pattern, compiled (for the tests).
+    #[cfg(test)]
+    pub(crate) fn compile_all(&self) {
+        self.triggers.get();
+        for re in [
+            &self.pem_begin,
+            &self.jwt,
+            &self.bearer,
+            &self.kv,
+            &self.kv_xml,
+            &self.kv_user,
+            &self.url,
+            &self.vendor,
+            &self.aws_labelled,
+            &self.aws_secret_run,
+            &self.marker,
+            &self.data_uri,
+        ]
+        .into_iter()
+        .chain(self.vendor_inner.iter().map(|(_, re)| re))
+        {
+            re.get();
+        }
     }
 
     /// Every candidate of the enabled detectors, unsorted, unmerged.
@@ -368,7 +399,7 @@ impl Patterns {
         if !enabled.contains(&true) {
             return;
         }
-        let hits = self.triggers.matches(text);
+        let hits = self.triggers.get().matches(text);
         let on = |d: Detector| enabled.get(d.index()).copied().unwrap_or(false);
         if on(Detector::PemPrivateKey) && hits.matched(TRIGGER_PEM) {
             self.find_pem(text, out);
@@ -406,7 +437,7 @@ impl Patterns {
     // ---------------------------------------------------------------- PEM
 
     fn find_pem(&self, text: &str, out: &mut Vec<Candidate>) {
-        for caps in self.pem_begin.captures_iter(text) {
+        for caps in self.pem_begin.get().captures_iter(text) {
             let (Some(m), Some(label)) = (caps.get(0), caps.name("label")) else {
                 continue;
             };
@@ -419,7 +450,7 @@ impl Patterns {
     // ---------------------------------------------------------------- JWT
 
     fn find_jwt(&self, text: &str, out: &mut Vec<Candidate>) {
-        for m in self.jwt.find_iter(text) {
+        for m in self.jwt.get().find_iter(text) {
             if prev_char(text, m.start())
                 .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
             {
@@ -432,7 +463,7 @@ impl Patterns {
     // ------------------------------------------------------------- bearer
 
     fn find_bearer(&self, text: &str, out: &mut Vec<Candidate>) {
-        for caps in self.bearer.captures_iter(text) {
+        for caps in self.bearer.get().captures_iter(text) {
             let Some(tok) = caps.name("tok") else {
                 continue;
             };
@@ -456,7 +487,7 @@ impl Patterns {
     fn find_kv(&self, text: &str, out: &mut Vec<Candidate>) {
         let mut pos = 0;
         while pos <= text.len() {
-            let Some(caps) = self.kv.captures_at(text, pos) else {
+            let Some(caps) = self.kv.get().captures_at(text, pos) else {
                 break;
             };
             let flag = caps.name("flag");
@@ -498,7 +529,7 @@ impl Patterns {
     }
 
     fn find_kv_xml(&self, text: &str, out: &mut Vec<Candidate>) {
-        for caps in self.kv_xml.captures_iter(text) {
+        for caps in self.kv_xml.get().captures_iter(text) {
             let (Some(key), Some(val), Some(close)) =
                 (caps.name("key"), caps.name("val"), caps.name("close"))
             else {
@@ -515,7 +546,7 @@ impl Patterns {
     }
 
     fn find_kv_user(&self, text: &str, out: &mut Vec<Candidate>) {
-        for caps in self.kv_user.captures_iter(text) {
+        for caps in self.kv_user.get().captures_iter(text) {
             let (Some(user), Some(val)) = (caps.name("user"), caps.name("val")) else {
                 continue;
             };
@@ -544,7 +575,7 @@ impl Patterns {
     // ---------------------------------------------------- url_credentials
 
     fn find_url(&self, text: &str, out: &mut Vec<Candidate>) {
-        for caps in self.url.captures_iter(text) {
+        for caps in self.url.get().captures_iter(text) {
             let (Some(user), Some(pw)) = (caps.name("user"), caps.name("pw")) else {
                 continue;
             };
@@ -561,7 +592,7 @@ impl Patterns {
     // ------------------------------------------------------- vendor_token
 
     fn find_vendor(&self, text: &str, out: &mut Vec<Candidate>) {
-        for caps in self.vendor.captures_iter(text) {
+        for caps in self.vendor.get().captures_iter(text) {
             let Some(m) = caps.get(0) else {
                 continue;
             };
@@ -597,7 +628,7 @@ impl Patterns {
             if memmem::find(text.as_bytes(), literal.as_bytes()).is_none() {
                 continue;
             }
-            for m in re.find_iter(text) {
+            for m in re.get().find_iter(text) {
                 let before_ok = !prev_char(text, m.start())
                     .is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '+' | '.'));
                 let after_ok = !next_char(text, m.end())
@@ -610,7 +641,7 @@ impl Patterns {
     }
 
     fn find_aws_labelled(&self, text: &str, out: &mut Vec<Candidate>) {
-        for caps in self.aws_labelled.captures_iter(text) {
+        for caps in self.aws_labelled.get().captures_iter(text) {
             let Some(v) = caps.name("v") else {
                 continue;
             };
@@ -634,6 +665,7 @@ impl Patterns {
             None => window,
         };
         self.aws_secret_run
+            .get()
             .find_iter(window)
             .map(|m| (from + m.start(), from + m.end()))
             .find(|&(s, e)| aws_secret_shape_ok(text, s, e))
@@ -889,5 +921,15 @@ fn pem_block_end(text: &str, header_end: usize, label: &str) -> Option<usize> {
         last_body_end
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Patterns compile on first use at run time, where a pattern that did
+    /// not compile would be a panic: every one of them compiles here.
+    #[test]
+    fn every_pattern_compiles() {
+        super::Patterns::new().compile_all();
     }
 }

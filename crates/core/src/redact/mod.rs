@@ -192,8 +192,8 @@
 //!
 //! # Performance
 //!
-//! All patterns are compiled once per process (shared by every
-//! [`Redactor`]). A single [`regex::RegexSet`] pass over the text tells
+//! Each pattern is compiled once per process, when first needed (shared by
+//! every [`Redactor`]). A single [`regex::RegexSet`] pass over the text tells
 //! which detectors can match at all; only those run, so text without any
 //! candidate costs one linear pass.
 
@@ -203,7 +203,7 @@ mod heuristics;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -266,15 +266,6 @@ pub enum RedactError {
     UnknownDetector { name: String, known: Vec<String> },
     #[error("the redaction key is empty; delete the key file so a new one is generated")]
     EmptyKey,
-    /// A built-in pattern failed to compile (a bug in this module, caught by
-    /// its tests; never caused by user input).
-    #[error(
-        "internal error: the built-in pattern of redaction detector `{detector}` does not compile: {message}"
-    )]
-    InvalidPattern {
-        detector: &'static str,
-        message: String,
-    },
 }
 
 /// Text after redaction.
@@ -309,7 +300,7 @@ struct Engine {
     enabled: [bool; 6],
     detectors: Vec<&'static str>,
     mac: Hmac<Sha256>,
-    patterns: Arc<Patterns>,
+    patterns: &'static Patterns,
 }
 
 /// Replaces secrets by markers. `Send + Sync`; share it by reference.
@@ -348,20 +339,11 @@ impl fmt::Debug for Redactor {
     }
 }
 
-/// The patterns are compiled once per process.
-fn shared_patterns() -> Result<Arc<Patterns>, RedactError> {
-    static PATTERNS: OnceLock<Result<Arc<Patterns>, (&'static str, String)>> = OnceLock::new();
-    match PATTERNS.get_or_init(|| {
-        Patterns::new()
-            .map(Arc::new)
-            .map_err(|e| (e.detector, e.message))
-    }) {
-        Ok(patterns) => Ok(Arc::clone(patterns)),
-        Err((detector, message)) => Err(RedactError::InvalidPattern {
-            detector,
-            message: message.clone(),
-        }),
-    }
+/// The patterns, shared by every redactor of the process (each compiled
+/// once, on first use).
+fn shared_patterns() -> &'static Patterns {
+    static PATTERNS: OnceLock<Patterns> = OnceLock::new();
+    PATTERNS.get_or_init(Patterns::new)
 }
 
 impl Redactor {
@@ -400,9 +382,18 @@ impl Redactor {
                 enabled,
                 detectors,
                 mac,
-                patterns: shared_patterns()?,
+                patterns: shared_patterns(),
             }),
         })
+    }
+
+    /// Compiles what every scan needs first, where a core would otherwise
+    /// wait (ingest calls it while it walks the workspace); the rest of
+    /// the patterns compile when a text first needs them.
+    pub fn prepare(&self) {
+        if let Some(engine) = &self.engine {
+            engine.patterns.prepare();
+        }
     }
 
     /// The identity: `redact` returns its input, `scan` finds nothing.
@@ -524,6 +515,7 @@ impl Engine {
             excluded.extend(
                 self.patterns
                     .marker
+                    .get()
                     .find_iter(text)
                     .map(|m| (m.start(), m.end())),
             );
@@ -532,6 +524,7 @@ impl Engine {
             excluded.extend(
                 self.patterns
                     .data_uri
+                    .get()
                     .find_iter(text)
                     .map(|m| (m.start(), m.end())),
             );
