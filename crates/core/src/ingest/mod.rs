@@ -187,7 +187,14 @@ pub struct IngestRequest<'a> {
     pub progress: &'a dyn Progress,
     pub schema_version: String,
     pub started_at: String,
+    /// Checks a new document group's payload for the redaction
+    /// postcondition while it is compressed; `true` marks the object clean
+    /// with the redactor, so publish does not scan it again.
+    pub prescan: Option<&'a PayloadCheck<'a>>,
 }
+
+/// A check of an object payload: `true` when it passes.
+pub type PayloadCheck<'a> = dyn Fn(&[u8]) -> bool + Sync + 'a;
 
 enum Outcome {
     Unread(Unread, Option<String>),
@@ -833,7 +840,12 @@ fn build_groups(
             }
             let group = DocumentGroup { documents };
             let payload = objects::json_payload(DOCUMENTS_KIND, &req.schema_version, &group);
-            let prepared = objects::prepare(payload)?;
+            let (prepared, clean) = objects::prepare_alongside(payload, |payload| {
+                req.prescan.is_some_and(|passes| passes(payload))
+            })?;
+            if clean {
+                req.redactor.remember_clean_object(&prepared.id);
+            }
             Ok((
                 GroupData {
                     object: prepared.id.clone(),

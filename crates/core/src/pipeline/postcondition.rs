@@ -73,20 +73,51 @@ pub fn prescan_objects<'o>(
     });
 }
 
+/// Scans a run file (a manifest) ahead of publish, where a core would
+/// otherwise idle, and remembers it by the hash of its bytes when clean:
+/// publish then skips exactly these bytes. The ingest manifest of a large
+/// workspace is megabytes of JSON.
+pub fn prescan_file(bytes: &[u8], redactor: &Redactor) {
+    if redactor.is_enabled() && misses_in_blocks(&file_blocks(bytes), "", redactor).is_empty() {
+        redactor.remember_clean_object(&file_key(bytes));
+    }
+}
+
+/// The key a clean run file is remembered under (apart from object ids).
+fn file_key(bytes: &[u8]) -> String {
+    format!("file:{}", crate::hashing::sha256_hex(bytes))
+}
+
+/// Whether a new object's payload passes the postcondition, checked while
+/// the object is hashed and compressed (its id is not known yet): `true`
+/// lets the caller remember the object as clean
+/// ([`Redactor::remember_clean_object`]), so publish does not scan it
+/// again. A payload with a finding is scanned and reported at publish.
+pub fn payload_passes(payload: &[u8], redactor: &Redactor) -> bool {
+    redactor.is_enabled() && payload_misses(payload, "", redactor).is_empty()
+}
+
 /// What the detectors still find in one object's strings.
 fn object_misses(object: &PreparedObject, redactor: &Redactor) -> Vec<Miss> {
-    let rel = StoreLayout::object_rel(&object.id);
-    let blocks = object_blocks(&object.payload, SCAN_BLOCK, &|text| {
-        redactor.known_clean(text)
-    })
-    .map(|mut blocks| {
-        blocks.retain(|b| !redactor.known_clean(b));
-        blocks
-    });
+    payload_misses(
+        &object.payload,
+        &StoreLayout::object_rel(&object.id),
+        redactor,
+    )
+}
+
+/// What the detectors still find in the strings of a payload; `rel` names
+/// the object in the misses.
+fn payload_misses(payload: &[u8], rel: &str, redactor: &Redactor) -> Vec<Miss> {
+    let blocks =
+        object_blocks(payload, SCAN_BLOCK, &|text| redactor.known_clean(text)).map(|mut blocks| {
+            blocks.retain(|b| !redactor.known_clean(b));
+            blocks
+        });
     match blocks {
-        Ok(blocks) => misses_in_blocks(&blocks, &rel, redactor),
+        Ok(blocks) => misses_in_blocks(&blocks, rel, redactor),
         Err(_) => vec![Miss {
-            file: rel,
+            file: rel.to_string(),
             category: "unreadable".to_string(),
             count: 1,
         }],
@@ -151,11 +182,13 @@ pub fn scan(
             }
         })
         .collect();
-    misses.par_extend(
-        files.par_iter().flat_map_iter(|(rel, bytes)| {
+    misses.par_extend(files.par_iter().flat_map_iter(|(rel, bytes)| {
+        if check.redactor.known_clean_object(&file_key(bytes)) {
+            Vec::new()
+        } else {
             misses_in_blocks(&file_blocks(bytes), rel, check.redactor)
-        }),
-    );
+        }
+    }));
     misses.sort_by(|a, b| (&a.file, &a.category).cmp(&(&b.file, &b.category)));
     if !misses.is_empty() {
         result.status = if check.allow_misses {

@@ -148,6 +148,11 @@ pub fn execute(
         progress: opts.progress,
         schema_version: schema.clone(),
         started_at: clock::now_utc(),
+        // `ingest` alone: the new document groups are scanned for the
+        // postcondition while they are compressed. Before the later stages
+        // they are scanned while the graph is built, where a core is free.
+        prescan: (!all_stages)
+            .then_some(&|payload: &[u8]| super::postcondition::payload_passes(payload, &redactor)),
     })?;
     timer.lap("ingest");
     let mut manifest = output.manifest;
@@ -178,7 +183,13 @@ pub fn execute(
     };
     // The ingest manifest is printed while the later stages run.
     let (ingest_bytes, later) = rayon::join(
-        || manifest_bytes(&manifest),
+        || {
+            let bytes = manifest_bytes(&manifest);
+            if later_wanted {
+                super::postcondition::prescan_file(&bytes, &redactor);
+            }
+            bytes
+        },
         || {
             later_wanted
                 .then(|| {
