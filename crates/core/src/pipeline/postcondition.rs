@@ -202,12 +202,75 @@ pub fn scan(
     result
 }
 
+/// The manifest key the postcondition is recorded under.
+const RECORD_KEY: &str = "redaction_postcondition";
+
 /// Adds the postcondition block to a stage manifest's bytes.
 pub fn record(manifest: &[u8], postcondition: &Postcondition) -> Vec<u8> {
+    splice_record(manifest, postcondition)
+        .unwrap_or_else(|| record_by_parsing(manifest, postcondition))
+}
+
+/// [`record`] without parsing the manifest (the ingest manifest of a large
+/// workspace is megabytes): a manifest printed by
+/// [`super::manifest_bytes`] has one top-level key per line, each line that
+/// starts with `"` (values are compact, and array elements start with `{`),
+/// in sorted order, so the block is inserted as its own line before the
+/// first greater key, which is where printing the amended object puts it.
+/// `None` for anything else (the parsing path handles it).
+fn splice_record(manifest: &[u8], postcondition: &Postcondition) -> Option<Vec<u8>> {
+    let body = manifest.strip_prefix(b"{\n")?.strip_suffix(b"\n}\n")?;
+    let value = serde_json::to_value(postcondition).ok()?.to_string();
+    let mut at = None;
+    let mut offset = 2;
+    let mut keys = 0;
+    for line in body.split(|&b| b == b'\n') {
+        if let Some(rest) = line.strip_prefix(b"\"") {
+            keys += 1;
+            let end = memchr::memchr(b'"', rest)?;
+            let key = &rest[..end];
+            if key.contains(&b'\\') || !rest[end..].starts_with(b"\":") {
+                return None;
+            }
+            match key.cmp(RECORD_KEY.as_bytes()) {
+                std::cmp::Ordering::Equal => return None,
+                std::cmp::Ordering::Greater => {
+                    at = Some(offset);
+                    break;
+                }
+                std::cmp::Ordering::Less => {}
+            }
+        }
+        offset += line.len() + 1;
+    }
+    if keys == 0 {
+        return None;
+    }
+    let entry = format!("\"{RECORD_KEY}\":{value}");
+    let mut out = Vec::with_capacity(manifest.len() + entry.len() + 2);
+    match at {
+        Some(at) => {
+            out.extend_from_slice(manifest.get(..at)?);
+            out.extend_from_slice(entry.as_bytes());
+            out.extend_from_slice(b",\n");
+            out.extend_from_slice(manifest.get(at..)?);
+        }
+        None => {
+            out.extend_from_slice(&manifest[..manifest.len() - 3]);
+            out.extend_from_slice(b",\n");
+            out.extend_from_slice(entry.as_bytes());
+            out.extend_from_slice(b"\n}\n");
+        }
+    }
+    Some(out)
+}
+
+/// [`record`] by parsing the manifest, adding the key and printing it again.
+fn record_by_parsing(manifest: &[u8], postcondition: &Postcondition) -> Vec<u8> {
     match serde_json::from_slice::<serde_json::Value>(manifest) {
         Ok(serde_json::Value::Object(mut map)) => {
             map.insert(
-                "redaction_postcondition".to_string(),
+                RECORD_KEY.to_string(),
                 serde_json::to_value(postcondition).unwrap_or_default(),
             );
             super::manifest_bytes(&serde_json::Value::Object(map))
@@ -307,5 +370,61 @@ fn file_blocks_of(bytes: &[u8], block_size: usize) -> Vec<String> {
     match serde_json::from_slice::<serde_json::Value>(bytes) {
         Ok(value) => super::strings::blocks(&value, block_size),
         Err(_) => vec![String::from_utf8_lossy(bytes).into_owned()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn postcondition() -> Postcondition {
+        Postcondition {
+            status: "pass".to_string(),
+            policy_id: "p\"1".to_string(),
+            policy_version: "v1".to_string(),
+            detectors: vec!["jwt".to_string(), "pem_private_key".to_string()],
+            scanned_objects: 3,
+            scanned_files: 2,
+            allow_misses: false,
+            misses: vec![Miss {
+                file: "runs/x/a.json".to_string(),
+                category: "credential".to_string(),
+                count: 1,
+            }],
+        }
+    }
+
+    /// Splicing the block in gives the bytes parsing and printing gave,
+    /// wherever the key falls among the manifest's keys.
+    #[test]
+    fn spliced_records_match_parsed_ones() {
+        let manifests = [
+            serde_json::json!({
+                "counts": {"files": 2, "ok": 1},
+                "records": [{"path": "a \"b\"\n.md", "size": 1.5}, {"path": "c.md"}],
+                "run_id": "run_1",
+                "schema_version": "v2",
+                "warnings": ["one\ntwo", "{\"x\": 1}"],
+                "zeta": [],
+            }),
+            serde_json::json!({"alpha": 1, "beta": [{"x": 1}]}),
+            serde_json::json!({"zulu": {"nested": [{"a": 1}]}}),
+            serde_json::json!({"redaction_postcondition": {"status": "old"}, "stage": "s"}),
+            serde_json::json!({}),
+        ];
+        for (i, manifest) in manifests.into_iter().enumerate() {
+            let bytes = crate::pipeline::manifest_bytes(&manifest);
+            // The first three are spliced; an existing block and an empty
+            // object take the parsing path.
+            assert_eq!(splice_record(&bytes, &postcondition()).is_some(), i < 3);
+            assert_eq!(
+                record(&bytes, &postcondition()),
+                record_by_parsing(&bytes, &postcondition()),
+                "{}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        // Anything not printed by `manifest_bytes` takes the parsing path.
+        assert!(splice_record(b"{\"a\":1}", &postcondition()).is_none());
     }
 }
