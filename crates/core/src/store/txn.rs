@@ -21,7 +21,7 @@
 
 use crate::error::{Error, IoContext, Result};
 use crate::store::fault;
-use crate::store::fsutil::{replace_atomically, sync_dir, write_synced};
+use crate::store::fsutil::{sync_dir, write_synced};
 use crate::store::layout::StoreLayout;
 use crate::store::objects::PreparedObject;
 use crate::store::state::StoreState;
@@ -200,9 +200,6 @@ impl Txn {
             deletes: self.deletes.iter().cloned().collect(),
         };
         let journal_bytes = serde_json::to_vec(&journal).unwrap_or_default();
-        write_synced(&staging.join("journal.json"), &journal_bytes)?;
-        sync_dir(&staging)?;
-        fault::point("commit:journal-written");
 
         let entries: Vec<(String, &Vec<u8>, bool)> = self
             .objects
@@ -224,29 +221,38 @@ impl Txn {
                     .map(|(rel, (bytes, _))| (rel.clone(), bytes, false)),
             )
             .collect();
-        // Write and sync every file in the staging directory in parallel
-        // (each fsync waits on the disk; concurrent ones share journal
-        // commits), then move them into place.
-        let write_all = || {
-            entries
-                .par_iter()
-                .enumerate()
-                .try_for_each(|(n, (_, bytes, private))| {
-                    let staged = staging.join(format!("{n}"));
-                    if *private {
-                        write_private(&staged, bytes)
-                    } else {
-                        write_synced(&staged, bytes)
-                    }
-                })
-        };
-        // The work is waiting on the disk, not the CPU: use more threads
-        // than cores for it.
-        let threads = entries.len().clamp(1, IO_THREADS);
-        match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
-            Ok(pool) => pool.install(write_all)?,
-            Err(_) => write_all()?,
-        }
+        // The work waits on the disk, not the CPU: more threads than cores.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads((entries.len() + 1).clamp(1, IO_THREADS))
+            .build()
+            .ok();
+        // The journal and every file are written and synced in the staging
+        // directory at once (each fsync waits on the disk; concurrent ones
+        // share journal commits); then the staging directory's entries are
+        // synced. Nothing is placed before the journal that undoes it is
+        // durable.
+        on_pool(pool.as_ref(), || {
+            let (journal, staged) = rayon::join(
+                || write_synced(&staging.join("journal.json"), &journal_bytes),
+                || {
+                    entries
+                        .par_iter()
+                        .enumerate()
+                        .try_for_each(|(n, (_, bytes, private))| {
+                            let staged = staging.join(format!("{n}"));
+                            if *private {
+                                write_private(&staged, bytes)
+                            } else {
+                                write_synced(&staged, bytes)
+                            }
+                        })
+                },
+            );
+            journal.and(staged)
+        })?;
+        sync_dir(&staging)?;
+        fault::point("commit:journal-written");
+
         let mut touched_dirs = BTreeSet::new();
         for (n, (rel, _, _)) in entries.iter().enumerate() {
             let target = layout.dir.join(rel);
@@ -260,14 +266,32 @@ impl Txn {
                 fault::point("commit:first-object-placed");
             }
         }
-        touched_dirs.par_iter().try_for_each(|dir| sync_dir(dir))?;
-        if let Some(parent) = touched_dirs.iter().next().and_then(|d| d.parent()) {
-            sync_dir(parent)?;
-        }
+        // Every directory that gained an entry, the ones above them that may
+        // have gained a new directory, and the store's own directory are
+        // synced together, while the new state is written in the staging
+        // directory (removed with it if the commit is interrupted).
+        let parents: Vec<std::path::PathBuf> = touched_dirs
+            .iter()
+            .filter_map(|d| d.parent().map(Path::to_path_buf))
+            .collect();
+        touched_dirs.extend(parents);
+        touched_dirs.insert(layout.dir.clone());
+        state.last_txn = Some(self.id.clone());
+        let state_bytes = state.to_bytes();
+        let staged_state = staging.join("store.json");
+        on_pool(pool.as_ref(), || {
+            let (dirs, staged) = rayon::join(
+                || touched_dirs.par_iter().try_for_each(|dir| sync_dir(dir)),
+                || write_synced(&staged_state, &state_bytes),
+            );
+            dirs.and(staged)
+        })?;
         fault::point("commit:files-placed");
 
-        state.last_txn = Some(self.id.clone());
-        replace_atomically(&layout.store_file(), &state.to_bytes())?;
+        // The commit point: `store.json` is replaced by rename.
+        let store_file = layout.store_file();
+        fs::rename(&staged_state, &store_file).ctx("replace", &store_file)?;
+        sync_dir(&layout.dir)?;
         fault::point("commit:state-written");
 
         for rel in &self.deletes {
@@ -275,6 +299,14 @@ impl Txn {
         }
         fs::remove_dir_all(&staging).ctx("remove staging directory", &staging)?;
         Ok(state)
+    }
+}
+
+/// Runs `work` on `pool` (the I/O threads), or here when there is none.
+fn on_pool<R: Send>(pool: Option<&rayon::ThreadPool>, work: impl FnOnce() -> R + Send) -> R {
+    match pool {
+        Some(pool) => pool.install(work),
+        None => work(),
     }
 }
 
