@@ -224,8 +224,6 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
         || req.redactor.prepare(),
     );
     let (mut discovered, mut warnings, carried) = discovery?;
-
-    refuse_secret_paths(&mut discovered, req.redactor, &mut warnings);
     timer.lap("ingest: discover (+ compile triggers)");
     // What the base run knows about each path, if its documents can be reused.
     let base_usable = req.base.filter(|b| {
@@ -244,16 +242,30 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
         .unwrap_or_default();
 
     req.progress.phase("ingest", discovered.len() as u64);
-    let outcomes: Vec<(Outcome, u64)> = discovered
-        .par_iter()
-        .map(|d| {
-            let outcome = read_one(d, req, &base_docs);
-            req.progress.advance(1);
-            outcome
-        })
-        .collect();
+    // Paths are checked for secrets while the files are read (a file whose
+    // path holds one is read for nothing, and its outcome replaced).
+    let (mut outcomes, secret_paths): (Vec<(Outcome, u64)>, _) = rayon::join(
+        || {
+            discovered
+                .par_iter()
+                .map(|d| {
+                    let outcome = read_one(d, req, &base_docs);
+                    req.progress.advance(1);
+                    outcome
+                })
+                .collect()
+        },
+        || secret_paths(&discovered, req.redactor),
+    );
     req.progress.finish();
-    timer.lap("ingest: read and parse");
+    refuse_secret_paths(
+        &mut discovered,
+        &mut outcomes,
+        secret_paths,
+        req.redactor,
+        &mut warnings,
+    );
+    timer.lap("ingest: read and parse (+ secret paths)");
 
     // Records, and the documents of `ok` records (parsed or to reuse).
     let mut records: Vec<IngestRecord> = Vec::with_capacity(discovered.len() + carried.len());
@@ -384,8 +396,19 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
     records.sort_by(|a, b| a.path.cmp(&b.path));
     docs.sort_by(|a, b| a.path().cmp(b.path()));
 
-    let (groups, new_objects) = build_groups(req, base_usable, docs)?;
-    timer.lap("ingest: groups");
+    // The manifest's hashes of the records are computed while the groups
+    // are built (only the outputs hash's last step needs the groups).
+    let ((built, inputs_hash), record_texts) = rayon::join(
+        || {
+            rayon::join(
+                || build_groups(req, base_usable, docs),
+                || inputs_hash(&records),
+            )
+        },
+        || output_record_texts(&records),
+    );
+    let (groups, new_objects) = built?;
+    timer.lap("ingest: groups (+ manifest hashes)");
 
     let counts = IngestCounts {
         files: records.len(),
@@ -414,8 +437,7 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
             documents: g.1,
         })
         .collect();
-    let inputs_hash = inputs_hash(&records);
-    let outputs_hash = outputs_hash(&records, &group_refs);
+    let outputs_hash = outputs_hash_of(&record_texts, &group_refs);
     let manifest = IngestManifest {
         schema_version: req.schema_version.clone(),
         stage: STAGE.to_string(),
@@ -467,10 +489,15 @@ pub fn inputs_hash(records: &[IngestRecord]) -> String {
 /// it is, so it hashes like a fresh `ok`: a fresh and an incremental ingest
 /// of the same files have the same outputs hash.
 pub fn outputs_hash(records: &[IngestRecord], groups: &[GroupRef]) -> String {
+    outputs_hash_of(&output_record_texts(records), groups)
+}
+
+/// Each record as the outputs hash prints it.
+fn output_record_texts(records: &[IngestRecord]) -> Vec<String> {
     // The hashed text is `{"document_groups":[...],"records":[...]}` as a
     // `serde_json::Value` prints it (keys sorted); each record is printed
     // on its own core instead of building one value of the whole manifest.
-    let records: Vec<String> = records
+    records
         .par_iter()
         .map(|r| {
             let mut value = serde_json::to_value(r).unwrap_or_default();
@@ -481,7 +508,11 @@ pub fn outputs_hash(records: &[IngestRecord], groups: &[GroupRef]) -> String {
             }
             value.to_string()
         })
-        .collect();
+        .collect()
+}
+
+/// The outputs hash, from the records' texts ([`output_record_texts`]).
+fn outputs_hash_of(records: &[String], groups: &[GroupRef]) -> String {
     let groups = serde_json::to_value(groups).unwrap_or_default().to_string();
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();
@@ -500,32 +531,48 @@ pub fn outputs_hash(records: &[IngestRecord], groups: &[GroupRef]) -> String {
 
 /// A path is written to the manifest and shown in every view of the run,
 /// so a file whose path holds a secret (a key pasted as a file name) is not
-/// read: it is recorded under its redacted path, skipped, with a warning.
-fn refuse_secret_paths(files: &mut [Discovered], redactor: &Redactor, warnings: &mut Vec<String>) {
+/// ingested: it is recorded under its redacted path, skipped, with a
+/// warning. These are the indexes of such paths, with the category found.
+fn secret_paths(files: &[Discovered], redactor: &Redactor) -> Vec<(usize, &'static str)> {
     if !redactor.is_enabled() {
-        return;
+        return Vec::new();
     }
     // Fast path: one scan over every path.
     let all: String = files.iter().flat_map(|d| [d.rel.as_str(), "\n"]).collect();
     if redactor.scan(&all).is_empty() {
-        return;
+        return Vec::new();
     }
-    for d in files.iter_mut() {
-        let findings = redactor.scan(&d.rel);
-        let Some(first) = findings.first() else {
+    files
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| redactor.scan(&d.rel).first().map(|f| (i, f.category)))
+        .collect()
+}
+
+/// Records the files [`secret_paths`] found as skipped, under their
+/// redacted paths, whatever reading them gave.
+fn refuse_secret_paths(
+    files: &mut [Discovered],
+    outcomes: &mut [(Outcome, u64)],
+    found: Vec<(usize, &'static str)>,
+    redactor: &Redactor,
+    warnings: &mut Vec<String>,
+) {
+    for (i, category) in found {
+        let (Some(d), Some(outcome)) = (files.get_mut(i), outcomes.get_mut(i)) else {
             continue;
         };
         let redacted = redactor.redact(&d.rel).text.into_owned();
         warnings.push(format!(
-            "skipped {redacted}: its path holds what looks like a secret ({}); rename the file to ingest it",
-            first.category
+            "skipped {redacted}: its path holds what looks like a secret ({category}); rename the file to ingest it"
         ));
-        d.detail = Some(format!(
-            "the path holds what looks like a secret ({}); it is recorded redacted",
-            first.category
-        ));
+        let detail = format!(
+            "the path holds what looks like a secret ({category}); it is recorded redacted"
+        );
         d.rel = redacted;
+        d.detail = Some(detail.clone());
         d.unread = Some(Unread::SecretInPath);
+        *outcome = (Outcome::Unread(Unread::SecretInPath, Some(detail)), d.size);
     }
 }
 
