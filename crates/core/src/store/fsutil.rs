@@ -28,18 +28,6 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Atomically replaces `path` with `bytes`: write a sibling temp file, sync,
-/// rename over, sync the directory. Readers see the old or the new content,
-/// never a mix.
-pub fn replace_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    write_synced(&tmp, bytes)?;
-    fs::rename(&tmp, path).ctx("replace", path)?;
-    sync_dir(dir)
-}
-
 /// Total size in bytes of the regular files under `dir` (recursive), and
 /// their count. Used only by `gc` and `validate-store`, never on the hot path.
 pub fn tree_size(dir: &Path) -> Result<(u64, u64)> {
