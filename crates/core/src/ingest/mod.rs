@@ -485,14 +485,9 @@ pub fn inputs_hash(records: &[IngestRecord]) -> String {
     h.finish_hex()
 }
 
-/// Hash of the outputs. `unchanged` says how a record was produced, not what
-/// it is, so it hashes like a fresh `ok`: a fresh and an incremental ingest
-/// of the same files have the same outputs hash.
-pub fn outputs_hash(records: &[IngestRecord], groups: &[GroupRef]) -> String {
-    outputs_hash_of(&output_record_texts(records), groups)
-}
-
-/// Each record as the outputs hash prints it.
+/// Each record as the outputs hash prints it. `unchanged` says how a record
+/// was produced, not what it is, so it hashes like a fresh `ok`: a fresh
+/// and an incremental ingest of the same files have the same outputs hash.
 fn output_record_texts(records: &[IngestRecord]) -> Vec<String> {
     // The hashed text is `{"document_groups":[...],"records":[...]}` as a
     // `serde_json::Value` prints it (keys sorted); each record is printed
@@ -511,7 +506,8 @@ fn output_record_texts(records: &[IngestRecord]) -> Vec<String> {
         .collect()
 }
 
-/// The outputs hash, from the records' texts ([`output_record_texts`]).
+/// Hash of the outputs, from the records' texts ([`output_record_texts`])
+/// and the document groups.
 fn outputs_hash_of(records: &[String], groups: &[GroupRef]) -> String {
     let groups = serde_json::to_value(groups).unwrap_or_default().to_string();
     use sha2::Digest;
@@ -570,8 +566,6 @@ fn refuse_secret_paths(
             "the path holds what looks like a secret ({category}); it is recorded redacted"
         );
         d.rel = redacted;
-        d.detail = Some(detail.clone());
-        d.unread = Some(Unread::SecretInPath);
         *outcome = (Outcome::Unread(Unread::SecretInPath, Some(detail)), d.size);
     }
 }
@@ -919,6 +913,10 @@ mod tests {
 
     /// The outputs hash as first defined: one JSON value of the whole
     /// manifest part, printed with sorted keys.
+    fn outputs_hash(records: &[IngestRecord], groups: &[GroupRef]) -> String {
+        outputs_hash_of(&output_record_texts(records), groups)
+    }
+
     fn reference_outputs_hash(records: &[IngestRecord], groups: &[GroupRef]) -> String {
         let normalized: Vec<IngestRecord> = records
             .iter()

@@ -66,7 +66,7 @@ pub fn prescan_objects<'o>(
     objects.into_par_iter().for_each(|object| {
         if !redactor.known_clean_object(&object.id)
             && !layout.object_path(&object.id).is_file()
-            && object_misses(object, redactor).is_empty()
+            && payload_passes(&object.payload, redactor)
         {
             redactor.remember_clean_object(&object.id);
         }

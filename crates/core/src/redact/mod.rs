@@ -312,10 +312,11 @@ pub struct Redactor {
     /// redaction postcondition skips them instead of scanning the same
     /// text with the same detectors a second time.
     clean: std::sync::Mutex<std::collections::HashSet<[u8; 16]>>,
-    /// Ids of store objects (sha256 of their payload) whose every string
-    /// this redactor scanned, decoded from the payload bytes, and found
-    /// clean. Kept apart from `clean`: a clean payload and a clean text are
-    /// different claims about the same bytes.
+    /// Ids of store objects (sha256 of their payload), and `file:<sha256>`
+    /// keys of run files, whose every string this redactor scanned, decoded
+    /// from those exact bytes, and found clean. Kept apart from `clean`: a
+    /// clean payload and a clean text are different claims about the same
+    /// bytes.
     clean_objects: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
@@ -424,8 +425,9 @@ impl Redactor {
                 .is_ok_and(|clean| clean.contains(&memo_key(text)))
     }
 
-    /// Records that the object `id` was decoded and every string in it
-    /// scanned clean (see [`crate::pipeline::postcondition::prescan_objects`]).
+    /// Records that the object `id` (or run file key) was decoded and every
+    /// string in it scanned clean (see
+    /// [`crate::pipeline::postcondition::prescan_objects`]).
     pub fn remember_clean_object(&self, id: &str) {
         if self.engine.is_some()
             && let Ok(mut clean) = self.clean_objects.lock()
