@@ -24,6 +24,14 @@ fn stages_one_at_a_time_equal_a_full_run() {
     }
     let again = a.json(&["index"]);
     assert_eq!(again["detail"]["outcome"], "already_published");
+    // Without --json the counts read as words, not as a JSON object.
+    let human = a.run(&["link"]).ok();
+    assert!(
+        human.stdout.contains("already done") && human.stdout.contains("entities (ag:note "),
+        "{}",
+        human.stdout
+    );
+    assert!(!human.stdout.contains('{'), "{}", human.stdout);
 
     let b = Ws::new();
     sample_notes(&b);

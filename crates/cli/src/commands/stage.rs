@@ -4,7 +4,7 @@ use crate::context::Context;
 use crate::error::CliResult;
 use crate::output::short_run;
 use auditgraph_core::pipeline::stage_cmd;
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub fn run(ctx: &Context, stage: &str, run: Option<&str>) -> CliResult {
     let ws = ctx.workspace()?;
@@ -30,7 +30,31 @@ pub fn run(ctx: &Context, stage: &str, run: Option<&str>) -> CliResult {
         } else {
             "already done (stages are never recomputed in place; `auditgraph rebuild` makes a fresh run)"
         };
-        format!("{stage} of {}: {what}\n{}", short_run(&report.run_id), report.counts)
+        format!(
+            "{stage} of {}: {what}\n{}",
+            short_run(&report.run_id),
+            human_counts(&report.counts)
+        )
     });
     Ok(())
+}
+
+/// A stage's counts as a person reads them: `documents 112, sections 543`,
+/// a nested group as `entities (ag:note 112, ag:section 543)`.
+fn human_counts(counts: &Value) -> String {
+    match counts {
+        Value::Object(map) => map
+            .iter()
+            .map(|(key, value)| {
+                let key = key.replace('_', " ");
+                match value {
+                    Value::Object(_) => format!("{key} ({})", human_counts(value)),
+                    other => format!("{key} {}", human_counts(other)),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
 }
