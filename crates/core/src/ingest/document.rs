@@ -10,6 +10,7 @@ use crate::hashing::{FieldHasher, sha256_hex};
 use crate::ingest::text::{self, LineIndex};
 use crate::redact::Redactor;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Bumped whenever parsing changes what it produces for the same bytes, so
@@ -171,7 +172,7 @@ pub fn parse(
 ) -> Parsed {
     parse_hashed(
         path,
-        bytes,
+        bytes.to_vec(),
         sha256_hex(bytes),
         parser_id,
         ingestion,
@@ -180,24 +181,28 @@ pub fn parse(
 }
 
 /// [`parse`] of bytes whose SHA-256 (`source_hash`) the caller already
-/// computed (ingest hashes every file before deciding to parse it).
+/// computed (ingest hashes every file before deciding to parse it). Takes
+/// the bytes by value: a file that needs no normalization and holds no
+/// secret becomes the document's text without a copy.
 pub fn parse_hashed(
     path: &str,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     source_hash: String,
     parser_id: &str,
     ingestion: &Ingestion,
     redactor: &Redactor,
 ) -> Parsed {
-    if memchr::memchr(0, bytes).is_some() {
+    let size = bytes.len() as u64;
+    if memchr::memchr(0, &bytes).is_some() {
         return Parsed::Skipped {
             reason: "binary_content",
             detail: "the file contains NUL bytes; it is not text".to_string(),
         };
     }
-    let decoded = match std::str::from_utf8(bytes) {
+    let decoded = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
+            let e = e.utf8_error();
             return Parsed::Failed {
                 reason: "invalid_utf8",
                 detail: format!(
@@ -214,7 +219,10 @@ pub fn parse_hashed(
         .iter()
         .map(|(k, v)| (k.to_string(), *v))
         .collect();
-    let full = redacted.text.into_owned();
+    let full = match redacted.text {
+        Cow::Owned(text) => text,
+        Cow::Borrowed(_) => normalized,
+    };
     let lines = LineIndex::new(&full);
 
     let mut frontmatter = None;
@@ -288,7 +296,7 @@ pub fn parse_hashed(
         document_id,
         path: path.to_string(),
         source_hash,
-        size: bytes.len() as u64,
+        size,
         parser_id: parser_id.to_string(),
         text: full,
         body_start,

@@ -626,7 +626,7 @@ fn read_one(
     }
     let parsed = document::parse_hashed(
         &d.rel,
-        &bytes,
+        bytes,
         sha256.clone(),
         parser_id,
         &req.config.profile().ingestion,

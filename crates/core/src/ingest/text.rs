@@ -12,10 +12,14 @@
 
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
-/// Normalizes decoded text (see module docs).
-pub fn normalize(text: &str) -> String {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let lf = if text.contains('\r') {
+/// Normalizes decoded text (see module docs). Takes the text by value:
+/// most files need no change, and are then not copied.
+pub fn normalize(text: String) -> String {
+    let mut text = text;
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
+    if memchr::memchr(b'\r', text.as_bytes()).is_some() {
         let mut out = String::with_capacity(text.len());
         let mut chars = text.chars().peekable();
         while let Some(c) = chars.next() {
@@ -28,14 +32,34 @@ pub fn normalize(text: &str) -> String {
                 out.push(c);
             }
         }
-        out
-    } else {
-        text.to_string()
-    };
-    match is_nfc_quick(lf.chars()) {
-        IsNormalized::Yes => lf,
-        _ => lf.nfc().collect(),
+        text = out;
     }
+    if is_nfc(&text) {
+        text
+    } else {
+        text.nfc().collect()
+    }
+}
+
+/// Whether `text` is surely NFC (the quick check says yes). ASCII is NFC
+/// and every ASCII character is a starter, so only the runs of non-ASCII
+/// characters need checking, each on its own.
+fn is_nfc(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(offset) = bytes.get(i..).and_then(|rest| rest.iter().position(|b| !b.is_ascii())) {
+        let start = i + offset;
+        let end = bytes
+            .get(start..)
+            .and_then(|rest| rest.iter().position(u8::is_ascii))
+            .map_or(bytes.len(), |n| start + n);
+        let run = text.get(start..end).unwrap_or("");
+        if is_nfc_quick(run.chars()) != IsNormalized::Yes {
+            return false;
+        }
+        i = end;
+    }
+    true
 }
 
 /// Byte offsets of line starts, for offset -> line lookups.
@@ -166,45 +190,112 @@ pub fn chunk(text: &str, from: usize, size: u32, overlap: u32) -> Vec<ChunkSpan>
     chunks
 }
 
-/// Whether each ASCII byte is whitespace (as `char::is_whitespace`).
-const ASCII_WHITESPACE: [bool; 128] = {
-    let mut table = [false; 128];
-    let mut b = 0;
-    while b < 128 {
-        table[b] = (b as u8 as char).is_whitespace();
-        b += 1;
+/// Whether a byte is ASCII whitespace (as `char::is_whitespace`): the
+/// space, and tab through carriage return.
+fn is_ascii_space(b: u8) -> bool {
+    (b == b' ') | (b.wrapping_sub(b'\t') < 5)
+}
+
+/// Whether a byte may start a non-ASCII whitespace character: every such
+/// character (U+0085, U+00A0, U+1680, U+2000..U+205F, U+3000) starts with
+/// 0xC2, 0xE1, 0xE2 or 0xE3.
+fn may_start_space(b: u8) -> bool {
+    (b == 0xC2) | (b.wrapping_sub(0xE1) < 3)
+}
+
+/// Bytes examined at a time by [`for_each_token`].
+const BLOCK: usize = 64;
+
+/// Bit masks of a block's bytes (bit `j` for byte `j`): ASCII whitespace,
+/// and bytes that may start non-ASCII whitespace.
+fn block_masks(block: &[u8]) -> (u64, u64) {
+    let mut padded = [0u8; BLOCK];
+    let bytes: &[u8; BLOCK] = match block.try_into() {
+        Ok(full) => full,
+        Err(_) => {
+            let n = block.len().min(BLOCK);
+            padded[..n].copy_from_slice(&block[..n]);
+            &padded
+        }
+    };
+    // fixed length and no branch per byte: compiled to vector compares
+    let mut space = [0u8; BLOCK];
+    let mut maybe = [0u8; BLOCK];
+    for ((s, m), &b) in space.iter_mut().zip(maybe.iter_mut()).zip(bytes) {
+        *s = u8::from(is_ascii_space(b));
+        *m = u8::from(may_start_space(b));
     }
-    table
-};
+    (pack_bits(&space), pack_bits(&maybe))
+}
+
+/// Packs 64 flags (bytes 0 or 1) into a mask, eight at a time: the
+/// multiplication moves byte `k`'s bit to bit `56 + k` without carries.
+fn pack_bits(flags: &[u8; BLOCK]) -> u64 {
+    flags
+        .chunks_exact(8)
+        .enumerate()
+        .fold(0u64, |mask, (w, eight)| {
+            let word = u64::from_le_bytes(eight.try_into().unwrap_or_default());
+            mask | ((word.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * w))
+        })
+}
 
 /// Calls `token(start, end)` with the byte range of each token of
 /// `text[from..]` (tokens are separated by Unicode whitespace), in order.
+///
+/// Works on blocks of 64 bytes: a bit mask of the whitespace bytes is
+/// computed without a branch per byte, and tokens are read off its edges.
+/// A byte-at-a-time loop mispredicted a branch at every token edge, which
+/// made chunking cost more than normalizing and hashing the text together.
 fn for_each_token(text: &str, from: usize, mut token: impl FnMut(usize, usize)) {
     let Some(body) = text.get(from..) else {
         return;
     };
     let bytes = body.as_bytes();
-    let mut start: Option<usize> = None;
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let (space, len) = match ASCII_WHITESPACE.get(b as usize) {
-            Some(&space) => (space, 1),
-            None => body
-                .get(i..)
-                .and_then(|rest| rest.chars().next())
-                .map_or((false, 1), |c| (c.is_whitespace(), c.len_utf8())),
-        };
-        if space {
-            if let Some(s) = start.take() {
-                token(from + s, from + i);
+    // Whitespace bits of a multi-byte character that run into the next block.
+    let mut spill: u64 = 0;
+    // Whether the byte before the block is whitespace (the text's start is).
+    let mut after_space = true;
+    let mut open: Option<usize> = None;
+    for (index, block) in bytes.chunks(BLOCK).enumerate() {
+        let base = index * BLOCK;
+        let (mut space, mut maybe) = block_masks(block);
+        space |= spill;
+        spill = 0;
+        while maybe != 0 {
+            let j = maybe.trailing_zeros() as usize;
+            maybe &= maybe - 1;
+            let c = body.get(base + j..).and_then(|rest| rest.chars().next());
+            if let Some(c) = c.filter(|c| c.is_whitespace()) {
+                // bits j .. j + len, in this block and past its end
+                let bits = (1u128 << c.len_utf8()) - 1;
+                let wide = bits << j;
+                space |= wide as u64;
+                spill |= (wide >> BLOCK) as u64;
             }
-        } else if start.is_none() {
-            start = Some(i);
         }
-        i += len;
+        if block.len() < BLOCK {
+            // bytes past the text's end are neither (no edge is read there)
+            space &= (1u64 << block.len()) - 1;
+        }
+        let before = (space << 1) | u64::from(after_space);
+        let mut edges = (!space & before) | (space & !before);
+        if block.len() < BLOCK {
+            edges &= (1u64 << block.len()) - 1;
+        }
+        // edges alternate: a token's first byte, then the whitespace after it
+        while edges != 0 {
+            let at = base + edges.trailing_zeros() as usize;
+            edges &= edges - 1;
+            match open.take() {
+                None => open = Some(at),
+                Some(start) => token(from + start, from + at),
+            }
+        }
+        after_space = space >> (block.len() - 1) & 1 == 1;
     }
-    if let Some(s) = start {
-        token(from + s, text.len());
+    if let Some(start) = open {
+        token(from + start, text.len());
     }
 }
 
@@ -214,8 +305,12 @@ mod tests {
 
     #[test]
     fn normalizes_line_endings_bom_and_nfc() {
-        assert_eq!(normalize("\u{feff}a\r\nb\rc\n"), "a\nb\nc\n");
-        assert_eq!(normalize("e\u{301}"), "\u{e9}");
+        let n = |s: &str| normalize(s.to_string());
+        assert_eq!(n("\u{feff}a\r\nb\rc\n"), "a\nb\nc\n");
+        assert_eq!(n("e\u{301}"), "\u{e9}");
+        assert_eq!(n("caf\u{e9} e\u{301}"), "caf\u{e9} \u{e9}");
+        assert_eq!(n("x \u{e9}\u{301} y"), "x \u{e9}\u{301} y".nfc().collect::<String>());
+        assert_eq!(n("\u{feff}"), "");
     }
 
     #[test]
@@ -291,8 +386,23 @@ mod tests {
 
     proptest::proptest! {
         #[test]
+        fn normalize_matches_the_reference(
+            text in "(\u{feff})?[a-z \r\n\u{e9}\u{301}\u{327}\u{1100}\u{1161}\u{2126}\u{212b}\u{fb01}]{0,40}",
+        ) {
+            let lf = text
+                .strip_prefix('\u{feff}')
+                .unwrap_or(&text)
+                .replace("\r\n", "\n")
+                .replace('\r', "\n");
+            proptest::prop_assert_eq!(normalize(text.clone()), lf.nfc().collect::<String>());
+        }
+
+        #[test]
         fn chunks_match_the_reference(
-            words in proptest::collection::vec("[a-zé]{0,3}[ \t\n\u{a0}\u{2003}\u{b}]{0,2}", 0..60),
+            words in proptest::collection::vec(
+                "[a-zé©‐、ᚁ\u{85}\u{a0}\u{1680}\u{2003}\u{2028}\u{205f}\u{3000}]{0,3}[ \t\n\u{b}\u{c}\r\u{85}\u{a0}\u{1680}\u{2003}\u{2028}\u{205f}\u{3000}]{0,2}",
+                0..60,
+            ),
             size in 0u32..8,
             overlap in 0u32..9,
             from in 0usize..4,
@@ -303,6 +413,44 @@ mod tests {
                 chunk(&text, from, size, overlap),
                 reference_chunk(&text, from, size, overlap)
             );
+        }
+    }
+
+    #[test]
+    fn every_whitespace_character_starts_with_a_flagged_byte() {
+        for c in (0..=char::MAX as u32).filter_map(char::from_u32) {
+            let mut buf = [0u8; 4];
+            let first = c.encode_utf8(&mut buf).as_bytes()[0];
+            if c.is_ascii() {
+                assert_eq!(is_ascii_space(first), c.is_whitespace(), "{c:?}");
+            } else if c.is_whitespace() {
+                assert!(may_start_space(first), "{c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn packs_flags_into_bits() {
+        let mut flags = [0u8; BLOCK];
+        for (j, f) in flags.iter_mut().enumerate() {
+            *f = u8::from(j % 3 == 0 || j == 63);
+        }
+        let expected = (0..BLOCK)
+            .filter(|&j| flags[j] == 1)
+            .fold(0u64, |m, j| m | 1 << j);
+        assert_eq!(pack_bits(&flags), expected);
+        assert_eq!(pack_bits(&[1; BLOCK]), u64::MAX);
+        assert_eq!(pack_bits(&[0; BLOCK]), 0);
+    }
+
+    #[test]
+    fn tokens_across_block_edges() {
+        // multi-byte whitespace and tokens straddling the 64-byte blocks
+        for pad in 0..70 {
+            let text = format!("{}a\u{3000}b\u{2003}\u{a0}cc {}é\u{85}d", "x".repeat(pad), " ".repeat(pad % 7));
+            for from in [0, 1] {
+                assert_eq!(chunk(&text, from, 3, 1), reference_chunk(&text, from, 3, 1), "pad {pad}");
+            }
         }
     }
 
