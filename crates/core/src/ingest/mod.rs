@@ -187,14 +187,14 @@ pub struct IngestRequest<'a> {
     pub progress: &'a dyn Progress,
     pub schema_version: String,
     pub started_at: String,
-    /// Checks a new document group's payload for the redaction
-    /// postcondition while it is compressed; `true` marks the object clean
-    /// with the redactor, so publish does not scan it again.
-    pub prescan: Option<&'a PayloadCheck<'a>>,
+    /// Checks a new document group for the redaction postcondition while
+    /// its payload is compressed; `true` marks the object clean with the
+    /// redactor, so publish does not scan it again.
+    pub prescan: Option<&'a GroupCheck<'a>>,
 }
 
-/// A check of an object payload: `true` when it passes.
-pub type PayloadCheck<'a> = dyn Fn(&[u8]) -> bool + Sync + 'a;
+/// A check of a document group: `true` when it passes.
+pub type GroupCheck<'a> = dyn Fn(&DocumentGroup) -> bool + Sync + 'a;
 
 enum Outcome {
     Unread(Unread, Option<String>),
@@ -881,8 +881,8 @@ fn build_groups(
             }
             let group = DocumentGroup { documents };
             let payload = objects::json_payload(DOCUMENTS_KIND, &req.schema_version, &group);
-            let (prepared, clean) = objects::prepare_alongside(payload, |payload| {
-                req.prescan.is_some_and(|passes| passes(payload))
+            let (prepared, clean) = objects::prepare_alongside(payload, |_| {
+                req.prescan.is_some_and(|passes| passes(&group))
             })?;
             if clean {
                 req.redactor.remember_clean_object(&prepared.id);

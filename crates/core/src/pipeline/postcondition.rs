@@ -97,6 +97,21 @@ pub fn payload_passes(payload: &[u8], redactor: &Redactor) -> bool {
     redactor.is_enabled() && payload_misses(payload, "", redactor).is_empty()
 }
 
+/// [`payload_passes`] for a new document group, checked on the group its
+/// payload is serialized from rather than on the payload decoded again:
+/// the payload holds exactly the group's strings (the typed decoding at
+/// publish walks the same fields), and decoding a megabyte of JSON text
+/// was a fifth of the cost of a small ingest.
+pub fn group_passes(group: &crate::ingest::document::DocumentGroup, redactor: &Redactor) -> bool {
+    if !redactor.is_enabled() {
+        return false;
+    }
+    let mut blocks =
+        super::strings::blocks_skipping(group, SCAN_BLOCK, &|text| redactor.known_clean(text));
+    blocks.retain(|b| !redactor.known_clean(b));
+    misses_in_blocks(&blocks, "", redactor).is_empty()
+}
+
 /// What the detectors still find in one object's strings.
 fn object_misses(object: &PreparedObject, redactor: &Redactor) -> Vec<Miss> {
     payload_misses(

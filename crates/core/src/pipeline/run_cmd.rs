@@ -11,6 +11,7 @@ use super::stages::{LATER_STAGES, StageInputs, run_later_stages};
 use super::{Workspace, WriteOptions, manifest_bytes, open_writer, run_id};
 use crate::error::{Error, Result};
 use crate::hashing::sha256_hex;
+use crate::ingest::document::DocumentGroup;
 use crate::ingest::{self, BaseRun, IngestManifest, IngestMode, IngestRequest};
 use crate::redact::Redactor;
 use crate::store::objects::{self, PreparedObject};
@@ -152,7 +153,7 @@ pub fn execute(
         // postcondition while they are compressed. Before the later stages
         // they are scanned while the graph is built, where a core is free.
         prescan: (!all_stages)
-            .then_some(&|payload: &[u8]| super::postcondition::payload_passes(payload, &redactor)),
+            .then_some(&|group: &DocumentGroup| super::postcondition::group_passes(group, &redactor)),
     })?;
     timer.lap("ingest");
     let mut manifest = output.manifest;

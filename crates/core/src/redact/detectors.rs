@@ -256,13 +256,30 @@ const VENDOR_INNER_PATTERNS: &[(&str, &str)] = &[
     ("-us", r"[0-9a-f]{32}-us[0-9]{1,2}"),
 ];
 
+/// What every vendor format starts with: its literal prefix and the first
+/// few characters of its body (at most eight; no later part). Any match of
+/// [`VENDOR_PATTERN`] or [`VENDOR_INNER_PATTERNS`] contains a match of this,
+/// so a text without one cannot hold a vendor token (the test
+/// `vendor_trigger_matches_every_vendor_format` checks every format).
+/// Prefixes alone were tripped by ordinary words (`key-value`, `task-list`),
+/// and compiling the vendor pattern costs milliseconds.
 const VENDOR_TRIGGER: &str = concat!(
-    r"AKIA|ASIA|gh[pousr]_|github_pat_|glpat-|xox[abeprs]-|hooks\.slack\.com/",
-    r"|[sr]k_(?:live|test)_|whsec_|AIza|sk-|npm_|hf_|SG\.|GOCSPX-|dop_v1_|shp(?:at|ss|ca|pa)_",
-    r"|pypi-|discord(?:app)?\.com/api/webhooks/|hv[sb]\.|dapi|PMAK-|lin_api_|glsa_|sntrys_|NRAK-",
-    r"|ATATT3|sq0(?:atp|csp)-|SK[0-9a-f]|key-|:AA|\.atlasv1\.|-us[0-9]",
-    r"|gl(?:ptt|dt|rt|cbt|soat|ft|imt)-|AGE-SECRET-KEY-1|ops_eyJ|gsk_|dp\.|dt0c01\.|sk\.eyJ",
-    r"|lsv2_|pul-|sgp_|pscale_|pnu_",
+    r"(?:AKIA|ASIA)[A-Z0-9]{8}|gh[pousr]_[A-Za-z0-9]{8}|github_pat_[A-Za-z0-9_]{8}",
+    r"|gl(?:pat|ptt|dt|rt|cbt|soat|ft|imt)-[A-Za-z0-9_\-]{8}|xox[abeprs]-[A-Za-z0-9\-]{8}",
+    r"|hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/\-]{8}",
+    r"|[sr]k_(?:live|test)_[A-Za-z0-9]{8}|whsec_[A-Za-z0-9+/=]{8}|AIza[0-9A-Za-z_\-]{8}",
+    r"|sk-ant-[a-z]{2}|sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{8}|sk-[A-Za-z0-9]{8}",
+    r"|npm_[A-Za-z0-9]{8}|hf_[A-Za-z0-9]{8}|SG\.[A-Za-z0-9_\-]{8}|GOCSPX-[A-Za-z0-9_\-]{8}",
+    r"|dop_v1_[a-f0-9]{8}|shp(?:at|ss|ca|pa)_[a-fA-F0-9]{8}|pypi-AgEIcHlwaS5vcmc",
+    r"|discord(?:app)?\.com/api/webhooks/[0-9]{8}|hv[sb]\.[A-Za-z0-9_\-]{8}|dapi[0-9a-f]{8}",
+    r"|PMAK-[0-9a-f]{8}|lin_api_[A-Za-z0-9]{8}|glsa_[A-Za-z0-9]{8}|sntrys_[A-Za-z0-9+/=_\-]{8}",
+    r"|NRAK-[A-Z0-9]{8}|ATATT3[A-Za-z0-9_\-=]{8}|sq0(?:atp|csp)-[0-9A-Za-z_\-]{8}|SK[0-9a-f]{8}",
+    r"|key-[0-9a-f]{8}|AGE-SECRET-KEY-1[0-9A-Z]{8}|ops_eyJ[A-Za-z0-9+/=_\-]{8}|gsk_[A-Za-z0-9]{8}",
+    r"|dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{8}|dt0c01\.[A-Z0-9]{8}|sk\.eyJ[A-Za-z0-9_\-]{8}",
+    r"|lsv2_(?:pt|sk)_[a-f0-9]{8}|pul-[a-f0-9]{8}|sgp_(?:[a-fA-F0-9]{8}|local_)",
+    r"|pscale_(?:tkn|pw|oauth)_[A-Za-z0-9=._\-]{8}|pnu_[A-Za-z0-9]{8}",
+    // the formats of `VENDOR_INNER_PATTERNS` (a literal first, for speed)
+    r"|:AA[A-Za-z0-9_\-]{8}|\.atlasv1\.[A-Za-z0-9_=\-]{8}|-us[0-9]",
 );
 
 const TRIGGER_PEM: usize = 0;
@@ -931,5 +948,65 @@ mod tests {
     #[test]
     fn every_pattern_compiles() {
         super::Patterns::new().compile_all();
+    }
+
+    /// The vendor formats, one by one (the alternatives of the pattern,
+    /// which has one per line, and the inner patterns).
+    fn vendor_formats() -> Vec<&'static str> {
+        let mut formats = split_top_level(super::VENDOR_PATTERN);
+        formats.extend(super::VENDOR_INNER_PATTERNS.iter().map(|(_, p)| *p));
+        formats
+    }
+
+    /// `pattern` split at `|` outside groups and classes.
+    fn split_top_level(pattern: &'static str) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let (mut depth, mut class, mut start) = (0i32, false, 0);
+        let bytes = pattern.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 1,
+                b'[' if !class => class = true,
+                b']' if class => class = false,
+                b'(' if !class => depth += 1,
+                b')' if !class => depth -= 1,
+                b'|' if !class && depth == 0 => {
+                    out.push(&pattern[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        out.push(&pattern[start..]);
+        out
+    }
+
+    #[test]
+    fn every_vendor_format_is_listed() {
+        let formats = vendor_formats();
+        assert_eq!(formats.len(), 45, "{formats:#?}");
+        for f in &formats {
+            regex::Regex::new(f).unwrap();
+        }
+    }
+
+    #[test]
+    fn vendor_trigger_matches_every_vendor_format() {
+        use proptest::strategy::{Strategy, ValueTree};
+        use proptest::test_runner::TestRunner;
+        let trigger = regex::Regex::new(super::VENDOR_TRIGGER).unwrap();
+        let mut runner = TestRunner::deterministic();
+        for format in vendor_formats() {
+            let strategy = proptest::string::string_regex(format).unwrap();
+            for _ in 0..200 {
+                let token = strategy.new_tree(&mut runner).unwrap().current();
+                assert!(
+                    trigger.is_match(&token),
+                    "the vendor trigger misses {token:?}, a match of {format}"
+                );
+            }
+        }
     }
 }
