@@ -880,7 +880,7 @@ fn build_groups(
                 }
             }
             let group = DocumentGroup { documents };
-            let payload = objects::json_payload(DOCUMENTS_KIND, &req.schema_version, &group);
+            let payload = group.payload(&req.schema_version);
             let (prepared, clean) = objects::prepare_alongside(payload, |_| {
                 req.prescan.is_some_and(|passes| passes(&group))
             })?;

@@ -47,7 +47,10 @@ pub fn normalize(text: String) -> String {
 fn is_nfc(text: &str) -> bool {
     let bytes = text.as_bytes();
     let mut i = 0;
-    while let Some(offset) = bytes.get(i..).and_then(|rest| rest.iter().position(|b| !b.is_ascii())) {
+    while let Some(offset) = bytes
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|b| !b.is_ascii()))
+    {
         let start = i + offset;
         let end = bytes
             .get(start..)
@@ -309,7 +312,10 @@ mod tests {
         assert_eq!(n("\u{feff}a\r\nb\rc\n"), "a\nb\nc\n");
         assert_eq!(n("e\u{301}"), "\u{e9}");
         assert_eq!(n("caf\u{e9} e\u{301}"), "caf\u{e9} \u{e9}");
-        assert_eq!(n("x \u{e9}\u{301} y"), "x \u{e9}\u{301} y".nfc().collect::<String>());
+        assert_eq!(
+            n("x \u{e9}\u{301} y"),
+            "x \u{e9}\u{301} y".nfc().collect::<String>()
+        );
         assert_eq!(n("\u{feff}"), "");
     }
 
@@ -447,9 +453,17 @@ mod tests {
     fn tokens_across_block_edges() {
         // multi-byte whitespace and tokens straddling the 64-byte blocks
         for pad in 0..70 {
-            let text = format!("{}a\u{3000}b\u{2003}\u{a0}cc {}é\u{85}d", "x".repeat(pad), " ".repeat(pad % 7));
+            let text = format!(
+                "{}a\u{3000}b\u{2003}\u{a0}cc {}é\u{85}d",
+                "x".repeat(pad),
+                " ".repeat(pad % 7)
+            );
             for from in [0, 1] {
-                assert_eq!(chunk(&text, from, 3, 1), reference_chunk(&text, from, 3, 1), "pad {pad}");
+                assert_eq!(
+                    chunk(&text, from, 3, 1),
+                    reference_chunk(&text, from, 3, 1),
+                    "pad {pad}"
+                );
             }
         }
     }

@@ -152,8 +152,9 @@ pub fn execute(
         // `ingest` alone: the new document groups are scanned for the
         // postcondition while they are compressed. Before the later stages
         // they are scanned while the graph is built, where a core is free.
-        prescan: (!all_stages)
-            .then_some(&|group: &DocumentGroup| super::postcondition::group_passes(group, &redactor)),
+        prescan: (!all_stages).then_some(&|group: &DocumentGroup| {
+            super::postcondition::group_passes(group, &redactor)
+        }),
     })?;
     timer.lap("ingest");
     let mut manifest = output.manifest;
