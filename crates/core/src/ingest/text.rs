@@ -282,7 +282,8 @@ fn for_each_token(text: &str, from: usize, mut token: impl FnMut(usize, usize)) 
             space &= (1u64 << block.len()) - 1;
         }
         let before = (space << 1) | u64::from(after_space);
-        let mut edges = (!space & before) | (space & !before);
+        // a byte whose whitespace-ness differs from the byte before it
+        let mut edges = space ^ before;
         if block.len() < BLOCK {
             edges &= (1u64 << block.len()) - 1;
         }
@@ -295,7 +296,7 @@ fn for_each_token(text: &str, from: usize, mut token: impl FnMut(usize, usize)) 
                 Some(start) => token(from + start, from + at),
             }
         }
-        after_space = space >> (block.len() - 1) & 1 == 1;
+        after_space = (space >> (block.len() - 1)) & 1 == 1;
     }
     if let Some(start) = open {
         token(from + start, text.len());
