@@ -215,16 +215,6 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
         &profile.ingestion,
         &serde_json::to_value(&req.config.config.security.redaction).unwrap_or_default(),
     );
-    // The redactor's first patterns compile while the workspace is walked.
-    let (discovery, ()) = rayon::join(
-        || match &req.mode {
-            IngestMode::Import(paths) => import_discovery(req, paths),
-            _ => discover::discover(req.root, profile).map(|d| (d.files, d.warnings, Vec::new())),
-        },
-        || req.redactor.prepare(),
-    );
-    let (mut discovered, mut warnings, carried) = discovery?;
-    timer.lap("ingest: discover (+ compile triggers)");
     // What the base run knows about each path, if its documents can be reused.
     let base_usable = req.base.filter(|b| {
         !matches!(req.mode, IngestMode::Fresh)
@@ -240,18 +230,44 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
                 .collect()
         })
         .unwrap_or_default();
+    // The redactor's first patterns compile while the workspace is walked
+    // and every file is read and hashed (nothing before parsing needs them).
+    let (walked, ()) = rayon::join(
+        || -> Result<_> {
+            let (discovered, warnings, carried) = match &req.mode {
+                IngestMode::Import(paths) => import_discovery(req, paths)?,
+                _ => discover::discover(req.root, profile)
+                    .map(|d| (d.files, d.warnings, Vec::new()))?,
+            };
+            req.progress.phase("read", discovered.len() as u64);
+            let read: Vec<(Outcome, u64, Option<Vec<u8>>)> = discovered
+                .par_iter()
+                .map(|d| {
+                    let read = read_one(d, req, &base_docs);
+                    req.progress.advance(1);
+                    read
+                })
+                .collect();
+            req.progress.finish();
+            Ok((discovered, warnings, carried, read))
+        },
+        || req.redactor.prepare(),
+    );
+    let (mut discovered, mut warnings, carried, read) = walked?;
+    timer.lap("ingest: discover and read (+ compile triggers)");
 
     req.progress.phase("ingest", discovered.len() as u64);
-    // Paths are checked for secrets while the files are read (a file whose
-    // path holds one is read for nothing, and its outcome replaced).
+    // Paths are checked for secrets while the files are parsed (a file
+    // whose path holds one is parsed for nothing, and its outcome replaced).
     let (mut outcomes, secret_paths): (Vec<(Outcome, u64)>, _) = rayon::join(
         || {
             discovered
                 .par_iter()
-                .map(|d| {
-                    let outcome = read_one(d, req, &base_docs);
+                .zip(read)
+                .map(|(d, (outcome, size, bytes))| {
+                    let outcome = parse_read(d, req, outcome, bytes);
                     req.progress.advance(1);
-                    outcome
+                    (outcome, size)
                 })
                 .collect()
         },
@@ -265,7 +281,7 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
         req.redactor,
         &mut warnings,
     );
-    timer.lap("ingest: read and parse (+ secret paths)");
+    timer.lap("ingest: parse (+ secret paths)");
 
     // Records, and the documents of `ok` records (parsed or to reuse).
     let mut records: Vec<IngestRecord> = Vec::with_capacity(discovered.len() + carried.len());
@@ -570,76 +586,84 @@ fn refuse_secret_paths(
     }
 }
 
+/// Reads and hashes one discovered file. The bytes come back when the file
+/// is to be parsed ([`parse_read`]): it has a parser and no reusable
+/// document in the base run.
 fn read_one(
     d: &Discovered,
     req: &IngestRequest<'_>,
     base_docs: &HashMap<&str, (&IngestRecord, &str)>,
-) -> (Outcome, u64) {
+) -> (Outcome, u64, Option<Vec<u8>>) {
     use std::io::Read;
     if let Some(why) = d.unread {
-        return (Outcome::Unread(why, d.detail.clone()), d.size);
+        return (Outcome::Unread(why, d.detail.clone()), d.size, None);
     }
     let mut file = match std::fs::File::open(&d.abs) {
         Ok(f) => f,
-        Err(e) => return (Outcome::ReadFailed(format!("cannot open: {e}")), 0),
+        Err(e) => return (Outcome::ReadFailed(format!("cannot open: {e}")), 0, None),
     };
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let max = req.config.profile().ingestion.max_file_size_bytes;
     if size > max {
         let detail = format!("{size} bytes is over max_file_size_bytes {max}");
-        return (Outcome::Unread(Unread::TooLarge, Some(detail)), size);
+        return (Outcome::Unread(Unread::TooLarge, Some(detail)), size, None);
     }
     // Read at most one byte more than the limit, in case the file grows.
     let mut bytes = Vec::with_capacity(size as usize + 1);
     if let Err(e) = file.by_ref().take(max + 1).read_to_end(&mut bytes) {
-        return (Outcome::ReadFailed(format!("cannot read: {e}")), size);
+        return (Outcome::ReadFailed(format!("cannot read: {e}")), size, None);
     }
     let size = bytes.len() as u64;
     if size > max {
         let detail = format!("{size} bytes is over max_file_size_bytes {max}");
-        return (Outcome::Unread(Unread::TooLarge, Some(detail)), size);
+        return (Outcome::Unread(Unread::TooLarge, Some(detail)), size, None);
     }
     let sha256 = sha256_hex(&bytes);
     let parser = document::parser_for(&d.rel);
-    let Some(parser_id) = parser else {
-        return (
-            Outcome::Read {
-                sha256,
-                parser: None,
-                parsed: None,
-            },
-            size,
-        );
-    };
     let cached = base_docs
         .get(d.rel.as_str())
         .is_some_and(|(r, _)| r.sha256.as_deref() == Some(sha256.as_str()));
-    if cached {
-        return (
+    let to_parse = (parser.is_some() && !cached).then_some(bytes);
+    let outcome = Outcome::Read {
+        sha256,
+        parser,
+        parsed: None,
+    };
+    (outcome, size, to_parse)
+}
+
+/// Parses the bytes [`read_one`] returned for parsing, if any.
+fn parse_read(
+    d: &Discovered,
+    req: &IngestRequest<'_>,
+    outcome: Outcome,
+    bytes: Option<Vec<u8>>,
+) -> Outcome {
+    match (outcome, bytes) {
+        (
             Outcome::Read {
                 sha256,
-                parser,
+                parser: Some(parser_id),
                 parsed: None,
             },
-            size,
-        );
+            Some(bytes),
+        ) => {
+            let parsed = document::parse_hashed(
+                &d.rel,
+                bytes,
+                sha256.clone(),
+                parser_id,
+                &req.config.profile().ingestion,
+                req.redactor,
+            );
+            Outcome::Read {
+                sha256,
+                parser: Some(parser_id),
+                parsed: Some(parsed),
+            }
+        }
+        (outcome, _) => outcome,
     }
-    let parsed = document::parse_hashed(
-        &d.rel,
-        bytes,
-        sha256.clone(),
-        parser_id,
-        &req.config.profile().ingestion,
-        req.redactor,
-    );
-    (
-        Outcome::Read {
-            sha256,
-            parser,
-            parsed: Some(parsed),
-        },
-        size,
-    )
 }
 
 /// Discovery for `import`: walk only the given paths, carry the rest.
