@@ -905,7 +905,7 @@ fn build_groups(
             }
             let group = DocumentGroup { documents };
             let payload = group.payload(&req.schema_version);
-            let (prepared, clean) = objects::prepare_alongside(payload, |_| {
+            let (prepared, clean) = objects::prepare_alongside(payload, || {
                 req.prescan.is_some_and(|passes| passes(&group))
             })?;
             if clean {

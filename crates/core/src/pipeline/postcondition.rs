@@ -93,7 +93,7 @@ fn file_key(bytes: &[u8]) -> String {
 /// lets the caller remember the object as clean
 /// ([`Redactor::remember_clean_object`]), so publish does not scan it
 /// again. A payload with a finding is scanned and reported at publish.
-pub fn payload_passes(payload: &[u8], redactor: &Redactor) -> bool {
+fn payload_passes(payload: &[u8], redactor: &Redactor) -> bool {
     redactor.is_enabled() && payload_misses(payload, "", redactor).is_empty()
 }
 

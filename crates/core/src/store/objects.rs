@@ -97,15 +97,15 @@ fn frame_bytes(len: usize) -> usize {
 
 /// Hashes and compresses a payload. Pure: safe to call from many threads.
 pub fn prepare(payload: Vec<u8>) -> Result<PreparedObject> {
-    prepare_alongside(payload, |_| ()).map(|(prepared, ())| prepared)
+    prepare_alongside(payload, || ()).map(|(prepared, ())| prepared)
 }
 
-/// [`prepare`], with `alongside` looking at the payload meanwhile (on
-/// another core when one is free): the redaction postcondition scans a new
-/// object while it is compressed.
+/// [`prepare`], with `alongside` run meanwhile (on another core when one
+/// is free): the redaction postcondition checks a new document group while
+/// its payload is compressed.
 pub fn prepare_alongside<R: Send>(
     payload: Vec<u8>,
-    alongside: impl FnOnce(&[u8]) -> R + Send,
+    alongside: impl FnOnce() -> R + Send,
 ) -> Result<(PreparedObject, R)> {
     use rayon::prelude::*;
     let ((id, frames), extra) = rayon::join(
@@ -120,7 +120,7 @@ pub fn prepare_alongside<R: Send>(
                 },
             )
         },
-        || alongside(&payload),
+        alongside,
     );
     let frames = frames.map_err(|e| Error::Failed {
         message: format!("cannot compress object {id}: {e}"),
