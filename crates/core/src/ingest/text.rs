@@ -14,8 +14,7 @@ use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
 
 /// Normalizes decoded text (see module docs). Takes the text by value:
 /// most files need no change, and are then not copied.
-pub fn normalize(text: String) -> String {
-    let mut text = text;
+pub fn normalize(mut text: String) -> String {
     if text.starts_with('\u{feff}') {
         text.drain(..'\u{feff}'.len_utf8());
     }
@@ -277,14 +276,11 @@ fn for_each_token(text: &str, from: usize, mut token: impl FnMut(usize, usize)) 
                 spill |= (wide >> BLOCK) as u64;
             }
         }
-        if block.len() < BLOCK {
-            // bytes past the text's end are neither (no edge is read there)
-            space &= (1u64 << block.len()) - 1;
-        }
         let before = (space << 1) | u64::from(after_space);
         // a byte whose whitespace-ness differs from the byte before it
         let mut edges = space ^ before;
         if block.len() < BLOCK {
+            // past the text's end (padding, never whitespace) no edge is read
             edges &= (1u64 << block.len()) - 1;
         }
         // edges alternate: a token's first byte, then the whitespace after it
