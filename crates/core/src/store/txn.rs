@@ -25,13 +25,12 @@ use crate::store::fsutil::{sync_dir, write_synced};
 use crate::store::layout::StoreLayout;
 use crate::store::objects::PreparedObject;
 use crate::store::state::StoreState;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::Path;
 
-/// Threads used to write and sync a commit's files.
+/// Most threads writing and syncing a commit's files at once.
 const IO_THREADS: usize = 16;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -221,35 +220,27 @@ impl Txn {
                     .map(|(rel, (bytes, _))| (rel.clone(), bytes, false)),
             )
             .collect();
-        // The work waits on the disk, not the CPU: more threads than cores.
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads((entries.len() + 1).clamp(1, IO_THREADS))
-            .build()
-            .ok();
         // The journal and every file are written and synced in the staging
         // directory at once (each fsync waits on the disk; concurrent ones
-        // share journal commits); then the staging directory's entries are
-        // synced. Nothing is placed before the journal that undoes it is
+        // share the device's flushes); then the staging directory's entries
+        // are synced. Nothing is placed before the journal that undoes it is
         // durable.
-        on_pool(pool.as_ref(), || {
-            let (journal, staged) = rayon::join(
-                || write_synced(&staging.join("journal.json"), &journal_bytes),
-                || {
-                    entries
-                        .par_iter()
-                        .enumerate()
-                        .try_for_each(|(n, (_, bytes, private))| {
-                            let staged = staging.join(format!("{n}"));
-                            if *private {
-                                write_private(&staged, bytes)
-                            } else {
-                                write_synced(&staged, bytes)
-                            }
-                        })
-                },
-            );
-            journal.and(staged)
-        })?;
+        let mut writes: Vec<IoJob> = vec![IoJob::Write {
+            path: staging.join("journal.json"),
+            bytes: &journal_bytes,
+            private: false,
+        }];
+        writes.extend(
+            entries
+                .iter()
+                .enumerate()
+                .map(|(n, (_, bytes, private))| IoJob::Write {
+                    path: staging.join(format!("{n}")),
+                    bytes,
+                    private: *private,
+                }),
+        );
+        run_io(&writes)?;
         sync_dir(&staging)?;
         fault::point("commit:journal-written");
 
@@ -279,13 +270,13 @@ impl Txn {
         state.last_txn = Some(self.id.clone());
         let state_bytes = state.to_bytes();
         let staged_state = staging.join("store.json");
-        on_pool(pool.as_ref(), || {
-            let (dirs, staged) = rayon::join(
-                || touched_dirs.par_iter().try_for_each(|dir| sync_dir(dir)),
-                || write_synced(&staged_state, &state_bytes),
-            );
-            dirs.and(staged)
-        })?;
+        let mut syncs: Vec<IoJob> = vec![IoJob::Write {
+            path: staged_state.clone(),
+            bytes: &state_bytes,
+            private: false,
+        }];
+        syncs.extend(touched_dirs.into_iter().map(IoJob::SyncDir));
+        run_io(&syncs)?;
         fault::point("commit:files-placed");
 
         // The commit point: `store.json` is replaced by rename.
@@ -302,12 +293,60 @@ impl Txn {
     }
 }
 
-/// Runs `work` on `pool` (the I/O threads), or here when there is none.
-fn on_pool<R: Send>(pool: Option<&rayon::ThreadPool>, work: impl FnOnce() -> R + Send) -> R {
-    match pool {
-        Some(pool) => pool.install(work),
-        None => work(),
+/// One step of a commit that waits on the disk.
+enum IoJob<'a> {
+    /// Create `path`, write `bytes` and sync it (mode 0600 if private).
+    Write {
+        path: std::path::PathBuf,
+        bytes: &'a [u8],
+        private: bool,
+    },
+    /// Sync a directory's entries.
+    SyncDir(std::path::PathBuf),
+}
+
+impl IoJob<'_> {
+    fn run(&self) -> Result<()> {
+        match self {
+            IoJob::Write {
+                path,
+                bytes,
+                private: true,
+            } => write_private(path, bytes),
+            IoJob::Write { path, bytes, .. } => write_synced(path, bytes),
+            IoJob::SyncDir(dir) => sync_dir(dir),
+        }
     }
+}
+
+/// Runs every job at once, each on its own thread up to [`IO_THREADS`]
+/// (the jobs wait on the disk, not the CPU, so more threads than cores),
+/// and returns the first error. Threads are started per commit rather than
+/// kept in a pool: starting a pool cost more than the writes it ran.
+fn run_io(jobs: &[IoJob<'_>]) -> Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let worker = || -> Result<()> {
+        while let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+            job.run()?;
+        }
+        Ok(())
+    };
+    std::thread::scope(|scope| {
+        // A thread the system refuses to start leaves its jobs to the others.
+        let helpers: Vec<_> = (1..jobs.len().min(IO_THREADS))
+            .filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, worker).ok())
+            .collect();
+        let mine = worker();
+        helpers.into_iter().fold(mine, |result, helper| {
+            let theirs = helper.join().unwrap_or_else(|_| {
+                Err(Error::Failed {
+                    message: "a thread writing the store stopped unexpectedly".to_string(),
+                })
+            });
+            result.and(theirs)
+        })
+    })
 }
 
 /// What recovery found and did.
