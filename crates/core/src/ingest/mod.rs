@@ -191,6 +191,10 @@ pub struct IngestRequest<'a> {
     /// its payload is compressed; `true` marks the object clean with the
     /// redactor, so publish does not scan it again.
     pub prescan: Option<&'a GroupCheck<'a>>,
+    /// Work for a core that would otherwise idle while files are parsed
+    /// (once the redaction triggers are compiled); skipped when nothing is
+    /// parsed, as a run that parses nothing publishes little or nothing.
+    pub while_parsing: Option<&'a (dyn Fn() + Sync + 'a)>,
 }
 
 /// A check of a document group: `true` when it passes.
@@ -257,6 +261,9 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
     timer.lap("ingest: discover and read (+ compile triggers)");
 
     req.progress.phase("ingest", discovered.len() as u64);
+    let side_work = req
+        .while_parsing
+        .filter(|_| read.iter().any(|(_, _, bytes)| bytes.is_some()));
     // Paths are checked for secrets while the files are parsed (a file
     // whose path holds one is parsed for nothing, and its outcome replaced).
     let (mut outcomes, secret_paths): (Vec<(Outcome, u64)>, _) = rayon::join(
@@ -271,7 +278,13 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
                 })
                 .collect()
         },
-        || secret_paths(&discovered, req.redactor),
+        || {
+            let found = secret_paths(&discovered, req.redactor);
+            if let Some(work) = side_work {
+                work();
+            }
+            found
+        },
     );
     req.progress.finish();
     refuse_secret_paths(

@@ -140,6 +140,10 @@ pub fn execute(
         Command::Import(_) => base_stages.iter().any(|s| s == crate::index::stage::STAGE),
         Command::Run | Command::Rebuild | Command::Replay(_) => true,
     };
+    // The run's config snapshot passes the redaction postcondition before
+    // publish; it is checked while files are parsed, where a core is free
+    // (its detector patterns compile there, not on publish's path).
+    let snapshot = manifest_bytes(&ws.config.snapshot());
     let output = ingest::ingest(&IngestRequest {
         root: &ws.root,
         config: &ws.config,
@@ -155,6 +159,7 @@ pub fn execute(
         prescan: (!all_stages).then_some(&|group: &DocumentGroup| {
             super::postcondition::group_passes(group, &redactor)
         }),
+        while_parsing: Some(&|| super::postcondition::prescan_file(&snapshot, &redactor)),
     })?;
     timer.lap("ingest");
     let mut manifest = output.manifest;
@@ -234,10 +239,7 @@ pub fn execute(
         schema_version: schema,
         source_bytes: manifest.counts.source_bytes,
         stages,
-        run_files: vec![(
-            "config-snapshot.json".to_string(),
-            manifest_bytes(&ws.config.snapshot()),
-        )],
+        run_files: vec![("config-snapshot.json".to_string(), snapshot)],
         command: command.name().to_string(),
         make_current: true,
         postcondition: Some(super::postcondition::Check {
