@@ -30,6 +30,8 @@ ag() { "$bin" --root "$ws" -q "$@"; }
 
 echo "corpus: $corpus"
 echo "binary: $("$bin" version) ($(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown))"
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+
 # The floor is as noisy as the tool on a shared machine: measure it as
 # many times as each command (after one warm-up) and compare medians.
 floor_s=""
@@ -39,7 +41,7 @@ if [ -f "$floor_script" ]; then
   for _ in $(seq "$runs"); do
     floors+=("$(bash "$floor_script" "$ws" | sed -n 's/.*wall_s=\([0-9.]*\).*/\1/p')")
   done
-  floor_s=$(printf '%s\n' "${floors[@]}" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}')
+  floor_s=$(median "${floors[@]}")
   echo "floor:  $(bash "$floor_script" "$ws" | sed 's/ wall_s=.*//') median of $runs: ${floor_s} s (min $(printf '%s\n' "${floors[@]}" | sort -n | head -1) s)"
 fi
 
@@ -62,10 +64,14 @@ PY
 
 # A cold command against the floor measured right before it, pair by
 # pair: on a shared machine the speed drifts over minutes, and a floor
-# taken minutes apart from the command skews the ratio either way.
+# taken minutes apart from the command skews the ratio either way. Both
+# are timed the same way (`date` around the work, as floor.sh does).
+# Printed: the median of the pairs' ratios with their range, and the ratio
+# of the medians of the same interleaved samples (less swayed by one slow
+# floor or one slow run).
 paired() { # name, subcommand
   [ -f "$floor_script" ] || return 0
-  local ratios=()
+  local ratios=() floors=() tools=()
   for _ in $(seq "$runs"); do
     local floor
     floor=$(bash "$floor_script" "$ws" | sed -n 's/.*wall_s=\([0-9.]*\).*/\1/p')
@@ -74,11 +80,16 @@ paired() { # name, subcommand
     t0=$(date +%s.%N)
     "$bin" --root "$ws" -q "$2" >/dev/null
     t1=$(date +%s.%N)
+    floors+=("$floor")
+    tools+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')")
     ratios+=("$(awk -v a="$t0" -v b="$t1" -v f="$floor" 'BEGIN { printf "%.3f", (b - a) / f }')")
   done
-  printf '%s\n' "${ratios[@]}" | sort -n | awk -v name="$1" -v n="$runs" '{a[NR]=$1} END {
+  local median_floor median_tool
+  median_floor=$(median "${floors[@]}")
+  median_tool=$(median "${tools[@]}")
+  printf '%s\n' "${ratios[@]}" | sort -n | awk -v name="$1" -v n="$runs" -v f="$median_floor" -v t="$median_tool" '{a[NR]=$1} END {
     m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2
-    printf "%-28s %.2fx the floor measured just before it (median of %d pairs; range %.2f-%.2f)\n", name, m, n, a[1], a[NR] }'
+    printf "%-28s %.2fx the floor measured just before it (median of %d pairs; range %.2f-%.2f); medians %.1f ms / %.1f ms = %.2fx\n", name, m, n, a[1], a[NR], t * 1000, f * 1000, t / f }'
 }
 
 bench "ingest (cold)" "rm -rf '$ws/.pkg' && sync" "'$bin' --root '$ws' -q ingest"
