@@ -52,6 +52,11 @@ pub struct DocumentRecord {
     /// Secrets replaced, by category.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub redactions: BTreeMap<String, u32>,
+    /// The redactor scanned `text` at parse and found nothing: the
+    /// postcondition need not scan it again. Not stored (false for a
+    /// document read back from an object).
+    #[serde(skip)]
+    pub text_clean: bool,
 }
 
 /// A segment: the front matter or the body of a text document.
@@ -214,7 +219,8 @@ pub fn parse_hashed(
         }
     };
     let normalized = text::normalize(decoded);
-    let redacted = redactor.redact(&normalized);
+    let redacted = redactor.redact_unremembered(&normalized);
+    let text_clean = redacted.clean;
     let redactions: BTreeMap<String, u32> = redacted
         .counts
         .iter()
@@ -306,6 +312,7 @@ pub fn parse_hashed(
         segments,
         chunks,
         redactions,
+        text_clean,
     }))
 }
 

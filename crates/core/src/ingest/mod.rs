@@ -198,7 +198,7 @@ pub struct IngestRequest<'a> {
 }
 
 /// A check of a document group: `true` when it passes.
-pub type GroupCheck<'a> = dyn Fn(&DocumentGroup) -> bool + Sync + 'a;
+pub type GroupCheck<'a> = dyn Fn(&[DocumentRecord]) -> bool + Sync + 'a;
 
 enum Outcome {
     Unread(Unread, Option<String>),
@@ -919,7 +919,7 @@ fn build_groups(
             let group = DocumentGroup { documents };
             let payload = group.payload(&req.schema_version);
             let (prepared, clean) = objects::prepare_alongside(payload, || {
-                req.prescan.is_some_and(|passes| passes(&group))
+                req.prescan.is_some_and(|passes| passes(&group.documents))
             })?;
             if clean {
                 req.redactor.remember_clean_object(&prepared.id);

@@ -97,19 +97,56 @@ fn payload_passes(payload: &[u8], redactor: &Redactor) -> bool {
     redactor.is_enabled() && payload_misses(payload, "", redactor).is_empty()
 }
 
-/// [`payload_passes`] for a new document group, checked on the group its
-/// payload is serialized from rather than on the payload decoded again:
-/// the payload holds exactly the group's strings (the typed decoding at
-/// publish walks the same fields), and decoding a megabyte of JSON text
-/// was a fifth of the cost of a small ingest.
-pub fn group_passes(group: &crate::ingest::document::DocumentGroup, redactor: &Redactor) -> bool {
+/// [`payload_passes`] for a new document group, checked on the documents
+/// its payload is serialized from rather than on the payload decoded again:
+/// the payload holds exactly these documents' strings (the typed decoding
+/// at publish walks the same fields), and decoding a megabyte of JSON text
+/// was a fifth of the cost of a small ingest. A text the redactor scanned
+/// clean at parse ([`DocumentRecord::text_clean`]) is not scanned again; it
+/// is recognised by its buffer, which no other string shares while the
+/// documents are borrowed here.
+///
+/// [`DocumentRecord::text_clean`]: crate::ingest::document::DocumentRecord::text_clean
+pub fn group_passes(
+    documents: &[crate::ingest::document::DocumentRecord],
+    redactor: &Redactor,
+) -> bool {
     if !redactor.is_enabled() {
         return false;
     }
-    let mut blocks =
-        super::strings::blocks_skipping(group, SCAN_BLOCK, &|text| redactor.known_clean(text));
+    let scanned: std::collections::HashSet<(usize, usize)> = documents
+        .iter()
+        .filter(|d| d.text_clean && !d.text.is_empty())
+        .map(|d| (d.text.as_ptr() as usize, d.text.len()))
+        .collect();
+    let skip = |text: &str| {
+        scanned.contains(&(text.as_ptr() as usize, text.len())) || redactor.known_clean(text)
+    };
+    let mut blocks = super::strings::blocks_skipping(documents, SCAN_BLOCK, &skip);
     blocks.retain(|b| !redactor.known_clean(b));
     misses_in_blocks(&blocks, "", redactor).is_empty()
+}
+
+/// Prescans the new document groups a run holds in memory (see
+/// [`group_passes`]), where a core would otherwise idle, remembering the
+/// clean ones by object id.
+pub fn prescan_groups(
+    groups: &[crate::ingest::GroupData],
+    layout: &StoreLayout,
+    redactor: &Redactor,
+) {
+    if !redactor.is_enabled() {
+        return;
+    }
+    groups.par_iter().for_each(|group| {
+        if let Some(documents) = &group.documents
+            && !redactor.known_clean_object(&group.object)
+            && !layout.object_path(&group.object).is_file()
+            && group_passes(documents, redactor)
+        {
+            redactor.remember_clean_object(&group.object);
+        }
+    });
 }
 
 /// What the detectors still find in one object's strings.
@@ -391,6 +428,49 @@ fn file_blocks_of(bytes: &[u8], block_size: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::document::{DocumentRecord, Parsed, parse};
+
+    fn parsed(path: &str, text: &str, redactor: &Redactor) -> DocumentRecord {
+        let ingestion = crate::config::Ingestion::default();
+        match parse(path, text.as_bytes(), "text/markdown", &ingestion, redactor) {
+            Parsed::Document(doc) => *doc,
+            other => panic!("not parsed: {other:?}"),
+        }
+    }
+
+    /// A text scanned clean at parse is not scanned again; everything else
+    /// in the group is: the text of a document that was not scanned (one
+    /// read back from an object) and front matter values.
+    #[test]
+    fn group_check_skips_only_the_buffers_scanned_clean() {
+        let redactor = Redactor::new(&crate::redact::RedactionPolicy::default(), b"k").unwrap();
+        let secret = "notes\n\npassword = \"hunter2-hunter2\"\n";
+        let clean = parsed("a.md", "# A\n\nnothing to hide here\n", &redactor);
+        assert!(clean.text_clean);
+        assert!(group_passes(std::slice::from_ref(&clean), &redactor));
+
+        // Parsing redacts the secret; the redacted text is what was scanned.
+        let redacted = parsed("b.md", secret, &redactor);
+        assert!(redacted.text_clean && !redacted.text.contains("hunter2"));
+        assert!(group_passes(&[clean.clone(), redacted], &redactor));
+
+        // An unscanned document holding the secret fails the check, even
+        // next to a scanned-clean one.
+        let mut unscanned = clean.clone();
+        unscanned.text = secret.to_string();
+        unscanned.text_clean = false;
+        assert!(!group_passes(
+            &[clean.clone(), unscanned.clone()],
+            &redactor
+        ));
+        // The flag covers the text alone, not a front matter value.
+        let mut with_field = clean;
+        with_field.frontmatter = Some(serde_json::Map::from_iter([(
+            "note".to_string(),
+            serde_json::Value::String(secret.to_string()),
+        )]));
+        assert!(!group_passes(&[with_field], &redactor));
+    }
 
     fn postcondition() -> Postcondition {
         Postcondition {

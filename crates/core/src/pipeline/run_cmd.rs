@@ -11,7 +11,7 @@ use super::stages::{LATER_STAGES, StageInputs, run_later_stages};
 use super::{Workspace, WriteOptions, manifest_bytes, open_writer, run_id};
 use crate::error::{Error, Result};
 use crate::hashing::sha256_hex;
-use crate::ingest::document::DocumentGroup;
+use crate::ingest::document::DocumentRecord;
 use crate::ingest::{self, BaseRun, IngestManifest, IngestMode, IngestRequest};
 use crate::redact::Redactor;
 use crate::store::objects::{self, PreparedObject};
@@ -156,8 +156,8 @@ pub fn execute(
         // `ingest` alone: the new document groups are scanned for the
         // postcondition while they are compressed. Before the later stages
         // they are scanned while the graph is built, where a core is free.
-        prescan: (!all_stages).then_some(&|group: &DocumentGroup| {
-            super::postcondition::group_passes(group, &redactor)
+        prescan: (!all_stages).then_some(&|documents: &[DocumentRecord]| {
+            super::postcondition::group_passes(documents, &redactor)
         }),
         while_parsing: Some(&|| super::postcondition::prescan_file(&snapshot, &redactor)),
     })?;

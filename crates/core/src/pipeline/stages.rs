@@ -56,10 +56,16 @@ pub fn run_later_stages(inputs: &StageInputs<'_>) -> Result<LaterStages> {
             timer.lap("extract");
             let request = link_request(inputs, &extract_manifest, &groups);
             // Building the graph keeps one core busy: the other checks the
-            // objects ingest and extract wrote for the postcondition.
+            // document groups ingest built and the objects extract wrote for
+            // the postcondition.
             let (graph, ()) = rayon::join(
                 || link::build_graph(&request),
                 || {
+                    super::postcondition::prescan_groups(
+                        inputs.groups,
+                        inputs.layout,
+                        inputs.redactor,
+                    );
                     super::postcondition::prescan_objects(
                         inputs.ingest_objects.par_iter().chain(&extract_out.objects),
                         inputs.layout,

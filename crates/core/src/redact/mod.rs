@@ -275,6 +275,9 @@ pub struct Redacted<'a> {
     pub text: Cow<'a, str>,
     /// Number of secrets replaced, by category.
     pub counts: BTreeMap<&'static str, u32>,
+    /// The returned text was scanned and the detectors find nothing in it
+    /// (false when redaction is disabled).
+    pub clean: bool,
 }
 
 impl Redacted<'_> {
@@ -464,28 +467,47 @@ impl Redactor {
 
     /// Replaces every secret by its marker.
     pub fn redact<'a>(&self, text: &'a str) -> Redacted<'a> {
+        self.redact_remembering(text, true)
+    }
+
+    /// [`redact`](Self::redact) for a text whose caller keeps track of it
+    /// (a document's text: the ingest groups carry [`Redacted::clean`]),
+    /// so it is not digested for the memo of clean texts.
+    pub fn redact_unremembered<'a>(&self, text: &'a str) -> Redacted<'a> {
+        self.redact_remembering(text, false)
+    }
+
+    fn redact_remembering<'a>(&self, text: &'a str, remember: bool) -> Redacted<'a> {
         let mut counts = BTreeMap::new();
         let Some(engine) = &self.engine else {
             return Redacted {
                 text: Cow::Borrowed(text),
                 counts,
+                clean: false,
             };
         };
         let findings = engine.scan(text);
         if findings.is_empty() {
-            self.remember_clean(text);
+            if remember {
+                self.remember_clean(text);
+            }
             return Redacted {
                 text: Cow::Borrowed(text),
                 counts,
+                clean: true,
             };
         }
         let mut current = engine.apply(text, &findings, &mut counts);
+        let mut clean = false;
         // Each round turns at least one non-marker byte into marker bytes,
         // so this ends after at most `text.len()` rounds (in practice one).
         for _ in 0..=text.len() {
             let findings = engine.scan(&current);
             if findings.is_empty() {
-                self.remember_clean(&current);
+                if remember {
+                    self.remember_clean(&current);
+                }
+                clean = true;
                 break;
             }
             current = engine.apply(&current, &findings, &mut counts);
@@ -493,6 +515,7 @@ impl Redactor {
         Redacted {
             text: Cow::Owned(current),
             counts,
+            clean,
         }
     }
 
