@@ -209,7 +209,6 @@ pub fn execute(
                         redactor: &redactor,
                         schema_version: schema.clone(),
                         run_id: id.clone(),
-                        ingest_objects: &output.new_objects,
                     })
                 })
                 .transpose()

@@ -101,7 +101,6 @@ pub fn run_stage(
         redactor: &redactor,
         schema_version: schema.clone(),
         run_id: run_id.clone(),
-        ingest_objects: &[],
     };
     let required = |name: &str| -> Result<StageManifest> {
         writer.stage_manifest(&run_id, name)?.ok_or_else(|| {

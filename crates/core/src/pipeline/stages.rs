@@ -12,7 +12,6 @@ use crate::index::stage as index;
 use crate::ingest::{GroupData, IngestManifest};
 use crate::store::clock;
 use crate::store::layout::StoreLayout;
-use rayon::prelude::*;
 use std::sync::Arc;
 
 /// The names of the stages after ingest, in order.
@@ -40,9 +39,6 @@ pub struct StageInputs<'a> {
     pub redactor: &'a crate::redact::Redactor,
     pub schema_version: String,
     pub run_id: String,
-    /// The ingest stage's new objects, scanned for the redaction
-    /// postcondition while the graph is built.
-    pub ingest_objects: &'a [crate::store::objects::PreparedObject],
 }
 
 /// Runs extract, link and index.
@@ -61,13 +57,15 @@ pub fn run_later_stages(inputs: &StageInputs<'_>) -> Result<LaterStages> {
             let (graph, ()) = rayon::join(
                 || link::build_graph(&request),
                 || {
+                    // Every new ingest object is the payload of a group built
+                    // in memory (`groups`), so it is checked there.
                     super::postcondition::prescan_groups(
                         inputs.groups,
                         inputs.layout,
                         inputs.redactor,
                     );
                     super::postcondition::prescan_objects(
-                        inputs.ingest_objects.par_iter().chain(&extract_out.objects),
+                        &extract_out.objects,
                         inputs.layout,
                         inputs.redactor,
                     )
