@@ -64,13 +64,18 @@ pub fn prescan_objects<'o>(
         return;
     }
     objects.into_par_iter().for_each(|object| {
-        if !redactor.known_clean_object(&object.id)
-            && !layout.object_path(&object.id).is_file()
-            && payload_passes(&object.payload, redactor)
-        {
-            redactor.remember_clean_object(&object.id);
-        }
+        prescan_one(&object.id, layout, redactor, || {
+            payload_passes(&object.payload, redactor)
+        });
     });
+}
+
+/// Remembers a new object as clean when `passes` says so; objects already
+/// remembered or stored (publish skips those) are not checked.
+fn prescan_one(id: &str, layout: &StoreLayout, redactor: &Redactor, passes: impl FnOnce() -> bool) {
+    if !redactor.known_clean_object(id) && !layout.object_path(id).is_file() && passes() {
+        redactor.remember_clean_object(id);
+    }
 }
 
 /// Scans a run file (a manifest) ahead of publish, where a core would
@@ -139,12 +144,10 @@ pub fn prescan_groups(
         return;
     }
     groups.par_iter().for_each(|group| {
-        if let Some(documents) = &group.documents
-            && !redactor.known_clean_object(&group.object)
-            && !layout.object_path(&group.object).is_file()
-            && group_passes(documents, redactor)
-        {
-            redactor.remember_clean_object(&group.object);
+        if let Some(documents) = &group.documents {
+            prescan_one(&group.object, layout, redactor, || {
+                group_passes(documents, redactor)
+            });
         }
     });
 }
