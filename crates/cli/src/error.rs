@@ -97,7 +97,7 @@ impl From<Error> for CliError {
     fn from(err: Error) -> CliError {
         let message = err.to_string();
         match (&err, err.kind()) {
-            (Error::RebuildRequired { found, required, readable, file }, _) => {
+            (Error::RebuildRequired { found, required, readable, file, .. }, _) => {
                 CliError::new(exit::REBUILD_REQUIRED, "rebuild_required", message)
                     .hint(REBUILD_HINT)
                     .field("found_schema_version", json!(found))
@@ -162,11 +162,39 @@ impl From<Error> for CliError {
             (Error::Corrupt { .. }, _) => CliError::new(exit::FAILURE, "store_damaged", message)
                 .hint("run `auditgraph validate-store` for a full report; `auditgraph rebuild` writes a fresh run"),
             (Error::NotFound { .. }, _) => CliError::new(exit::FAILURE, "not_found", message),
-            (Error::Io { .. }, _) => CliError::new(exit::FAILURE, "io_error", message),
+            (Error::Io { path, source, .. }, _) => {
+                let err = CliError::new(exit::FAILURE, "io_error", message);
+                match source.kind() {
+                    std::io::ErrorKind::NotADirectory => err.hint(format!(
+                        "{} is a file, not a directory: move or rename it, then run the command again",
+                        first_file_on_the_way(path).display()
+                    )),
+                    std::io::ErrorKind::PermissionDenied => err.hint(format!(
+                        "check the permissions of {} and of the directories above it",
+                        path.display()
+                    )),
+                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                        err.hint("free some disk space (`auditgraph gc --dry-run` shows what old runs would free)")
+                    }
+                    _ => err,
+                }
+            }
             (_, ErrorKind::Usage) => CliError::new(exit::USAGE, "usage_error", message),
             _ => CliError::new(exit::FAILURE, "failed", message),
         }
     }
+}
+
+/// The first component of `path` that exists as something other than a
+/// directory (the file in the way of a "not a directory" error), else `path`.
+fn first_file_on_the_way(path: &std::path::Path) -> std::path::PathBuf {
+    path.ancestors()
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .find(|p| p.exists() && !p.is_dir())
+        .unwrap_or(path)
+        .to_path_buf()
 }
 
 pub type CliResult<T = ()> = Result<T, CliError>;

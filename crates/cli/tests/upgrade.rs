@@ -136,6 +136,33 @@ fn missing_schema_version_in_the_store_marker_requires_a_rebuild() {
 }
 
 #[test]
+fn a_store_marker_that_is_not_json_says_so_and_rebuild_recovers() {
+    let ws = Ws::new();
+    sample_notes(&ws);
+    ws.json(&["ingest"]);
+    std::fs::write(ws.store().join("store.json"), "{\"format\": broken").unwrap();
+    let before = ws.pkg_hashes();
+    let run = ws.run(&["--json", "ingest"]);
+    let doc = assert_refused(&run, 3, "rebuild_required");
+    assert!(
+        run.stderr
+            .contains("store.json is not valid JSON (expected value at line 1"),
+        "{}",
+        run.stderr
+    );
+    assert!(doc["message"].as_str().unwrap().contains("not valid JSON"));
+    assert_eq!(ws.pkg_hashes(), before);
+    let report = ws.run(&["--json", "validate-store"]).code(1).json();
+    assert!(
+        report.to_string().contains("damaged_store_marker"),
+        "{report}"
+    );
+    ws.json(&["rebuild"]);
+    assert_eq!(ws.state()["schema_version"], "v2");
+    ws.json(&["ingest"]);
+}
+
+#[test]
 fn missing_schema_version_in_a_current_manifest_requires_a_rebuild() {
     let ws = Ws::new();
     sample_notes(&ws);

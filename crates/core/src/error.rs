@@ -36,9 +36,12 @@ pub enum Error {
     },
 
     #[error(
-        "rebuild required: {} has schema version {}, this auditgraph reads {}",
+        "rebuild required: {} {}, this auditgraph reads {}",
         file.display(),
-        found.as_deref().unwrap_or("(missing)"),
+        match problem {
+            Some(problem) => problem.to_string(),
+            None => format!("has schema version {}", found.as_deref().unwrap_or("(missing)")),
+        },
         readable.join(", ")
     )]
     RebuildRequired {
@@ -47,6 +50,9 @@ pub enum Error {
         required: String,
         readable: Vec<String>,
         file: PathBuf,
+        /// What is wrong with the file beyond its version (not valid JSON...).
+        /// Boxed: it keeps every `Result` of the library small.
+        problem: Option<Box<str>>,
     },
 
     #[error(

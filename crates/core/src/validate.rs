@@ -95,19 +95,31 @@ pub fn validate(
             });
             return Ok(finish(report, problems));
         }
-        Found::Unreadable { file, found } => {
-            let kind = if found.is_none() {
+        Found::Unreadable {
+            file,
+            found,
+            problem,
+        } => {
+            let kind = if problem.is_some() {
+                "damaged_store_marker"
+            } else if found.is_none() {
                 "missing_schema_version"
             } else {
                 "unreadable_store_marker"
             };
-            problems.push(Problem {
-                kind: kind.to_string(),
-                file: rel(layout, &file),
-                detail: format!(
+            let detail = match problem {
+                Some(problem) => {
+                    format!("the store marker {problem}; `auditgraph rebuild` writes a fresh one")
+                }
+                None => format!(
                     "store marker schema_version is {}",
                     found.as_deref().unwrap_or("missing")
                 ),
+            };
+            problems.push(Problem {
+                kind: kind.to_string(),
+                file: rel(layout, &file),
+                detail,
             });
             return Ok(finish(report, problems));
         }

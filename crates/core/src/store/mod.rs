@@ -40,6 +40,9 @@ pub enum Found {
     Unreadable {
         file: PathBuf,
         found: Option<String>,
+        /// What is wrong with it beyond the version, e.g. "is not valid
+        /// JSON (line 3, column 1: ...)".
+        problem: Option<String>,
     },
     /// A layout written by the Python auditgraph (runs with manifests, no
     /// store marker). `version` is the manifest's `schema_version`.
@@ -59,7 +62,13 @@ pub fn inspect(layout: &StoreLayout) -> Result<Found> {
             format: Option<String>,
             schema_version: Option<serde_json::Value>,
         }
-        let marker: Option<Marker> = serde_json::from_slice(&bytes).ok();
+        let marker: std::result::Result<Marker, serde_json::Error> = serde_json::from_slice(&bytes);
+        let problem = match &marker {
+            Err(e) if e.is_syntax() || e.is_eof() => Some(format!("is not valid JSON ({e})")),
+            Err(_) => Some("is not an auditgraph store marker".to_string()),
+            Ok(_) => None,
+        };
+        let marker = marker.ok();
         let found = marker
             .as_ref()
             .and_then(|m| m.schema_version.as_ref())
@@ -76,13 +85,26 @@ pub fn inspect(layout: &StoreLayout) -> Result<Found> {
             return Ok(Found::Unreadable {
                 file: store_file,
                 found,
+                problem: problem.or_else(|| {
+                    marker
+                        .is_some()
+                        .then(|| "is not an auditgraph store marker".to_string())
+                }),
             });
         }
         return match serde_json::from_slice::<StoreState>(&bytes) {
             Ok(state) if SchemaVersion::parse(&state.schema_version).is_some() => {
                 Ok(Found::Ours(Box::new(state)))
             }
-            _ => Ok(Found::Unreadable {
+            Ok(_) => Ok(Found::Unreadable {
+                file: store_file,
+                found,
+                problem: None,
+            }),
+            // A missing version says it all; a marker with its version
+            // that still does not read is damaged.
+            Err(e) => Ok(Found::Unreadable {
+                problem: found.is_some().then(|| format!("is damaged ({e})")),
                 file: store_file,
                 found,
             }),
@@ -145,7 +167,7 @@ pub fn check_compatibility(
 ) -> Result<()> {
     let readable = support.readable_list();
     let required = support.writes.to_string();
-    let refuse_old = |file: PathBuf, found: Option<String>| -> Result<()> {
+    let refuse_old = |file: PathBuf, found: Option<String>, problem: Option<&str>| -> Result<()> {
         if access == Access::Rebuild {
             Ok(())
         } else {
@@ -154,6 +176,7 @@ pub fn check_compatibility(
                 required: required.clone(),
                 readable: readable.clone(),
                 file,
+                problem: problem.map(Box::from),
             })
         }
     };
@@ -161,22 +184,32 @@ pub fn check_compatibility(
         Found::Ours(state) => Some(state.written_by.clone()),
         _ => None,
     };
-    let check_version = |file: PathBuf, version: Option<&str>| -> Result<()> {
-        match version.and_then(SchemaVersion::parse) {
-            Some(v) if v > support.writes => Err(Error::NewerStore {
-                found: v.to_string(),
-                required: required.clone(),
-                readable: readable.clone(),
-                file,
-                written_by: written_by.clone(),
-            }),
-            Some(v) if support.can_read(v) => Ok(()),
-            _ => refuse_old(file, version.map(str::to_string)),
-        }
-    };
+    // `problem`: the marker is damaged beyond its version, so even a
+    // readable version cannot be trusted (a newer version still wins: its
+    // marker may simply be a format this binary does not know).
+    let check_marker =
+        |file: PathBuf, version: Option<&str>, problem: Option<&str>| -> Result<()> {
+            match version.and_then(SchemaVersion::parse) {
+                Some(v) if v > support.writes => Err(Error::NewerStore {
+                    found: v.to_string(),
+                    required: required.clone(),
+                    readable: readable.clone(),
+                    file,
+                    written_by: written_by.clone(),
+                }),
+                Some(v) if support.can_read(v) && problem.is_none() => Ok(()),
+                _ => refuse_old(file, version.map(str::to_string), problem),
+            }
+        };
+    let check_version =
+        |file: PathBuf, version: Option<&str>| -> Result<()> { check_marker(file, version, None) };
     match found {
         Found::Absent => Ok(()),
-        Found::Unreadable { file, found } => check_version(file.clone(), found.as_deref()),
+        Found::Unreadable {
+            file,
+            found,
+            problem,
+        } => check_marker(file.clone(), found.as_deref(), problem.as_deref()),
         Found::Legacy { file, version } => check_version(file.clone(), version.as_deref()),
         Found::Ours(state) => {
             check_version(layout.store_file(), Some(&state.schema_version))?;
