@@ -37,7 +37,8 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
-    /// Print more detail
+    /// Print more detail: -v lists every skipped and failed file with its
+    /// reason, -vv adds the time each phase took (on stderr)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 

@@ -19,6 +19,9 @@ pub struct Context {
 impl Context {
     pub fn new(global: &GlobalArgs) -> Context {
         let out = Output::new(global);
+        if global.verbose > 1 {
+            auditgraph_core::progress::show_timings();
+        }
         let progress = TerminalProgress::new(out.stderr_is_terminal() && !out.quiet);
         Context {
             global: global.clone(),

@@ -33,6 +33,9 @@ fn main() {
             } else {
                 exit::SUCCESS
             };
+            if code == exit::USAGE && json_requested() {
+                print!("{}", usage_error_document(&err));
+            }
             let _ = err.print();
             std::process::exit(code);
         }
@@ -46,6 +49,34 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Whether `--json` is among the arguments (before a `--`): a usage error
+/// found while parsing them still owes a JSON document on stdout.
+fn json_requested() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|arg| arg != "--")
+        .any(|arg| arg == "--json")
+}
+
+/// The `--json` error document of an argument error: its first line as the
+/// message, clap's usage text as a hint.
+fn usage_error_document(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let mut lines = text.lines().filter(|line| !line.trim().is_empty());
+    let message = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string();
+    let mut cli_error = error::CliError::new(exit::USAGE, "usage_error", message);
+    for line in lines {
+        cli_error = cli_error.hint(line.trim());
+    }
+    let mut doc = serde_json::to_string_pretty(&cli_error.to_json()).unwrap_or_default();
+    doc.push('\n');
+    doc
 }
 
 fn report(ctx: &context::Context, err: &error::CliError) {

@@ -36,6 +36,31 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn argument_errors_with_json_are_documents_too() {
+    let ws = Ws::new();
+    let run = ws.run(&["--json", "no-such-command"]).code(2);
+    let doc = run.json();
+    assert_eq!(doc["status"], "error");
+    assert_eq!(doc["code"], "usage_error");
+    assert_eq!(doc["message"], "unrecognized subcommand 'no-such-command'");
+    assert!(
+        run.stderr.contains("error: unrecognized subcommand"),
+        "{}",
+        run.stderr
+    );
+    let doc = ws
+        .run(&["ingest", "--no-such-flag", "--json"])
+        .code(2)
+        .json();
+    assert!(
+        doc["message"].as_str().unwrap().contains("--no-such-flag"),
+        "{doc}"
+    );
+    // Without --json, stdout stays empty.
+    assert!(ws.run(&["no-such-command"]).code(2).stdout.is_empty());
+}
+
+#[test]
 fn init_writes_commented_defaults_and_is_idempotent() {
     let ws = Ws::new();
     let first = ws.json(&["init"]);
@@ -82,6 +107,31 @@ fn init_writes_commented_defaults_and_is_idempotent() {
         std::fs::read_to_string(ws.path("config/pkg.yaml")).unwrap(),
         "active_profile: default\n"
     );
+}
+
+#[test]
+fn init_with_a_profile_sets_that_profile_up() {
+    let ws = Ws::new();
+    let doc = ws.json(&["init", "--profile", "work"]);
+    assert_eq!(doc["profile"], "work");
+    let config = std::fs::read_to_string(ws.path("config/pkg.yaml")).unwrap();
+    assert!(config.contains("active_profile: \"work\""), "{config}");
+    assert!(ws.path(".pkg/profiles/work/store.json").is_file());
+    // The written configuration makes `work` the default from now on.
+    ws.write("a.md", "# A\n");
+    assert_eq!(ws.json(&["ingest"])["detail"]["profile"], "work");
+    assert_eq!(
+        ws.json(&["init", "--profile", "work"])["created"],
+        serde_json::json!([])
+    );
+
+    // A name that cannot be a profile is refused before anything is written.
+    let ws = Ws::new();
+    let run = ws.run(&["init", "--profile", "a/b"]).code(2);
+    assert!(run.stderr.contains("--profile 'a/b'"), "{}", run.stderr);
+    assert!(run.stderr.contains("nothing was written"), "{}", run.stderr);
+    assert!(!ws.path("config").exists());
+    assert!(!ws.path(".pkg").exists());
 }
 
 #[test]

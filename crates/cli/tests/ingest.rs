@@ -308,3 +308,104 @@ fn human_output_summarizes() {
         "no budget talk below the warn threshold"
     );
 }
+
+#[test]
+fn failed_files_are_named_and_verbose_lists_every_skipped_one() {
+    let ws = Ws::new();
+    ws.write("good.md", "# Good\n");
+    ws.write("bad.md", b"\xff\xfe not text".as_slice());
+    ws.write("new\nline.md", b"\xff".as_slice());
+    ws.write("image.png", "not parsed");
+
+    // Failed files are warnings on stderr (also with --quiet and --json);
+    // skipped ones are not, unless asked for.
+    let run = ws.run(&["-q", "ingest"]).ok();
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("warning: failed: bad.md: invalid_utf8 (not valid UTF-8 at byte 0"),
+        "{}",
+        run.stderr
+    );
+    // A newline in a name is quoted, so one file never reads as two lines.
+    assert!(
+        run.stderr
+            .contains(r#"warning: failed: "new\nline.md": invalid_utf8"#),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("image.png"), "{}", run.stderr);
+    let run = ws.run(&["--json", "ingest"]).ok();
+    run.json();
+    assert!(run.stderr.contains("failed: bad.md"), "{}", run.stderr);
+
+    // -v: every file that is not plainly ok, with its reason, after the summary.
+    let run = ws.run(&["-v", "ingest"]).ok();
+    assert!(
+        run.stdout
+            .contains("\n  skipped image.png: unsupported_extension"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("\n  failed  bad.md: invalid_utf8"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("good.md"), "{}", run.stdout);
+    assert!(!run.stderr.contains("timing:"), "{}", run.stderr);
+
+    // -vv: the phase timings too, on stderr only.
+    let run = ws.run(&["-vv", "ingest"]).ok();
+    assert!(run.stderr.contains("timing: ingest"), "{}", run.stderr);
+    assert!(!run.stdout.contains("timing:"), "{}", run.stdout);
+}
+
+#[test]
+fn past_twenty_failed_files_the_rest_are_counted() {
+    let ws = Ws::new();
+    for i in 0..23 {
+        ws.write(&format!("bad{i:02}.md"), b"\xff".as_slice());
+    }
+    let run = ws.run(&["-q", "ingest"]).ok();
+    assert_eq!(
+        run.stderr.matches("warning: failed: ").count(),
+        20,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("... and 3 more failed file(s): `--verbose` names them all"),
+        "{}",
+        run.stderr
+    );
+    let run = ws.run(&["-v", "ingest"]).ok();
+    assert_eq!(
+        run.stderr.matches("warning: failed: ").count(),
+        23,
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_file_where_the_store_goes_is_named_with_the_way_out() {
+    let ws = Ws::new();
+    ws.write("a.md", "# A\n");
+    ws.write(".pkg", "not a directory\n");
+    let run = ws.run(&["ingest"]).code(1);
+    assert!(run.stderr.contains("Not a directory"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "hint: {} is a file, not a directory: move or rename it",
+            ws.path(".pkg").display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path(".pkg")).unwrap(),
+        "not a directory\n"
+    );
+}

@@ -20,8 +20,16 @@ impl Progress for NoProgress {
     fn finish(&self) {}
 }
 
-/// Phase timings on stderr when `AUDITGRAPH_TIMINGS` is set (a profiling
-/// aid; never part of any output document).
+static SHOW_TIMINGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Turns the phase timings on for the rest of the process (`-vv`).
+pub fn show_timings() {
+    SHOW_TIMINGS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Phase timings on stderr when `AUDITGRAPH_TIMINGS` is set or
+/// [`show_timings`] was called (a profiling aid; never part of any output
+/// document).
 pub struct Timer {
     enabled: bool,
     last: std::time::Instant,
@@ -30,7 +38,8 @@ pub struct Timer {
 impl Timer {
     pub fn start() -> Timer {
         Timer {
-            enabled: std::env::var_os("AUDITGRAPH_TIMINGS").is_some(),
+            enabled: SHOW_TIMINGS.load(std::sync::atomic::Ordering::Relaxed)
+                || std::env::var_os("AUDITGRAPH_TIMINGS").is_some(),
             last: std::time::Instant::now(),
         }
     }

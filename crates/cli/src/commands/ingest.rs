@@ -3,6 +3,7 @@
 use crate::context::Context;
 use crate::error::{CliError, CliResult, exit};
 use crate::output::{human_bytes, short_run};
+use auditgraph_core::ingest::{IngestRecord, ParseStatus};
 use auditgraph_core::pipeline::run_cmd::{self, Command, PipelineReport};
 use serde_json::json;
 
@@ -71,9 +72,33 @@ fn document(stage: &str, profile: &str, report: &PipelineReport) -> serde_json::
     })
 }
 
+/// Failed files named one by one on stderr; past this many, a count (all
+/// of them with `--verbose`; the manifest records every one).
+const FAILED_NAMED: usize = 20;
+
 fn render(ctx: &Context, stage: &str, profile: &str, report: &PipelineReport) {
     for w in &report.warnings {
         ctx.out.warn(w);
+    }
+    let failed: Vec<&IngestRecord> = report
+        .attention
+        .iter()
+        .filter(|r| r.parse_status == ParseStatus::Failed)
+        .collect();
+    let named = if ctx.global.verbose > 0 {
+        failed.len()
+    } else {
+        FAILED_NAMED
+    };
+    for record in failed.iter().take(named) {
+        ctx.out.warn(format!("failed: {}", describe(record)));
+    }
+    if failed.len() > named {
+        ctx.out.warn(format!(
+            "... and {} more failed file(s): `--verbose` names them all, and {} records every file",
+            failed.len() - named,
+            report.manifest_path.display()
+        ));
     }
     if !report.recovery.rolled_back.is_empty() {
         ctx.out.note(format!(
@@ -92,7 +117,7 @@ fn render(ctx: &Context, stage: &str, profile: &str, report: &PipelineReport) {
             "identical" => "rebuilt; identical to the stored run".to_string(),
             _ => "earlier run made current:".to_string(),
         };
-        format!(
+        let mut text = format!(
             "{stage}: {} files ({} ok, {} skipped, {} failed); parsed {}, unchanged {}\n{what} {} (+{})",
             c.files,
             c.ok,
@@ -102,6 +127,32 @@ fn render(ctx: &Context, stage: &str, profile: &str, report: &PipelineReport) {
             report.reused,
             short_run(&report.run_id),
             human_bytes(report.published.added_bytes),
-        )
+        );
+        if ctx.global.verbose > 0 {
+            for record in &report.attention {
+                let status = match record.parse_status {
+                    ParseStatus::Ok => "ok",
+                    ParseStatus::Skipped => "skipped",
+                    ParseStatus::Failed => "failed",
+                };
+                text.push_str(&format!("\n  {status:<7} {}", describe(record)));
+            }
+        }
+        text
     });
+}
+
+/// `path: reason (detail)`, the path quoted if it holds control characters
+/// (a newline in a file name must not look like two records).
+fn describe(record: &IngestRecord) -> String {
+    let path = if record.path.chars().any(char::is_control) {
+        format!("{:?}", record.path)
+    } else {
+        record.path.clone()
+    };
+    let reason = record.reason.as_deref().unwrap_or("no reason recorded");
+    match &record.detail {
+        Some(detail) => format!("{path}: {reason} ({detail})"),
+        None => format!("{path}: {reason}"),
+    }
 }

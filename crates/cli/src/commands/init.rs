@@ -3,9 +3,10 @@
 
 use crate::context::Context;
 use crate::error::{CliError, CliResult, exit};
-use auditgraph_core::config::DEFAULT_CONFIG_YAML;
+use auditgraph_core::config::{DEFAULT_CONFIG_YAML, parse_text, validate_profile_name};
 use auditgraph_core::store::Access;
 use serde_json::json;
+use std::path::Path;
 
 pub fn run(ctx: &Context) -> CliResult {
     let root = ctx.root();
@@ -22,6 +23,7 @@ pub fn run(ctx: &Context) -> CliResult {
         None => root.join("config").join("pkg.yaml"),
     };
     if !config_path.exists() {
+        let text = config_text(ctx.global.profile.as_deref(), &config_path)?;
         if let Some(parent) = config_path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| {
                 CliError::new(
@@ -31,7 +33,7 @@ pub fn run(ctx: &Context) -> CliResult {
                 )
             })?;
         }
-        std::fs::write(&config_path, DEFAULT_CONFIG_YAML).map_err(|e| {
+        std::fs::write(&config_path, text).map_err(|e| {
             CliError::new(
                 exit::FAILURE,
                 "io_error",
@@ -79,4 +81,46 @@ pub fn run(ctx: &Context) -> CliResult {
         }
     });
     Ok(())
+}
+
+/// The configuration to write: the defaults, with the `--profile` name (if
+/// any) as the active and only profile, so that `init --profile work` sets
+/// up a `work` profile instead of writing a configuration that then
+/// refuses the flag. Nothing is written unless it loads with that profile.
+fn config_text(profile: Option<&str>, config_path: &Path) -> CliResult<String> {
+    let Some(name) = profile else {
+        return Ok(DEFAULT_CONFIG_YAML.to_string());
+    };
+    validate_profile_name(name).map_err(|problem| {
+        CliError::new(
+            exit::USAGE,
+            "usage_error",
+            format!("--profile '{name}': a profile name {problem}; nothing was written"),
+        )
+        .hint("profile names become directory names under .pkg/profiles: use letters, digits, '-', '_' and '.'")
+    })?;
+    let text = DEFAULT_CONFIG_YAML
+        .replacen(
+            "active_profile: \"default\"",
+            &format!("active_profile: \"{name}\""),
+            1,
+        )
+        .replacen(
+            "\nprofiles:\n  default:\n",
+            &format!("\nprofiles:\n  \"{name}\":\n"),
+            1,
+        );
+    match parse_text(&text, config_path) {
+        Ok((config, _)) if config.profiles.contains_key(name) && config.active_profile == name => {
+            Ok(text)
+        }
+        _ => Err(CliError::new(
+            exit::FAILURE,
+            "failed",
+            format!(
+                "internal error: the default configuration does not take profile '{name}'; nothing was written"
+            ),
+        )
+        .hint("`auditgraph init` without --profile writes the default profile; rename it in config/pkg.yaml")),
+    }
 }

@@ -72,6 +72,9 @@ pub struct PipelineReport {
     pub parsed: usize,
     pub reused: usize,
     pub warnings: Vec<String>,
+    /// The ingest records that need a look: skipped, failed, or read with a
+    /// note (invalid front matter, an empty file), in path order.
+    pub attention: Vec<ingest::IngestRecord>,
     pub published: Published,
     pub recovery: Recovery,
     /// For `replay`: each stage's stored and replayed outputs hash.
@@ -277,6 +280,17 @@ pub fn execute(
         parsed: output.parsed,
         reused: output.reused,
         warnings: manifest.warnings.clone(),
+        attention: manifest
+            .records
+            .iter()
+            .filter(|r| {
+                r.parse_status != ingest::ParseStatus::Ok
+                    || r.reason
+                        .as_deref()
+                        .is_some_and(|reason| reason != "unchanged")
+            })
+            .cloned()
+            .collect(),
         published,
         recovery: writer.recovery.clone(),
         comparison,
