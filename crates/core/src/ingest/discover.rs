@@ -151,6 +151,20 @@ pub fn discover(root: &Path, profile: &Profile) -> Result<Discovery> {
         }
     }
     discovery.files = found.into_values().collect();
+    // A directory that cannot be listed hides everything under it: say so.
+    for entry in &discovery.files {
+        if entry.unread == Some(Unread::Unreadable) {
+            discovery.warnings.push(format!(
+                "cannot list directory '{}' ({}); nothing under it is ingested: check its permissions",
+                entry.rel,
+                entry
+                    .detail
+                    .as_deref()
+                    .and_then(|d| d.strip_prefix("cannot list directory: "))
+                    .unwrap_or("unreadable")
+            ));
+        }
+    }
     Ok(discovery)
 }
 
@@ -228,14 +242,25 @@ fn visit_entry(
         if filters.excludes.is_match(&rel) {
             return None;
         }
+        // Names that differ only in their invalid bytes read the same here,
+        // so the record names the bytes, and the key (never a path: it holds
+        // a NUL) keeps every such file.
+        let raw = path
+            .strip_prefix(root)
+            .unwrap_or(path)
+            .as_os_str()
+            .as_encoded_bytes();
+        let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
         return Some((
-            rel.clone(),
+            format!("{rel}\0{hex}"),
             Discovered {
                 rel,
                 abs: path.to_path_buf(),
                 size: size_of(path),
                 unread: Some(Unread::NonUtf8Path),
-                detail: Some("file name is not valid UTF-8; rename it".to_string()),
+                detail: Some(format!(
+                    "file name is not valid UTF-8 (its bytes in hex: {hex}); rename it"
+                )),
             },
         ));
     };
@@ -255,9 +280,17 @@ fn visit_entry(
                 entry.unread = Some(Unread::SymlinkLoop);
                 entry.detail = Some("symbolic link loop".to_string());
             }
-            Err(_) => {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 entry.unread = Some(Unread::SymlinkDangling);
                 entry.detail = Some("symbolic link target does not exist".to_string());
+            }
+            Err(e) => {
+                // Where it points cannot be checked (a directory on the way
+                // cannot be searched, say): it may leave the workspace.
+                entry.unread = Some(Unread::SymlinkRefused);
+                entry.detail = Some(format!(
+                    "symbolic link target cannot be resolved ({e}); not followed"
+                ));
             }
             Ok(target) => {
                 if !target.starts_with(root) {

@@ -115,9 +115,15 @@ pub fn load_group(
 }
 
 impl IngestManifest {
-    /// Records by path.
+    /// The `ok` records (the ones with a document) by path.
     pub fn records_by_path(&self) -> HashMap<&str, &IngestRecord> {
-        self.records.iter().map(|r| (r.path.as_str(), r)).collect()
+        // Only `ok` records hold documents; a skipped file whose non-UTF-8
+        // name reads the same as a document's path must not shadow it.
+        self.records
+            .iter()
+            .filter(|r| r.parse_status == ParseStatus::Ok)
+            .map(|r| (r.path.as_str(), r))
+            .collect()
     }
 
     /// The `ok` records in order, paired with the object holding each.
@@ -456,7 +462,7 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
         .count();
     if refused > 0 {
         warnings.push(format!(
-            "refused {refused} symbolic link(s) pointing outside the workspace (see the manifest records)"
+            "refused {refused} symbolic link(s) pointing outside the workspace or where it cannot be checked (see the manifest records)"
         ));
     }
     let group_refs: Vec<GroupRef> = groups
