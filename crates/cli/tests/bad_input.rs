@@ -95,12 +95,13 @@ impl Scene {
         }
         set_mode(root, 0o777);
         set_mode(self.outside.path(), 0o755);
+        let bin = unprivileged_binary();
         let id = UNPRIVILEGED_ID.to_string();
         let mut cmd = std::process::Command::new(setpriv);
         cmd.arg(format!("--reuid={id}"))
             .arg(format!("--regid={id}"))
             .arg("--clear-groups")
-            .arg(BIN)
+            .arg(&bin.1)
             .arg("--root")
             .arg(root)
             .args(["--json", "ingest"])
@@ -218,6 +219,31 @@ fn find_in_path(program: &str) -> Option<PathBuf> {
         .chain(["/usr/bin", "/bin", "/usr/sbin", "/sbin"].map(PathBuf::from))
         .map(|dir| dir.join(program))
         .find(|p| p.is_file())
+}
+
+/// The binary, where an unprivileged user can run it: in place if every
+/// directory above it can be searched by others, else linked (or copied)
+/// into a temporary directory that can (a checkout under /root cannot).
+fn unprivileged_binary() -> (Option<tempfile::TempDir>, PathBuf) {
+    let bin = Path::new(BIN);
+    let reachable = bin
+        .ancestors()
+        .skip(1)
+        .all(|dir| std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o001 != 0));
+    if reachable {
+        return (None, bin.to_path_buf());
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("ag-bin-")
+        .tempdir()
+        .unwrap();
+    set_mode(dir.path(), 0o755);
+    let copy = dir.path().join("auditgraph");
+    if std::fs::hard_link(bin, &copy).is_err() {
+        std::fs::copy(bin, &copy).unwrap();
+    }
+    set_mode(&copy, 0o755);
+    (Some(dir), copy)
 }
 
 fn set_mode(path: &Path, mode: u32) {
