@@ -150,8 +150,59 @@ impl From<Error> for CliError {
                 }
                 err.hint("a detector matched text the redactor did not replace; check the detector configuration (security.redaction.detectors), or pass --allow-redaction-misses to publish and record the misses")
             }
-            (Error::Config(_), _) => CliError::new(exit::USAGE, "config_error", message)
-                .hint("fix the configuration file; `auditgraph init` in an empty directory writes one with every key documented"),
+            // Only --profile (there is no AUDITGRAPH_PROFILE) gives these: an
+            // unknown active_profile in a file is an Invalid error with its
+            // position. The fault is the flag, not the file.
+            (
+                Error::Config(
+                    cfg @ (auditgraph_core::config::ConfigError::UnknownProfile {
+                        name,
+                        known,
+                        config,
+                    }
+                    | auditgraph_core::config::ConfigError::InvalidProfileName {
+                        name,
+                        known,
+                        config,
+                        ..
+                    }),
+                ),
+                _,
+            ) => {
+                use auditgraph_core::config::{ConfigError, ConfigSource};
+                let valid = !matches!(cfg, ConfigError::InvalidProfileName { .. });
+                let names = if valid {
+                    String::new()
+                } else {
+                    format!(", and '{name}' cannot be one: profile names use letters, digits, '-', '_' and '.' (they become directory names under .pkg/profiles)")
+                };
+                // How to add one: under the name asked for, when it can be one.
+                let new_name = if valid { name.as_str() } else { "work" };
+                let add = match config {
+                    ConfigSource::File(file) => format!(
+                        "to add a profile, add an entry such as `{new_name}:` with its settings (include_paths, ...) under `profiles:` in {}",
+                        file.display()
+                    ),
+                    ConfigSource::Defaults => format!(
+                        "to add a profile, write a configuration file with it: `auditgraph init --profile {new_name}` writes config/pkg.yaml with that profile"
+                    ),
+                };
+                CliError::new(exit::USAGE, "config_error", message)
+                    .hint(format!(
+                        "the --profile flag names a profile the configuration does not define{names}; pass one of the configured profiles ({}), or leave --profile out to use the configuration's active_profile",
+                        known.join(", ")
+                    ))
+                    .hint(add)
+                    .field("profile", json!(name))
+                    .field("configured_profiles", json!(known))
+            }
+            (Error::Config(auditgraph_core::config::ConfigError::Invalid { .. }), _) => {
+                CliError::new(exit::USAGE, "config_error", message)
+                    .hint("fix the configuration file; `auditgraph init` in an empty directory writes one with every key documented")
+            }
+            // A missing, unreadable or directory path: the message says
+            // which and what to pass instead.
+            (Error::Config(_), _) => CliError::new(exit::USAGE, "config_error", message),
             (Error::Locked { .. }, _) => CliError::new(exit::FAILURE, "locked", message).hint(
                 "wait for the other auditgraph command to finish, or set AUDITGRAPH_LOCK_TIMEOUT=<seconds> to wait longer",
             ),

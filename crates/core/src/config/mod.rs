@@ -385,19 +385,58 @@ pub struct ConfigProblem {
 /// A configuration that cannot be used.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ConfigError {
-    #[error("configuration file {path} does not exist")]
+    #[error(
+        "configuration file {} does not exist; check the path given to --config or AUDITGRAPH_CONFIG",
+        path.display()
+    )]
     NotFound { path: PathBuf },
-    #[error("cannot read configuration file {path}: {reason}")]
+    #[error(
+        "configuration path {} is a directory, not a file; --config (and AUDITGRAPH_CONFIG) take the path of a YAML or JSON file, such as {}",
+        path.display(),
+        path.join("pkg.yaml").display()
+    )]
+    IsDirectory { path: PathBuf },
+    #[error("cannot read configuration file {}: {reason}", path.display())]
     Unreadable { path: PathBuf, reason: String },
     #[error("{}", render_problems(file, problems))]
     Invalid {
         file: PathBuf,
         problems: Vec<ConfigProblem>,
     },
-    #[error("unknown profile '{name}' (configured profiles: {})", known.join(", "))]
-    UnknownProfile { name: String, known: Vec<String> },
+    /// The requested profile (`--profile`) is not configured. An unknown
+    /// `active_profile` in a file is [`ConfigError::Invalid`], with its
+    /// position.
+    #[error("unknown profile '{name}': {}", describe_profiles(config, known))]
+    UnknownProfile {
+        name: String,
+        /// The configured profile names.
+        known: Vec<String>,
+        /// Where they are configured.
+        config: ConfigSource,
+    },
+    /// The requested profile (`--profile`) is not a valid profile name.
     #[error("invalid profile name '{name}': {reason}")]
-    InvalidProfileName { name: String, reason: String },
+    InvalidProfileName {
+        name: String,
+        reason: String,
+        /// The configured profile names.
+        known: Vec<String>,
+        /// Where they are configured.
+        config: ConfigSource,
+    },
+}
+
+/// "c.yaml defines the profiles a, b" / "there is no configuration file...".
+fn describe_profiles(source: &ConfigSource, known: &[String]) -> String {
+    let list = known.join(", ");
+    match source {
+        ConfigSource::File(path) => {
+            format!("{} defines only the profiles: {list}", path.display())
+        }
+        ConfigSource::Defaults => format!(
+            "there is no configuration file, and the built-in defaults define only the profile: {list}"
+        ),
+    }
 }
 
 fn render_problems(file: &Path, problems: &[ConfigProblem]) -> String {
@@ -514,7 +553,7 @@ pub fn validate_profile_name(name: &str) -> Result<(), String> {
 
 /// Loads the configuration for a workspace.
 ///
-/// `explicit` is `--config` / `AUDITGRAPH_CONFIG`; it must exist. Without
+/// `explicit` is `--config` / `AUDITGRAPH_CONFIG`; it must be a file. Without
 /// it, `<root>/config/pkg.yaml` is used when present, else built-in defaults.
 /// `profile_override` is `--profile`.
 pub fn load(
@@ -531,18 +570,50 @@ pub fn load(
                     .map(|cwd| cwd.join(p))
                     .unwrap_or_else(|_| p.to_path_buf())
             };
-            if !p.is_file() {
-                return Err(ConfigError::NotFound { path: p });
+            match std::fs::metadata(&p) {
+                Ok(meta) if meta.is_dir() => return Err(ConfigError::IsDirectory { path: p }),
+                Ok(meta) if !meta.is_file() => {
+                    return Err(ConfigError::Unreadable {
+                        path: p,
+                        reason: "it is not a regular file; pass the path of a YAML or JSON file"
+                            .to_string(),
+                    });
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(ConfigError::NotFound { path: p });
+                }
+                Err(e) => {
+                    return Err(ConfigError::Unreadable {
+                        path: p,
+                        reason: e.to_string(),
+                    });
+                }
             }
             Some(p)
         }
         None => {
             let default = root.join("config").join("pkg.yaml");
+            if default.is_dir() {
+                return Err(ConfigError::Unreadable {
+                    path: default,
+                    reason: "it is a directory, not a file; remove or rename the directory, \
+                             or pass --config with the path of a YAML or JSON file"
+                        .to_string(),
+                });
+            }
             default.is_file().then_some(default)
         }
     };
-    let (config, source, warnings) = match path {
-        None => (Config::default(), ConfigSource::Defaults, Vec::new()),
+    let (parsed, source) = match path {
+        None => (
+            Parsed {
+                config: Config::default(),
+                warnings: Vec::new(),
+                unknown_active_profile: None,
+            },
+            ConfigSource::Defaults,
+        ),
         Some(path) => {
             let bytes = std::fs::read(&path).map_err(|e| ConfigError::Unreadable {
                 path: path.clone(),
@@ -552,11 +623,11 @@ pub fn load(
                 path: path.clone(),
                 reason: format!("not valid UTF-8 (at byte {})", e.utf8_error().valid_up_to()),
             })?;
-            let (config, warnings) = parse_text(&text, &path)?;
-            (config, ConfigSource::File(path), warnings)
+            let parsed = parse_checked(&text, &path)?;
+            (parsed, ConfigSource::File(path))
         }
     };
-    resolve_profile(config, source, warnings, profile_override)
+    resolve_profile(parsed, source, profile_override)
 }
 
 /// Builds a [`LoadedConfig`] from an already-parsed configuration (used by
@@ -566,33 +637,48 @@ pub fn from_snapshot(
     origin: &Path,
 ) -> Result<LoadedConfig, ConfigError> {
     let text = snapshot.to_string();
-    let (config, warnings) = parse_text(&text, origin)?;
-    let profile = config.active_profile.clone();
-    resolve_profile(
-        config,
-        ConfigSource::File(origin.to_path_buf()),
-        warnings,
-        Some(&profile),
-    )
+    let parsed = parse_checked(&text, origin)?;
+    // The snapshot's own active_profile is the one to use; no override, so
+    // an unknown one is reported as a problem of the snapshot file.
+    resolve_profile(parsed, ConfigSource::File(origin.to_path_buf()), None)
 }
 
 fn resolve_profile(
-    config: Config,
+    parsed: Parsed,
     source: ConfigSource,
-    warnings: Vec<ConfigWarning>,
     profile_override: Option<&str>,
 ) -> Result<LoadedConfig, ConfigError> {
-    let name = profile_override
-        .map(str::to_string)
-        .unwrap_or_else(|| config.active_profile.clone());
-    validate_profile_name(&name).map_err(|reason| ConfigError::InvalidProfileName {
-        name: name.clone(),
-        reason,
-    })?;
+    let Parsed {
+        config,
+        warnings,
+        unknown_active_profile,
+    } = parsed;
+    let known = || config.profiles.keys().cloned().collect::<Vec<_>>();
+    let name = match profile_override {
+        Some(name) => {
+            validate_profile_name(name).map_err(|reason| ConfigError::InvalidProfileName {
+                name: name.to_string(),
+                reason,
+                known: known(),
+                config: source.clone(),
+            })?;
+            name.to_string()
+        }
+        None => {
+            if let (Some(problem), ConfigSource::File(file)) = (unknown_active_profile, &source) {
+                return Err(ConfigError::Invalid {
+                    file: file.clone(),
+                    problems: vec![problem],
+                });
+            }
+            config.active_profile.clone()
+        }
+    };
     if !config.profiles.contains_key(&name) {
         return Err(ConfigError::UnknownProfile {
             name,
-            known: config.profiles.keys().cloned().collect(),
+            known: known(),
+            config: source,
         });
     }
     Ok(LoadedConfig {
@@ -603,18 +689,53 @@ fn resolve_profile(
     })
 }
 
+/// A configuration file read and validated, before the profile is chosen.
+struct Parsed {
+    config: Config,
+    warnings: Vec<ConfigWarning>,
+    /// `active_profile` names a profile `profiles:` does not define. Only an
+    /// error when no `--profile` overrides it.
+    unknown_active_profile: Option<ConfigProblem>,
+}
+
 /// Parses and validates configuration text. `file` is used in messages.
+///
+/// An `active_profile` that names no configured profile is not an error
+/// here (`--profile` may override it); [`load`] reports it, with its
+/// position, when it is the profile to use.
 pub fn parse_text(text: &str, file: &Path) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
+    parse_checked(text, file).map(|parsed| (parsed.config, parsed.warnings))
+}
+
+fn parse_checked(text: &str, file: &Path) -> Result<Parsed, ConfigError> {
     let invalid = |problems: Vec<ConfigProblem>| ConfigError::Invalid {
         file: file.to_path_buf(),
         problems,
     };
-    let tree = tree::parse(text).map_err(|failure| {
+    let tree = tree::parse_config(text).map_err(|failure| {
+        let (position, message) = if failure.too_complex {
+            (
+                // The parser's position for a safety limit points into the
+                // expansion, not at anything to fix.
+                Position { line: 1, column: 1 },
+                format!("the configuration {}", failure.message),
+            )
+        } else {
+            (
+                failure.position,
+                format!("not valid YAML or JSON: {}", failure.message),
+            )
+        };
+        let expected = if failure.too_complex {
+            "a configuration that spells out its values, with few anchors and aliases"
+        } else {
+            "a YAML or JSON mapping"
+        };
         invalid(vec![ConfigProblem {
-            position: failure.position,
+            position,
             key_path: String::new(),
-            message: format!("not valid YAML or JSON: {}", failure.message),
-            expected: "a YAML or JSON mapping".to_string(),
+            message,
+            expected: expected.to_string(),
         }])
     })?;
     if !matches!(tree.value, tree::NodeValue::Map(_)) {
@@ -625,10 +746,22 @@ pub fn parse_text(text: &str, file: &Path) -> Result<(Config, Vec<ConfigWarning>
             expected: "a mapping of keys such as `profiles:` and `storage:`".to_string(),
         }]));
     }
+    if let Some((path, node)) = tree.first_non_finite() {
+        let shown = scalar_text_at(text, node.position).unwrap_or_else(|| match &node.value {
+            tree::NodeValue::Float(f) => f.to_string(),
+            _ => String::new(),
+        });
+        return Err(invalid(vec![ConfigProblem {
+            position: node.position,
+            key_path: render_path(&path),
+            message: format!("`{shown}` is not a finite number"),
+            expected: expected_form(&path),
+        }]));
+    }
     let json = tree.to_json();
-    let mut unknown: Vec<String> = Vec::new();
+    let mut unknown: Vec<Vec<PathSegment>> = Vec::new();
     let typed: Result<Config, _> = {
-        let mut record = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+        let mut record = |path: serde_ignored::Path<'_>| unknown.push(ignored_path(&path));
         let ignored = serde_ignored::Deserializer::new(&json, &mut record);
         serde_path_to_error::deserialize(ignored)
     };
@@ -641,7 +774,7 @@ pub fn parse_text(text: &str, file: &Path) -> Result<(Config, Vec<ConfigWarning>
                 position,
                 key_path: render_path(&path),
                 message: err.inner().to_string(),
-                expected: expected_form(&render_path(&path)),
+                expected: expected_form(&path),
             }]));
         }
     };
@@ -652,37 +785,95 @@ pub fn parse_text(text: &str, file: &Path) -> Result<(Config, Vec<ConfigWarning>
             .insert("default".to_string(), Profile::default());
     }
 
-    let mut problems = Vec::new();
-    validate(&config, &mut |key_path: String,
-                            message: String,
-                            expected: String| {
-        // Problems with a name (a profile name) point at the key itself.
-        let at_key = message.starts_with("profile name");
-        let position = tree.position_of(&tree::parse_path(&key_path), at_key);
-        problems.push(ConfigProblem {
-            position,
-            key_path,
-            message,
-            expected,
-        });
-    });
+    let problems: Vec<ConfigProblem> = validate(&config)
+        .into_iter()
+        .map(|issue| ConfigProblem {
+            position: tree.position_of(&issue.path, issue.at_key),
+            key_path: render_path(&issue.path),
+            message: issue.message,
+            expected: issue.expected,
+        })
+        .collect();
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
 
+    let unknown_active_profile = (!config.profiles.contains_key(&config.active_profile))
+        .then(|| unknown_active_profile(&config, &tree));
+
     let warnings = unknown
         .into_iter()
-        .map(|raw| {
-            let path = tree::parse_path(&raw);
-            ConfigWarning {
-                file: file.to_path_buf(),
-                position: tree.position_of(&path, true),
-                key_path: render_path(&path),
-                message: "unknown key; it is ignored".to_string(),
-            }
+        .map(|path| ConfigWarning {
+            file: file.to_path_buf(),
+            position: tree.position_of(&path, true),
+            key_path: render_path(&path),
+            message: "unknown key; it is ignored".to_string(),
         })
         .collect();
-    Ok((config, warnings))
+    Ok(Parsed {
+        config,
+        warnings,
+        unknown_active_profile,
+    })
+}
+
+/// The problem of an `active_profile` that names no configured profile,
+/// located at its value (or, when the key is absent and `default` is
+/// missing, at the `profiles` key).
+fn unknown_active_profile(config: &Config, tree: &tree::Node) -> ConfigProblem {
+    let name = &config.active_profile;
+    let known: Vec<&str> = config.profiles.keys().map(String::as_str).collect();
+    let known_text = known.join(", ");
+    let active = [PathSegment::Key("active_profile".to_string())];
+    let has_profiles_key = tree
+        .get(&[PathSegment::Key("profiles".to_string())])
+        .is_some();
+    if tree.get(&active).is_some() {
+        let defined = if has_profiles_key {
+            format!("`profiles:` defines only: {known_text}")
+        } else {
+            format!(
+                "there is no `profiles:` mapping, so the only profile is the built-in '{known_text}'"
+            )
+        };
+        ConfigProblem {
+            position: tree.position_of(&active, false),
+            key_path: "active_profile".to_string(),
+            message: format!("unknown profile '{name}': {defined}"),
+            expected: format!(
+                "one of the configured profile names ({known_text}), \
+                 or a `{name}:` entry with its settings under `profiles:`"
+            ),
+        }
+    } else {
+        ConfigProblem {
+            position: tree.position_of(&[PathSegment::Key("profiles".to_string())], true),
+            key_path: "active_profile".to_string(),
+            message: format!(
+                "no active_profile is set, so the profile '{name}' is used, \
+                 but `profiles:` defines only: {known_text}"
+            ),
+            expected: format!(
+                "`active_profile:` naming one of the configured profiles ({known_text}), \
+                 or a `{name}:` entry under `profiles:`"
+            ),
+        }
+    }
+}
+
+/// The text of the plain scalar that starts at `position` (`.nan`,
+/// `1e400`), to quote it as the user wrote it.
+fn scalar_text_at(text: &str, position: Position) -> Option<String> {
+    let line = text
+        .lines()
+        .nth(usize::try_from(position.line).ok()?.checked_sub(1)?)?;
+    let column = usize::try_from(position.column).ok()?.checked_sub(1)?;
+    let token: String = line
+        .chars()
+        .skip(column)
+        .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | ']' | '}' | '#'))
+        .collect();
+    (!token.is_empty() && !token.starts_with(['"', '\''])).then_some(token)
 }
 
 fn path_from_serde(path: &serde_path_to_error::Path) -> Vec<PathSegment> {
@@ -697,15 +888,50 @@ fn path_from_serde(path: &serde_path_to_error::Path) -> Vec<PathSegment> {
         .collect()
 }
 
+/// The segments of an ignored (unknown) key's path, kept structured so a
+/// key holding a dot (a profile named `v1.2`) is located correctly.
+fn ignored_path(path: &serde_ignored::Path<'_>) -> Vec<PathSegment> {
+    use serde_ignored::Path as P;
+    let mut segments = Vec::new();
+    let mut at = path;
+    loop {
+        match at {
+            P::Root => break,
+            P::Seq { parent, index } => {
+                segments.push(PathSegment::Index(*index));
+                at = parent;
+            }
+            P::Map { parent, key } => {
+                segments.push(PathSegment::Key(key.clone()));
+                at = parent;
+            }
+            P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+                at = parent;
+            }
+        }
+    }
+    segments.reverse();
+    segments
+}
+
 /// A human description of the valid form of a key, for type errors.
-fn expected_form(key_path: &str) -> String {
-    let leaf = key_path.rsplit('.').next().unwrap_or(key_path);
-    let leaf = leaf.split('[').next().unwrap_or(leaf);
+fn expected_form(path: &[PathSegment]) -> String {
+    let leaf = path
+        .iter()
+        .rev()
+        .find_map(|segment| match segment {
+            PathSegment::Key(k) => Some(k.as_str()),
+            PathSegment::Index(_) => None,
+        })
+        .unwrap_or("");
     match leaf {
-        "multiplier" => "a positive number such as 3.0",
-        "warn_threshold" | "block_threshold" => "a number such as 0.8",
+        "multiplier" => "a finite positive number such as 3.0",
+        "warn_threshold" | "block_threshold" => "a finite positive number such as 0.8",
+        "w_kw" | "w_sem" | "w_graph" => "a finite number such as 1.0",
+        "score_rounding" => "a small non-negative number such as 0.000001",
         "max_file_size_bytes" => "a positive whole number of bytes",
         "chunk_tokens" | "chunk_overlap_tokens" => "a whole number such as 200",
+        "max_document_frequency" | "max_related_per_note" => "a whole number such as 20",
         "enabled" => "true or false",
         "include_paths" | "exclude_globs" | "allowed_extensions" | "detectors" | "rule_packs"
         | "frontmatter_schema" => "a list of strings",
@@ -715,14 +941,49 @@ fn expected_form(key_path: &str) -> String {
     .to_string()
 }
 
-fn validate(config: &Config, report: &mut dyn FnMut(String, String, String)) {
+/// One problem [`validate`] found, located by its path in the document.
+struct Issue {
+    path: Vec<PathSegment>,
+    /// Point at the key itself (a bad profile name) rather than its value.
+    at_key: bool,
+    message: String,
+    expected: String,
+}
+
+/// `base` followed by `keys`.
+fn key_path(base: &[PathSegment], keys: &[&str]) -> Vec<PathSegment> {
+    let mut path = base.to_vec();
+    path.extend(keys.iter().map(|k| PathSegment::Key((*k).to_string())));
+    path
+}
+
+/// `base` followed by `keys` and an index.
+fn item_path(base: &[PathSegment], keys: &[&str], index: usize) -> Vec<PathSegment> {
+    let mut path = key_path(base, keys);
+    path.push(PathSegment::Index(index));
+    path
+}
+
+const PROFILE_NAME_FORM: &str =
+    "a profile name of letters, digits, '-', '_' and '.' that does not start with '.'";
+
+fn validate(config: &Config) -> Vec<Issue> {
+    let mut issues = Vec::new();
+    let mut report = |path: Vec<PathSegment>, message: String, expected: String| {
+        issues.push(Issue {
+            path,
+            at_key: false,
+            message,
+            expected,
+        });
+    };
     let budget = &config.storage.footprint_budget;
-    let b = "storage.footprint_budget";
+    let b = key_path(&[], &["storage", "footprint_budget"]);
     if !(budget.multiplier.is_finite() && budget.multiplier > 0.0) {
         report(
-            format!("{b}.multiplier"),
+            key_path(&b, &["multiplier"]),
             format!("multiplier {} is not a positive number", budget.multiplier),
-            "a positive number such as 3.0".to_string(),
+            "a finite positive number such as 3.0".to_string(),
         );
     }
     for (name, value) in [
@@ -731,15 +992,15 @@ fn validate(config: &Config, report: &mut dyn FnMut(String, String, String)) {
     ] {
         if !(value.is_finite() && value > 0.0) {
             report(
-                format!("{b}.{name}"),
+                key_path(&b, &[name]),
                 format!("{name} {value} is not a positive number"),
-                "a positive number such as 0.8".to_string(),
+                "a finite positive number such as 0.8".to_string(),
             );
         }
     }
     if budget.warn_threshold > budget.block_threshold {
         report(
-            format!("{b}.warn_threshold"),
+            key_path(&b, &["warn_threshold"]),
             format!(
                 "warn_threshold {} is above block_threshold {}",
                 budget.warn_threshold, budget.block_threshold
@@ -749,7 +1010,7 @@ fn validate(config: &Config, report: &mut dyn FnMut(String, String, String)) {
     }
     if config.run_metadata.pipeline_version.trim().is_empty() {
         report(
-            "run_metadata.pipeline_version".to_string(),
+            key_path(&[], &["run_metadata", "pipeline_version"]),
             "pipeline_version is empty".to_string(),
             "a version label such as v0.1.0".to_string(),
         );
@@ -758,7 +1019,7 @@ fn validate(config: &Config, report: &mut dyn FnMut(String, String, String)) {
     for (i, detector) in config.security.redaction.detectors.iter().enumerate() {
         if !known.contains(&detector.as_str()) {
             report(
-                format!("security.redaction.detectors[{i}]"),
+                item_path(&[], &["security", "redaction", "detectors"], i),
                 format!("unknown detector '{detector}'"),
                 format!("one of {}", known.join(", ")),
             );
@@ -766,29 +1027,39 @@ fn validate(config: &Config, report: &mut dyn FnMut(String, String, String)) {
     }
     if let Err(reason) = validate_profile_name(&config.active_profile) {
         report(
-            "active_profile".to_string(),
+            key_path(&[], &["active_profile"]),
             format!("profile name '{}' {reason}", config.active_profile),
-            "a profile name of letters, digits, '-', '_' and '.'".to_string(),
+            PROFILE_NAME_FORM.to_string(),
         );
     }
     for (name, profile) in &config.profiles {
-        let p = format!("profiles.{name}");
+        let p = key_path(&[], &["profiles", name]);
         if let Err(reason) = validate_profile_name(name) {
-            report(
-                p.clone(),
-                format!("profile name '{name}' {reason}"),
-                "a profile name of letters, digits, '-', '_' and '.'".to_string(),
-            );
+            issues.push(Issue {
+                path: p.clone(),
+                at_key: true,
+                message: format!("profile name '{name}' {reason}"),
+                expected: PROFILE_NAME_FORM.to_string(),
+            });
         }
-        validate_profile(profile, &p, report);
+        validate_profile(profile, &p, &mut issues);
     }
+    issues
 }
 
-fn validate_profile(profile: &Profile, p: &str, report: &mut dyn FnMut(String, String, String)) {
+fn validate_profile(profile: &Profile, p: &[PathSegment], issues: &mut Vec<Issue>) {
+    let mut report = |path: Vec<PathSegment>, message: String, expected: String| {
+        issues.push(Issue {
+            path,
+            at_key: false,
+            message,
+            expected,
+        });
+    };
     for (i, include) in profile.include_paths.iter().enumerate() {
         if let Err(reason) = crate::paths::check_relative_inside(include) {
             report(
-                format!("{p}.include_paths[{i}]"),
+                item_path(p, &["include_paths"], i),
                 format!("include path '{include}' {reason}"),
                 "a path relative to the workspace root, such as notes or .".to_string(),
             );
@@ -797,7 +1068,7 @@ fn validate_profile(profile: &Profile, p: &str, report: &mut dyn FnMut(String, S
     for (i, glob) in profile.exclude_globs.iter().enumerate() {
         if let Err(e) = globset::Glob::new(glob) {
             report(
-                format!("{p}.exclude_globs[{i}]"),
+                item_path(p, &["exclude_globs"], i),
                 format!("invalid glob '{glob}': {}", e.kind()),
                 "a glob such as **/drafts/** or *.tmp".to_string(),
             );
@@ -811,7 +1082,7 @@ fn validate_profile(profile: &Profile, p: &str, report: &mut dyn FnMut(String, S
     ] {
         if value != allowed {
             report(
-                format!("{p}.normalization.{key}"),
+                key_path(p, &["normalization", key]),
                 format!("'{value}' is not supported"),
                 format!("{allowed} (the only supported value)"),
             );
@@ -825,7 +1096,7 @@ fn validate_profile(profile: &Profile, p: &str, report: &mut dyn FnMut(String, S
             && !ext.contains(char::is_whitespace);
         if !valid {
             report(
-                format!("{p}.ingestion.allowed_extensions[{i}]"),
+                item_path(p, &["ingestion", "allowed_extensions"], i),
                 format!("'{ext}' is not a file extension"),
                 "an extension with its dot, such as .md".to_string(),
             );
@@ -833,21 +1104,21 @@ fn validate_profile(profile: &Profile, p: &str, report: &mut dyn FnMut(String, S
     }
     if ing.max_file_size_bytes == 0 {
         report(
-            format!("{p}.ingestion.max_file_size_bytes"),
+            key_path(p, &["ingestion", "max_file_size_bytes"]),
             "max_file_size_bytes is 0".to_string(),
             "a positive whole number of bytes".to_string(),
         );
     }
     if ing.chunk_tokens == 0 {
         report(
-            format!("{p}.ingestion.chunk_tokens"),
+            key_path(p, &["ingestion", "chunk_tokens"]),
             "chunk_tokens is 0".to_string(),
             "a positive whole number such as 200".to_string(),
         );
     }
     if ing.chunk_overlap_tokens >= ing.chunk_tokens && ing.chunk_tokens > 0 {
         report(
-            format!("{p}.ingestion.chunk_overlap_tokens"),
+            key_path(p, &["ingestion", "chunk_overlap_tokens"]),
             format!(
                 "chunk_overlap_tokens {} is not below chunk_tokens {}",
                 ing.chunk_overlap_tokens, ing.chunk_tokens
@@ -857,7 +1128,7 @@ fn validate_profile(profile: &Profile, p: &str, report: &mut dyn FnMut(String, S
     }
     if !["off", "auto", "on"].contains(&ing.ocr_mode.as_str()) {
         report(
-            format!("{p}.ingestion.ocr_mode"),
+            key_path(p, &["ingestion", "ocr_mode"]),
             format!("'{}' is not an OCR mode", ing.ocr_mode),
             "off, auto or on".to_string(),
         );
@@ -865,7 +1136,7 @@ fn validate_profile(profile: &Profile, p: &str, report: &mut dyn FnMut(String, S
     let co = &profile.linking.cooccurrence;
     if co.max_document_frequency < 2 {
         report(
-            format!("{p}.linking.cooccurrence.max_document_frequency"),
+            key_path(p, &["linking", "cooccurrence", "max_document_frequency"]),
             format!(
                 "max_document_frequency {} cannot relate two notes",
                 co.max_document_frequency
@@ -876,7 +1147,7 @@ fn validate_profile(profile: &Profile, p: &str, report: &mut dyn FnMut(String, S
     let r = &profile.search.ranking;
     if !(r.score_rounding.is_finite() && r.score_rounding >= 0.0) {
         report(
-            format!("{p}.search.ranking.score_rounding"),
+            key_path(p, &["search", "ranking", "score_rounding"]),
             format!("score_rounding {} is negative", r.score_rounding),
             "a small non-negative number such as 0.000001".to_string(),
         );
@@ -961,13 +1232,97 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(tmp.path().join("config")).unwrap();
         std::fs::write(tmp.path().join("config/pkg.yaml"), "active_profile: work\n").unwrap();
+        // From the file: located at the value.
         let err = load(tmp.path(), None, None).unwrap_err();
-        assert!(matches!(err, ConfigError::UnknownProfile { .. }), "{err}");
+        let ConfigError::Invalid { problems, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(problems[0].key_path, "active_profile");
+        assert_eq!(
+            (problems[0].position.line, problems[0].position.column),
+            (1, 17)
+        );
+        assert!(
+            problems[0].expected.contains("(default)"),
+            "{}",
+            problems[0].expected
+        );
+        // From --profile: typed, with the configured names.
+        let err = load(tmp.path(), None, Some("nope")).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::UnknownProfile { known, config: ConfigSource::File(_), .. } if known == &["default"]),
+            "{err}"
+        );
         let err = load(tmp.path(), None, Some("a/b")).unwrap_err();
         assert!(
             matches!(err, ConfigError::InvalidProfileName { .. }),
             "{err}"
         );
+        // A valid --profile overrides a stale active_profile.
+        assert_eq!(
+            load(tmp.path(), None, Some("default"))
+                .unwrap()
+                .profile_name,
+            "default"
+        );
+    }
+
+    #[test]
+    fn comment_only_file_gives_defaults() {
+        for text in ["# nothing here\n", "\n# a\n  # b\n", "---\n# c\n"] {
+            let (config, warnings) = parse(text).unwrap();
+            assert_eq!(config, Config::default(), "{text:?}");
+            assert!(warnings.is_empty());
+        }
+        assert!(parse("# c\nnull\n").is_err());
+    }
+
+    #[test]
+    fn non_finite_numbers_name_their_key() {
+        for (text, shown, line_col) in [
+            (
+                "storage: {footprint_budget: {multiplier: .nan}}\n",
+                ".nan",
+                "1:42",
+            ),
+            (
+                "storage:\n  footprint_budget:\n    multiplier: 1e400\n",
+                "1e400",
+                "3:17",
+            ),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "pkg.yaml:{line_col}: storage.footprint_budget.multiplier: `{shown}` is not a finite number; expected a finite positive number"
+                )),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn profile_keys_with_dots_are_located() {
+        let err = parse("profiles:\n  default: {}\n  \"..\":\n    include_paths: [.]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pkg.yaml:3:3: profiles.\"..\":"), "{err}");
+        let (_, warnings) = parse("profiles:\n  v1.2:\n    extra: 1\n").unwrap();
+        assert_eq!(warnings[0].key_path, "profiles.\"v1.2\".extra");
+        assert_eq!(
+            (warnings[0].position.line, warnings[0].position.column),
+            (3, 5)
+        );
+    }
+
+    #[test]
+    fn a_directory_is_not_a_config_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = load(tmp.path(), Some(tmp.path()), None).unwrap_err();
+        assert!(matches!(err, ConfigError::IsDirectory { .. }), "{err}");
+        std::fs::create_dir_all(tmp.path().join("config/pkg.yaml")).unwrap();
+        let err = load(tmp.path(), None, None).unwrap_err();
+        assert!(err.to_string().contains("is a directory"), "{err}");
     }
 
     #[test]

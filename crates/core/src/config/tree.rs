@@ -68,6 +68,55 @@ impl Node {
         }
     }
 
+    /// The node at `path`, if every step exists.
+    pub fn get(&self, path: &[PathSegment]) -> Option<&Node> {
+        let mut node = self;
+        for segment in path {
+            node = match (segment, &node.value) {
+                (PathSegment::Key(name), NodeValue::Map(entries)) => {
+                    &entries.iter().find(|(k, _, _)| k == name)?.2
+                }
+                (PathSegment::Index(idx), NodeValue::Seq(items)) => items.get(*idx)?,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
+    /// The first number in document order that is NaN or infinite
+    /// (`.nan`, `.inf`, `1e400`), with its path. Only [`parse_config`] keeps
+    /// such numbers; [`parse`] rejects them.
+    pub fn first_non_finite(&self) -> Option<(Vec<PathSegment>, &Node)> {
+        fn walk<'a>(node: &'a Node, path: &mut Vec<PathSegment>) -> Option<&'a Node> {
+            match &node.value {
+                NodeValue::Float(f) if !f.is_finite() => Some(node),
+                NodeValue::Seq(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        path.push(PathSegment::Index(i));
+                        if let Some(found) = walk(item, path) {
+                            return Some(found);
+                        }
+                        path.pop();
+                    }
+                    None
+                }
+                NodeValue::Map(entries) => {
+                    for (key, _, child) in entries {
+                        path.push(PathSegment::Key(key.clone()));
+                        if let Some(found) = walk(child, path) {
+                            return Some(found);
+                        }
+                        path.pop();
+                    }
+                    None
+                }
+                _ => None,
+            }
+        }
+        let mut path = Vec::new();
+        walk(self, &mut path).map(|node| (path, node))
+    }
+
     /// Finds the position of a dotted path such as `profiles.default.ingestion`
     /// or `profiles.default.include_paths[2]`. With `key_position`, the final
     /// map key's own position is returned (used for unknown-key warnings).
@@ -112,7 +161,9 @@ pub enum PathSegment {
     Index(usize),
 }
 
-/// Renders a path as `a.b[2].c`.
+/// Renders a path as `a.b[2].c`. A key that would be ambiguous in that
+/// form (empty, or holding `.`, `[`, `]`, `"` or whitespace, such as a
+/// profile named `..`) is quoted: `profiles."..".include_paths`.
 pub fn render_path(path: &[PathSegment]) -> String {
     let mut out = String::new();
     for segment in path {
@@ -121,7 +172,14 @@ pub fn render_path(path: &[PathSegment]) -> String {
                 if !out.is_empty() {
                     out.push('.');
                 }
-                out.push_str(k);
+                let plain = !k.is_empty()
+                    && !k.contains(['.', '[', ']', '"'])
+                    && !k.contains(char::is_whitespace);
+                if plain {
+                    out.push_str(k);
+                } else {
+                    out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                }
             }
             PathSegment::Index(i) => out.push_str(&format!("[{i}]")),
         }
@@ -130,7 +188,8 @@ pub fn render_path(path: &[PathSegment]) -> String {
 }
 
 /// Parses `a.b[2].c` back into segments (the inverse of [`render_path`] for
-/// keys without dots or brackets, which is all our configuration uses).
+/// keys without dots, brackets or quotes; code that has the segments should
+/// keep them rather than render and re-parse).
 pub fn parse_path(text: &str) -> Vec<PathSegment> {
     let mut segments = Vec::new();
     for part in text.split('.').filter(|p| !p.is_empty()) {
@@ -161,23 +220,68 @@ pub fn parse_path(text: &str) -> Vec<PathSegment> {
 #[derive(Debug, Clone)]
 pub struct ParseFailure {
     pub position: Position,
+    /// A sentence without a subject for [`Self::too_complex`] failures
+    /// ("expands to more than ... nodes ..."), so callers can say what expands
+    /// ("front matter", "the configuration"); otherwise the parser's message.
     pub message: String,
+    /// The text hit one of the parser's safety limits (an alias bomb, very
+    /// deep nesting, ...) rather than a syntax error; the position is then
+    /// of little use and `line` may be 0.
+    pub too_complex: bool,
 }
 
 /// Parses YAML (or JSON) text into a located tree. An empty document is an
-/// empty mapping.
+/// empty mapping; NaN and infinite numbers (`.nan`, `1e400`) are errors.
 pub fn parse(text: &str) -> Result<Node, ParseFailure> {
+    parse_with(text, false)
+}
+
+/// Parses a configuration file: like [`parse`], but a document of nothing
+/// but whitespace, comments and `---` markers is an empty mapping (as an empty
+/// one is), and NaN or infinite numbers are kept as [`NodeValue::Float`] so
+/// the caller can name their key (see [`Node::first_non_finite`]).
+pub fn parse_config(text: &str) -> Result<Node, ParseFailure> {
+    let node = parse_with(text, true)?;
+    if matches!(node.value, NodeValue::Null) && is_blank_document(text) {
+        return Ok(empty_map());
+    }
+    Ok(node)
+}
+
+fn empty_map() -> Node {
+    Node {
+        position: Position { line: 1, column: 1 },
+        value: NodeValue::Map(Vec::new()),
+    }
+}
+
+/// Whether every line is blank, a comment, or a document marker.
+fn is_blank_document(text: &str) -> bool {
+    text.lines().all(|line| {
+        let line = line.trim();
+        let rest = line
+            .strip_prefix("---")
+            .or_else(|| line.strip_prefix("..."))
+            .map(str::trim_start)
+            .unwrap_or(line);
+        rest.is_empty() || rest.starts_with('#')
+    })
+}
+
+fn parse_with(text: &str, keep_non_finite: bool) -> Result<Node, ParseFailure> {
     if text.trim().is_empty() {
-        return Ok(Node {
-            position: Position { line: 1, column: 1 },
-            value: NodeValue::Map(Vec::new()),
-        });
+        return Ok(empty_map());
     }
     // YAML 1.2 core booleans only: a tag `y` or a mode `off` stays a string
     // (YAML 1.1 would turn them into booleans); `007` stays a string too.
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
     options.leading_zero_numbers_as_strings = true;
+    let budget = serde_saphyr::Budget::default();
+    options.budget = Some(budget.clone());
+    if keep_non_finite {
+        options.non_finite_float_policy = serde_saphyr::NonFiniteFloatPolicy::PassThrough;
+    }
     let spanned: Spanned<RawNode> =
         serde_saphyr::from_str_with_options(text, options).map_err(|err| {
             let position = err
@@ -187,12 +291,84 @@ pub fn parse(text: &str) -> Result<Node, ParseFailure> {
                     column: loc.column(),
                 })
                 .unwrap_or_default();
-            ParseFailure {
-                position,
-                message: first_line(&err.without_snippet().to_string()),
+            match budget_breach(&err) {
+                Some(breach) => ParseFailure {
+                    position,
+                    message: describe_breach(breach, &budget),
+                    too_complex: true,
+                },
+                None => ParseFailure {
+                    position,
+                    message: first_line(&err.without_snippet().to_string()),
+                    too_complex: false,
+                },
             }
         })?;
     Ok(convert(spanned))
+}
+
+/// The safety limit an error reports, looking through the wrappers that
+/// add alias locations or a source snippet.
+fn budget_breach(err: &serde_saphyr::Error) -> Option<&serde_saphyr::budget::BudgetBreach> {
+    use serde_saphyr::Error as E;
+    let mut err = err;
+    loop {
+        match err {
+            E::AliasError { error, .. } | E::WithSnippet { error, .. } => err = error,
+            E::Budget { breach, .. } => return Some(breach),
+            _ => return None,
+        }
+    }
+}
+
+/// A readable sentence (without a subject) for a safety limit.
+fn describe_breach(
+    breach: &serde_saphyr::budget::BudgetBreach,
+    budget: &serde_saphyr::Budget,
+) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    const SHORTEN: &str = "write the repeated values out or shorten it";
+    match breach {
+        B::Nodes { .. } => format!(
+            "expands to more than {} YAML nodes (anchors and aliases repeat content); {SHORTEN}",
+            budget.max_nodes
+        ),
+        B::Events { .. } => format!(
+            "expands to more than {} YAML events (anchors and aliases repeat content); {SHORTEN}",
+            budget.max_events
+        ),
+        B::Aliases { .. } => format!(
+            "uses more than {} aliases (`*name`); {SHORTEN}",
+            budget.max_aliases
+        ),
+        B::AliasAnchorRatio { aliases, anchors } => format!(
+            "uses {aliases} aliases for {anchors} anchors, which is how YAML alias bombs \
+             are built; {SHORTEN}"
+        ),
+        B::Anchors { .. } => format!(
+            "defines more than {} anchors (`&name`); shorten it",
+            budget.max_anchors
+        ),
+        B::RecordedAnchorEvents { .. } | B::RecordedAnchorBytes { .. } => {
+            format!("repeats too much content through anchors and aliases; {SHORTEN}")
+        }
+        B::Depth { .. } => format!(
+            "nests more than {} levels deep; flatten it",
+            budget.max_depth
+        ),
+        B::ScalarBytes { .. } => "holds too much text for YAML that is read in one piece; \
+             shorten it"
+            .to_string(),
+        B::Documents { .. } => format!(
+            "holds more than {} YAML documents (`---` separators); keep one",
+            budget.max_documents
+        ),
+        B::MergeKeys { .. } => format!(
+            "uses more than {} merge keys (`<<`); shorten it",
+            budget.max_merge_keys
+        ),
+        _ => "is too large or too deeply nested to read safely; shorten it".to_string(),
+    }
 }
 
 /// The first line of a parser message, without the position (we print our
@@ -393,6 +569,57 @@ mod tests {
     fn empty_document_is_empty_map() {
         let tree = parse("  \n").unwrap();
         assert!(matches!(tree.value, NodeValue::Map(ref m) if m.is_empty()));
+    }
+
+    #[test]
+    fn comment_only_config_is_empty_map_but_not_for_front_matter() {
+        let tree = parse_config("# only\n# comments\n").unwrap();
+        assert!(matches!(tree.value, NodeValue::Map(ref m) if m.is_empty()));
+        assert!(matches!(parse("# only\n").unwrap().value, NodeValue::Null));
+        assert!(matches!(
+            parse_config("null\n").unwrap().value,
+            NodeValue::Null
+        ));
+    }
+
+    #[test]
+    fn non_finite_numbers_are_kept_for_configs_only() {
+        let tree = parse_config("a:\n  b: [1, .inf]\n").unwrap();
+        let (path, node) = tree.first_non_finite().unwrap();
+        assert_eq!(render_path(&path), "a.b[1]");
+        assert_eq!((node.position.line, node.position.column), (2, 10));
+        assert!(parse("a: .nan\n").is_err());
+    }
+
+    #[test]
+    fn alias_bombs_are_described_in_words() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        let mut prev = 'a';
+        for name in 'b'..='g' {
+            let refs = vec![format!("*{prev}"); 10].join(", ");
+            text.push_str(&format!("{name}: &{name} [{refs}]\n"));
+            prev = name;
+        }
+        let failure = parse(&text).unwrap_err();
+        assert!(failure.too_complex);
+        assert!(
+            failure
+                .message
+                .starts_with("expands to more than 250000 YAML nodes"),
+            "{}",
+            failure.message
+        );
+    }
+
+    #[test]
+    fn ambiguous_keys_are_quoted() {
+        let path = vec![
+            PathSegment::Key("profiles".to_string()),
+            PathSegment::Key("..".to_string()),
+            PathSegment::Key("include_paths".to_string()),
+            PathSegment::Index(0),
+        ];
+        assert_eq!(render_path(&path), "profiles.\"..\".include_paths[0]");
     }
 
     #[test]

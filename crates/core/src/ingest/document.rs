@@ -247,14 +247,7 @@ pub fn parse_hashed(
                     frontmatter_error = Some("front matter is not a mapping of fields".to_string())
                 }
             },
-            Err(failure) => {
-                // Positions inside the YAML are one line below the `---`.
-                frontmatter_error = Some(format!(
-                    "line {}: {}",
-                    failure.position.line + 1,
-                    failure.message
-                ));
-            }
+            Err(failure) => frontmatter_error = Some(frontmatter_error_message(&failure)),
         }
     }
 
@@ -314,6 +307,18 @@ pub fn parse_hashed(
         redactions,
         text_clean,
     }))
+}
+
+/// The ingest record's detail for front matter that cannot be read.
+fn frontmatter_error_message(failure: &crate::config::tree::ParseFailure) -> String {
+    if failure.too_complex {
+        // A safety limit (an alias bomb): the position points into the
+        // expansion, not at anything to fix.
+        format!("front matter {}", failure.message)
+    } else {
+        // Positions inside the YAML are one line below the `---`.
+        format!("line {}: {}", failure.position.line + 1, failure.message)
+    }
 }
 
 /// Decides group boundaries: a group ends after a document whose path hash
@@ -459,6 +464,40 @@ mod tests {
         };
         assert!(doc.frontmatter.is_none());
         assert!(doc.frontmatter_error.is_some());
+        assert_eq!(doc.body(), "body\n");
+    }
+
+    #[test]
+    fn alias_bomb_front_matter_is_reported_as_a_sentence() {
+        // Billion laughs: ten levels of ten aliases each.
+        let mut src = String::from("---\na: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        let mut prev = 'a';
+        for name in 'b'..='j' {
+            let refs = vec![format!("*{prev}"); 10].join(", ");
+            src.push_str(&format!("{name}: &{name} [{refs}]\n"));
+            prev = name;
+        }
+        src.push_str("---\nbody\n");
+        let Parsed::Document(doc) = parse(
+            "bomb.md",
+            src.as_bytes(),
+            "text/markdown",
+            &ingestion(),
+            &Redactor::disabled(),
+        ) else {
+            panic!("not parsed");
+        };
+        assert!(doc.frontmatter.is_none());
+        let detail = doc.frontmatter_error.clone().unwrap();
+        assert!(
+            detail.starts_with("front matter expands to more than 250000 YAML nodes"),
+            "{detail}"
+        );
+        assert!(detail.contains("shorten it"), "{detail}");
+        assert!(
+            !detail.contains('{') && !detail.contains("Nodes"),
+            "{detail}"
+        );
         assert_eq!(doc.body(), "body\n");
     }
 
