@@ -950,6 +950,18 @@ struct Issue {
     expected: String,
 }
 
+impl Issue {
+    /// A problem with the value at `path`.
+    fn at_value(path: Vec<PathSegment>, message: String, expected: String) -> Issue {
+        Issue {
+            path,
+            at_key: false,
+            message,
+            expected,
+        }
+    }
+}
+
 /// `base` followed by `keys`.
 fn key_path(base: &[PathSegment], keys: &[&str]) -> Vec<PathSegment> {
     let mut path = base.to_vec();
@@ -969,14 +981,8 @@ const PROFILE_NAME_FORM: &str =
 
 fn validate(config: &Config) -> Vec<Issue> {
     let mut issues = Vec::new();
-    let mut report = |path: Vec<PathSegment>, message: String, expected: String| {
-        issues.push(Issue {
-            path,
-            at_key: false,
-            message,
-            expected,
-        });
-    };
+    let mut report =
+        |path, message, expected| issues.push(Issue::at_value(path, message, expected));
     let budget = &config.storage.footprint_budget;
     let b = key_path(&[], &["storage", "footprint_budget"]);
     if !(budget.multiplier.is_finite() && budget.multiplier > 0.0) {
@@ -1048,14 +1054,8 @@ fn validate(config: &Config) -> Vec<Issue> {
 }
 
 fn validate_profile(profile: &Profile, p: &[PathSegment], issues: &mut Vec<Issue>) {
-    let mut report = |path: Vec<PathSegment>, message: String, expected: String| {
-        issues.push(Issue {
-            path,
-            at_key: false,
-            message,
-            expected,
-        });
-    };
+    let mut report =
+        |path, message, expected| issues.push(Issue::at_value(path, message, expected));
     for (i, include) in profile.include_paths.iter().enumerate() {
         if let Err(reason) = crate::paths::check_relative_inside(include) {
             report(
