@@ -187,35 +187,6 @@ pub fn render_path(path: &[PathSegment]) -> String {
     out
 }
 
-/// Parses `a.b[2].c` back into segments (the inverse of [`render_path`] for
-/// keys without dots, brackets or quotes; code that has the segments should
-/// keep them rather than render and re-parse).
-pub fn parse_path(text: &str) -> Vec<PathSegment> {
-    let mut segments = Vec::new();
-    for part in text.split('.').filter(|p| !p.is_empty()) {
-        let mut rest = part;
-        if let Some(open) = rest.find('[') {
-            let key = &rest[..open];
-            if !key.is_empty() {
-                segments.push(PathSegment::Key(key.to_string()));
-            }
-            rest = &rest[open..];
-            while let Some(stripped) = rest.strip_prefix('[') {
-                let Some(close) = stripped.find(']') else {
-                    break;
-                };
-                if let Ok(idx) = stripped[..close].parse() {
-                    segments.push(PathSegment::Index(idx));
-                }
-                rest = &stripped[close + 1..];
-            }
-        } else {
-            segments.push(PathSegment::Key(rest.to_string()));
-        }
-    }
-    segments
-}
-
 /// A parse failure with its position.
 #[derive(Debug, Clone)]
 pub struct ParseFailure {
@@ -526,9 +497,50 @@ impl<'de> Deserialize<'de> for RawNode {
     }
 }
 
+/// "Billion laughs" YAML for tests: `levels` anchors, each a list of ten
+/// aliases of the one before, so it expands to 10^levels nodes.
+#[cfg(test)]
+pub(crate) fn alias_bomb(levels: u32) -> String {
+    let names: Vec<char> = ('a'..='z').take(levels as usize).collect();
+    let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for pair in names.windows(2) {
+        let refs = vec![format!("*{}", pair[0]); 10].join(", ");
+        text.push_str(&format!("{0}: &{0} [{refs}]\n", pair[1]));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parses `a.b[2].c` into segments (the inverse of [`render_path`] for
+    /// plain keys): how these tests name a path.
+    fn parse_path(text: &str) -> Vec<PathSegment> {
+        let mut segments = Vec::new();
+        for part in text.split('.').filter(|p| !p.is_empty()) {
+            let mut rest = part;
+            if let Some(open) = rest.find('[') {
+                let key = &rest[..open];
+                if !key.is_empty() {
+                    segments.push(PathSegment::Key(key.to_string()));
+                }
+                rest = &rest[open..];
+                while let Some(stripped) = rest.strip_prefix('[') {
+                    let Some(close) = stripped.find(']') else {
+                        break;
+                    };
+                    if let Ok(idx) = stripped[..close].parse() {
+                        segments.push(PathSegment::Index(idx));
+                    }
+                    rest = &stripped[close + 1..];
+                }
+            } else {
+                segments.push(PathSegment::Key(rest.to_string()));
+            }
+        }
+        segments
+    }
 
     #[test]
     fn positions_of_nested_values() {
@@ -593,14 +605,7 @@ mod tests {
 
     #[test]
     fn alias_bombs_are_described_in_words() {
-        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
-        let mut prev = 'a';
-        for name in 'b'..='g' {
-            let refs = vec![format!("*{prev}"); 10].join(", ");
-            text.push_str(&format!("{name}: &{name} [{refs}]\n"));
-            prev = name;
-        }
-        let failure = parse(&text).unwrap_err();
+        let failure = parse(&alias_bomb(7)).unwrap_err();
         assert!(failure.too_complex);
         assert!(
             failure

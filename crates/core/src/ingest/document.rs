@@ -428,18 +428,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn parses_markdown_with_front_matter() {
-        let src = "---\r\ntitle: Hello\r\ntags: [a, b]\r\n---\r\n# Heading\r\none two three four five\r\n";
-        let Parsed::Document(doc) = parse(
-            "notes/x.md",
+    /// Parses Markdown text with the test settings and no redaction.
+    fn markdown(path: &str, src: &str) -> DocumentRecord {
+        match parse(
+            path,
             src.as_bytes(),
             "text/markdown",
             &ingestion(),
             &Redactor::disabled(),
-        ) else {
-            panic!("not parsed");
-        };
+        ) {
+            Parsed::Document(doc) => *doc,
+            _ => panic!("{path} not parsed"),
+        }
+    }
+
+    #[test]
+    fn parses_markdown_with_front_matter() {
+        let src = "---\r\ntitle: Hello\r\ntags: [a, b]\r\n---\r\n# Heading\r\none two three four five\r\n";
+        let doc = markdown("notes/x.md", src);
         assert_eq!(doc.frontmatter.as_ref().unwrap()["title"], "Hello");
         assert_eq!(doc.body(), "# Heading\none two three four five\n");
         assert_eq!(doc.segments.len(), 2);
@@ -453,15 +459,7 @@ mod tests {
     #[test]
     fn malformed_front_matter_is_reported() {
         let src = "---\ntitle: [unclosed\n---\nbody\n";
-        let Parsed::Document(doc) = parse(
-            "a.md",
-            src.as_bytes(),
-            "text/markdown",
-            &ingestion(),
-            &Redactor::disabled(),
-        ) else {
-            panic!("not parsed");
-        };
+        let doc = markdown("a.md", src);
         assert!(doc.frontmatter.is_none());
         assert!(doc.frontmatter_error.is_some());
         assert_eq!(doc.body(), "body\n");
@@ -469,24 +467,8 @@ mod tests {
 
     #[test]
     fn alias_bomb_front_matter_is_reported_as_a_sentence() {
-        // Billion laughs: ten levels of ten aliases each.
-        let mut src = String::from("---\na: &a [x, x, x, x, x, x, x, x, x, x]\n");
-        let mut prev = 'a';
-        for name in 'b'..='j' {
-            let refs = vec![format!("*{prev}"); 10].join(", ");
-            src.push_str(&format!("{name}: &{name} [{refs}]\n"));
-            prev = name;
-        }
-        src.push_str("---\nbody\n");
-        let Parsed::Document(doc) = parse(
-            "bomb.md",
-            src.as_bytes(),
-            "text/markdown",
-            &ingestion(),
-            &Redactor::disabled(),
-        ) else {
-            panic!("not parsed");
-        };
+        let src = format!("---\n{}---\nbody\n", crate::config::tree::alias_bomb(10));
+        let doc = markdown("bomb.md", &src);
         assert!(doc.frontmatter.is_none());
         let detail = doc.frontmatter_error.clone().unwrap();
         assert!(
