@@ -145,26 +145,19 @@ pub fn discover(root: &Path, profile: &Profile) -> Result<Discovery> {
             }
         };
         if meta.is_dir() {
-            walk_dir(root, &store_dir, &start, &filters, &mut found)?;
+            walk_dir(
+                root,
+                &store_dir,
+                &start,
+                &filters,
+                &mut found,
+                &mut discovery.warnings,
+            )?;
         } else {
             found.extend(visit_entry(root, &start, meta.file_type(), &filters));
         }
     }
     discovery.files = found.into_values().collect();
-    // A directory that cannot be listed hides everything under it: say so.
-    for entry in &discovery.files {
-        if entry.unread == Some(Unread::Unreadable) {
-            discovery.warnings.push(format!(
-                "cannot list directory '{}' ({}); nothing under it is ingested: check its permissions",
-                entry.rel,
-                entry
-                    .detail
-                    .as_deref()
-                    .and_then(|d| d.strip_prefix("cannot list directory: "))
-                    .unwrap_or("unreadable")
-            ));
-        }
-    }
     Ok(discovery)
 }
 
@@ -174,6 +167,7 @@ fn walk_dir(
     dir: &Path,
     filters: &Filters,
     found: &mut BTreeMap<String, Discovered>,
+    warnings: &mut Vec<String>,
 ) -> Result<()> {
     if dir == store_dir {
         return Ok(());
@@ -187,8 +181,12 @@ fn walk_dir(
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            // An unreadable directory is recorded as one unreadable entry.
+            // An unreadable directory is recorded as one unreadable entry,
+            // and said: everything under it is left out.
             let rel = relative_posix(root, dir).unwrap_or_else(|| lossy_rel(root, dir));
+            warnings.push(format!(
+                "cannot list directory '{rel}' ({e}); nothing under it is ingested: check its permissions"
+            ));
             found.insert(
                 rel.clone(),
                 Discovered {
@@ -218,7 +216,7 @@ fn walk_dir(
         .collect();
     found.extend(entries);
     for (name, _) in dirs {
-        walk_dir(root, store_dir, &dir.join(&name), filters, found)?;
+        walk_dir(root, store_dir, &dir.join(&name), filters, found, warnings)?;
     }
     Ok(())
 }

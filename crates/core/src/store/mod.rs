@@ -62,34 +62,25 @@ pub fn inspect(layout: &StoreLayout) -> Result<Found> {
             format: Option<String>,
             schema_version: Option<serde_json::Value>,
         }
-        let marker: std::result::Result<Marker, serde_json::Error> = serde_json::from_slice(&bytes);
-        let problem = match &marker {
-            Err(e) if e.is_syntax() || e.is_eof() => Some(format!("is not valid JSON ({e})")),
-            Err(_) => Some("is not an auditgraph store marker".to_string()),
-            Ok(_) => None,
-        };
-        let marker = marker.ok();
-        let found = marker
-            .as_ref()
-            .and_then(|m| m.schema_version.as_ref())
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string())
-            });
+        let parsed: std::result::Result<Marker, serde_json::Error> = serde_json::from_slice(&bytes);
+        let marker = parsed.as_ref().ok();
+        let found = marker.and_then(|m| m.schema_version.as_ref()).map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string())
+        });
         let is_ours = marker
-            .as_ref()
             .and_then(|m| m.format.as_deref())
             .is_some_and(|f| f == STORE_FORMAT);
         if !is_ours {
+            let problem = match &parsed {
+                Err(e) if e.is_syntax() || e.is_eof() => format!("is not valid JSON ({e})"),
+                _ => "is not an auditgraph store marker".to_string(),
+            };
             return Ok(Found::Unreadable {
                 file: store_file,
                 found,
-                problem: problem.or_else(|| {
-                    marker
-                        .is_some()
-                        .then(|| "is not an auditgraph store marker".to_string())
-                }),
+                problem: Some(problem),
             });
         }
         return match serde_json::from_slice::<StoreState>(&bytes) {
