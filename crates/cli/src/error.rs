@@ -170,14 +170,14 @@ impl From<Error> for CliError {
                 _,
             ) => {
                 use auditgraph_core::config::{ConfigError, ConfigSource};
-                let valid = !matches!(cfg, ConfigError::InvalidProfileName { .. });
-                let names = if valid {
+                let name_is_valid = !matches!(cfg, ConfigError::InvalidProfileName { .. });
+                let why_not = if name_is_valid {
                     String::new()
                 } else {
                     format!(", and '{name}' cannot be one: profile names use letters, digits, '-', '_' and '.' (they become directory names under .pkg/profiles)")
                 };
                 // How to add one: under the name asked for, when it can be one.
-                let new_name = if valid { name.as_str() } else { "work" };
+                let new_name = if name_is_valid { name.as_str() } else { "work" };
                 let add = match config {
                     ConfigSource::File(file) => format!(
                         "to add a profile, add an entry such as `{new_name}:` with its settings (include_paths, ...) under `profiles:` in {}",
@@ -189,7 +189,7 @@ impl From<Error> for CliError {
                 };
                 CliError::new(exit::USAGE, "config_error", message)
                     .hint(format!(
-                        "the --profile flag names a profile the configuration does not define{names}; pass one of the configured profiles ({}), or leave --profile out to use the configuration's active_profile",
+                        "the --profile flag names a profile the configuration does not define{why_not}; pass one of the configured profiles ({}), or leave --profile out to use the configuration's active_profile",
                         known.join(", ")
                     ))
                     .hint(add)
