@@ -405,16 +405,34 @@ fn big_results_and_the_result_limit() {
     assert_eq!(r.records[99_999], [Value::Int(100_000)]);
     // A query text of several 64 KiB chunks, and a 60 000-byte string back.
     let long = "ä".repeat(100_000);
-    let r = c
-        .run(
-            &format!(
-                "RETURN size({}) AS n, substring({}, 0, 30000) AS s",
-                cypher_literal(&Value::from(long.as_str())).unwrap(),
-                cypher_literal(&Value::from(long.as_str())).unwrap()
-            ),
-            &[],
-        )
-        .unwrap();
+    let query = format!(
+        "RETURN size({}) AS n, substring({}, 0, 30000) AS s",
+        cypher_literal(&Value::from(long.as_str())).unwrap(),
+        cypher_literal(&Value::from(long.as_str())).unwrap()
+    );
+    // FalkorDB 4.16 drops a request that reaches it in several TCP reads
+    // by closing or resetting the connection (see the crate docs), more
+    // often while other tests load it. The framing is right if it answers
+    // once: a dropped connection is retried on a fresh one after a pause;
+    // any other error fails.
+    let mut attempts = 0;
+    let r = loop {
+        attempts += 1;
+        let mut fresh = Client::connect(&server.config()).unwrap();
+        match fresh.run(&query, &[]) {
+            Ok(r) => break r,
+            Err(BoltError::Io { source, .. })
+                if attempts < 20
+                    && matches!(
+                        source.kind(),
+                        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+                    ) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => panic!("attempt {attempts}: {e:?}"),
+        }
+    };
     assert_eq!(r.records[0][0], Value::Int(100_000));
     assert_eq!(r.records[0][1].as_str(), Some(&long[..60_000]));
     // Over the configured limit: a protocol error, and the client is done.
