@@ -183,16 +183,6 @@ impl Drop for Scene {
     }
 }
 
-/// The documents of one group object.
-fn group_documents(ws: &Ws, object: &str) -> Vec<Value> {
-    let path = ws.store().join("objects").join(&object[..2]).join(object);
-    let bytes = zstd::decode_all(std::fs::read(path).unwrap().as_slice()).unwrap();
-    let payload = String::from_utf8(bytes).unwrap();
-    let body = payload.split_once('\n').unwrap().1;
-    let group: Value = serde_json::from_str(body).unwrap();
-    group["documents"].as_array().unwrap().clone()
-}
-
 #[track_caller]
 fn assert_no_panic(run: &Run) {
     for text in [&run.stderr, &run.stdout] {

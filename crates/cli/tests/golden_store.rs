@@ -41,7 +41,7 @@ fn listing(ws: &Ws) -> String {
         let bytes = std::fs::read(ws.path(".pkg").join(&path)).unwrap();
         let shown = path.replace(&run_id, "<run>");
         let body = if path.contains("/objects/") {
-            String::from_utf8(zstd::decode_all(bytes.as_slice()).unwrap()).unwrap()
+            object_listing(&zstd::decode_all(bytes.as_slice()).unwrap())
         } else if path.ends_with(".jsonl") {
             String::from_utf8(bytes)
                 .unwrap()
@@ -61,6 +61,20 @@ fn listing(ws: &Ws) -> String {
         out.push_str(&format!("=== {shown}\n{body}\n"));
     }
     out
+}
+
+/// An object's payload: its header line, then a JSON body as it is, a
+/// binary body as hex (32 bytes a line), so that every byte is guarded.
+fn object_listing(payload: &[u8]) -> String {
+    let newline = payload.iter().position(|&b| b == b'\n').unwrap();
+    let header = std::str::from_utf8(&payload[..newline]).unwrap();
+    let body = &payload[newline + 1..];
+    if header.ends_with(" bin") {
+        let lines: Vec<String> = body.chunks(32).map(hex::encode).collect();
+        format!("{header}\n{}", lines.join("\n"))
+    } else {
+        String::from_utf8(payload.to_vec()).unwrap()
+    }
 }
 
 #[test]

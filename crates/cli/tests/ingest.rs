@@ -207,11 +207,8 @@ fn documents_are_normalized_and_chunked() {
     let doc = ws.json(&["ingest"]);
     let m = ws.manifest(doc["detail"]["run_id"].as_str().unwrap(), "ingest");
     let object = m["document_groups"][0]["object"].as_str().unwrap();
-    let payload = read_object(&ws, object);
-    let (header, body) = payload.split_once('\n').unwrap();
-    assert!(header.starts_with("agobj documents v2 json"), "{header}");
-    let group: Value = serde_json::from_str(body).unwrap();
-    let d = &group["documents"][0];
+    let documents = group_documents(&ws, object);
+    let d = &documents[0];
     assert_eq!(d["frontmatter"]["title"], "Caf\u{e9}");
     let text = d["text"].as_str().unwrap();
     assert!(!text.contains('\r') && !text.contains('\u{feff}'));
@@ -227,33 +224,6 @@ fn documents_are_normalized_and_chunked() {
     assert_eq!(chunks[0]["line_start"], 4);
     assert_eq!(chunks[1]["line_start"], 5);
     assert_eq!(chunks[1]["overlap_tokens"], 1);
-}
-
-/// Inflates an object with the zstd command-line tool if present, else via
-/// the Rust decoder in the test (zstd is a dev dependency of core only).
-pub fn read_object(ws: &Ws, id: &str) -> String {
-    let path = ws.store().join("objects").join(&id[..2]).join(id);
-    let out = std::process::Command::new("zstd")
-        .args(["-dc"])
-        .arg(&path)
-        .output();
-    match out {
-        Ok(o) if o.status.success() => String::from_utf8(o.stdout).unwrap(),
-        _ => {
-            // Fall back to `auditgraph` itself is not possible; decode in Python.
-            let py = std::process::Command::new("python3")
-                .args([
-                    "-c",
-                    "import sys;print('zstd missing', file=sys.stderr);sys.exit(3)",
-                ])
-                .output()
-                .unwrap();
-            panic!(
-                "cannot inflate {id}: install zstd ({})",
-                String::from_utf8_lossy(&py.stderr)
-            );
-        }
-    }
 }
 
 #[test]

@@ -367,7 +367,7 @@ fn check_object(layout: &StoreLayout, id: &str, scanner: Option<&Redactor>) -> V
                 match crate::pipeline::postcondition::object_text(&payload) {
                     Ok(text) => scan_text(secrets, &text, &file, &mut problems),
                     Err(e) => {
-                        problems.push(match other_format(&header.kind, body) {
+                        problems.push(match other_format(&header, body) {
                             // Intact, but written by another build of
                             // this schema: not damage.
                             Some((found, readable)) if intact => Problem {
@@ -397,10 +397,13 @@ fn check_object(layout: &StoreLayout, id: &str, scanner: Option<&Redactor>) -> V
     problems
 }
 
-/// (found, readable) when `body` is a graph or index in a format this
-/// binary does not read.
-fn other_format(kind: &str, body: &[u8]) -> Option<(u32, u32)> {
-    let readable = crate::pipeline::readable_format(kind)?;
+/// (found, readable) when `body` is a binary graph, index or document group
+/// in a format this binary does not read.
+fn other_format(header: &objects::ObjectHeader, body: &[u8]) -> Option<(u32, u32)> {
+    if header.format != "bin" {
+        return None;
+    }
+    let readable = crate::pipeline::readable_format(&header.kind)?;
     let (found, _) = postcard::take_from_bytes::<u32>(body).ok()?;
     (found != readable).then_some((found, readable))
 }

@@ -220,3 +220,15 @@ pub fn fixture_ws(name: &str) -> Ws {
     copy_dir(&src, ws.root());
     ws
 }
+
+/// The documents of one document group object, as JSON values (the stored
+/// fields of each document; the object itself is binary).
+pub fn group_documents(ws: &Ws, object: &str) -> Vec<Value> {
+    let path = ws.store().join("objects").join(&object[..2]).join(object);
+    let payload = zstd::decode_all(std::fs::read(path).unwrap().as_slice()).unwrap();
+    let group = auditgraph_core::ingest::document::DocumentGroup::from_payload(&payload).unwrap();
+    serde_json::to_value(&group).unwrap()["documents"]
+        .as_array()
+        .unwrap()
+        .clone()
+}

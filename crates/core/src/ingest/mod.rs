@@ -13,7 +13,7 @@ use crate::redact::Redactor;
 use crate::store::layout::StoreLayout;
 use crate::store::objects::{self, PreparedObject};
 use discover::{Discovered, Unread};
-use document::{DOCUMENTS_KIND, DocumentGroup, DocumentRecord, Parsed};
+use document::{DocumentGroup, DocumentRecord, Parsed};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -97,7 +97,7 @@ pub fn load_group(
     object: &str,
     records: &HashMap<&str, &IngestRecord>,
 ) -> Result<Vec<DocumentRecord>> {
-    let group: DocumentGroup = objects::read_json(layout, object, DOCUMENTS_KIND)?;
+    let group = document::read_group(layout, object)?;
     let mut docs = group.documents;
     for doc in &mut docs {
         let record = records.get(doc.path.as_str()).ok_or_else(|| {

@@ -71,11 +71,12 @@ impl Workspace {
 }
 
 /// The format number this binary reads for a binary artifact kind (the
-/// graph, the index), `None` for kinds without one.
+/// graph, the index, document groups), `None` for kinds without one.
 pub fn readable_format(kind: &str) -> Option<u32> {
     match kind {
         crate::graph::model::GRAPH_KIND => Some(crate::graph::model::GRAPH_FORMAT),
         crate::index::stage::INDEX_KIND => Some(crate::index::stage::INDEX_FORMAT),
+        crate::ingest::document::DOCUMENTS_KIND => Some(crate::ingest::document::DOCUMENTS_FORMAT),
         _ => None,
     }
 }

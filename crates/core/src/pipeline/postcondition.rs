@@ -358,9 +358,9 @@ pub fn object_blocks(
     Ok(match (header.format.as_str(), header.kind.as_str()) {
         // Typed, so field names (ours) are not scanned; front matter keys
         // (the user's) are.
-        ("json", crate::ingest::document::DOCUMENTS_KIND) => {
-            let group: crate::ingest::document::DocumentGroup =
-                serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        (_, crate::ingest::document::DOCUMENTS_KIND) => {
+            let group = crate::ingest::document::DocumentGroup::from_payload(payload)
+                .map_err(|e| e.to_string())?;
             blocks(&group, block_size, skip)
         }
         ("json", _) => {

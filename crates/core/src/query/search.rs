@@ -14,10 +14,9 @@
 use crate::error::{Error, Result};
 use crate::extract::stage::EXTRACTION_KIND;
 use crate::index::{Bm25Index, for_each_token, tokenize};
-use crate::ingest::document::{DOCUMENTS_KIND, DocumentGroup, document_id};
+use crate::ingest::document::{DocumentGroup, document_id};
 use crate::query::load::LoadedRun;
 use crate::query::select::{Selection, filter, order_and_page};
-use crate::store::objects;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
@@ -219,7 +218,7 @@ fn load_document_group(run: &LoadedRun, group: u32) -> Result<DocumentGroup> {
                 format!("{EXTRACTION_KIND} artifact without its documents object"),
             )
         })?;
-    objects::read_json(&run.reader.layout, object, DOCUMENTS_KIND)
+    crate::ingest::document::read_group(&run.reader.layout, object)
 }
 
 /// A window of `text` around the first place where `focus` (a phrase, or a
