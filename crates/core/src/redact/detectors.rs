@@ -3,12 +3,16 @@
 //! [`crate::redact`] for the rules in prose.
 
 use memchr::memmem;
-use regex::{Regex, RegexSet};
+use regex::Regex;
 use std::sync::OnceLock;
 
 use super::heuristics::{
     KEY_QUALIFIERS, MIN_RANDOM_LETTERS, credential_key, has_template_syntax, mask_heavy,
     percent_decode, value_is_secret, vendor_body_ok,
+};
+use super::triggers::{
+    TRIGGER_AWS_LABELLED, TRIGGER_BEARER, TRIGGER_JWT, TRIGGER_KV, TRIGGER_KV_USER, TRIGGER_PEM,
+    TRIGGER_URL, TRIGGER_VENDOR, Triggers,
 };
 
 /// A detector. The declaration order is the priority used when matches of
@@ -119,10 +123,9 @@ pub(crate) const MARKER_PATTERN: &str = r"<<redacted:[a-z_]{1,40}:[0-9a-f]{12}>>
 /// up front (the vendor formats alone take milliseconds) was most of a
 /// short command's start-up, spent before any file was read.
 pub(crate) struct Patterns {
-    /// Cheap triggers (indexed by the `TRIGGER_*` constants), matched in
-    /// one pass: a pattern whose trigger does not match cannot match
-    /// either, so it is not run (nor compiled).
-    triggers: LazySet,
+    /// Cheap triggers: a pattern whose trigger does not match cannot
+    /// match either, so it is not run (nor compiled).
+    triggers: Triggers,
     pem_begin: LazyRegex,
     jwt: LazyRegex,
     bearer: LazyRegex,
@@ -175,27 +178,9 @@ impl LazyRegex {
     }
 }
 
-/// The trigger set, compiled when first needed (see [`LazyRegex`]).
-struct LazySet {
-    patterns: Vec<String>,
-    compiled: OnceLock<RegexSet>,
-}
-
-impl LazySet {
-    fn get(&self) -> &RegexSet {
-        self.compiled
-            .get_or_init(|| match RegexSet::new(&self.patterns) {
-                Ok(set) => set,
-                Err(e) => {
-                    panic!("internal error: the built-in redaction triggers do not compile: {e}")
-                }
-            })
-    }
-}
-
 /// Words that may name a credential key; the key's last word decides
 /// ([`credential_key`]).
-const KEY_STEM: &str = r"(?i:pass|pwd|secret|token|key|credential)";
+pub(crate) const KEY_STEM: &str = r"(?i:pass|pwd|secret|token|key|credential)";
 const IDENT: &str = r"[A-Za-z0-9_.\-]";
 /// From this size on, `credential_kv` is searched for only on the lines
 /// holding a key stem (see `Patterns::find_kv_by_lines`): on a chapter of
@@ -263,41 +248,6 @@ const VENDOR_INNER_PATTERNS: &[(&str, &str)] = &[
     ("-us", r"[0-9a-f]{32}-us[0-9]{1,2}"),
 ];
 
-/// What every vendor format starts with: its literal prefix and the first
-/// few characters of its body (at most eight; no later part). Any match of
-/// [`VENDOR_PATTERN`] or [`VENDOR_INNER_PATTERNS`] contains a match of this,
-/// so a text without one cannot hold a vendor token (the test
-/// `vendor_trigger_matches_every_vendor_format` checks every format).
-/// Prefixes alone were tripped by ordinary words (`key-value`, `task-list`),
-/// and compiling the vendor pattern costs milliseconds.
-const VENDOR_TRIGGER: &str = concat!(
-    r"(?:AKIA|ASIA)[A-Z0-9]{8}|gh[pousr]_[A-Za-z0-9]{8}|github_pat_[A-Za-z0-9_]{8}",
-    r"|gl(?:pat|ptt|dt|rt|cbt|soat|ft|imt)-[A-Za-z0-9_\-]{8}|xox[abeprs]-[A-Za-z0-9\-]{8}",
-    r"|hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/\-]{8}",
-    r"|[sr]k_(?:live|test)_[A-Za-z0-9]{8}|whsec_[A-Za-z0-9+/=]{8}|AIza[0-9A-Za-z_\-]{8}",
-    r"|sk-ant-[a-z]{2}|sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{8}|sk-[A-Za-z0-9]{8}",
-    r"|npm_[A-Za-z0-9]{8}|hf_[A-Za-z0-9]{8}|SG\.[A-Za-z0-9_\-]{8}|GOCSPX-[A-Za-z0-9_\-]{8}",
-    r"|dop_v1_[a-f0-9]{8}|shp(?:at|ss|ca|pa)_[a-fA-F0-9]{8}|pypi-AgEIcHlwaS5vcmc",
-    r"|discord(?:app)?\.com/api/webhooks/[0-9]{8}|hv[sb]\.[A-Za-z0-9_\-]{8}|dapi[0-9a-f]{8}",
-    r"|PMAK-[0-9a-f]{8}|lin_api_[A-Za-z0-9]{8}|glsa_[A-Za-z0-9]{8}|sntrys_[A-Za-z0-9+/=_\-]{8}",
-    r"|NRAK-[A-Z0-9]{8}|ATATT3[A-Za-z0-9_\-=]{8}|sq0(?:atp|csp)-[0-9A-Za-z_\-]{8}|SK[0-9a-f]{8}",
-    r"|key-[0-9a-f]{8}|AGE-SECRET-KEY-1[0-9A-Z]{8}|ops_eyJ[A-Za-z0-9+/=_\-]{8}|gsk_[A-Za-z0-9]{8}",
-    r"|dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{8}|dt0c01\.[A-Z0-9]{8}|sk\.eyJ[A-Za-z0-9_\-]{8}",
-    r"|lsv2_(?:pt|sk)_[a-f0-9]{8}|pul-[a-f0-9]{8}|sgp_(?:[a-fA-F0-9]{8}|local_)",
-    r"|pscale_(?:tkn|pw|oauth)_[A-Za-z0-9=._\-]{8}|pnu_[A-Za-z0-9]{8}",
-    // the formats of `VENDOR_INNER_PATTERNS` (a literal first, for speed)
-    r"|:AA[A-Za-z0-9_\-]{8}|\.atlasv1\.[A-Za-z0-9_=\-]{8}|-us[0-9]",
-);
-
-const TRIGGER_PEM: usize = 0;
-const TRIGGER_VENDOR: usize = 1;
-const TRIGGER_AWS_LABELLED: usize = 2;
-const TRIGGER_JWT: usize = 3;
-const TRIGGER_BEARER: usize = 4;
-const TRIGGER_URL: usize = 5;
-const TRIGGER_KV: usize = 6;
-const TRIGGER_KV_USER: usize = 7;
-
 /// `AWS_SECRET_ACCESS_KEY = <40 chars>` and friends.
 const AWS_LABELLED_PATTERN: &str = concat!(
     r#"(?i:(?:aws[_\-]?)?secret[_\-]?(?:access[_\-]?)?key)"#,
@@ -319,17 +269,6 @@ impl Patterns {
             ident = IDENT,
             stem = KEY_STEM
         );
-        // indexed by the `TRIGGER_*` constants
-        let triggers = [
-            r"-----BEGIN ".to_string(),
-            VENDOR_TRIGGER.to_string(),
-            r"(?i:secret[_\-]?(?:access[_\-]?)?key)".to_string(),
-            r"eyJ[A-Za-z0-9_\-]{10,}\.eyJ".to_string(),
-            r"(?i:bearer|authorization)".to_string(),
-            r"://[^\s/?#@]*:[^\s/@]*@".to_string(),
-            KEY_STEM.to_string(),
-            r"-u[ \t]|--(?:proxy-)?user[ \t=]".to_string(),
-        ];
         // The value is at most `KV_XML_MAX_CHARS` long; that is checked
         // after matching, as a `{1,1024}` repetition of a Unicode class
         // alone took 8 ms to compile.
@@ -337,10 +276,7 @@ impl Patterns {
             r"<(?P<key>{IDENT}*{KEY_STEM}{IDENT}*)>(?P<val>[^<>\s]+)</(?P<close>{IDENT}+)>"
         );
         Patterns {
-            triggers: LazySet {
-                patterns: triggers.to_vec(),
-                compiled: OnceLock::new(),
-            },
+            triggers: Triggers::new(),
             pem_begin: LazyRegex::new(
                 "pem_private_key",
                 r"-----BEGIN (?P<label>(?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----",
@@ -400,9 +336,7 @@ impl Patterns {
             .copied()
             .unwrap_or(false);
         rayon::join(
-            || {
-                self.triggers.get();
-            },
+            || self.triggers.prepare(),
             || {
                 if kv_on {
                     self.key_stem.get();
@@ -415,7 +349,7 @@ impl Patterns {
     /// Every pattern, compiled (for the tests).
     #[cfg(test)]
     pub(crate) fn compile_all(&self) {
-        self.triggers.get();
+        self.triggers.prepare();
         for re in [
             &self.pem_begin,
             &self.jwt,
@@ -443,7 +377,7 @@ impl Patterns {
         if !enabled.contains(&true) {
             return;
         }
-        let hits = self.triggers.get().matches(text);
+        let hits = self.triggers.matches(text);
         let on = |d: Detector| enabled.get(d.index()).copied().unwrap_or(false);
         if on(Detector::PemPrivateKey) && hits.matched(TRIGGER_PEM) {
             self.find_pem(text, out);
@@ -1079,14 +1013,14 @@ mod tests {
     fn vendor_trigger_matches_every_vendor_format() {
         use proptest::strategy::{Strategy, ValueTree};
         use proptest::test_runner::TestRunner;
-        let trigger = regex::Regex::new(super::VENDOR_TRIGGER).unwrap();
+        let triggers = super::Triggers::new();
         let mut runner = TestRunner::deterministic();
         for format in vendor_formats() {
             let strategy = proptest::string::string_regex(format).unwrap();
             for _ in 0..200 {
                 let token = strategy.new_tree(&mut runner).unwrap().current();
                 assert!(
-                    trigger.is_match(&token),
+                    triggers.matches(&token).matched(super::TRIGGER_VENDOR),
                     "the vendor trigger misses {token:?}, a match of {format}"
                 );
             }

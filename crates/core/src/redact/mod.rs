@@ -193,12 +193,13 @@
 //! # Performance
 //!
 //! Each pattern is compiled once per process, when first needed (shared by
-//! every [`Redactor`]). A single [`regex::RegexSet`] pass over the text tells
-//! which detectors can match at all; only those run, so text without any
-//! candidate costs one linear pass.
+//! every [`Redactor`]). Cheap triggers (`triggers.rs`: SIMD literal search
+//! and a small regex set) tell which detectors can match at all; only those
+//! run, so text without any candidate costs a few linear passes.
 
 mod detectors;
 mod heuristics;
+mod triggers;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
