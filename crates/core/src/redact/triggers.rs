@@ -412,13 +412,14 @@ impl Triggers {
             lowered.make_ascii_lowercase();
             let (mut aws, mut bearer, mut kv) = (false, false, false);
             for (word, at) in all_starts(self.words(), lowered) {
-                match word {
-                    2 => {
+                // The searcher's words: `KEY_WORDS`, then `BEARER_WORDS`.
+                match KEY_WORDS.get(word) {
+                    Some(&"secret") => {
                         kv = true;
                         aws = aws || aws_label_at(lowered, at);
                     }
-                    0..=5 => kv = true,
-                    _ => bearer = true,
+                    Some(_) => kv = true,
+                    None => bearer = true,
                 }
                 if aws && bearer && kv {
                     break;
