@@ -324,19 +324,24 @@ impl Patterns {
         }
     }
 
-    /// Compiles the triggers now, where a core would otherwise wait: the
-    /// first text scanned needs them. With `credential_kv` on, its key-word
-    /// search and pattern compile meanwhile on another core: nearly every
-    /// collection of notes holds a `key`, `token` or `password` somewhere,
-    /// and compiled on first use they held up both cores parsing (the
-    /// second waiting for the first to finish compiling).
+    /// Sets the triggers up now, where a core would otherwise wait: the
+    /// first text scanned needs them. With `credential_kv` on, its
+    /// key-word search and patterns compile meanwhile: nearly every
+    /// collection of notes holds a `key`, `token` or `password` somewhere
+    /// (and Markdown a `</`), and compiled on first use they held up both
+    /// cores parsing (the second waiting for the first to finish compiling).
     pub(crate) fn prepare(&self, enabled: &[bool; 6]) {
         let kv_on = enabled
             .get(Detector::CredentialKv.index())
             .copied()
             .unwrap_or(false);
         rayon::join(
-            || self.triggers.prepare(),
+            || {
+                self.triggers.prepare();
+                if kv_on {
+                    self.kv_xml.get();
+                }
+            },
             || {
                 if kv_on {
                     self.key_stem.get();
