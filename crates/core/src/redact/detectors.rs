@@ -344,7 +344,6 @@ impl Patterns {
             },
             || {
                 if kv_on {
-                    self.key_stem.get();
                     self.kv.get();
                 }
             },
@@ -406,7 +405,7 @@ impl Patterns {
         }
         if on(Detector::CredentialKv) {
             if hits.matched(TRIGGER_KV) {
-                self.find_kv(text, out);
+                self.find_kv(text, hits.key_words.as_deref(), out);
                 if memmem::find(text.as_bytes(), b"</").is_some() {
                     self.find_kv_xml(text, out);
                 }
@@ -467,11 +466,13 @@ impl Patterns {
 
     // -------------------------------------------------------- credential_kv
 
-    fn find_kv(&self, text: &str, out: &mut Vec<Candidate>) {
+    /// `key_words`: where the triggers found a key word (every start),
+    /// if they searched for them.
+    fn find_kv(&self, text: &str, key_words: Option<&[usize]>, out: &mut Vec<Candidate>) {
         if text.len() < KV_BY_LINES_MIN_BYTES {
             self.find_kv_in(text, 0, text.len(), out);
         } else {
-            self.find_kv_by_lines(text, out);
+            self.find_kv_by_lines(text, key_words, out);
         }
     }
 
@@ -481,20 +482,37 @@ impl Patterns {
     /// those of a search of the whole text (test
     /// `kv_by_lines_matches_the_whole_text`), found without running the
     /// pattern over every byte of prose.
-    fn find_kv_by_lines(&self, text: &str, out: &mut Vec<Candidate>) {
+    /// The lines are those of `key_words` (from the triggers, which found
+    /// them anyway), else of a search for [`KEY_STEM`].
+    fn find_kv_by_lines(&self, text: &str, key_words: Option<&[usize]>, out: &mut Vec<Candidate>) {
+        let searched: Vec<usize>;
+        let starts = match key_words {
+            Some(starts) => starts,
+            None => {
+                searched = self
+                    .key_stem
+                    .get()
+                    .find_iter(text)
+                    .map(|m| m.start())
+                    .collect();
+                &searched
+            }
+        };
         let mut searched_to = 0;
-        for stem in self.key_stem.get().find_iter(text) {
-            if stem.start() < searched_to {
+        for &start in starts {
+            if start < searched_to {
                 continue;
             }
+            // A key word holds no line break: its line ends at the first
+            // one after its start.
             let line_start = text
-                .get(..stem.start())
+                .get(..start)
                 .and_then(|before| before.rfind('\n'))
                 .map_or(0, |i| i + 1);
             let line_end = text
-                .get(stem.end()..)
+                .get(start..)
                 .and_then(|after| after.find('\n'))
-                .map_or(text.len(), |i| stem.end() + i);
+                .map_or(text.len(), |i| start + i);
             self.find_kv_in(text, line_start, line_end, out);
             searched_to = line_end;
         }
@@ -959,16 +977,20 @@ mod tests {
                 "password", "api_key", "Token", "secret", "-p", "--pass", "KEY", "pwd",
                 " = ", ": ", " is ", " was set to ", "=", "\"", "'", "`", "\\", "\n", "\n\n",
                 " ", "\t", "Xy9kQ2mZ7pLw", "hunter2", "s3cr3tV4lu3zz", "${VAR}", "{{x}}", "é", "\u{a0}",
-                "**", "<", ">", "|", "x", "-",
+                "**", "<", ">", "|", "x", "-", "\u{17F}ecret", "\u{212A}ey",
             ]), 0..40),
         ) {
             let text: String = parts.concat();
             let patterns = super::Patterns::new();
             let mut by_lines = Vec::new();
-            patterns.find_kv_by_lines(&text, &mut by_lines);
+            patterns.find_kv_by_lines(&text, None, &mut by_lines);
+            let mut by_trigger_lines = Vec::new();
+            let key_words = patterns.triggers.matches(&text).key_words;
+            patterns.find_kv_by_lines(&text, key_words.as_deref(), &mut by_trigger_lines);
             let mut whole = Vec::new();
             patterns.find_kv_in(&text, 0, text.len(), &mut whole);
-            proptest::prop_assert_eq!(by_lines, whole);
+            proptest::prop_assert_eq!(&by_lines, &whole);
+            proptest::prop_assert_eq!(by_trigger_lines, whole);
         }
     }
 

@@ -302,13 +302,20 @@ struct VendorSearch {
     short: Vec<(memmem::Finder<'static>, &'static VendorTrigger)>,
 }
 
-/// Which triggers a text holds, by `TRIGGER_*` index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TriggerHits(pub(crate) [bool; TRIGGERS]);
+/// Which triggers a text holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TriggerHits {
+    /// By `TRIGGER_*` index.
+    matched: [bool; TRIGGERS],
+    /// Where a `credential_kv` key word starts (every start, in order),
+    /// when the text was searched for them as ASCII: `credential_kv`
+    /// searches only the lines holding one.
+    pub(crate) key_words: Option<Vec<usize>>,
+}
 
 impl TriggerHits {
     pub(crate) fn matched(&self, trigger: usize) -> bool {
-        self.0.get(trigger).copied().unwrap_or(false)
+        self.matched.get(trigger).copied().unwrap_or(false)
     }
 }
 
@@ -382,23 +389,28 @@ impl Triggers {
         let folding = FOLDING_INTO_ASCII
             .iter()
             .any(|c| memmem::find(text.as_bytes(), c.as_bytes()).is_some());
+        let mut key_words = None;
         if folding {
             let words = self.unicode_words().matches(text);
             for (i, trigger) in WORD_TRIGGERS.iter().enumerate() {
                 hits[*trigger] = words.matched(i);
             }
         } else {
-            let (aws, bearer, kv) = self.ascii_words(text);
+            let (aws, bearer, starts) = self.ascii_words(text);
             hits[TRIGGER_AWS_LABELLED] = aws;
             hits[TRIGGER_BEARER] = bearer;
-            hits[TRIGGER_KV] = kv;
+            hits[TRIGGER_KV] = !starts.is_empty();
+            key_words = Some(starts);
         }
-        TriggerHits(hits)
+        TriggerHits {
+            matched: hits,
+            key_words,
+        }
     }
 
-    /// (AWS label, bearer word, key stem) in a text whose only case
+    /// (AWS label, bearer word, key word starts) in a text whose only case
     /// variants of ASCII letters are ASCII.
-    fn ascii_words(&self, text: &str) -> (bool, bool, bool) {
+    fn ascii_words(&self, text: &str) -> (bool, bool, Vec<usize>) {
         LOWERED.with(|cell| {
             let mut owned = String::new();
             let mut borrowed = cell.try_borrow_mut();
@@ -410,22 +422,19 @@ impl Triggers {
             lowered.clear();
             lowered.push_str(text);
             lowered.make_ascii_lowercase();
-            let (mut aws, mut bearer, mut kv) = (false, false, false);
+            let (mut aws, mut bearer, mut key_words) = (false, false, Vec::new());
             for (word, at) in all_starts(self.words(), lowered) {
                 // The searcher's words: `KEY_WORDS`, then `BEARER_WORDS`.
                 match KEY_WORDS.get(word) {
                     Some(&"secret") => {
-                        kv = true;
+                        key_words.push(at);
                         aws = aws || aws_label_at(lowered, at);
                     }
-                    Some(_) => kv = true,
+                    Some(_) => key_words.push(at),
                     None => bearer = true,
                 }
-                if aws && bearer && kv {
-                    break;
-                }
             }
-            (aws, bearer, kv)
+            (aws, bearer, key_words)
         })
     }
 }
@@ -568,13 +577,13 @@ mod tests {
         .unwrap()
     }
 
-    fn expected(reference: &RegexSet, text: &str) -> TriggerHits {
+    fn expected(reference: &RegexSet, text: &str) -> [bool; TRIGGERS] {
         let m = reference.matches(text);
         let mut hits = [false; TRIGGERS];
         for (i, hit) in hits.iter_mut().enumerate() {
             *hit = m.matched(i);
         }
-        TriggerHits(hits)
+        hits
     }
 
     /// The lowercased copy is right for every text without these: no other
@@ -757,7 +766,7 @@ mod tests {
                 })
                 .collect();
             let reference = reference();
-            prop_assert_eq!(Triggers::new().matches(&text), expected(&reference, &text), "{:?}", text);
+            prop_assert_eq!(Triggers::new().matches(&text).matched, expected(&reference, &text), "{:?}", text);
         }
     }
 
@@ -791,7 +800,7 @@ mod tests {
             "the pulse of pul-0123abcd",
         ] {
             assert_eq!(
-                triggers.matches(text),
+                triggers.matches(text).matched,
                 expected(&reference, text),
                 "{text:?}"
             );
