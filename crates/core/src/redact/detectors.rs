@@ -130,7 +130,9 @@ pub(crate) struct Patterns {
     jwt: LazyRegex,
     bearer: LazyRegex,
     kv: LazyRegex,
-    /// [`KEY_STEM`] alone: finds the lines `kv` can match on.
+    /// [`KEY_STEM`] alone: finds the lines `kv` can match on when the
+    /// triggers did not (a text holding a non-ASCII case variant of an
+    /// ASCII letter, see `triggers.rs`).
     key_stem: LazyRegex,
     /// `<password>value</password>`
     kv_xml: LazyRegex,
