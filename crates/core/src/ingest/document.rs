@@ -497,8 +497,13 @@ impl DocumentGroup {
     /// without their id, source hash and size, which the ingest manifest
     /// records ([`DocumentRecord::identify`]).
     pub fn from_payload(payload: &[u8]) -> Result<DocumentGroup, GroupError> {
-        let (header, body) =
-            objects::split_payload(payload, "").map_err(|e| GroupError::Damaged(e.to_string()))?;
+        let (header, body) = objects::split_payload(payload, "").map_err(|e| {
+            // the caller names the object
+            GroupError::Damaged(match e {
+                crate::error::Error::Corrupt { detail, .. } => detail,
+                other => other.to_string(),
+            })
+        })?;
         if header.kind != DOCUMENTS_KIND {
             return Err(GroupError::Damaged(format!(
                 "expected a {DOCUMENTS_KIND} object, found {}",
@@ -657,6 +662,10 @@ mod tests {
             DocumentGroup::from_payload(&longer),
             Err(GroupError::Damaged(_))
         ));
+        assert_eq!(
+            DocumentGroup::from_payload(b"no header line"),
+            Err(GroupError::Damaged("object has no header line".to_string()))
+        );
         let mut shorter = payload;
         shorter.truncate(shorter.len() - 3);
         assert!(matches!(

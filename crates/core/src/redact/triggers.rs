@@ -456,7 +456,8 @@ impl VendorTrigger {
         else {
             return false;
         };
-        rest.len() >= self.run && rest[..self.run].iter().all(|&b| self.class.contains(b))
+        rest.get(..self.run)
+            .is_some_and(|body| body.iter().all(|&b| self.class.contains(b)))
     }
 }
 
