@@ -282,3 +282,110 @@ fn an_older_readable_store_is_used_and_upgraded_by_writes() {
     // ...and the older binary now refuses the upgraded store.
     assert_refused(&ws.run(&["--json", "ingest"]), 4, "newer_store");
 }
+
+/// Document groups that earlier builds of schema v2 wrote as JSON (before
+/// groups were stored in binary) are read by every command, validate
+/// clean, and are built on: `run` adds the later stages from them, and an
+/// ingest after an edit reuses their unchanged documents in a new (binary)
+/// group. The store is made as such a build left it: each group object
+/// replaced by its JSON form under its own hash, the manifest pointing at
+/// it, and store.json's checksum and counters to match.
+#[test]
+fn json_document_groups_of_earlier_builds_are_read_and_built_on() {
+    use auditgraph_core::ingest::document::{DOCUMENTS_KIND, DocumentGroup};
+    use sha2::Digest;
+    let ws = Ws::new();
+    sample_notes(&ws);
+    ws.json(&["ingest"]);
+    let run = ws.current_run();
+    let object = |id: &str| ws.store().join("objects").join(&id[..2]).join(id);
+    let header = |id: &str| {
+        let payload = zstd::decode_all(std::fs::read(object(id)).unwrap().as_slice()).unwrap();
+        let end = payload.iter().position(|&b| b == b'\n').unwrap();
+        String::from_utf8(payload[..end].to_vec()).unwrap()
+    };
+
+    let mut manifest = ws.manifest(&run, "ingest");
+    let mut grown: i64 = 0;
+    let mut json_groups = Vec::new();
+    for group in manifest["document_groups"].as_array_mut().unwrap() {
+        let id = group["object"].as_str().unwrap().to_string();
+        let packed = std::fs::read(object(&id)).unwrap();
+        let payload = zstd::decode_all(packed.as_slice()).unwrap();
+        let documents = DocumentGroup::from_payload(&payload).unwrap();
+        let json = auditgraph_core::store::objects::json_payload(DOCUMENTS_KIND, "v2", &documents);
+        let json_id = hex::encode(sha2::Sha256::digest(&json));
+        let json_packed = zstd::encode_all(json.as_slice(), 3).unwrap();
+        std::fs::create_dir_all(object(&json_id).parent().unwrap()).unwrap();
+        std::fs::write(object(&json_id), &json_packed).unwrap();
+        std::fs::remove_file(object(&id)).unwrap();
+        grown += json_packed.len() as i64 - packed.len() as i64;
+        group["object"] = Value::String(json_id.clone());
+        json_groups.push(json_id);
+    }
+    assert_eq!(header(&json_groups[0]), "agobj documents v2 json");
+    let manifest_path = ws
+        .store()
+        .join("runs")
+        .join(&run)
+        .join("ingest-manifest.json");
+    let bytes = auditgraph_core::pipeline::manifest_bytes(&manifest);
+    grown += bytes.len() as i64 - std::fs::metadata(&manifest_path).unwrap().len() as i64;
+    std::fs::write(&manifest_path, &bytes).unwrap();
+    let mut state = ws.state();
+    state["runs"][&run]["stages"]["ingest"]["sha256"] =
+        Value::String(hex::encode(sha2::Sha256::digest(&bytes)));
+    let counted = state["accounting"]["bytes"].as_i64().unwrap();
+    state["accounting"]["bytes"] = Value::from(counted + grown);
+    std::fs::write(
+        ws.store().join("store.json"),
+        serde_json::to_vec_pretty(&state).unwrap(),
+    )
+    .unwrap();
+
+    assert_eq!(ws.json(&["validate-store"])["status"], "pass");
+    // `ingest` with nothing changed: the same run, nothing written.
+    let again = ws.json(&["ingest"]);
+    assert_eq!(again["detail"]["run_id"], run.as_str());
+    assert_eq!(again["detail"]["parsed"], 0);
+    // `run` adds the later stages to the same run, from the JSON groups.
+    let full = ws.json(&["run"]);
+    assert_eq!(full["detail"]["run_id"], run.as_str(), "{full}");
+    let hit = &ws.json(&["query", "--q", "alpha"])["results"][0];
+    assert_eq!(hit["name"], "Alpha note", "{hit}");
+    assert!(hit.to_string().contains("postgres"), "a snippet: {hit}");
+    assert_eq!(ws.json(&["validate-store"])["status"], "pass");
+    for id in &json_groups {
+        assert_eq!(header(id), "agobj documents v2 json", "left as it was");
+    }
+
+    // An edit: the unchanged documents come from the JSON groups into a
+    // new group, written in binary.
+    ws.write(
+        "notes/beta.md",
+        "# Beta\n\nBeta is longer now.\n\n## Details\n\nMore words here.\n",
+    );
+    let edited = ws.json(&["ingest"]);
+    assert_eq!(edited["detail"]["parsed"], 1, "{edited}");
+    assert_eq!(edited["detail"]["unchanged"], 2, "{edited}");
+    let new_run = ws.current_run();
+    assert_ne!(new_run, run);
+    let groups = ws.manifest(&new_run, "ingest")["document_groups"].clone();
+    for group in groups.as_array().unwrap() {
+        let id = group["object"].as_str().unwrap();
+        assert_eq!(header(id), "agobj documents v2 bin");
+        for document in group_documents(&ws, id) {
+            assert!(!document["text"].as_str().unwrap().is_empty());
+        }
+    }
+    let texts: Vec<String> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| group_documents(&ws, g["object"].as_str().unwrap()))
+        .map(|d| d["text"].as_str().unwrap().to_string())
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("Alpha talks about")));
+    assert!(texts.iter().any(|t| t.contains("Beta is longer now")));
+    assert_eq!(ws.json(&["validate-store"])["status"], "pass");
+}
