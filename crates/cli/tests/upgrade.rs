@@ -298,7 +298,7 @@ fn json_document_groups_of_earlier_builds_are_read_and_built_on() {
     sample_notes(&ws);
     ws.json(&["ingest"]);
     let run = ws.current_run();
-    let object = |id: &str| ws.store().join("objects").join(&id[..2]).join(id);
+    let object = |id: &str| ws.object(id);
     let header = |id: &str| {
         let payload = zstd::decode_all(std::fs::read(object(id)).unwrap().as_slice()).unwrap();
         let end = payload.iter().position(|&b| b == b'\n').unwrap();

@@ -400,7 +400,7 @@ fn check_object(layout: &StoreLayout, id: &str, scanner: Option<&Redactor>) -> V
 /// (found, readable) when `body` is a binary graph, index or document group
 /// in a format this binary does not read.
 fn other_format(header: &objects::ObjectHeader, body: &[u8]) -> Option<(u32, u32)> {
-    if header.format != "bin" {
+    if header.format != objects::BodyFormat::Binary.name() {
         return None;
     }
     let readable = crate::pipeline::readable_format(&header.kind)?;

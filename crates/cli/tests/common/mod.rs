@@ -132,6 +132,11 @@ impl Ws {
         self.path(".pkg/profiles/default")
     }
 
+    /// The file of a store object.
+    pub fn object(&self, id: &str) -> PathBuf {
+        self.store().join("objects").join(&id[..2]).join(id)
+    }
+
     pub fn state(&self) -> Value {
         serde_json::from_slice(&std::fs::read(self.store().join("store.json")).unwrap()).unwrap()
     }
@@ -224,8 +229,7 @@ pub fn fixture_ws(name: &str) -> Ws {
 /// The documents of one document group object, as JSON values (the stored
 /// fields of each document; the object itself is binary).
 pub fn group_documents(ws: &Ws, object: &str) -> Vec<Value> {
-    let path = ws.store().join("objects").join(&object[..2]).join(object);
-    let payload = zstd::decode_all(std::fs::read(path).unwrap().as_slice()).unwrap();
+    let payload = zstd::decode_all(std::fs::read(ws.object(object)).unwrap().as_slice()).unwrap();
     let group = auditgraph_core::ingest::document::DocumentGroup::from_payload(&payload).unwrap();
     serde_json::to_value(&group).unwrap()["documents"]
         .as_array()

@@ -510,9 +510,17 @@ impl DocumentGroup {
                 header.kind
             )));
         }
-        match header.format.as_str() {
-            "json" => serde_json::from_slice(body).map_err(|e| GroupError::Damaged(e.to_string())),
-            "bin" => {
+        DocumentGroup::from_body(&header.format, body)
+    }
+
+    /// Decodes a group object's body in the encoding its header names.
+    pub fn from_body(format: &str, body: &[u8]) -> Result<DocumentGroup, GroupError> {
+        use objects::BodyFormat;
+        match format {
+            f if f == BodyFormat::Json.name() => {
+                serde_json::from_slice(body).map_err(|e| GroupError::Damaged(e.to_string()))
+            }
+            f if f == BodyFormat::Binary.name() => {
                 let (format, rest) = postcard::take_from_bytes::<u32>(body)
                     .map_err(|e| GroupError::Damaged(e.to_string()))?;
                 if format != DOCUMENTS_FORMAT {

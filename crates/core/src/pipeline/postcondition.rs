@@ -359,7 +359,7 @@ pub fn object_blocks(
         // Typed, so field names (ours) are not scanned; front matter keys
         // (the user's) are.
         (_, crate::ingest::document::DOCUMENTS_KIND) => {
-            let group = crate::ingest::document::DocumentGroup::from_payload(payload)
+            let group = crate::ingest::document::DocumentGroup::from_body(&header.format, body)
                 .map_err(|e| e.to_string())?;
             blocks(&group, block_size, skip)
         }

@@ -55,7 +55,7 @@ const SET_PATTERNS: [&str; 4] = [
 /// The key-word triggers as Unicode case-insensitive patterns (used for
 /// texts holding a non-ASCII case variant of an ASCII letter).
 const WORD_TRIGGERS: [usize; 3] = [TRIGGER_AWS_LABELLED, TRIGGER_BEARER, TRIGGER_KV];
-pub(crate) const AWS_LABELLED_TRIGGER: &str = r"(?i:secret[_\-]?(?:access[_\-]?)?key)";
+const AWS_LABELLED_TRIGGER: &str = r"(?i:secret[_\-]?(?:access[_\-]?)?key)";
 const WORD_PATTERNS: [&str; 3] = [
     AWS_LABELLED_TRIGGER,
     r"(?i:bearer|authorization)",
@@ -445,7 +445,8 @@ impl VendorTrigger {
         self.prefix.get(self.search_from..).unwrap_or(self.prefix)
     }
 
-    /// Whether the trigger matches where its searched literal starts.
+    /// Whether the trigger matches with its searched literal starting at
+    /// `found` (its prefix starting `search_from` bytes before).
     fn matches_at(&self, text: &[u8], found: usize) -> bool {
         let Some(start) = found.checked_sub(self.search_from) else {
             return false;
@@ -466,15 +467,9 @@ impl VendorSearch {
         let bytes = text.as_bytes();
         let packed = self.groups.iter().any(|(searcher, triggers)| {
             // A position may start several literals of the group (`sk-`,
-            // `sk-ant-`): each is checked at every position found.
-            all_starts(searcher, text).any(|(_, at)| {
-                triggers.iter().any(|t| {
-                    bytes
-                        .get(at..)
-                        .is_some_and(|rest| rest.starts_with(t.searched().as_bytes()))
-                        && t.matches_at(bytes, at)
-                })
-            })
+            // `sk-ant-`): each trigger is checked at every position found.
+            all_starts(searcher, text)
+                .any(|(_, at)| triggers.iter().any(|t| t.matches_at(bytes, at)))
         });
         packed
             || self.short.iter().any(|(finder, trigger)| {

@@ -37,7 +37,8 @@ pub enum BodyFormat {
 }
 
 impl BodyFormat {
-    fn name(self) -> &'static str {
+    /// The format's name in an object header.
+    pub fn name(self) -> &'static str {
         match self {
             BodyFormat::Json => "json",
             BodyFormat::Binary => "bin",
