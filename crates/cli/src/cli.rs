@@ -197,6 +197,11 @@ pub enum Command {
         /// Validate every profile's store, not just the active one
         #[arg(long, conflicts_with = "profile")]
         all_profiles: bool,
+        /// Also prove that the store still holds the state this seal (from
+        /// `auditgraph status`, recorded earlier) sealed, unchanged: exit 1
+        /// if the store was rolled back or its history rewritten
+        #[arg(long, value_name = "SEAL")]
+        expect_seal: Option<String>,
     },
 }
 

@@ -6,7 +6,7 @@ use crate::error::CliResult;
 use crate::output::Output;
 use crate::progress::TerminalProgress;
 use auditgraph_core::pipeline::{Workspace, WriteOptions};
-use auditgraph_core::query::load::{LoadedRun, Need, open_run};
+use auditgraph_core::query::load::{LoadedRun, Need, RunPieces, open_run};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -66,6 +66,17 @@ impl Context {
         need: Need,
     ) -> CliResult<std::mem::ManuallyDrop<LoadedRun>> {
         Ok(std::mem::ManuallyDrop::new(open_run(ws, run, need)?))
+    }
+
+    /// Opens a run's pieces for a read command that reads only what it
+    /// needs (never dropped, as [`Context::open_run`]).
+    pub fn open_pieces(
+        &self,
+        ws: &Workspace,
+        run: Option<&str>,
+        need: Need,
+    ) -> CliResult<std::mem::ManuallyDrop<RunPieces>> {
+        Ok(std::mem::ManuallyDrop::new(RunPieces::open(ws, run, need)?))
     }
 
     /// How long to wait for another writer: `AUDITGRAPH_LOCK_TIMEOUT`

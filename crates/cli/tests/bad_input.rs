@@ -125,10 +125,7 @@ impl Scene {
     fn records(&self) -> Vec<Value> {
         assert!(self.ingested, "ingest first");
         let run = self.ws.current_run();
-        self.ws.manifest(&run, "ingest")["records"]
-            .as_array()
-            .unwrap()
-            .clone()
+        self.ws.records(&run)
     }
 
     fn record(&self, path: &str) -> Value {
@@ -150,16 +147,10 @@ impl Scene {
         r
     }
 
-    /// The documents of the current run (decoded from its group objects).
+    /// The documents of the current run (decoded from its pieces).
     fn documents(&self) -> Vec<Value> {
         let run = self.ws.current_run();
-        let manifest = self.ws.manifest(&run, "ingest");
-        let mut out = Vec::new();
-        for group in manifest["document_groups"].as_array().unwrap() {
-            let object = group["object"].as_str().unwrap();
-            out.extend(group_documents(&self.ws, object));
-        }
-        out
+        self.ws.documents(&run)
     }
 
     fn document(&self, path: &str) -> Value {
@@ -761,9 +752,7 @@ fn front_matter_fields_are_kept() {
     );
     let doc = ws.json(&["ingest"]);
     let run = doc["detail"]["run_id"].as_str().unwrap();
-    let m = ws.manifest(run, "ingest");
-    let object = m["document_groups"][0]["object"].as_str().unwrap();
-    let group = group_documents(&ws, object);
+    let group = ws.documents(run);
     let fm = &group[0]["frontmatter"];
     assert_eq!(
         fm["title"], "Quoted Title",

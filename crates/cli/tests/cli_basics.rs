@@ -18,8 +18,8 @@ fn version_prints_one_line() {
 fn version_json_has_schema_and_target() {
     let doc = Ws::new().json(&["version"]);
     assert_eq!(doc["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(doc["schema_version"], "v2");
-    assert_eq!(doc["readable_schema_versions"], serde_json::json!(["v2"]));
+    assert_eq!(doc["schema_version"], "v3");
+    assert_eq!(doc["readable_schema_versions"], serde_json::json!(["v3"]));
     let target = doc["target"].as_str().unwrap();
     assert!(
         target.contains("linux") || target.contains("darwin"),

@@ -33,7 +33,7 @@ fn no_config_ingests_whole_root_but_not_store_git_or_node_modules() {
     ws.write(".pkg/stray.md", "# inside the store dir\n");
     let doc = ws.json(&["ingest"]);
     let run = ws.current_run();
-    let manifest = ws.manifest(&run, "ingest");
+    let manifest = ws.ingest_with_records(&run);
     let paths: Vec<&str> = manifest["records"]
         .as_array()
         .unwrap()

@@ -47,12 +47,23 @@ fn normalized_store(ws: &Ws) -> BTreeMap<String, Vec<u8>> {
             blank_wall_clock(&mut v);
             if path.ends_with("store.json") {
                 // store.json records each manifest's SHA-256, which covers the
-                // manifest's wall-clock fields; compare the rest.
+                // manifest's wall-clock fields, the seal (which covers them
+                // too) and the id of the last write (random); compare the rest.
                 for run in v["runs"].as_object_mut().unwrap().values_mut() {
                     for stage in run["stages"].as_object_mut().unwrap().values_mut() {
                         stage["sha256"] = Value::Null;
                     }
                 }
+                v["seal"] = Value::Null;
+                v["last_txn"] = Value::Null;
+            }
+            if path.contains("/log/") {
+                // A trail entry seals the run's files (wall-clock fields
+                // included) and the entry before it.
+                for file in v["files"].as_object_mut().unwrap().values_mut() {
+                    file["sha256"] = Value::Null;
+                }
+                v["prev"] = Value::Null;
             }
             serde_json::to_vec_pretty(&v).unwrap()
         } else if path.ends_with(".jsonl") {

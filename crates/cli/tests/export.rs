@@ -106,7 +106,7 @@ fn json_report_and_bundle_describe_the_whole_run() {
     assert_eq!(doc["counts"]["links"].as_u64().unwrap(), links);
     assert_eq!(b["format"], "auditgraph-export");
     assert_eq!(b["format_version"], 2);
-    assert_eq!(b["schema_version"], "v2");
+    assert_eq!(b["schema_version"], "v3");
     let meta = &b["export_metadata"];
     assert_eq!(meta["run_id"], run.as_str());
     assert_eq!(meta["profile"], "default");
@@ -135,7 +135,7 @@ fn json_report_and_bundle_describe_the_whole_run() {
     }
     // Self-contained and normalized, and its documents are the run's.
     assert_self_contained(&b);
-    assert_documents_match_the_ingest_manifest(&b, &ws.manifest(&run, "ingest"));
+    assert_documents_match_the_ingest_manifest(&b, &ws.ingest_with_records(&run));
     let entity_ids: BTreeSet<String> = ids(&b["entities"], "id").into_iter().collect();
     for link in b["links"].as_array().unwrap() {
         assert!(entity_ids.contains(link["from_id"].as_str().unwrap()));
@@ -379,7 +379,7 @@ fn the_normalized_bundle_holds_everything_node_shows() {
     // what `node --json` shows; nothing is lost by stating it once.
     let ws = examples_ws();
     let listed = listed_entities(&ws);
-    let ingest = ws.manifest(&ws.current_run(), "ingest");
+    let ingest = ws.ingest_with_records(&ws.current_run());
     let mut technologies = 0;
     let mut unlinked = 0;
     for args in [

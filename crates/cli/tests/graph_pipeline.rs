@@ -66,7 +66,7 @@ fn stage_manifests_carry_their_hashes() {
     sample_notes(&ws);
     let doc = ws.json(&["run"]);
     let run = doc["detail"]["run_id"].as_str().unwrap();
-    let ingest = ws.manifest(run, "ingest");
+    let ingest = ws.ingest_with_records(run);
     let extract = ws.manifest(run, "extract");
     let link = ws.manifest(run, "link");
     let index = ws.manifest(run, "index");
@@ -74,12 +74,12 @@ fn stage_manifests_carry_their_hashes() {
     assert_eq!(link["inputs_hash"], extract["outputs_hash"]);
     assert_eq!(index["inputs_hash"], link["outputs_hash"]);
     for m in [&extract, &link, &index] {
-        assert_eq!(m["schema_version"], "v2");
+        assert_eq!(m["schema_version"], "v3");
         assert_eq!(m["run_id"], run);
         assert_eq!(m["status"], "ok");
         assert_eq!(m["config_hash"], ingest["config_hash"]);
         assert!(m["wall_clock_started_at"].is_string());
-        assert!(!m["artifacts"].as_array().unwrap().is_empty());
+        assert!(!m["pieces"].as_object().unwrap().is_empty());
         assert!(m["warnings"].is_array());
     }
     assert_eq!(link["counts"]["entities"]["ag:note"], 3);
@@ -198,7 +198,7 @@ fn rust_book_cross_chapter_links_resolve_and_images_are_skipped() {
     copy_dir(&book, ws.root());
     let doc = ws.json(&["run"]);
     let run = doc["detail"]["run_id"].as_str().unwrap();
-    let ingest = ws.manifest(run, "ingest");
+    let ingest = ws.ingest_with_records(run);
     let images: Vec<&Value> = ingest["records"]
         .as_array()
         .unwrap()

@@ -31,8 +31,8 @@ fn ingest_records_every_discovered_file() {
     assert!(run_id.starts_with("run_") && run_id.len() == 68);
     assert!(std::path::Path::new(d["manifest"].as_str().unwrap()).is_file());
 
-    let m = ws.manifest(run_id, "ingest");
-    assert_eq!(m["schema_version"], "v2");
+    let m = ws.ingest_with_records(run_id);
+    assert_eq!(m["schema_version"], "v3");
     assert_eq!(m["stage"], "ingest");
     assert_eq!(m["run_id"], run_id);
     assert_eq!(m["pipeline_version"], "v0.1.0");
@@ -76,12 +76,13 @@ fn ingest_records_every_discovered_file() {
     assert_eq!(line["stage"], "ingest");
     assert_eq!(line["outputs_hash"], m["outputs_hash"]);
 
-    // The store marker, the current pointer and the run log.
+    // The store marker, the current pointer and the trail.
     let state = ws.state();
-    assert_eq!(state["schema_version"], "v2");
+    assert_eq!(state["schema_version"], "v3");
     assert_eq!(state["current_run"], run_id);
-    assert_eq!(state["log"].as_array().unwrap().len(), 1);
-    assert_eq!(state["runs"][run_id]["schema_version"], "v2");
+    assert_eq!(state["head"], 1);
+    assert_eq!(state["seal"].as_str().unwrap().len(), 64);
+    assert_eq!(state["runs"][run_id]["schema_version"], "v3");
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -112,8 +113,10 @@ fn unchanged_files_are_not_parsed_again() {
     assert_eq!(third["detail"]["unchanged"], 2);
     assert_eq!(third["detail"]["outcome"], "published");
     let run = third["detail"]["run_id"].as_str().unwrap();
-    let m = ws.manifest(run, "ingest");
-    assert_eq!(record(&m, "notes/alpha.md")["reason"], "unchanged");
+    let m = ws.ingest_with_records(run);
+    // Records say what a file is, not how the run got to it: the same
+    // whether the file was parsed again or not.
+    assert_eq!(record(&m, "notes/alpha.md")["reason"], Value::Null);
     assert_eq!(record(&m, "notes/beta.md")["reason"], Value::Null);
     // The earlier run is still there, byte for byte.
     for (path, hash) in &before {
@@ -133,7 +136,8 @@ fn unchanged_files_are_not_parsed_again() {
         ws.current_run(),
         first["detail"]["run_id"].as_str().unwrap()
     );
-    assert_eq!(ws.state()["log"].as_array().unwrap().len(), 3);
+    // Each event is an entry of the trail.
+    assert_eq!(ws.state()["head"], 3);
 }
 
 #[test]
@@ -155,7 +159,7 @@ fn deleted_files_leave_the_new_run_only() {
     ws.remove("notes/beta.md");
     let doc = ws.json(&["ingest"]);
     assert_eq!(doc["detail"]["ok"], 2);
-    let m = ws.manifest(doc["detail"]["run_id"].as_str().unwrap(), "ingest");
+    let m = ws.ingest_with_records(doc["detail"]["run_id"].as_str().unwrap());
     assert!(
         m["records"]
             .as_array()
@@ -178,7 +182,7 @@ fn size_limit_and_exclude_globs() {
     ws.write("a/drafts/b.md", "# hidden too\n");
     ws.write("app.log", "log line\n");
     let doc = ws.json(&["ingest"]);
-    let m = ws.manifest(doc["detail"]["run_id"].as_str().unwrap(), "ingest");
+    let m = ws.ingest_with_records(doc["detail"]["run_id"].as_str().unwrap());
     let paths: Vec<&str> = m["records"]
         .as_array()
         .unwrap()
@@ -205,9 +209,7 @@ fn documents_are_normalized_and_chunked() {
         "\u{feff}---\r\ntitle: Cafe\u{301}\r\n---\r\nw1 w2 w3\r\nw4 w5 w6 w7 w8 w9 w10\r\n",
     );
     let doc = ws.json(&["ingest"]);
-    let m = ws.manifest(doc["detail"]["run_id"].as_str().unwrap(), "ingest");
-    let object = m["document_groups"][0]["object"].as_str().unwrap();
-    let documents = group_documents(&ws, object);
+    let documents = ws.documents(doc["detail"]["run_id"].as_str().unwrap());
     let d = &documents[0];
     assert_eq!(d["frontmatter"]["title"], "Caf\u{e9}");
     let text = d["text"].as_str().unwrap();
@@ -236,7 +238,7 @@ fn store_accounting_matches_files() {
     let state = ws.state();
     let mut bytes = 0;
     let mut files = 0;
-    for sub in ["objects", "runs"] {
+    for sub in ["objects", "runs", "log"] {
         for entry in walk(&ws.store().join(sub)) {
             bytes += std::fs::metadata(&entry).unwrap().len();
             files += 1;

@@ -200,7 +200,7 @@ fn a_file_named_after_a_secret_is_skipped_under_its_redacted_path() {
     assert!(!run.stdout.contains(&token) && !run.stderr.contains(&token));
     assert!(run.stderr.contains("rename the file"), "{}", run.stderr);
     let doc = run.json();
-    let ingest = ws.manifest(doc["detail"]["run_id"].as_str().unwrap(), "ingest");
+    let ingest = ws.ingest_with_records(doc["detail"]["run_id"].as_str().unwrap());
     let skipped: Vec<&Value> = ingest["records"]
         .as_array()
         .unwrap()
@@ -392,7 +392,7 @@ fn validate_store_reports_each_kind_of_damage_without_touching_anything() {
         kinds.contains(&"missing_schema_version".to_string()),
         "{report}"
     );
-    assert!(kinds.contains(&"tampered_manifest".to_string()), "{report}");
+    assert!(kinds.contains(&"tampered_file".to_string()), "{report}");
 
     // A planted secret.
     let ws = make();

@@ -19,8 +19,8 @@ fn assert_refused(run: &Run, code: i32, json_code: &str) -> Value {
     let doc = run.json();
     assert_eq!(doc["status"], "error");
     assert_eq!(doc["code"], json_code, "{doc}");
-    assert_eq!(doc["readable_schema_versions"], serde_json::json!(["v2"]));
-    assert_eq!(doc["required_schema_version"], "v2");
+    assert_eq!(doc["readable_schema_versions"], serde_json::json!(["v3"]));
+    assert_eq!(doc["required_schema_version"], "v3");
     doc
 }
 
@@ -68,7 +68,7 @@ fn rebuild_upgrades_a_v1_store_and_gc_removes_the_old_run() {
     assert_eq!(doc["detail"]["outcome"], "published");
     let new_run = doc["detail"]["run_id"].as_str().unwrap().to_string();
     assert_eq!(ws.current_run(), new_run);
-    assert_eq!(ws.state()["schema_version"], "v2");
+    assert_eq!(ws.state()["schema_version"], "v3");
     // Every file of the v1 store is still there, byte for byte.
     let after = ws.pkg_hashes();
     for (path, hash) in &before {
@@ -130,7 +130,7 @@ fn missing_schema_version_in_the_store_marker_requires_a_rebuild() {
     assert_eq!(ws.pkg_hashes(), before);
     // rebuild writes a fresh store marker and run; the old marker is kept aside.
     ws.json(&["rebuild"]);
-    assert_eq!(ws.state()["schema_version"], "v2");
+    assert_eq!(ws.state()["schema_version"], "v3");
     assert!(ws.store().join("store.json.superseded").is_file());
     ws.json(&["ingest"]);
 }
@@ -158,7 +158,7 @@ fn a_store_marker_that_is_not_json_says_so_and_rebuild_recovers() {
         "{report}"
     );
     ws.json(&["rebuild"]);
-    assert_eq!(ws.state()["schema_version"], "v2");
+    assert_eq!(ws.state()["schema_version"], "v3");
     ws.json(&["ingest"]);
 }
 
@@ -218,10 +218,10 @@ fn unknown_schema_version_requires_a_rebuild() {
 fn a_store_from_a_newer_auditgraph_is_refused_by_every_command() {
     let ws = Ws::new();
     sample_notes(&ws);
-    // A "newer" binary: the debug build can simulate writing schema v3.
-    ws.run_env(&["ingest"], &[("AUDITGRAPH_SIMULATE_SCHEMA", "v3")])
+    // A "newer" binary: the debug build can simulate writing schema v4.
+    ws.run_env(&["ingest"], &[("AUDITGRAPH_SIMULATE_SCHEMA", "v4")])
         .ok();
-    assert_eq!(ws.state()["schema_version"], "v3");
+    assert_eq!(ws.state()["schema_version"], "v4");
     let before = ws.pkg_hashes();
     ws.write("notes/more.md", "# More\n");
     for args in [
@@ -233,14 +233,14 @@ fn a_store_from_a_newer_auditgraph_is_refused_by_every_command() {
     ] {
         let run = ws.run(&args);
         let doc = assert_refused(&run, 4, "newer_store");
-        assert_eq!(doc["found_schema_version"], "v3", "{args:?}");
+        assert_eq!(doc["found_schema_version"], "v4", "{args:?}");
         assert!(run.stderr.contains("newer auditgraph"), "{}", run.stderr);
         assert!(run.stderr.contains("upgrade auditgraph"), "{}", run.stderr);
         // The simulated writer has this binary's version string, so the
         // hint names the schema to read, not "auditgraph >= <this version>".
         assert!(
             run.stderr
-                .contains("needs an auditgraph that reads schema v3"),
+                .contains("needs an auditgraph that reads schema v4"),
             "{}",
             run.stderr
         );
@@ -252,15 +252,15 @@ fn a_store_from_a_newer_auditgraph_is_refused_by_every_command() {
 
 #[test]
 fn an_older_readable_store_is_used_and_upgraded_by_writes() {
-    // A store written by this binary (v2), used by a newer one (simulated v3
-    // that reads v2 and v3): no warning; writes publish v3 runs; the older
+    // A store written by this binary (v3), used by a newer one (simulated v4
+    // that reads v3 and v4): no warning; writes publish v4 runs; the older
     // run stays byte for byte.
     let ws = Ws::new();
     sample_notes(&ws);
     ws.json(&["ingest"]);
     let old_run = ws.current_run();
     let before = ws.pkg_hashes();
-    let newer = [("AUDITGRAPH_SIMULATE_SCHEMA", "v3")];
+    let newer = [("AUDITGRAPH_SIMULATE_SCHEMA", "v4")];
     let status = ws.run_env(&["--json", "status"], &newer).ok();
     assert_eq!(status.json()["state"], "ok");
     ws.run_env(&["validate-store"], &newer).ok();
@@ -269,123 +269,126 @@ fn an_older_readable_store_is_used_and_upgraded_by_writes() {
     assert!(!run.stderr.contains("warning"), "{}", run.stderr);
     let doc = run.json();
     let new_run = doc["detail"]["run_id"].as_str().unwrap();
-    assert_eq!(ws.state()["runs"][new_run]["schema_version"], "v3");
-    assert_eq!(ws.state()["schema_version"], "v3");
-    assert_eq!(ws.manifest(new_run, "ingest")["schema_version"], "v3");
+    assert_eq!(ws.state()["runs"][new_run]["schema_version"], "v4");
+    assert_eq!(ws.state()["schema_version"], "v4");
+    assert_eq!(ws.manifest(new_run, "ingest")["schema_version"], "v4");
     let after = ws.pkg_hashes();
     for (path, hash) in &before {
-        if !path.ends_with("store.json") {
+        if !path.ends_with("store.json") && !path.contains("/cache/") {
             assert_eq!(after.get(path), Some(hash), "{path}");
         }
     }
-    assert_eq!(ws.state()["runs"][&old_run]["schema_version"], "v2");
+    assert_eq!(ws.state()["runs"][&old_run]["schema_version"], "v3");
     // ...and the older binary now refuses the upgraded store.
     assert_refused(&ws.run(&["--json", "ingest"]), 4, "newer_store");
 }
 
-/// Document groups that earlier builds of schema v2 wrote as JSON (before
-/// groups were stored in binary) are read by every command, validate
-/// clean, and are built on: `run` adds the later stages from them, and an
-/// ingest after an edit reuses their unchanged documents in a new (binary)
-/// group. The store is made as such a build left it: each group object
-/// replaced by its JSON form under its own hash, the manifest pointing at
-/// it, and store.json's checksum and counters to match.
+/// The store a schema-v2 build wrote (saved before the format changed, see
+/// `tests/fixtures/v2-workspace.md`): every command that needs its runs
+/// refuses with exit 3 and the way out, touching nothing; `status` and
+/// `runs` explain; `rebuild` writes a v3 run beside it, leaving every v2
+/// file byte for byte (its marker is kept as `store.v2.json`); the new
+/// store validates clean with the v2 files listed as leftovers, and
+/// `gc` then removes them.
 #[test]
-fn json_document_groups_of_earlier_builds_are_read_and_built_on() {
-    use auditgraph_core::ingest::document::{DOCUMENTS_KIND, DocumentGroup};
-    use sha2::Digest;
-    let ws = Ws::new();
-    sample_notes(&ws);
-    ws.json(&["ingest"]);
-    let run = ws.current_run();
-    let object = |id: &str| ws.object(id);
-    let header = |id: &str| {
-        let payload = zstd::decode_all(std::fs::read(object(id)).unwrap().as_slice()).unwrap();
-        let end = payload.iter().position(|&b| b == b'\n').unwrap();
-        String::from_utf8(payload[..end].to_vec()).unwrap()
-    };
-
-    let mut manifest = ws.manifest(&run, "ingest");
-    let mut grown: i64 = 0;
-    let mut json_groups = Vec::new();
-    for group in manifest["document_groups"].as_array_mut().unwrap() {
-        let id = group["object"].as_str().unwrap().to_string();
-        let packed = std::fs::read(object(&id)).unwrap();
-        let payload = zstd::decode_all(packed.as_slice()).unwrap();
-        let documents = DocumentGroup::from_payload(&payload).unwrap();
-        let json = auditgraph_core::store::objects::json_payload(DOCUMENTS_KIND, "v2", &documents);
-        let json_id = hex::encode(sha2::Sha256::digest(&json));
-        let json_packed = zstd::encode_all(json.as_slice(), 3).unwrap();
-        std::fs::create_dir_all(object(&json_id).parent().unwrap()).unwrap();
-        std::fs::write(object(&json_id), &json_packed).unwrap();
-        std::fs::remove_file(object(&id)).unwrap();
-        grown += json_packed.len() as i64 - packed.len() as i64;
-        group["object"] = Value::String(json_id.clone());
-        json_groups.push(json_id);
+fn a_v2_store_is_refused_left_untouched_and_rebuilt_beside() {
+    const V2_RUNS: [&str; 2] = [
+        "run_2f0cc298ce04730c056fbc3c124079663c685ec8dd7d27e289a6e6e0573a41c9",
+        "run_4e1e5ebf96a9bf75bdf56c6b75878db59f9cb2b52b9c55e12876b461c73d239f",
+    ];
+    let ws = fixture_ws("v2-workspace");
+    let before = ws.pkg_hashes();
+    assert_eq!(ws.state()["schema_version"], "v2");
+    let v2_current = ws.current_run();
+    assert!(v2_current.starts_with(V2_RUNS[1]));
+    for args in [
+        vec!["--json", "run"],
+        vec!["--json", "ingest"],
+        vec!["--json", "import", "notes/reading-list.md"],
+        vec!["--json", "query", "--q", "postgres"],
+        vec!["--json", "list"],
+        vec!["--json", "export", "-o", "out.json"],
+        vec!["--json", "gc"],
+        vec!["--json", "gc", "--dry-run"],
+    ] {
+        let run = ws.run(&args);
+        let doc = assert_refused(&run, 3, "rebuild_required");
+        assert_eq!(doc["found_schema_version"], "v2", "{args:?}");
+        assert!(run.stderr.contains("auditgraph rebuild"), "{}", run.stderr);
+        assert_eq!(ws.pkg_hashes(), before, "{args:?} modified the v2 store");
     }
-    assert_eq!(header(&json_groups[0]), "agobj documents v2 json");
-    let manifest_path = ws
-        .store()
-        .join("runs")
-        .join(&run)
-        .join("ingest-manifest.json");
-    let bytes = auditgraph_core::pipeline::manifest_bytes(&manifest);
-    grown += bytes.len() as i64 - std::fs::metadata(&manifest_path).unwrap().len() as i64;
-    std::fs::write(&manifest_path, &bytes).unwrap();
-    let mut state = ws.state();
-    state["runs"][&run]["stages"]["ingest"]["sha256"] =
-        Value::String(hex::encode(sha2::Sha256::digest(&bytes)));
-    let counted = state["accounting"]["bytes"].as_i64().unwrap();
-    state["accounting"]["bytes"] = Value::from(counted + grown);
-    std::fs::write(
-        ws.store().join("store.json"),
-        serde_json::to_vec_pretty(&state).unwrap(),
-    )
-    .unwrap();
-
-    assert_eq!(ws.json(&["validate-store"])["status"], "pass");
-    // `ingest` with nothing changed: the same run, nothing written.
-    let again = ws.json(&["ingest"]);
-    assert_eq!(again["detail"]["run_id"], run.as_str());
-    assert_eq!(again["detail"]["parsed"], 0);
-    // `run` adds the later stages to the same run, from the JSON groups.
-    let full = ws.json(&["run"]);
-    assert_eq!(full["detail"]["run_id"], run.as_str(), "{full}");
-    let hit = &ws.json(&["query", "--q", "alpha"])["results"][0];
-    assert_eq!(hit["name"], "Alpha note", "{hit}");
-    assert!(hit.to_string().contains("postgres"), "a snippet: {hit}");
-    assert_eq!(ws.json(&["validate-store"])["status"], "pass");
-    for id in &json_groups {
-        assert_eq!(header(id), "agobj documents v2 json", "left as it was");
-    }
-
-    // An edit: the unchanged documents come from the JSON groups into a
-    // new group, written in binary.
-    ws.write(
-        "notes/beta.md",
-        "# Beta\n\nBeta is longer now.\n\n## Details\n\nMore words here.\n",
-    );
-    let edited = ws.json(&["ingest"]);
-    assert_eq!(edited["detail"]["parsed"], 1, "{edited}");
-    assert_eq!(edited["detail"]["unchanged"], 2, "{edited}");
-    let new_run = ws.current_run();
-    assert_ne!(new_run, run);
-    let groups = ws.manifest(&new_run, "ingest")["document_groups"].clone();
-    for group in groups.as_array().unwrap() {
-        let id = group["object"].as_str().unwrap();
-        assert_eq!(header(id), "agobj documents v2 bin");
-        for document in group_documents(&ws, id) {
-            assert!(!document["text"].as_str().unwrap().is_empty());
-        }
-    }
-    let texts: Vec<String> = groups
+    let status = ws.json(&["status"]);
+    assert_eq!(status["state"], "rebuild_required");
+    assert_eq!(status["schema_version"], "v2");
+    let runs = ws.json(&["runs"]);
+    let listed: Vec<&str> = runs["runs"]
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|g| group_documents(&ws, g["object"].as_str().unwrap()))
-        .map(|d| d["text"].as_str().unwrap().to_string())
+        .map(|r| r["run_id"].as_str().unwrap())
         .collect();
-    assert!(texts.iter().any(|t| t.contains("Alpha talks about")));
-    assert!(texts.iter().any(|t| t.contains("Beta is longer now")));
-    assert_eq!(ws.json(&["validate-store"])["status"], "pass");
+    assert_eq!(listed.len(), 2, "{runs}");
+    assert!(
+        runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["readable"] == false)
+    );
+    let report = ws.run(&["--json", "validate-store"]).code(1).json();
+    assert!(
+        report.to_string().contains("unsupported_schema_version"),
+        "{report}"
+    );
+    assert_eq!(ws.pkg_hashes(), before);
+
+    // rebuild: a v3 run beside; every v2 file as it was.
+    let rebuilt = ws.json(&["rebuild"]);
+    assert_eq!(rebuilt["detail"]["outcome"], "published");
+    let new_run = rebuilt["detail"]["run_id"].as_str().unwrap().to_string();
+    assert_eq!(ws.current_run(), new_run);
+    assert_eq!(ws.state()["schema_version"], "v3");
+    let after = ws.pkg_hashes();
+    for (path, hash) in &before {
+        let kept = if path.ends_with("profiles/default/store.json") {
+            path.replace("store.json", "store.v2.json")
+        } else {
+            path.clone()
+        };
+        assert_eq!(
+            after.get(&kept),
+            Some(hash),
+            "{path} was modified by rebuild"
+        );
+    }
+    let report = ws.json(&["validate-store"]);
+    assert_eq!(report["status"], "pass", "{report}");
+    assert!(
+        report["leftovers"].to_string().contains("store.v2.json"),
+        "{report}"
+    );
+    // Everything works on the new run.
+    let hit = &ws.json(&["query", "--q", "pgbouncer"])["results"][0];
+    assert!(hit["name"].as_str().unwrap().contains("pgbouncer"), "{hit}");
+    ws.write("notes/reading-list.md", "# Reading list\n\n- one\n");
+    ws.json(&["run"]);
+
+    // gc removes the v2 layout: its runs, objects and marker.
+    let gc = ws.json(&["gc", "--keep", "0"]);
+    assert_eq!(
+        gc["removed_legacy_runs"].as_array().unwrap().len(),
+        2,
+        "{gc}"
+    );
+    assert!(!ws.store().join("store.v2.json").exists());
+    for run in V2_RUNS {
+        assert!(
+            !std::fs::read_dir(ws.store().join("runs"))
+                .unwrap()
+                .any(|e| e.unwrap().file_name().to_string_lossy().starts_with(run))
+        );
+    }
+    let report = ws.json(&["validate-store"]);
+    assert_eq!(report["status"], "pass", "{report}");
+    assert_eq!(report["leftovers"], serde_json::json!([]), "{report}");
 }

@@ -1,37 +1,30 @@
 //! `gc`: the only command that deletes anything.
 //!
-//! Keeps the current run and the N most recently published (or re-selected)
-//! other runs; removes every other run, the objects no kept run references,
-//! leftovers of interrupted writes, and — once this tool's store is in
-//! place — the artifacts of the Python auditgraph's layout. Deletions go
-//! through a journaled transaction: the new state is committed first, then
-//! the files are removed (a crash in between is finished by the next write).
+//! Keeps the current run and the N most recently published other runs;
+//! removes every other run's directory and every piece no kept run
+//! references (pieces are shared between runs, so a piece goes only when
+//! the last kept run that names it goes), and, once this binary's store
+//! is in place, what an earlier layout left (a schema-v2 store's runs,
+//! objects and retired marker; the Python tool's directories). It never
+//! removes an entry of the sealed trail: a removed run's entries stay as
+//! its tombstone, and `gc` adds an entry of its own naming the runs it
+//! removed, so the chain still verifies. Deletions go through a journaled
+//! transaction: the new state is committed first, then the files are
+//! removed (a crash in between is finished by the next write).
 
 use crate::error::{IoContext, Result};
-use crate::store::StoreWriter;
-use crate::store::clock;
+use crate::pipeline::manifest::StageManifest;
+use crate::store::chain::{self, ChainEntry, Event};
 use crate::store::fsutil::tree_size;
-use crate::store::layout::RUNS_DIR;
-use crate::store::state::LogEntry;
-use crate::validate::{list_objects, referenced_objects};
+use crate::store::id::ObjectId;
+use crate::store::layout::{LEGACY_ENTRIES, RUNS_DIR, StoreLayout};
+use crate::store::state::StoreState;
+use crate::store::table::ShardTable;
+use crate::store::{StoreWriter, clock};
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fs;
-
-/// Top-level entries of the Python tool's store layout.
-const LEGACY_ENTRIES: &[&str] = &[
-    "sources",
-    "documents",
-    "segments",
-    "chunks",
-    "entities",
-    "claims",
-    "links",
-    "indexes",
-    "provenance",
-    "ner",
-    "store.json.superseded",
-];
 
 /// What `gc` removed, or would remove.
 #[derive(Debug, Clone, Serialize)]
@@ -39,7 +32,7 @@ pub struct GcReport {
     pub dry_run: bool,
     pub kept_runs: Vec<String>,
     pub removed_runs: Vec<String>,
-    /// Run directories no published run accounts for (older layouts).
+    /// Run directories no run of this store accounts for (older layouts).
     pub removed_legacy_runs: Vec<String>,
     /// Other paths of older layouts.
     pub removed_legacy_paths: Vec<String>,
@@ -47,6 +40,74 @@ pub struct GcReport {
     pub reclaimed_bytes: u64,
     /// Store size (as counted) after gc.
     pub store_bytes: u64,
+    /// The seal after gc (it records an entry when it removes anything).
+    pub seal: Option<String>,
+}
+
+/// Every piece a run references: its manifests' table nodes and the
+/// pieces they name.
+pub fn run_pieces(
+    layout: &StoreLayout,
+    state: &StoreState,
+    run_id: &str,
+) -> Result<BTreeSet<ObjectId>> {
+    let mut out = BTreeSet::new();
+    let Some(run) = state.runs.get(run_id) else {
+        return Ok(out);
+    };
+    for stage in run.stages.values() {
+        let path = layout.dir.join(&stage.manifest);
+        let bytes = fs::read(&path).ctx("read manifest", &path)?;
+        let manifest: StageManifest = serde_json::from_slice(&bytes).map_err(|e| {
+            crate::error::Error::corrupt(&path, format!("unreadable manifest: {e}"))
+        })?;
+        let tops: Vec<ObjectId> = manifest.pieces.values().copied().collect();
+        let found: Vec<Vec<ObjectId>> = tops
+            .par_iter()
+            .map(|top| {
+                let (table, nodes) = ShardTable::load_with_nodes(layout, *top)?;
+                let mut ids = nodes;
+                ids.extend(table.pieces().map(|(_, id)| id));
+                Ok(ids)
+            })
+            .collect::<Result<_>>()?;
+        out.extend(found.into_iter().flatten());
+    }
+    Ok(out)
+}
+
+/// Every file under `objects/`: (store-relative path, size).
+pub fn list_objects(layout: &StoreLayout) -> Result<Vec<(String, u64)>> {
+    let dir = layout.objects_dir();
+    let mut out = Vec::new();
+    if !dir.is_dir() {
+        return Ok(out);
+    }
+    for shard in fs::read_dir(&dir).ctx("list", &dir)? {
+        let shard = shard.ctx("list", &dir)?;
+        if !shard.path().is_dir() {
+            let meta = shard.metadata().ctx("inspect", shard.path())?;
+            out.push((
+                format!("objects/{}", shard.file_name().to_string_lossy()),
+                meta.len(),
+            ));
+            continue;
+        }
+        for file in fs::read_dir(shard.path()).ctx("list", shard.path())? {
+            let file = file.ctx("list", shard.path())?;
+            let meta = file.metadata().ctx("inspect", file.path())?;
+            out.push((
+                format!(
+                    "objects/{}/{}",
+                    shard.file_name().to_string_lossy(),
+                    file.file_name().to_string_lossy()
+                ),
+                meta.len(),
+            ));
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// Plans and (unless `dry_run`) performs a collection.
@@ -57,17 +118,8 @@ pub fn collect(writer: &mut StoreWriter, keep: usize, dry_run: bool) -> Result<G
     // Runs to keep: the current one, then the most recently published.
     let mut by_recency: Vec<(u64, String)> = state
         .runs
-        .keys()
-        .map(|id| {
-            let seq = state
-                .log
-                .iter()
-                .rev()
-                .find(|e| &e.run_id == id)
-                .map(|e| e.seq)
-                .unwrap_or(0);
-            (seq, id.clone())
-        })
+        .iter()
+        .map(|(id, run)| (run.seq, id.clone()))
         .collect();
     by_recency.sort_by(|a, b| b.cmp(a));
     let mut kept: BTreeSet<String> = BTreeSet::new();
@@ -86,18 +138,14 @@ pub fn collect(writer: &mut StoreWriter, keep: usize, dry_run: bool) -> Result<G
         .filter(|id| !kept.contains(id))
         .collect();
 
-    // Objects the kept runs reference.
+    // Pieces the kept runs reference.
     let mut referenced: BTreeSet<String> = BTreeSet::new();
     for id in &kept {
-        if let Some(run) = state.runs.get(id) {
-            for stage in run.stages.values() {
-                let path = layout.dir.join(&stage.manifest);
-                let bytes = fs::read(&path).ctx("read manifest", &path)?;
-                if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) {
-                    referenced.extend(referenced_objects(&value));
-                }
-            }
-        }
+        referenced.extend(
+            run_pieces(&layout, &state, id)?
+                .into_iter()
+                .map(|o| o.rel_path()),
+        );
     }
 
     let mut deletes: Vec<String> = Vec::new();
@@ -140,14 +188,14 @@ pub fn collect(writer: &mut StoreWriter, keep: usize, dry_run: bool) -> Result<G
     }
     let mut removed_objects = 0;
     for (rel, len) in list_objects(&layout)? {
-        let id = rel.rsplit('/').next().unwrap_or("");
-        if !referenced.contains(id) {
+        if !referenced.contains(&rel) {
             removed_objects += 1;
             reclaimed += len;
             deletes.push(rel);
         }
     }
-    // The counters after collection: what the kept runs account for.
+    // The counters after collection: what the kept runs account for, and
+    // the trail.
     let mut bytes = 0u64;
     let mut files = 0u64;
     for id in &kept {
@@ -155,13 +203,15 @@ pub fn collect(writer: &mut StoreWriter, keep: usize, dry_run: bool) -> Result<G
         bytes += b;
         files += f;
     }
-    for id in &referenced {
-        if let Ok(m) = fs::metadata(layout.object_path(id)) {
+    for rel in &referenced {
+        if let Ok(m) = fs::metadata(layout.dir.join(rel)) {
             bytes += m.len();
             files += 1;
         }
     }
-    let report = GcReport {
+    let (log_bytes, log_files) = tree_size(&layout.log_dir())?;
+    let nothing = deletes.is_empty();
+    let mut report = GcReport {
         dry_run,
         kept_runs: kept.iter().cloned().collect(),
         removed_runs: removed_runs.clone(),
@@ -169,36 +219,49 @@ pub fn collect(writer: &mut StoreWriter, keep: usize, dry_run: bool) -> Result<G
         removed_legacy_paths,
         removed_objects,
         reclaimed_bytes: reclaimed,
-        store_bytes: if dry_run {
-            state.accounting.bytes
-        } else {
-            bytes
-        },
+        store_bytes: state.accounting.bytes,
+        seal: state.seal.clone(),
     };
-    if dry_run || (deletes.is_empty() && state.accounting.bytes == bytes) {
+    if dry_run || nothing {
         return Ok(report);
     }
 
-    let mut txn = writer.begin();
+    let mut txn = writer.begin()?;
     for rel in deletes {
         txn.delete(rel);
     }
-    let current = state.current_run.clone();
+    // The trail records the collection (the runs it removed stay named by
+    // the entries that published them).
+    let seq = state.head + 1;
+    let entry = ChainEntry {
+        format: chain::ENTRY_FORMAT.to_string(),
+        schema_version: writer.support.writes.to_string(),
+        seq,
+        prev: state.seal.clone(),
+        event: Event::Gc,
+        command: "gc".to_string(),
+        run_id: None,
+        current_run: state.current_run.clone(),
+        files: Default::default(),
+        removed_runs: removed_runs.clone(),
+        wall_clock_at: clock::now_utc(),
+    };
+    let entry_bytes = entry.to_bytes();
+    let seal = crate::hashing::sha256_hex(&entry_bytes);
+    let entry_len = entry_bytes.len() as u64;
+    txn.add_file(chain::entry_rel(seq), entry_bytes);
+    let seal_after = seal.clone();
     writer.commit_exact(txn, |next| {
         for id in &removed_runs {
             next.runs.remove(id);
         }
-        next.accounting.bytes = bytes;
-        next.accounting.files = files;
-        if let Some(current) = current {
-            let seq = next.next_seq();
-            next.log.push(LogEntry {
-                seq,
-                run_id: current,
-                command: "gc".to_string(),
-                wall_clock_at: clock::now_utc(),
-            });
-        }
+        next.accounting.bytes = bytes + log_bytes + entry_len;
+        next.accounting.files = files + log_files + 1;
+        next.head = seq;
+        next.seal = Some(seal_after);
+        next.retired_marker = None;
     })?;
+    report.store_bytes = bytes + log_bytes + entry_len;
+    report.seal = Some(seal);
     Ok(report)
 }

@@ -30,7 +30,11 @@ impl FieldHasher {
     }
 
     pub fn finish_hex(&self) -> String {
-        hex::encode(self.inner.clone().finalize())
+        hex::encode(self.finish())
+    }
+
+    pub fn finish(&self) -> [u8; 32] {
+        self.inner.clone().finalize().into()
     }
 }
 

@@ -3,12 +3,11 @@
 //! say what is wrong instead of failing.
 
 use crate::error::{Error, Result};
-use crate::ingest::{self, IngestManifest};
+use crate::ingest::IngestCounts;
 use crate::pipeline::Workspace;
 use crate::store::budget::{self, BudgetReport};
 use crate::store::fsutil::tree_size;
 use crate::store::{Access, Found, check_compatibility, inspect, txn};
-use crate::validate::referenced_objects;
 use serde::Serialize;
 use std::fs;
 
@@ -41,6 +40,14 @@ pub struct StatusReport {
     pub message: Option<String>,
     /// Interrupted writes waiting to be cleaned up.
     pub leftovers: usize,
+    /// The seal: the SHA-256 of the newest entry of the store's trail.
+    /// Record it elsewhere; `validate-store --expect-seal` proves later that
+    /// the store still holds this state and everything since, unchanged.
+    pub seal: Option<String>,
+    /// Entries in the trail.
+    pub trail_entries: u64,
+    /// Bytes of scratch files (the stat cache), not counted in the store.
+    pub cache_bytes: u64,
 }
 
 fn binary_info(ws: &Workspace) -> BinaryInfo {
@@ -70,6 +77,9 @@ pub fn status(ws: &Workspace) -> Result<StatusReport> {
         rebuild_required: false,
         message: None,
         leftovers: 0,
+        seal: None,
+        trail_entries: 0,
+        cache_bytes: tree_size(&layout.cache_dir()).map(|t| t.0).unwrap_or(0),
     };
     match &found {
         Found::Absent => {
@@ -92,6 +102,8 @@ pub fn status(ws: &Workspace) -> Result<StatusReport> {
                 .map(|r| r.source_bytes)
                 .unwrap_or(0);
             report.leftovers = txn::leftovers(layout, Some(state))?.len();
+            report.seal = state.seal.clone();
+            report.trail_entries = state.head;
             report.budget = Some(budget::evaluate(
                 &ws.config.config.storage.footprint_budget,
                 report.source_bytes,
@@ -157,22 +169,25 @@ pub fn runs(ws: &Workspace) -> Result<Vec<RunInfo>> {
     let mut out = Vec::new();
     let mut known = std::collections::BTreeSet::new();
     if let Found::Ours(state) = &found {
+        let times = crate::store::chain::published_at(layout, state.head);
+        let readable = crate::version::SchemaVersion::parse(&state.schema_version)
+            .is_some_and(|v| ws.support.can_read(v));
         for (id, entry) in state.runs_in_order() {
             known.insert(id.clone());
-            let manifest: Option<IngestManifest> =
-                crate::store::read_stage_manifest(layout, state, id, ingest::STAGE)
+            let manifest: Option<crate::pipeline::manifest::StageManifest> = if readable {
+                crate::store::read_stage_manifest(layout, state, id, crate::ingest::STAGE)
                     .ok()
-                    .flatten();
+                    .flatten()
+            } else {
+                None
+            };
+            let counts: Option<IngestCounts> = manifest.as_ref().map(|m| m.counts_as());
             let mut bytes = tree_size(&layout.run_dir(id))?.0;
-            for stage in entry.stages.values() {
-                if let Ok(raw) = fs::read(layout.dir.join(&stage.manifest))
-                    && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&raw)
-                {
-                    for object in referenced_objects(&value) {
-                        bytes += fs::metadata(layout.object_path(&object))
-                            .map(|m| m.len())
-                            .unwrap_or(0);
-                    }
+            if readable {
+                for piece in crate::gc::run_pieces(layout, state, id).unwrap_or_default() {
+                    bytes += fs::metadata(layout.dir.join(piece.rel_path()))
+                        .map(|m| m.len())
+                        .unwrap_or(0);
                 }
             }
             out.push(RunInfo {
@@ -182,12 +197,12 @@ pub fn runs(ws: &Workspace) -> Result<Vec<RunInfo>> {
                 readable: crate::version::SchemaVersion::parse(&entry.schema_version)
                     .is_some_and(|v| ws.support.can_read(v)),
                 seq: Some(entry.seq),
-                published_at: state.last_published_at(id).map(str::to_string),
+                published_at: times.get(id).cloned(),
                 stages: entry.stages.keys().cloned().collect(),
-                files: manifest.as_ref().map(|m| m.counts.files),
-                ok: manifest.as_ref().map(|m| m.counts.ok),
-                skipped: manifest.as_ref().map(|m| m.counts.skipped),
-                failed: manifest.as_ref().map(|m| m.counts.failed),
+                files: counts.map(|c| c.files),
+                ok: counts.map(|c| c.ok),
+                skipped: counts.map(|c| c.skipped),
+                failed: counts.map(|c| c.failed),
                 source_bytes: Some(entry.source_bytes),
                 bytes,
             });

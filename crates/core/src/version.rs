@@ -33,11 +33,13 @@ impl fmt::Display for SchemaVersion {
 }
 
 /// The schema this binary writes.
-pub const SCHEMA_VERSION: SchemaVersion = SchemaVersion(2);
+pub const SCHEMA_VERSION: SchemaVersion = SchemaVersion(3);
 
-/// The oldest schema this binary can read (inclusive). Equal to
-/// [`SCHEMA_VERSION`] until a later release learns to read `v2` stores.
-pub const OLDEST_READABLE_SCHEMA_VERSION: SchemaVersion = SchemaVersion(2);
+/// The oldest schema this binary can read (inclusive). Schema `v3` (runs
+/// made of shared, content-addressed pieces, with a sealed trail) does not
+/// read `v2` stores: they are refused with rebuild guidance, and left
+/// untouched until `gc`.
+pub const OLDEST_READABLE_SCHEMA_VERSION: SchemaVersion = SchemaVersion(3);
 
 /// The schema of stores written by the Python auditgraph 0.1.
 pub const PYTHON_SCHEMA_VERSION: SchemaVersion = SchemaVersion(1);
@@ -112,6 +114,6 @@ mod tests {
     #[test]
     fn orders_numerically() {
         assert!(SchemaVersion(10) > SchemaVersion(9));
-        assert_eq!(SCHEMA_VERSION.to_string(), "v2");
+        assert_eq!(SCHEMA_VERSION.to_string(), "v3");
     }
 }

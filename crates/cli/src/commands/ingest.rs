@@ -44,6 +44,13 @@ fn pipeline_at(ctx: &Context, command: Command, root: std::path::PathBuf) -> Cli
         }
         return Err(err);
     }
+    // Failures are named every run (the run's own records, when this
+    // command did not look at the failed files again); `-v` names every
+    // file that needs a look.
+    let mut report = report;
+    if ctx.global.verbose > 0 || report.counts.failed > 0 {
+        report.attention = run_cmd::attention(&ws, &report.run_id)?;
+    }
     render(ctx, name, &ws.config.profile_name, &report);
     Ok(())
 }
@@ -95,9 +102,8 @@ fn render(ctx: &Context, stage: &str, profile: &str, report: &PipelineReport) {
     }
     if failed.len() > named {
         ctx.out.warn(format!(
-            "... and {} more failed file(s): `--verbose` names them all, and {} records every file",
-            failed.len() - named,
-            report.manifest_path.display()
+            "... and {} more failed file(s): `--verbose` names them all",
+            failed.len() - named
         ));
     }
     if !report.recovery.rolled_back.is_empty() {

@@ -47,7 +47,7 @@ pub fn run(ctx: &Context) -> CliResult {
     let store_created = ctx.with_write_options(|opts| -> CliResult<bool> {
         let mut writer = auditgraph_core::pipeline::open_writer(&ws, Access::Write, opts)?;
         if writer.is_new() {
-            let txn = writer.begin();
+            let txn = writer.begin()?;
             writer.commit(txn, |_| {})?;
             Ok(true)
         } else {

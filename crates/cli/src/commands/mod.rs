@@ -87,6 +87,9 @@ pub fn dispatch(ctx: &Context, command: Command) -> CliResult {
         Command::Gc { dry_run, keep } => gc::run(ctx, dry_run, keep),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man => completions::man(),
-        Command::ValidateStore { all_profiles } => validate_store::run(ctx, all_profiles),
+        Command::ValidateStore {
+            all_profiles,
+            expect_seal,
+        } => validate_store::run(ctx, all_profiles, expect_seal.as_deref()),
     }
 }

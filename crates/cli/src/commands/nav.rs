@@ -18,8 +18,9 @@ fn label(v: &Value) -> String {
 
 pub fn node(ctx: &Context, id: &str, run: Option<&str>) -> CliResult {
     let ws = ctx.workspace()?;
-    let run = ctx.open_run(&ws, run, Need::Graph)?;
-    let doc = nav::node(&run, id)?;
+    let run = ctx.open_pieces(&ws, run, Need::Graph)?;
+    let config = run.run_config(&ws)?;
+    let doc = nav::node(&run, &config, id)?;
     ctx.out.result(&doc, || {
         let mut s = format!(
             "{} {}\n  id:   {}\n",
@@ -91,8 +92,9 @@ pub fn neighbors(
 ) -> CliResult {
     let filter = EdgeFilter::parse(edge_types, min_confidence)?;
     let ws = ctx.workspace()?;
-    let run = ctx.open_run(&ws, run, Need::Graph)?;
-    let doc = nav::neighbors(&run, id, depth, &filter, Some(limit))?;
+    let run = ctx.open_pieces(&ws, run, Need::Graph)?;
+    let config = run.run_config(&ws)?;
+    let doc = nav::neighbors(&run, &config, id, depth, &filter, Some(limit))?;
     ctx.out.result(&doc, || {
         let mut s = format!("{}\n", label(&doc["center"]));
         for n in doc["neighbors"].as_array().into_iter().flatten() {
@@ -144,8 +146,9 @@ pub fn why(
 ) -> CliResult {
     let filter = EdgeFilter::parse(edge_types, None)?;
     let ws = ctx.workspace()?;
-    let run = ctx.open_run(&ws, run, Need::Graph)?;
-    let doc = nav::why_connected(&run, from, to, max_depth, max_paths, &filter)?;
+    let run = ctx.open_pieces(&ws, run, Need::Graph)?;
+    let config = run.run_config(&ws)?;
+    let doc = nav::why_connected(&run, &config, from, to, max_depth, max_paths, &filter)?;
     ctx.out.result(&doc, || {
         if doc["connected"] != true {
             return format!(

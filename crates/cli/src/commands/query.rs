@@ -31,9 +31,10 @@ pub fn selection(args: &SelectArgs, default_limit: usize) -> CliResult<Selection
 pub fn run(ctx: &Context, q: &str, args: &SelectArgs) -> CliResult {
     let sel = selection(args, 10)?;
     let ws = ctx.workspace()?;
-    let run = ctx.open_run(&ws, args.run.run_id.as_deref(), Need::Index)?;
+    let run = ctx.open_pieces(&ws, args.run.run_id.as_deref(), Need::Index)?;
+    let config = run.run_config(&ws)?;
     let rounding = ws.config.profile().search.ranking.score_rounding;
-    let result = search::search(&run, q, &sel, rounding)?;
+    let result = search::search(&run, &config, q, &sel, rounding)?;
     let doc = serde_json::to_value(&result).unwrap_or_default();
     ctx.out.result(&doc, || {
         if result.results.is_empty() {

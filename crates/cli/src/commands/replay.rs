@@ -9,8 +9,9 @@ use serde_json::json;
 
 pub fn run(ctx: &Context, run: &str) -> CliResult {
     let ws = ctx.workspace()?;
-    let target = ws.reader()?.resolve_run(Some(run))?;
-    let replay_ws = run_workspace(&ws, &target)?;
+    let reader = ws.reader()?;
+    let target = reader.resolve_run(Some(run))?;
+    let replay_ws = run_workspace(&ws, &reader, &target)?;
     let report = ctx.with_write_options(|opts| {
         run_cmd::execute(&replay_ws, opts, Command::Replay(target.clone()))
     })?;

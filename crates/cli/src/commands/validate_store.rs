@@ -8,7 +8,7 @@ use auditgraph_core::validate::{self, ValidationReport};
 use auditgraph_core::version::SchemaSupport;
 use serde_json::json;
 
-pub fn run(ctx: &Context, all_profiles: bool) -> CliResult {
+pub fn run(ctx: &Context, all_profiles: bool, expect_seal: Option<&str>) -> CliResult {
     let ws = ctx.workspace()?;
     let profiles: Vec<String> = if all_profiles {
         let dir = ws.root.join(".pkg").join("profiles");
@@ -58,6 +58,7 @@ pub fn run(ctx: &Context, all_profiles: bool) -> CliResult {
             &layout,
             SchemaSupport::current(),
             scanner.as_ref(),
+            expect_seal,
         )?);
     }
     let failed = reports.iter().any(|r| r.status != "pass");
@@ -104,6 +105,22 @@ fn human(reports: &[ValidationReport]) -> String {
                 ""
             }
         ));
+        if let Some(seal) = &r.seal {
+            s.push_str(&format!(
+                "  seal {seal} ({} trail entries)\n",
+                r.trail_entries
+            ));
+        }
+        if let (Some(expected), Some(found)) = (&r.expected_seal, r.expected_seal_found) {
+            s.push_str(&format!(
+                "  expected seal {expected}: {}\n",
+                if found {
+                    "found: the store holds that state and everything since, unchanged"
+                } else {
+                    "NOT FOUND"
+                }
+            ));
+        }
         for p in &r.problems {
             s.push_str(&format!("  {} {}: {}\n", p.kind, p.file, p.detail));
         }

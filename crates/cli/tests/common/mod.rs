@@ -154,9 +154,58 @@ impl Ws {
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
     }
 
-    /// Path -> SHA-256 of every file under `.pkg`.
+    /// Path -> SHA-256 of every file under `.pkg`, but the stat cache
+    /// (scratch: what the last run learnt about the files' times).
     pub fn pkg_hashes(&self) -> BTreeMap<String, String> {
-        tree_hashes(&self.path(".pkg"))
+        let mut all = tree_hashes(&self.path(".pkg"));
+        all.retain(|path, _| !path.contains("/cache/"));
+        all
+    }
+
+    /// The ingest records of a run, as JSON (in path order).
+    pub fn records(&self, run: &str) -> Vec<Value> {
+        let layout = auditgraph_core::store::layout::StoreLayout::new(self.root(), "default");
+        let manifest: auditgraph_core::pipeline::manifest::StageManifest =
+            serde_json::from_value(self.manifest(run, "ingest")).unwrap();
+        let table = manifest
+            .table(&layout, auditgraph_core::store::piece::PieceKind::Records)
+            .unwrap();
+        let records = auditgraph_core::ingest::read_all_records(&layout, &table).unwrap();
+        records
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect()
+    }
+
+    /// The ingest manifest of a run with its records (stored in pieces of
+    /// their own) under `records`, as the manifest of schema v2 held them.
+    pub fn ingest_with_records(&self, run: &str) -> Value {
+        let mut m = self.manifest(run, "ingest");
+        m["records"] = Value::Array(self.records(run));
+        m
+    }
+
+    /// The parsed documents of a run, as JSON: the stored fields of each
+    /// (in path order).
+    pub fn documents(&self, run: &str) -> Vec<Value> {
+        let layout = auditgraph_core::store::layout::StoreLayout::new(self.root(), "default");
+        let manifest: auditgraph_core::pipeline::manifest::StageManifest =
+            serde_json::from_value(self.manifest(run, "ingest")).unwrap();
+        let table = manifest
+            .table(&layout, auditgraph_core::store::piece::PieceKind::Documents)
+            .unwrap();
+        let mut out: Vec<Value> = Vec::new();
+        for (_, id) in table.pieces() {
+            let group = auditgraph_core::ingest::document::read_group(&layout, id).unwrap();
+            out.extend(
+                serde_json::to_value(&group).unwrap()["documents"]
+                    .as_array()
+                    .unwrap()
+                    .clone(),
+            );
+        }
+        out.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+        out
     }
 }
 
@@ -224,15 +273,4 @@ pub fn fixture_ws(name: &str) -> Ws {
         .join(name);
     copy_dir(&src, ws.root());
     ws
-}
-
-/// The documents of one document group object, as JSON values (the stored
-/// fields of each document; the object itself is binary).
-pub fn group_documents(ws: &Ws, object: &str) -> Vec<Value> {
-    let payload = zstd::decode_all(std::fs::read(ws.object(object)).unwrap().as_slice()).unwrap();
-    let group = auditgraph_core::ingest::document::DocumentGroup::from_payload(&payload).unwrap();
-    serde_json::to_value(&group).unwrap()["documents"]
-        .as_array()
-        .unwrap()
-        .clone()
 }

@@ -126,22 +126,26 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
         }
     }
 
-    // The ingest records of the run's documents, in graph order.
-    let doc_objects = ctx.ingest.document_objects();
-    let record_of = |doc: u32| -> Result<(&ingest::IngestRecord, &str)> {
+    // The ingest record of a document of the graph.
+    let record_of = |doc: u32| -> Result<&ingest::IngestRecord> {
         let gdoc = graph.docs.get(doc as usize);
-        match (doc_objects.get(doc as usize), gdoc) {
-            (Some((record, object)), Some(g)) if record.path == g.path => Ok((record, object)),
-            _ => Err(corrupt(format!(
-                "document {} of the graph does not match the run's ingest manifest",
+        gdoc.and_then(|g| {
+            ctx.records
+                .binary_search_by(|r| r.path.as_str().cmp(&g.path))
+                .ok()
+                .map(|i| &ctx.records[i])
+        })
+        .ok_or_else(|| {
+            corrupt(format!(
+                "document {} of the graph has no ingest record in its run",
                 gdoc.map(|g| g.path.as_str()).unwrap_or("?")
-            ))),
-        }
+            ))
+        })
     };
 
     let mut documents: Vec<(String, String)> = Vec::with_capacity(cited_docs.len());
     for &doc in &cited_docs {
-        let (record, _) = record_of(doc)?;
+        let record = record_of(doc)?;
         let Some(g) = graph.docs.get(doc as usize) else {
             continue;
         };
@@ -159,14 +163,21 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
     }
     documents.sort();
 
-    // Chunk texts: load only the document groups that hold cited chunks,
-    // one group at a time per thread.
-    let mut by_object: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    // Chunk texts: load only the documents pieces that hold cited chunks,
+    // one piece at a time per thread.
+    let layout = &ctx.run.reader.layout;
+    let documents_table = ctx
+        .run
+        .manifests
+        .ingest
+        .table(layout, crate::store::piece::PieceKind::Documents)?;
+    let shard_of = |path: &str| documents_table.shard(crate::store::table::document_byte(path));
+    let mut by_shard: BTreeMap<u8, Vec<u32>> = BTreeMap::new();
     for &doc in cited_chunks.keys() {
-        let (_, object) = record_of(doc)?;
-        by_object.entry(object).or_default().push(doc);
+        if let Some(g) = graph.docs.get(doc as usize) {
+            by_shard.entry(shard_of(&g.path)).or_default().push(doc);
+        }
     }
-    let records = ctx.ingest.records_by_path();
     let chunk_line = |doc: u32, record: &DocumentRecord, order: u32| -> Result<(String, String)> {
         let path = record.path.as_str();
         let gchunk = view.chunk_ref(doc, order);
@@ -193,10 +204,22 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
         .to_string();
         Ok((id, line))
     };
-    let mut chunks: Vec<(String, String)> = by_object
+    let mut chunks: Vec<(String, String)> = by_shard
         .par_iter()
-        .map(|(object, docs)| -> Result<Vec<(String, String)>> {
-            let group = ingest::load_group(&ctx.run.reader.layout, object, &records)?;
+        .map(|(shard, docs)| -> Result<Vec<(String, String)>> {
+            let group = match documents_table.get(*shard) {
+                Some(id) => {
+                    let records: Vec<ingest::IngestRecord> = ctx
+                        .records
+                        .iter()
+                        .filter(|r| shard_of(&r.path) == *shard)
+                        .cloned()
+                        .collect();
+                    ingest::read_documents(layout, id, &records)?
+                }
+                None => Vec::new(),
+            };
+            let object = shard;
             let mut out = Vec::new();
             for &doc in docs {
                 let path = graph.docs.get(doc as usize).map(|d| d.path.as_str());
@@ -205,7 +228,7 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
                     .find(|r| Some(r.path.as_str()) == path)
                     .ok_or_else(|| {
                         corrupt(format!(
-                            "document {} is missing from its document group {object}",
+                            "document {} is missing from its documents piece (shard {object})",
                             path.unwrap_or("?")
                         ))
                     })?;
@@ -232,13 +255,13 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
         "run_id": ctx.run.run_id,
         "profile": ctx.ws.config.profile_name,
         "pipeline_version": graph.pipeline_version,
-        "config_hash": ctx.run.link.config_hash,
-        "inputs_hash": ctx.ingest.inputs_hash,
+        "config_hash": ctx.run.manifests.ingest.config_hash,
+        "inputs_hash": ctx.run.manifests.ingest.inputs_hash,
         "outputs_hash": {
-            "ingest": ctx.ingest.outputs_hash,
-            "extract": ctx.run.extract.outputs_hash,
-            "link": ctx.run.link.outputs_hash,
-            "index": ctx.run.index_manifest.as_ref().map(|m| &m.outputs_hash),
+            "ingest": ctx.run.manifests.ingest.outputs_hash,
+            "extract": ctx.run.manifests.extract.as_ref().map(|m| &m.outputs_hash),
+            "link": ctx.run.manifests.link.as_ref().map(|m| &m.outputs_hash),
+            "index": ctx.run.manifests.index.as_ref().map(|m| &m.outputs_hash),
         },
         "auditgraph_version": crate::version::AUDITGRAPH_VERSION,
         "created_by": "auditgraph export",
@@ -286,7 +309,7 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
     out.push_str(",\n");
     array(&mut out, "links", links.iter().map(String::as_str));
     out.push_str(",\n\"schema_version\":");
-    out.push_str(&Value::from(ctx.run.link.schema_version.as_str()).to_string());
+    out.push_str(&Value::from(ctx.run.manifests.ingest.schema_version.as_str()).to_string());
     out.push_str("\n}\n");
     Ok(Rendered {
         bytes: out.into_bytes(),

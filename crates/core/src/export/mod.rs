@@ -55,7 +55,7 @@ use crate::error::{Error, Result};
 use crate::graph::model::{EdgeKind, NodeDetail, NodeKind};
 use crate::graph::view::GraphView;
 use crate::hashing::{FieldHasher, sha256_hex};
-use crate::ingest::IngestManifest;
+use crate::ingest::IngestRecord;
 use crate::pipeline::Workspace;
 use crate::query::load::{LoadedRun, Need, open_run};
 use crate::redact::Redactor;
@@ -149,7 +149,8 @@ pub struct Rendered {
 pub struct ExportContext<'a> {
     pub ws: &'a Workspace,
     pub run: &'a LoadedRun,
-    pub ingest: &'a IngestManifest,
+    /// Every record of the run, in path order.
+    pub records: &'a [IngestRecord],
     pub filter: &'a Filter,
     pub selection: &'a Selection,
 }
@@ -189,28 +190,25 @@ pub fn render(ws: &Workspace, req: &ExportRequest<'_>) -> Result<(LoadedRun, Ren
     Ok((run, rendered))
 }
 
-fn read_ingest(run: &LoadedRun) -> Result<IngestManifest> {
-    run.reader
-        .stage_manifest::<IngestManifest>(&run.run_id, crate::ingest::STAGE)?
-        .ok_or_else(|| Error::NotFound {
-            message: format!(
-                "run {} has no ingest manifest; `auditgraph rebuild` writes a complete run",
-                run.run_id
-            ),
-        })
+fn read_ingest(run: &LoadedRun) -> Result<Vec<IngestRecord>> {
+    let table = run
+        .manifests
+        .ingest
+        .table(&run.reader.layout, crate::store::piece::PieceKind::Records)?;
+    crate::ingest::read_all_records(&run.reader.layout, &table)
 }
 
 fn render_run(
     ws: &Workspace,
     run: &LoadedRun,
-    ingest: &IngestManifest,
+    records: &[IngestRecord],
     req: &ExportRequest<'_>,
 ) -> Result<Rendered> {
     let selection = select::select(&run.view, &req.filter)?;
     let ctx = ExportContext {
         ws,
         run,
-        ingest,
+        records,
         filter: &req.filter,
         selection: &selection,
     };
@@ -229,7 +227,7 @@ fn render_run(
 pub fn export(ws: &Workspace, req: &ExportRequest<'_>) -> Result<ExportReport> {
     let run = open_run(ws, req.run, Need::Graph)?;
     let ingest = read_ingest(&run)?;
-    let sources: HashSet<&str> = ingest.records.iter().map(|r| r.path.as_str()).collect();
+    let sources: HashSet<&str> = ingest.iter().map(|r| r.path.as_str()).collect();
     let name = default_file_name(&run.run_id, &req.filter, req.format);
     let target = output::resolve(&ws.root, req.output, &name, &sources)?;
 
@@ -264,7 +262,7 @@ pub fn plan_sync(ws: &Workspace, run: Option<&str>) -> Result<(LoadedRun, cypher
     let ctx = ExportContext {
         ws,
         run: &run,
-        ingest: &ingest,
+        records: &ingest,
         filter: &filter,
         selection: &selection,
     };

@@ -314,7 +314,7 @@ fn extension(path: &str) -> Option<&str> {
 }
 
 /// Lowercases and collapses whitespace: the comparison key of names.
-fn name_key(s: &str) -> String {
+pub fn name_key(s: &str) -> String {
     s.split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
@@ -334,7 +334,78 @@ fn strip_doc_extension(s: &str) -> &str {
     s
 }
 
-/// Resolves links against the documents of one run.
+/// What resolution needs to know about the documents of a run. Paths are
+/// posix and root-relative; lists are ordered shortest path first, then
+/// by path (the first match of a step wins).
+pub trait DocKeys {
+    /// Whether `path` is a document of the run.
+    fn has_path(&self, path: &str) -> bool;
+    /// Documents whose lowercased file stem is `stem` ([`name_key`]).
+    fn by_stem(&self, stem: &str) -> Vec<String>;
+    /// Documents whose title key is `key`.
+    fn by_title(&self, key: &str) -> Vec<String>;
+    /// Documents with an alias whose key is `key`.
+    fn by_alias(&self, key: &str) -> Vec<String>;
+}
+
+/// The keys a document can be found by, each named `p:<path>`,
+/// `s:<stem>`, `t:<title>` or `a:<alias>` (see [`DocKeys`]).
+pub fn holder_keys(doc: &DocKey) -> Vec<String> {
+    let mut keys = vec![format!("p:{}", doc.path)];
+    let name = doc.path.rsplit('/').next().unwrap_or(&doc.path);
+    let stem = match name.rfind('.') {
+        Some(at) if at > 0 => name.get(..at).unwrap_or(name),
+        _ => name,
+    };
+    keys.push(format!("s:{}", name_key(stem)));
+    let title = name_key(&doc.title);
+    if !title.is_empty() {
+        keys.push(format!("t:{title}"));
+    }
+    for alias in &doc.aliases {
+        let alias = name_key(alias);
+        if !alias.is_empty() {
+            keys.push(format!("a:{alias}"));
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Every key resolving `link` could ever look up, named as in
+/// [`holder_keys`]: resolution against a run holding no document looks
+/// up each step's keys, and a step only ever stops the search early, so
+/// this is every key whose documents can change how the link resolves.
+pub fn lookup_keys(source_path: &str, link: &LinkMention) -> Vec<String> {
+    struct Recorder(std::cell::RefCell<Vec<String>>);
+    impl DocKeys for Recorder {
+        fn has_path(&self, path: &str) -> bool {
+            self.0.borrow_mut().push(format!("p:{path}"));
+            false
+        }
+        fn by_stem(&self, stem: &str) -> Vec<String> {
+            self.0.borrow_mut().push(format!("s:{stem}"));
+            Vec::new()
+        }
+        fn by_title(&self, key: &str) -> Vec<String> {
+            self.0.borrow_mut().push(format!("t:{key}"));
+            Vec::new()
+        }
+        fn by_alias(&self, key: &str) -> Vec<String> {
+            self.0.borrow_mut().push(format!("a:{key}"));
+            Vec::new()
+        }
+    }
+    let recorder = Recorder(std::cell::RefCell::new(Vec::new()));
+    resolve_explained(&recorder, source_path, link);
+    let mut keys = recorder.0.into_inner();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Resolves links against the documents of one run, held in memory.
 #[derive(Debug, Clone, Default)]
 pub struct Resolver {
     /// Document paths, sorted by (length, path), deduplicated.
@@ -392,189 +463,222 @@ impl Resolver {
         self.resolve_explained(source_path, link).0
     }
 
-    /// Like [`Resolver::resolve`], and also names the rule that decided:
-    /// `same_document`, `exact_path`, `html_source`, `append_extension`,
-    /// `directory_index`, `wiki_path`, `wiki_stem`, `wiki_title`,
-    /// `wiki_alias`, `external_scheme` or `unresolved`.
+    /// Like [`Resolver::resolve`], and also names the rule that decided
+    /// (see [`resolve_explained`]).
     pub fn resolve_explained(
         &self,
         source_path: &str,
         link: &LinkMention,
     ) -> (Resolution, &'static str) {
-        if link.form == LinkForm::Wiki {
-            return self.resolve_wiki(source_path, link);
+        resolve_explained(self, source_path, link)
+    }
+}
+
+impl DocKeys for Resolver {
+    fn has_path(&self, path: &str) -> bool {
+        self.by_path.contains_key(path)
+    }
+    fn by_stem(&self, stem: &str) -> Vec<String> {
+        self.paths_of(&self.by_stem, stem)
+    }
+    fn by_title(&self, key: &str) -> Vec<String> {
+        self.paths_of(&self.by_title, key)
+    }
+    fn by_alias(&self, key: &str) -> Vec<String> {
+        self.paths_of(&self.by_alias, key)
+    }
+}
+
+impl Resolver {
+    fn paths_of(&self, index: &HashMap<String, Vec<usize>>, key: &str) -> Vec<String> {
+        index
+            .get(key)
+            .map(|ranks| {
+                ranks
+                    .iter()
+                    .filter_map(|r| self.paths.get(*r).cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Resolves one link of the document at `source_path` against `keys`, and
+/// names the rule that decided: `same_document`, `exact_path`,
+/// `html_source`, `append_extension`, `directory_index`, `wiki_path`,
+/// `wiki_stem`, `wiki_title`, `wiki_alias`, `external_scheme` or
+/// `unresolved`.
+pub fn resolve_explained(
+    keys: &dyn DocKeys,
+    source_path: &str,
+    link: &LinkMention,
+) -> (Resolution, &'static str) {
+    if link.form == LinkForm::Wiki {
+        return resolve_wiki(keys, source_path, link);
+    }
+    let normalized_source = normalize_source(source_path);
+    match classify(source_path, link) {
+        TargetClass::External { scheme } => (Resolution::External { scheme }, "external_scheme"),
+        TargetClass::Unresolved { reason } => (Resolution::Unresolved { reason }, "unresolved"),
+        TargetClass::Local { path, fragment } => {
+            if path == normalized_source {
+                return (Resolution::Internal { path, fragment }, "same_document");
+            }
+            match lookup_path(keys, &path) {
+                Some((path, rule)) => (Resolution::Internal { path, fragment }, rule),
+                None => (Resolution::Unresolved { reason: NOT_FOUND }, "unresolved"),
+            }
         }
-        let normalized_source = normalize_source(source_path);
-        match classify(source_path, link) {
+    }
+}
+
+fn has(keys: &dyn DocKeys, path: &str) -> Option<String> {
+    keys.has_path(path).then(|| path.to_string())
+}
+
+/// The first document among the candidates for a normalized local path.
+fn lookup_path(keys: &dyn DocKeys, path: &str) -> Option<(String, &'static str)> {
+    let dir_link = path.is_empty() || path.ends_with('/');
+    let base = path.trim_end_matches('/');
+    let ext = if dir_link { None } else { extension(base) };
+    if !dir_link {
+        if let Some(found) = has(keys, base) {
+            return Some((found, "exact_path"));
+        }
+        if let Some(ext) = ext
+            && (ext.eq_ignore_ascii_case("html") || ext.eq_ignore_ascii_case("htm"))
+        {
+            let stem = base.get(..base.len() - ext.len() - 1).unwrap_or(base);
+            for candidate in [format!("{stem}.md"), format!("{stem}.markdown")] {
+                if let Some(found) = has(keys, &candidate) {
+                    return Some((found, "html_source"));
+                }
+            }
+            let name = stem.rsplit('/').next().unwrap_or(stem);
+            if name.eq_ignore_ascii_case("index") {
+                let dir = stem.get(..stem.len() - name.len()).unwrap_or("");
+                if let Some(found) = has(keys, &format!("{dir}README.md")) {
+                    return Some((found, "html_source"));
+                }
+            }
+            return None;
+        }
+        if ext.is_none() {
+            for candidate in [format!("{base}.md"), format!("{base}.markdown")] {
+                if let Some(found) = has(keys, &candidate) {
+                    return Some((found, "append_extension"));
+                }
+            }
+        }
+    }
+    if dir_link || ext.is_none() {
+        let prefix = if base.is_empty() {
+            String::new()
+        } else {
+            format!("{base}/")
+        };
+        for index in ["index.md", "README.md"] {
+            if let Some(found) = has(keys, &format!("{prefix}{index}")) {
+                return Some((found, "directory_index"));
+            }
+        }
+    }
+    None
+}
+
+fn resolve_wiki(
+    keys: &dyn DocKeys,
+    source_path: &str,
+    link: &LinkMention,
+) -> (Resolution, &'static str) {
+    let page = link.target.trim();
+    let fragment = link.fragment.clone();
+    if page.is_empty() {
+        return match fragment {
+            Some(fragment) => (
+                Resolution::Internal {
+                    path: normalize_source(source_path),
+                    fragment: Some(fragment),
+                },
+                "same_document",
+            ),
+            None => (
+                Resolution::Unresolved {
+                    reason: EMPTY_TARGET,
+                },
+                "unresolved",
+            ),
+        };
+    }
+    if page.contains("://") {
+        return match classify_href(source_path, page) {
             TargetClass::External { scheme } => {
                 (Resolution::External { scheme }, "external_scheme")
             }
             TargetClass::Unresolved { reason } => (Resolution::Unresolved { reason }, "unresolved"),
-            TargetClass::Local { path, fragment } => {
-                if path == normalized_source {
-                    return (Resolution::Internal { path, fragment }, "same_document");
-                }
-                match self.lookup_path(&path) {
-                    Some((path, rule)) => (Resolution::Internal { path, fragment }, rule),
-                    None => (Resolution::Unresolved { reason: NOT_FOUND }, "unresolved"),
+            TargetClass::Local { .. } => {
+                (Resolution::Unresolved { reason: NOT_FOUND }, "unresolved")
+            }
+        };
+    }
+    let internal = |path: String| Resolution::Internal {
+        path,
+        fragment: fragment.clone(),
+    };
+
+    // 1. Path, root-relative then source-relative (or only the latter).
+    let dir = source_dir(source_path);
+    let bases: &[&str] = if is_explicitly_relative(page) {
+        &[dir]
+    } else {
+        &["", dir]
+    };
+    for base in bases {
+        if let Some(path) = join_normalize(base, page) {
+            for candidate in [
+                path.clone(),
+                format!("{path}.md"),
+                format!("{path}.markdown"),
+            ] {
+                if let Some(found) = has(keys, &candidate) {
+                    return (internal(found), "wiki_path");
                 }
             }
         }
     }
 
-    fn has(&self, path: &str) -> Option<String> {
-        self.by_path.contains_key(path).then(|| path.to_string())
-    }
-
-    /// The first document among the candidates for a normalized local path.
-    fn lookup_path(&self, path: &str) -> Option<(String, &'static str)> {
-        let dir_link = path.is_empty() || path.ends_with('/');
-        let base = path.trim_end_matches('/');
-        let ext = if dir_link { None } else { extension(base) };
-        if !dir_link {
-            if let Some(found) = self.has(base) {
-                return Some((found, "exact_path"));
-            }
-            if let Some(ext) = ext
-                && (ext.eq_ignore_ascii_case("html") || ext.eq_ignore_ascii_case("htm"))
-            {
-                let stem = base.get(..base.len() - ext.len() - 1).unwrap_or(base);
-                for candidate in [format!("{stem}.md"), format!("{stem}.markdown")] {
-                    if let Some(found) = self.has(&candidate) {
-                        return Some((found, "html_source"));
-                    }
-                }
-                let name = stem.rsplit('/').next().unwrap_or(stem);
-                if name.eq_ignore_ascii_case("index") {
-                    let dir = stem.get(..stem.len() - name.len()).unwrap_or("");
-                    if let Some(found) = self.has(&format!("{dir}README.md")) {
-                        return Some((found, "html_source"));
-                    }
-                }
-                return None;
-            }
-            if ext.is_none() {
-                for candidate in [format!("{base}.md"), format!("{base}.markdown")] {
-                    if let Some(found) = self.has(&candidate) {
-                        return Some((found, "append_extension"));
-                    }
-                }
-            }
-        }
-        if dir_link || ext.is_none() {
-            let prefix = if base.is_empty() {
-                String::new()
-            } else {
-                format!("{base}/")
-            };
-            for index in ["index.md", "README.md"] {
-                if let Some(found) = self.has(&format!("{prefix}{index}")) {
-                    return Some((found, "directory_index"));
-                }
-            }
-        }
-        None
-    }
-
-    fn resolve_wiki(&self, source_path: &str, link: &LinkMention) -> (Resolution, &'static str) {
-        let page = link.target.trim();
-        let fragment = link.fragment.clone();
-        if page.is_empty() {
-            return match fragment {
-                Some(fragment) => (
-                    Resolution::Internal {
-                        path: normalize_source(source_path),
-                        fragment: Some(fragment),
-                    },
-                    "same_document",
-                ),
-                None => (
-                    Resolution::Unresolved {
-                        reason: EMPTY_TARGET,
-                    },
-                    "unresolved",
-                ),
-            };
-        }
-        if page.contains("://") {
-            return match classify_href(source_path, page) {
-                TargetClass::External { scheme } => {
-                    (Resolution::External { scheme }, "external_scheme")
-                }
-                TargetClass::Unresolved { reason } => {
-                    (Resolution::Unresolved { reason }, "unresolved")
-                }
-                TargetClass::Local { .. } => {
-                    (Resolution::Unresolved { reason: NOT_FOUND }, "unresolved")
+    // 2. File stem, or path suffix at a segment boundary.
+    let key = name_key(strip_doc_extension(page));
+    let (suffix, stem) = match key.rsplit_once('/') {
+        Some((_, stem)) => (Some(format!("/{key}")), stem),
+        None => (None, key.as_str()),
+    };
+    {
+        for path in keys.by_stem(stem) {
+            let matches = match &suffix {
+                None => true,
+                Some(suffix) => {
+                    let lower = name_key(strip_extension(&path));
+                    lower == key || lower.ends_with(suffix.as_str())
                 }
             };
-        }
-        let internal = |path: String| Resolution::Internal {
-            path,
-            fragment: fragment.clone(),
-        };
-
-        // 1. Path, root-relative then source-relative (or only the latter).
-        let dir = source_dir(source_path);
-        let bases: &[&str] = if is_explicitly_relative(page) {
-            &[dir]
-        } else {
-            &["", dir]
-        };
-        for base in bases {
-            if let Some(path) = join_normalize(base, page) {
-                for candidate in [
-                    path.clone(),
-                    format!("{path}.md"),
-                    format!("{path}.markdown"),
-                ] {
-                    if let Some(found) = self.has(&candidate) {
-                        return (internal(found), "wiki_path");
-                    }
-                }
+            if matches {
+                return (internal(path), "wiki_stem");
             }
         }
-
-        // 2. File stem, or path suffix at a segment boundary.
-        let key = name_key(strip_doc_extension(page));
-        let (suffix, stem) = match key.rsplit_once('/') {
-            Some((_, stem)) => (Some(format!("/{key}")), stem),
-            None => (None, key.as_str()),
-        };
-        if let Some(ranks) = self.by_stem.get(stem) {
-            for &rank in ranks {
-                let Some(path) = self.paths.get(rank) else {
-                    continue;
-                };
-                let matches = match &suffix {
-                    None => true,
-                    Some(suffix) => {
-                        let lower = name_key(strip_extension(path));
-                        lower == key || lower.ends_with(suffix.as_str())
-                    }
-                };
-                if matches {
-                    return (internal(path.clone()), "wiki_stem");
-                }
-            }
-        }
-
-        // 3. Title, 4. alias.
-        let key = name_key(page);
-        for (index, rule) in [
-            (&self.by_title, "wiki_title"),
-            (&self.by_alias, "wiki_alias"),
-        ] {
-            if let Some(path) = index
-                .get(&key)
-                .and_then(|ranks| ranks.first())
-                .and_then(|&rank| self.paths.get(rank))
-            {
-                return (internal(path.clone()), rule);
-            }
-        }
-        (Resolution::Unresolved { reason: NOT_FOUND }, "unresolved")
     }
+
+    // 3. Title, 4. alias.
+    let key = name_key(page);
+    for (found, rule) in [
+        (keys.by_title(&key), "wiki_title"),
+        (keys.by_alias(&key), "wiki_alias"),
+    ] {
+        if let Some(path) = found.into_iter().next() {
+            return (internal(path), rule);
+        }
+    }
+    (Resolution::Unresolved { reason: NOT_FOUND }, "unresolved")
 }
 
 fn push_rank(index: &mut HashMap<String, Vec<usize>>, key: String, rank: usize) {

@@ -5,26 +5,26 @@
 //! its chunk ids and line ranges (so later stages never reload the text);
 //! and, for Markdown, the outline (sections, code mentions, links).
 //!
-//! Results are stored per document group, one extraction object per group
-//! object, and reused whenever the group object and the extractor settings
-//! are unchanged: an edit re-extracts one group.
+//! Results are stored one extraction piece per document shard, and reused
+//! whenever the shard's documents piece and the extractor settings are
+//! unchanged: an edit re-extracts one shard.
 
 use crate::error::Result;
 use crate::extract::markdown::{self, Outline};
 use crate::hashing::FieldHasher;
+use crate::ingest;
 use crate::ingest::document::DocumentRecord;
-use crate::ingest::{self, GroupData, IngestManifest};
-use crate::pipeline::manifest::{Artifact, StageManifest, outputs_hash};
 use crate::redact::Redactor;
+use crate::store::id::ObjectId;
 use crate::store::layout::StoreLayout;
-use crate::store::objects::{self, BodyFormat, PreparedObject};
+use crate::store::piece::{self, PieceKind, PieceSink};
+use crate::store::table::ShardTable;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub const STAGE: &str = "extract";
-pub const EXTRACTION_KIND: &str = "extraction";
 /// Bumped whenever extraction produces something different from the same
 /// documents.
 pub const EXTRACTOR_VERSION: &str = "extract-1";
@@ -69,9 +69,35 @@ impl DocExtraction {
 /// A chunk's id and lines: enough for evidence without the text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkRef {
+    /// `chk_` + 24 hex characters; stored as its 12 bytes.
+    #[serde(with = "chunk_id")]
     pub id: String,
     pub line_start: u32,
     pub line_end: u32,
+}
+
+/// A chunk id (`chk_` + 24 hex) as its 12 bytes in binary pieces.
+mod chunk_id {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(id: &str, s: S) -> Result<S::Ok, S::Error> {
+        let mut bytes = [0u8; 12];
+        match id
+            .strip_prefix("chk_")
+            .map(|h| hex::decode_to_slice(h, &mut bytes))
+        {
+            Some(Ok(())) => s.serialize_bytes(&bytes),
+            _ => Err(serde::ser::Error::custom(format!("not a chunk id: {id}"))),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let bytes: &[u8] = <&[u8]>::deserialize(d)?;
+        if bytes.len() != 12 {
+            return Err(serde::de::Error::custom("a chunk id of another length"));
+        }
+        Ok(format!("chk_{}", hex::encode(bytes)))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,33 +105,14 @@ pub struct ExtractionGroup {
     pub documents: Vec<DocExtraction>,
 }
 
-impl ExtractionGroup {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).unwrap_or_default()
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> std::result::Result<ExtractionGroup, String> {
-        crate::store::objects::decode_binary(bytes)
-    }
-}
-
-/// Reads one extraction object.
-pub fn read_group(layout: &StoreLayout, object: &str) -> Result<ExtractionGroup> {
-    let body = objects::read_binary(layout, object, EXTRACTION_KIND)?;
-    ExtractionGroup::from_bytes(&body).map_err(|e| {
-        crate::error::Error::corrupt(
-            layout.object_path(object),
-            format!("unreadable extraction: {e}"),
-        )
-    })
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExtractCounts {
     pub documents: usize,
     pub sections: usize,
     pub code_mentions: usize,
     pub links: usize,
+    #[serde(default)]
+    pub chunks: usize,
 }
 
 /// Hash of the extractor settings (part of every extraction's cache key).
@@ -251,161 +258,188 @@ fn file_stem(path: &str) -> &str {
     }
 }
 
-/// The extraction of a run: artifacts, new objects, and (in memory) every
-/// document's extraction for the next stage.
-pub struct ExtractOutput {
-    pub manifest: StageManifest,
-    pub new_objects: Vec<PreparedObject>,
-    pub groups: Vec<Arc<ExtractionGroup>>,
-}
-
 /// What the extract stage needs.
 pub struct ExtractRequest<'a> {
     pub layout: &'a StoreLayout,
-    pub ingest: &'a IngestManifest,
-    /// In-memory document groups from this command's ingest (same order as
-    /// the manifest's groups); `None` entries are loaded from the store.
-    pub groups: &'a [GroupData],
-    /// The base run's extract manifest, for reuse.
-    pub base: Option<&'a StageManifest>,
+    /// The run's records and documents.
+    pub records: &'a ShardTable,
+    pub documents: &'a ShardTable,
+    /// Documents of shards this command built, in memory (identified).
+    pub built: &'a BTreeMap<u8, crate::ingest::ShardDocuments>,
+    /// The base run's documents and extraction (reused where the documents
+    /// piece is the same), with the extractor settings it used.
+    pub base: Option<ExtractBase<'a>>,
     pub markdown_enabled: bool,
     /// Redacts derived text (see [`redact_derived`]).
     pub redactor: &'a Redactor,
     /// The redaction settings, for the cache key.
     pub redaction_settings: serde_json::Value,
-    pub schema_version: String,
-    pub started_at: String,
-    pub config_hash: String,
-    pub pipeline_version: String,
+    pub progress: &'a dyn crate::progress::Progress,
 }
 
-/// Runs the extract stage.
-pub fn extract(req: &ExtractRequest<'_>) -> Result<ExtractOutput> {
-    let settings = settings_hash(req.markdown_enabled, &req.redaction_settings);
-    let reusable: HashMap<&str, &str> = req
-        .base
-        .filter(|b| b.settings_hash == settings && b.schema_version == req.schema_version)
-        .map(|b| {
-            b.artifacts
-                .iter()
-                .filter_map(|a| {
-                    a.documents_object
-                        .as_deref()
-                        .map(|d| (d, a.object.as_str()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let in_memory: HashMap<&str, &Arc<Vec<DocumentRecord>>> = req
-        .groups
-        .iter()
-        .filter_map(|g| g.documents.as_ref().map(|d| (g.object.as_str(), d)))
-        .collect();
-    let records = req.ingest.records_by_path();
+/// The base run's tables, for reuse.
+#[derive(Clone, Copy)]
+pub struct ExtractBase<'a> {
+    pub documents: &'a ShardTable,
+    pub extraction: &'a ShardTable,
+    pub settings_hash: &'a str,
+    pub counts: ExtractCounts,
+}
 
-    type Built = Result<(Artifact, Arc<ExtractionGroup>, Option<PreparedObject>)>;
-    let built: Vec<Built> = req
-        .ingest
-        .document_groups
-        .par_iter()
-        .map(|group| {
-            let artifact = |object: String, documents: usize| Artifact {
-                kind: EXTRACTION_KIND.to_string(),
-                object,
-                documents_object: Some(group.object.clone()),
-                documents: Some(documents as u32),
-            };
-            if let Some(object) = reusable.get(group.object.as_str()) {
-                let stored = read_group(req.layout, object)?;
-                return Ok((
-                    artifact(object.to_string(), stored.documents.len()),
-                    Arc::new(stored),
-                    None,
-                ));
+/// The extraction of a run.
+pub struct ExtractOutput {
+    pub table: ShardTable,
+    pub counts: ExtractCounts,
+    pub settings_hash: String,
+    /// Shards extracted again: their new extraction, and the base run's
+    /// (when it had one), for the link stage to compare.
+    pub changed: BTreeMap<u8, ShardChange>,
+}
+
+/// One shard's extraction before and after.
+pub struct ShardChange {
+    pub old: Option<Arc<ExtractionGroup>>,
+    pub new: Option<Arc<ExtractionGroup>>,
+}
+
+/// Reads one extraction piece.
+pub fn read_group(layout: &StoreLayout, id: ObjectId) -> Result<ExtractionGroup> {
+    piece::read(layout, PieceKind::Extraction, id)
+}
+
+impl ExtractCounts {
+    fn of(group: &ExtractionGroup) -> ExtractCounts {
+        let mut c = ExtractCounts::default();
+        for d in &group.documents {
+            c.documents += 1;
+            c.sections += d.outline.sections.len();
+            c.code_mentions += d.outline.code.len();
+            c.links += d.outline.links.len();
+            c.chunks += d.chunks.len();
+        }
+        c
+    }
+
+    fn add(&mut self, o: &ExtractCounts) {
+        self.documents += o.documents;
+        self.sections += o.sections;
+        self.code_mentions += o.code_mentions;
+        self.links += o.links;
+        self.chunks += o.chunks;
+    }
+
+    fn sub(&mut self, o: &ExtractCounts) {
+        self.documents = self.documents.saturating_sub(o.documents);
+        self.sections = self.sections.saturating_sub(o.sections);
+        self.code_mentions = self.code_mentions.saturating_sub(o.code_mentions);
+        self.links = self.links.saturating_sub(o.links);
+        self.chunks = self.chunks.saturating_sub(o.chunks);
+    }
+}
+
+/// Runs the extract stage: every shard whose documents piece differs from
+/// the base run's is extracted again; the others are the base run's.
+pub fn extract(
+    req: &ExtractRequest<'_>,
+    sink: &dyn PieceSink,
+    scan: &crate::pipeline::postcondition::Scanner<'_>,
+) -> Result<ExtractOutput> {
+    let settings = settings_hash(req.markdown_enabled, &req.redaction_settings);
+    // The base is reused shard by shard, so only when it shards alike.
+    let base = req.base.filter(|b| {
+        b.settings_hash == settings
+            && b.documents.bits() == req.documents.bits()
+            && b.extraction.bits() == req.documents.bits()
+    });
+    let mut shards: BTreeSet<u8> = req.documents.pieces().map(|(s, _)| s).collect();
+    if let Some(b) = base {
+        shards.extend(b.extraction.pieces().map(|(s, _)| s));
+    }
+    let changed: Vec<u8> = shards
+        .into_iter()
+        .filter(|s| match base {
+            Some(b) => {
+                b.documents.get(*s) != req.documents.get(*s)
+                    || b.extraction.get(*s).is_some() != req.documents.get(*s).is_some()
             }
-            let loaded;
-            let docs: &[DocumentRecord] = match in_memory.get(group.object.as_str()) {
-                Some(docs) => docs,
-                None => {
-                    loaded = ingest::load_group(req.layout, &group.object, &records)?;
-                    &loaded
+            None => true,
+        })
+        .collect();
+    req.progress.phase("extract", changed.len() as u64);
+    type Built = Result<(u8, Option<ObjectId>, ShardChange)>;
+    let built: Vec<Built> = changed
+        .par_iter()
+        .map(|&shard| {
+            let old = match base.and_then(|b| b.extraction.get(shard)) {
+                Some(id) => Some(Arc::new(read_group(req.layout, id)?)),
+                None => None,
+            };
+            let new = match req.documents.get(shard) {
+                None => None,
+                Some(doc_id) => {
+                    let loaded;
+                    let docs: &[DocumentRecord] = match req.built.get(&shard) {
+                        Some(docs) => docs,
+                        None => {
+                            let records = match req.records.get(shard) {
+                                Some(r) => ingest::read_records(req.layout, r)?,
+                                None => Vec::new(),
+                            };
+                            loaded = ingest::read_documents(req.layout, doc_id, &records)?;
+                            &loaded
+                        }
+                    };
+                    Some(Arc::new(ExtractionGroup {
+                        documents: docs
+                            .iter()
+                            .map(|d| {
+                                let mut ex = extract_document(d, req.markdown_enabled);
+                                redact_derived(&mut ex, req.redactor);
+                                ex
+                            })
+                            .collect(),
+                    }))
                 }
             };
-            let extraction = ExtractionGroup {
-                documents: docs
-                    .iter()
-                    .map(|d| {
-                        let mut ex = extract_document(d, req.markdown_enabled);
-                        redact_derived(&mut ex, req.redactor);
-                        ex
-                    })
-                    .collect(),
+            let id = match &new {
+                Some(group) => {
+                    let id = piece::put(sink, PieceKind::Extraction, group.as_ref())?;
+                    scan.piece(id, group.as_ref(), &|_| false);
+                    Some(id)
+                }
+                None => None,
             };
-            let payload = objects::payload(
-                EXTRACTION_KIND,
-                &req.schema_version,
-                BodyFormat::Binary,
-                &extraction.to_bytes(),
-            );
-            let prepared = objects::prepare(payload)?;
-            let count = extraction.documents.len();
-            Ok((
-                artifact(prepared.id.clone(), count),
-                Arc::new(extraction),
-                Some(prepared),
-            ))
+            req.progress.advance(1);
+            Ok((shard, id, ShardChange { old, new }))
         })
         .collect();
-    let mut artifacts = Vec::new();
-    let mut groups = Vec::new();
-    let mut new_objects = Vec::new();
-    let mut counts = ExtractCounts::default();
+    req.progress.finish();
+    let mut table = match base {
+        Some(b) => b.extraction.clone(),
+        None => ShardTable::empty(req.documents.bits()),
+    };
+    let mut counts = base.map(|b| b.counts).unwrap_or_default();
+    let mut changes = BTreeMap::new();
     for item in built {
-        let (artifact, group, prepared) = item?;
-        for d in &group.documents {
-            counts.documents += 1;
-            counts.sections += d.outline.sections.len();
-            counts.code_mentions += d.outline.code.len();
-            counts.links += d.outline.links.len();
+        let (shard, id, change) = item?;
+        table.set(shard, id);
+        if base.is_some()
+            && let Some(old) = &change.old
+        {
+            counts.sub(&ExtractCounts::of(old));
         }
-        artifacts.push(artifact);
-        groups.push(group);
-        new_objects.extend(prepared);
+        if let Some(new) = &change.new {
+            counts.add(&ExtractCounts::of(new));
+        }
+        changes.insert(shard, change);
     }
-    let outputs_hash = outputs_hash(&artifacts);
+    table.set_items(counts.documents as u64);
     Ok(ExtractOutput {
-        manifest: StageManifest {
-            schema_version: req.schema_version.clone(),
-            stage: STAGE.to_string(),
-            run_id: String::new(),
-            pipeline_version: req.pipeline_version.clone(),
-            auditgraph_version: crate::version::AUDITGRAPH_VERSION.to_string(),
-            config_hash: req.config_hash.clone(),
-            inputs_hash: req.ingest.outputs_hash.clone(),
-            outputs_hash,
-            settings_hash: settings,
-            status: "ok".to_string(),
-            counts: serde_json::to_value(&counts).unwrap_or_default(),
-            artifacts,
-            warnings: Vec::new(),
-            wall_clock_started_at: req.started_at.clone(),
-            wall_clock_finished_at: String::new(),
-        },
-        new_objects,
-        groups,
+        table,
+        counts,
+        settings_hash: settings,
+        changed: changes,
     })
-}
-
-/// Loads every extraction group of a run.
-pub fn load_groups(
-    layout: &StoreLayout,
-    manifest: &StageManifest,
-) -> Result<Vec<Arc<ExtractionGroup>>> {
-    manifest
-        .artifacts
-        .par_iter()
-        .map(|a| read_group(layout, &a.object).map(Arc::new))
-        .collect()
 }
 
 #[cfg(test)]

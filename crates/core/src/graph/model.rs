@@ -253,29 +253,6 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// The documented key an entity's id is the hash of (see module docs).
-    pub fn node_key(&self, node: u32) -> String {
-        let Some(n) = self.nodes.get(node as usize) else {
-            return String::new();
-        };
-        let path = n
-            .doc
-            .and_then(|d| self.docs.get(d as usize))
-            .map(|d| d.path.as_str())
-            .unwrap_or("");
-        match &n.detail {
-            NodeDetail::Note => format!("note:{path}"),
-            NodeDetail::Section { slug_path, n, .. } => format!("section:{path}#{slug_path}#{n}"),
-            NodeDetail::Technology { .. } => {
-                format!(
-                    "technology:{}",
-                    crate::graph::build::technology_token(&n.name)
-                )
-            }
-            NodeDetail::Reference { target, n, .. } => format!("reference:{path}#{target}#{n}"),
-        }
-    }
-
     /// The entity id of a node: `ent_` + sha256 of its key.
     pub fn node_id(&self, node: u32) -> String {
         match self.node_digest(node) {
@@ -286,41 +263,13 @@ impl Graph {
 
     /// The sha256 of a node's key, hashed in pieces (no key string is built).
     pub fn node_digest(&self, node: u32) -> Option<[u8; 32]> {
-        use sha2::{Digest, Sha256};
         let n = self.nodes.get(node as usize)?;
         let path = n
             .doc
             .and_then(|d| self.docs.get(d as usize))
             .map(|d| d.path.as_str())
             .unwrap_or("");
-        let mut h = Sha256::new();
-        match &n.detail {
-            NodeDetail::Note => {
-                h.update(b"note:");
-                h.update(path.as_bytes());
-            }
-            NodeDetail::Section { slug_path, n, .. } => {
-                h.update(b"section:");
-                h.update(path.as_bytes());
-                h.update(b"#");
-                h.update(slug_path.as_bytes());
-                h.update(b"#");
-                h.update(n.to_string().as_bytes());
-            }
-            NodeDetail::Technology { .. } => {
-                h.update(b"technology:");
-                h.update(crate::graph::build::technology_token(&n.name).as_bytes());
-            }
-            NodeDetail::Reference { target, n, .. } => {
-                h.update(b"reference:");
-                h.update(path.as_bytes());
-                h.update(b"#");
-                h.update(target.as_bytes());
-                h.update(b"#");
-                h.update(n.to_string().as_bytes());
-            }
-        }
-        Some(h.finalize().into())
+        Some(node_digest(path, n))
     }
 
     /// The canonical key shown to users: the Python tool's for notes
@@ -476,6 +425,40 @@ impl Graph {
     }
 }
 
+/// The sha256 of a node's key (see the module docs); `path` is its
+/// document's path ("" for technologies).
+pub fn node_digest(path: &str, n: &Node) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    match &n.detail {
+        NodeDetail::Note => {
+            h.update(b"note:");
+            h.update(path.as_bytes());
+        }
+        NodeDetail::Section { slug_path, n, .. } => {
+            h.update(b"section:");
+            h.update(path.as_bytes());
+            h.update(b"#");
+            h.update(slug_path.as_bytes());
+            h.update(b"#");
+            h.update(n.to_string().as_bytes());
+        }
+        NodeDetail::Technology { .. } => {
+            h.update(b"technology:");
+            h.update(crate::graph::build::technology_token(&n.name).as_bytes());
+        }
+        NodeDetail::Reference { target, n, .. } => {
+            h.update(b"reference:");
+            h.update(path.as_bytes());
+            h.update(b"#");
+            h.update(target.as_bytes());
+            h.update(b"#");
+            h.update(n.to_string().as_bytes());
+        }
+    }
+    h.finalize().into()
+}
+
 /// A stored graph's head and where its blocks are in the body.
 struct StoredLayout {
     head: GraphHead,
@@ -541,12 +524,6 @@ pub struct DeferredEdges {
 }
 
 impl DeferredEdges {
-    /// Records the object the edges were read from.
-    pub fn read_from(mut self, origin: std::path::PathBuf) -> DeferredEdges {
-        self.origin = origin;
-        self
-    }
-
     pub fn origin(&self) -> &std::path::Path {
         &self.origin
     }

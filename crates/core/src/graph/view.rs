@@ -9,124 +9,94 @@
 //! document's extraction, loaded on first use.
 
 use crate::error::{Error, Result};
-use crate::extract::stage::{ChunkRef, DocExtraction, ExtractionGroup, read_group};
+use crate::extract::stage::{ChunkRef, DocExtraction, ExtractionGroup};
 use crate::graph::model::*;
 use crate::hashing::sha256_hex;
-use crate::index::stage::Rows;
 use crate::ingest::document::document_id;
-use crate::pipeline::manifest::StageManifest;
-use crate::store::layout::StoreLayout;
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 use std::sync::{Arc, OnceLock};
 
-/// Where entity details come from.
-pub enum Details {
-    /// Extraction groups in memory (during a run).
-    Memory(Vec<Arc<ExtractionGroup>>),
-    /// Extraction objects of a stored run, loaded one group at a time.
-    Store {
-        layout: StoreLayout,
-        objects: Vec<String>,
-        loaded: Vec<OnceLock<Arc<ExtractionGroup>>>,
-    },
+/// Edge numbers per entity, as compressed rows: the edges of entity `i` are
+/// `edges[offsets[i]..offsets[i + 1]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Rows {
+    pub offsets: Vec<u32>,
+    pub edges: Vec<u32>,
 }
 
-impl Details {
-    /// The extraction objects an extract manifest names.
-    pub fn from_manifest(layout: &StoreLayout, extract: &StageManifest) -> Details {
-        let objects: Vec<String> = extract.artifacts.iter().map(|a| a.object.clone()).collect();
-        Details::Store {
-            layout: layout.clone(),
-            loaded: objects.iter().map(|_| OnceLock::new()).collect(),
-            objects,
+impl Rows {
+    pub fn build(n: usize, keys: &[u32]) -> Rows {
+        let mut offsets = vec![0u32; n + 1];
+        for k in keys {
+            if let Some(c) = offsets.get_mut(*k as usize + 1) {
+                *c += 1;
+            }
         }
+        for i in 1..offsets.len() {
+            offsets[i] += offsets[i - 1];
+        }
+        let mut fill = offsets.clone();
+        let mut edges = vec![0u32; keys.len()];
+        for (edge, k) in keys.iter().enumerate() {
+            if let Some(slot) = fill.get_mut(*k as usize) {
+                edges[*slot as usize] = edge as u32;
+                *slot += 1;
+            }
+        }
+        Rows { offsets, edges }
+    }
+
+    pub fn row(&self, node: u32) -> &[u32] {
+        let start = self.offsets.get(node as usize).copied().unwrap_or(0) as usize;
+        let end = self.offsets.get(node as usize + 1).copied().unwrap_or(0) as usize;
+        self.edges.get(start..end).unwrap_or(&[])
     }
 }
 
-/// A run's graph with lazily computed ids, details and adjacency.
+/// Where a document's extraction is: a piece (shared by the documents of
+/// its shard) and the document's position in it.
+#[derive(Debug, Clone)]
+pub struct DocSource {
+    pub group: Arc<ExtractionGroup>,
+    pub index: usize,
+}
+
+/// A run's graph (all of it, or the part a command needs) with lazily
+/// computed ids and adjacency, and each document's extraction for the
+/// details of its entities.
 pub struct GraphView {
     pub graph: Graph,
     pub run_id: String,
-    details: Details,
-    /// Document number -> (group, position in group).
-    doc_slots: Vec<(u32, u32)>,
+    /// Per document of the graph.
+    docs: Vec<DocSource>,
     ids: OnceLock<Vec<String>>,
     adjacency: OnceLock<(Rows, Rows)>,
-    /// Document number -> SHA-256 of its source (from the ingest manifest).
+    /// Document number -> SHA-256 of its source.
     source_hashes: Vec<String>,
-    /// The edges, when the graph was opened without them: decoded on first
-    /// use (see [`GraphView::with_deferred_edges`]).
-    deferred_edges: Option<Deferred>,
-}
-
-struct Deferred {
-    edges: DeferredEdges,
-    decoded: OnceLock<std::result::Result<Vec<Edge>, String>>,
 }
 
 impl GraphView {
-    /// A view of `graph`. `group_sizes` are the documents per extraction
-    /// group (in order); `adjacency` is the index's (outgoing, incoming)
-    /// rows when it was loaded, else it is computed on first use.
+    /// A view of `graph`; `docs` and `source_hashes` follow `graph.docs`.
     pub fn new(
         graph: Graph,
         run_id: &str,
-        details: Details,
-        group_sizes: &[u32],
-        adjacency: Option<(Rows, Rows)>,
+        docs: Vec<DocSource>,
         source_hashes: Vec<String>,
     ) -> GraphView {
-        let mut doc_slots = Vec::with_capacity(graph.docs.len());
-        for (g, size) in group_sizes.iter().enumerate() {
-            for i in 0..*size {
-                doc_slots.push((g as u32, i));
-            }
-        }
-        let cell = OnceLock::new();
-        if let Some(rows) = adjacency {
-            let _ = cell.set(rows);
-        }
         GraphView {
             graph,
             run_id: run_id.to_string(),
-            details,
-            doc_slots,
+            docs,
             ids: OnceLock::new(),
-            adjacency: cell,
+            adjacency: OnceLock::new(),
             source_hashes,
-            deferred_edges: None,
         }
     }
 
-    /// A view whose graph was loaded without its edges (`query`, which
-    /// rarely needs them): they are decoded the first time something asks
-    /// for them through [`GraphView::edges`].
-    pub fn with_deferred_edges(mut self, edges: DeferredEdges) -> GraphView {
-        self.deferred_edges = Some(Deferred {
-            edges,
-            decoded: OnceLock::new(),
-        });
-        self
-    }
-
-    /// The graph's edges (decoded now if they were deferred). Code that
-    /// can run on a `query` view reads edges through this, never through
-    /// `graph.edges`.
+    /// The graph's edges.
     pub fn edges(&self) -> Result<&[Edge]> {
-        let Some(deferred) = &self.deferred_edges else {
-            return Ok(&self.graph.edges);
-        };
-        match deferred
-            .decoded
-            .get_or_init(|| deferred.edges.decode(&self.graph))
-        {
-            Ok(edges) => Ok(edges),
-            Err(problem) => Err(Error::corrupt(
-                deferred.edges.origin(),
-                format!("unreadable graph: {problem}"),
-            )),
-        }
+        Ok(&self.graph.edges)
     }
 
     /// The SHA-256 of a document's source ("" if unknown).
@@ -181,11 +151,8 @@ impl GraphView {
     }
 
     fn adjacency(&self) -> &(Rows, Rows) {
-        self.adjacency.get_or_init(|| {
-            // Unreadable deferred edges were reported by whoever read them;
-            // they have no rows.
-            rows_for(self.graph.nodes.len(), self.edges().unwrap_or_default())
-        })
+        self.adjacency
+            .get_or_init(|| rows_for(self.graph.nodes.len(), &self.graph.edges))
     }
 
     /// Indexes of the edges leaving a node, in stored order.
@@ -207,41 +174,11 @@ impl GraphView {
 
     /// The extraction of a document.
     pub fn doc_extraction(&self, doc: u32) -> Result<&DocExtraction> {
-        let &(group, slot) = self
-            .doc_slots
+        self.docs
             .get(doc as usize)
+            .and_then(|d| d.group.documents.get(d.index))
             .ok_or_else(|| Error::Failed {
                 message: format!("document {doc} is not in the run's extraction"),
-            })?;
-        let group_ref: &ExtractionGroup = match &self.details {
-            Details::Memory(groups) => groups.get(group as usize).map(|g| g.as_ref()),
-            Details::Store {
-                layout,
-                objects,
-                loaded,
-            } => {
-                let (Some(cell), Some(object)) =
-                    (loaded.get(group as usize), objects.get(group as usize))
-                else {
-                    return Err(Error::Failed {
-                        message: format!("extraction group {group} is missing"),
-                    });
-                };
-                if cell.get().is_none() {
-                    let g = read_group(layout, object)?;
-                    let _ = cell.set(Arc::new(g));
-                }
-                cell.get().map(|g| g.as_ref())
-            }
-        }
-        .ok_or_else(|| Error::Failed {
-            message: format!("extraction group {group} is missing"),
-        })?;
-        group_ref
-            .documents
-            .get(slot as usize)
-            .ok_or_else(|| Error::Failed {
-                message: format!("document {doc} is missing from its extraction group"),
             })
     }
 
@@ -484,11 +421,6 @@ impl GraphView {
 /// Confidence rounded to 4 decimals so JSON output is stable and readable.
 pub fn round_confidence(c: f32) -> f64 {
     (f64::from(c) * 10_000.0).round() / 10_000.0
-}
-
-/// Outgoing and incoming edge rows of a graph.
-pub fn adjacency_rows(graph: &Graph) -> (Rows, Rows) {
-    rows_for(graph.nodes.len(), &graph.edges)
 }
 
 fn rows_for(nodes: usize, edges: &[Edge]) -> (Rows, Rows) {

@@ -337,6 +337,43 @@ impl Lengths<'_> {
     }
 }
 
+/// The statistics a score depends on, for a corpus split into several
+/// indexes (see [`Bm25Index::search_in`]).
+#[derive(Debug, Clone, Default)]
+pub struct CorpusStats {
+    pub doc_count: u32,
+    pub avgdl: f32,
+    /// Document frequency per term (`None`: the index's own).
+    pub df: Option<std::collections::HashMap<String, u32>>,
+}
+
+impl CorpusStats {
+    /// Sums the statistics of several indexes for `terms`.
+    pub fn sum(indexes: &[Bm25Index<'_>], terms: &[String]) -> Result<CorpusStats, IndexError> {
+        let mut doc_count: u64 = 0;
+        let mut total: u64 = 0;
+        let mut df: std::collections::HashMap<String, u32> = Default::default();
+        for index in indexes {
+            doc_count += u64::from(index.doc_count);
+            total += index.total_tokens;
+            for t in terms {
+                let d = index.doc_frequency(t)?;
+                *df.entry(t.clone()).or_default() += d;
+            }
+        }
+        let doc_count = u32::try_from(doc_count).unwrap_or(u32::MAX);
+        Ok(CorpusStats {
+            doc_count,
+            avgdl: if doc_count == 0 {
+                0.0
+            } else {
+                (total as f64 / f64::from(doc_count)) as f32
+            },
+            df: Some(df),
+        })
+    }
+}
+
 /// A term's dictionary entry.
 #[derive(Debug, Clone)]
 struct TermInfo {
@@ -597,6 +634,24 @@ impl<'a> Bm25Index<'a> {
     /// [`tokenize`](super::tokenize::tokenize) first); duplicates count once.
     /// Results are sorted by score, highest first, then by doc id.
     pub fn search(&self, terms: &[String], require_all: bool) -> Result<Vec<Hit>, IndexError> {
+        let stats = CorpusStats {
+            doc_count: self.doc_count,
+            avgdl: self.avgdl,
+            df: None,
+        };
+        self.search_in(terms, require_all, &stats)
+    }
+
+    /// [`Bm25Index::search`] with the statistics of a whole corpus this
+    /// index is one shard of: `N`, the mean length and each term's
+    /// document frequency are the corpus's, so scores are those one index
+    /// over the whole corpus would give.
+    pub fn search_in(
+        &self,
+        terms: &[String],
+        require_all: bool,
+        stats: &CorpusStats,
+    ) -> Result<Vec<Hit>, IndexError> {
         let mut uniq: Vec<&str> = terms.iter().map(String::as_str).collect();
         uniq.sort_unstable();
         uniq.dedup();
@@ -607,7 +662,13 @@ impl<'a> Bm25Index<'a> {
         let mut lists: Vec<(&str, Vec<(u32, f32)>)> = Vec::with_capacity(uniq.len());
         for term in &uniq {
             match self.lookup(term.as_bytes())? {
-                Some(info) => lists.push((term, self.score_postings(term, &info)?)),
+                Some(info) => {
+                    let df = match &stats.df {
+                        Some(df) => df.get(*term).copied().unwrap_or(info.df),
+                        None => info.df,
+                    };
+                    lists.push((term, self.score_postings(term, &info, stats, df)?))
+                }
                 None if require_all => return Ok(Vec::new()),
                 None => {}
             }
@@ -723,12 +784,18 @@ impl<'a> Bm25Index<'a> {
     }
 
     /// Postings of `term` turned into `(doc, contribution)`, by doc id.
-    fn score_postings(&self, term: &str, info: &TermInfo) -> Result<Vec<(u32, f32)>, IndexError> {
+    fn score_postings(
+        &self,
+        term: &str,
+        info: &TermInfo,
+        stats: &CorpusStats,
+        df: u32,
+    ) -> Result<Vec<(u32, f32)>, IndexError> {
         let Bm25Params { k1, b } = self.params;
-        let n = self.doc_count as f32;
-        let df = info.df as f32;
+        let n = stats.doc_count as f32;
+        let df = df as f32;
         let idf = (1.0f32 + (n - df + 0.5) / (df + 0.5)).ln();
-        let avgdl = if self.avgdl > 0.0 { self.avgdl } else { 1.0 };
+        let avgdl = if stats.avgdl > 0.0 { stats.avgdl } else { 1.0 };
         let mut out = Vec::with_capacity(info.df as usize);
         self.decode_postings(info, |doc, tf| {
             let dl = match self.lengths.get(doc) {

@@ -1,16 +1,17 @@
 //! Parsed documents: the artifact the ingest stage stores for every file it
 //! can read, and the ids derived from it.
 //!
-//! Documents are stored in groups of a few dozen per object. Group
-//! boundaries depend only on the sorted paths (and a size cap), so editing
-//! one file rewrites one group and every other group object is reused.
+//! Documents are stored one piece per document shard (see
+//! [`crate::store::table::document_shard`]): editing one file rewrites one
+//! piece and every other piece is shared with the previous run.
 
 use crate::config::Ingestion;
 use crate::hashing::{FieldHasher, sha256_hex};
 use crate::ingest::text::{self, LineIndex};
 use crate::redact::Redactor;
+use crate::store::id::ObjectId;
 use crate::store::layout::StoreLayout;
-use crate::store::objects;
+use crate::store::piece::{self, PieceKind};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -322,44 +323,13 @@ fn frontmatter_error_message(failure: &crate::config::tree::ParseFailure) -> Str
     }
 }
 
-/// Decides group boundaries: a group ends after a document whose path hash
-/// hits 1 in [`GROUP_MODULUS`], or once it holds [`GROUP_MAX_BYTES`] of text.
-/// Returns the group sizes.
-pub fn group_sizes(docs: &[(&str, usize)]) -> Vec<usize> {
-    let mut sizes = Vec::new();
-    let mut count = 0;
-    let mut bytes = 0;
-    for (path, len) in docs {
-        count += 1;
-        bytes += len;
-        let h = sha256_hex(path.as_bytes());
-        let bucket = u32::from_str_radix(&h[..4], 16).unwrap_or(0);
-        if bucket % GROUP_MODULUS == 0 || bytes >= GROUP_MAX_BYTES {
-            sizes.push(count);
-            count = 0;
-            bytes = 0;
-        }
-    }
-    if count > 0 {
-        sizes.push(count);
-    }
-    sizes
-}
-
-/// One in this many paths ends a group (the average group size).
-pub const GROUP_MODULUS: u32 = 192;
-/// A group is closed once it holds this much text.
-pub const GROUP_MAX_BYTES: usize = 1024 * 1024;
-
-/// The documents of one group object.
+/// The documents of one documents piece.
 ///
 /// Stored in binary (`agobj documents <schema> bin`): the body is the
 /// format number [`DOCUMENTS_FORMAT`] and the documents, postcard-encoded
-/// (strings as raw UTF-8 with their length). Groups written as JSON by
-/// earlier builds (`… json`, the `Serialize` form of this type) are still
-/// read. Binary because a group is most of a run's bytes: printing a
-/// megabyte of text as JSON escaped every line break and quote and took
-/// ~2 ms of a ~20 ms cold ingest of rust-book; the binary form is copied.
+/// (strings as raw UTF-8 with their length), the form of every piece
+/// ([`crate::store::piece`]); encoded by hand so that each document is
+/// encoded on its own core.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 /// Unknown fields are refused: a field this version does not know would
 /// otherwise be read past, and never scanned for secrets.
@@ -453,9 +423,9 @@ impl StoredDocument {
 
 impl DocumentGroup {
     /// The group's object payload (binary, see [`DocumentGroup`]).
-    pub fn payload(&self, schema: &str) -> Vec<u8> {
+    pub fn payload(&self) -> Vec<u8> {
         use rayon::prelude::*;
-        let header = objects::payload(DOCUMENTS_KIND, schema, objects::BodyFormat::Binary, b"");
+        let header = piece::header(PieceKind::Documents);
         let empty = || header.clone();
         let stored: Vec<StoredDocumentRef<'_>> =
             self.documents.iter().map(DocumentRecord::stored).collect();
@@ -493,50 +463,47 @@ impl DocumentGroup {
         if encoded { out } else { empty() }
     }
 
-    /// Decodes a group object's payload (either encoding). Documents come
-    /// without their id, source hash and size, which the ingest manifest
-    /// records ([`DocumentRecord::identify`]).
+    /// Decodes a documents piece's payload. Documents come without their
+    /// id, source hash and size, which the shard's records hold
+    /// ([`DocumentRecord::identify`]).
     pub fn from_payload(payload: &[u8]) -> Result<DocumentGroup, GroupError> {
-        let (header, body) = objects::split_payload(payload, "").map_err(|e| {
-            // the caller names the object
+        let split = piece::split(payload, std::path::Path::new("")).map_err(|e| {
+            // the caller names the piece
             GroupError::Damaged(match e {
                 crate::error::Error::Corrupt { detail, .. } => detail,
                 other => other.to_string(),
             })
         })?;
-        if header.kind != DOCUMENTS_KIND {
+        if split.kind != PieceKind::Documents {
             return Err(GroupError::Damaged(format!(
-                "expected a {DOCUMENTS_KIND} object, found {}",
-                header.kind
+                "expected a {DOCUMENTS_KIND} piece, found {}",
+                split.kind.name()
             )));
         }
-        DocumentGroup::from_body(&header.format, body)
+        DocumentGroup::from_body(split.body)
     }
 
-    /// Decodes a group object's body in the encoding its header names.
-    pub fn from_body(format: &str, body: &[u8]) -> Result<DocumentGroup, GroupError> {
-        use objects::BodyFormat;
-        match format {
-            f if f == BodyFormat::Json.name() => {
-                serde_json::from_slice(body).map_err(|e| GroupError::Damaged(e.to_string()))
-            }
-            f if f == BodyFormat::Binary.name() => {
-                let (format, rest) = postcard::take_from_bytes::<u32>(body)
-                    .map_err(|e| GroupError::Damaged(e.to_string()))?;
-                if format != DOCUMENTS_FORMAT {
-                    return Err(GroupError::OtherFormat(format));
-                }
-                let stored: Vec<StoredDocument> =
-                    objects::decode_binary(rest).map_err(GroupError::Damaged)?;
-                let documents = stored
-                    .into_iter()
-                    .map(StoredDocument::into_record)
-                    .collect::<Result<_, _>>()
-                    .map_err(GroupError::Damaged)?;
-                Ok(DocumentGroup { documents })
-            }
-            other => Err(GroupError::Damaged(format!("unknown encoding {other}"))),
+    /// Decodes a documents piece's body.
+    pub fn from_body(body: &[u8]) -> Result<DocumentGroup, GroupError> {
+        let (format, rest) = postcard::take_from_bytes::<u32>(body)
+            .map_err(|e| GroupError::Damaged(e.to_string()))?;
+        if format != DOCUMENTS_FORMAT {
+            return Err(GroupError::OtherFormat(format));
         }
+        let (stored, rest): (Vec<StoredDocument>, &[u8]) =
+            postcard::take_from_bytes(rest).map_err(|e| GroupError::Damaged(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(GroupError::Damaged(format!(
+                "{} unexpected byte(s) after the documents",
+                rest.len()
+            )));
+        }
+        let documents = stored
+            .into_iter()
+            .map(StoredDocument::into_record)
+            .collect::<Result<_, _>>()
+            .map_err(GroupError::Damaged)?;
+        Ok(DocumentGroup { documents })
     }
 }
 
@@ -561,20 +528,20 @@ impl std::fmt::Display for GroupError {
     }
 }
 
-/// Reads a document group object.
-pub fn read_group(layout: &StoreLayout, id: &str) -> crate::error::Result<DocumentGroup> {
-    let payload = objects::read_payload(layout, id)?;
+/// Reads a documents piece.
+pub fn read_group(layout: &StoreLayout, id: ObjectId) -> crate::error::Result<DocumentGroup> {
+    let payload = piece::read_payload(layout, id)?;
+    let path = layout.dir.join(id.rel_path());
     DocumentGroup::from_payload(&payload).map_err(|e| match e {
         GroupError::OtherFormat(found) => crate::error::Error::ArtifactFormat {
-            file: layout.object_path(id),
-            what: "document group",
+            file: path,
+            what: "documents",
             found,
             readable: DOCUMENTS_FORMAT,
         },
-        GroupError::Damaged(problem) => crate::error::Error::corrupt(
-            layout.object_path(id),
-            format!("invalid {DOCUMENTS_KIND} object: {problem}"),
-        ),
+        GroupError::Damaged(problem) => {
+            crate::error::Error::corrupt(path, format!("invalid {DOCUMENTS_KIND} piece: {problem}"))
+        }
     })
 }
 
@@ -633,8 +600,8 @@ mod tests {
             let group = DocumentGroup {
                 documents: docs[..n].to_vec(),
             };
-            let payload = group.payload("v2");
-            assert!(payload.starts_with(b"agobj documents v2 bin\n"));
+            let payload = group.payload();
+            assert!(payload.starts_with(b"agobj documents v3 bin\n"));
             let back = DocumentGroup::from_payload(&payload).unwrap();
             let expected: Vec<DocumentRecord> =
                 group.documents.into_iter().map(as_stored).collect();
@@ -643,20 +610,11 @@ mod tests {
     }
 
     #[test]
-    fn json_groups_of_earlier_builds_are_still_read() {
-        let group = DocumentGroup {
-            documents: sample_documents().into_iter().map(as_stored).collect(),
-        };
-        let json = objects::json_payload(DOCUMENTS_KIND, "v2", &group);
-        assert_eq!(DocumentGroup::from_payload(&json).unwrap(), group);
-    }
-
-    #[test]
     fn another_format_or_damage_is_refused() {
         let group = DocumentGroup {
             documents: sample_documents(),
         };
-        let payload = group.payload("v2");
+        let payload = group.payload();
         let body = payload.iter().position(|&b| b == b'\n').unwrap() + 1;
         let mut other = payload.clone();
         other[body] = 7;
@@ -672,7 +630,9 @@ mod tests {
         ));
         assert_eq!(
             DocumentGroup::from_payload(b"no header line"),
-            Err(GroupError::Damaged("object has no header line".to_string()))
+            Err(GroupError::Damaged(
+                "the piece has no header line".to_string()
+            ))
         );
         let mut shorter = payload;
         shorter.truncate(shorter.len() - 3);
@@ -766,27 +726,6 @@ mod tests {
             panic!("empty file should parse");
         };
         assert!(doc.chunks.is_empty());
-    }
-
-    #[test]
-    fn groups_are_stable_under_insertion() {
-        let paths: Vec<String> = (0..500).map(|i| format!("p/{i:04}.md")).collect();
-        let docs: Vec<(&str, usize)> = paths.iter().map(|p| (p.as_str(), 100)).collect();
-        let sizes = group_sizes(&docs);
-        assert_eq!(sizes.iter().sum::<usize>(), 500);
-        // Removing one document changes exactly one group.
-        let fewer: Vec<(&str, usize)> = docs
-            .iter()
-            .copied()
-            .filter(|d| d.0 != "p/0250.md")
-            .collect();
-        let sizes2 = group_sizes(&fewer);
-        let differing = sizes
-            .iter()
-            .zip(sizes2.iter())
-            .filter(|(a, b)| a != b)
-            .count();
-        assert_eq!(differing, 1);
     }
 
     #[test]

@@ -1,23 +1,35 @@
 //! The ingest stage: discover files, hash them, parse what changed, and
-//! describe every discovered file in the run's ingest manifest.
+//! record every discovered file.
+//!
+//! Files are split into shards by the hash of their path (up to 256, about
+//! 32 files each; see [`crate::store::table`]); each shard is one records
+//! piece and one documents piece. A run first *plans*: it walks the workspace, takes each file's
+//! content hash (from the stat cache when the file's size and times are as
+//! recorded, else by reading it) and works out which shards differ from the
+//! base run. Only those shards are built again; every other shard's pieces
+//! are the base run's, shared by id.
 
 pub mod discover;
 pub mod document;
+pub mod statcache;
 pub mod text;
 
 use crate::config::LoadedConfig;
 use crate::error::{Error, Result};
-use crate::hashing::{FieldHasher, sha256_hex};
+use crate::hashing::FieldHasher;
 use crate::progress::Progress;
 use crate::redact::Redactor;
+use crate::store::id::ObjectId;
 use crate::store::layout::StoreLayout;
-use crate::store::objects::{self, PreparedObject};
+use crate::store::piece::{self, PieceKind, PieceSink};
+use crate::store::table::{DOCUMENTS_PER_SHARD, ShardTable, bits_for, document_byte, shard_of};
 use discover::{Discovered, Unread};
 use document::{DocumentGroup, DocumentRecord, Parsed};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::path::Path;
+use statcache::{FileStat, InputKey, StatCache};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub const STAGE: &str = "ingest";
@@ -31,7 +43,7 @@ pub enum ParseStatus {
     Failed,
 }
 
-/// One discovered file, as recorded in the ingest manifest.
+/// One discovered file, as reports and exports show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestRecord {
     pub path: String,
@@ -41,24 +53,127 @@ pub struct IngestRecord {
     /// `text/markdown`, `text/plain`, or `none`.
     pub parser_id: String,
     pub parse_status: ParseStatus,
-    /// Why the file is skipped or failed, `unchanged` when it was not parsed
-    /// again, or why an `ok` file needs attention (`frontmatter_invalid`).
+    /// Why the file is skipped or failed, or why an `ok` file needs
+    /// attention (`frontmatter_invalid`, `empty_file`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
 
-/// A reference to a document group object.
+impl IngestRecord {
+    /// The record's inputs, as the inputs hash sees them.
+    pub fn input_key(&self) -> InputKey {
+        match &self.sha256 {
+            Some(sha) => InputKey::Content(sha.clone()),
+            None => InputKey::Unread {
+                size: self.size,
+                reason: self.reason.clone().unwrap_or_default(),
+            },
+        }
+    }
+
+    /// Needs a look: skipped, failed, or read with a note.
+    pub fn needs_attention(&self) -> bool {
+        self.parse_status != ParseStatus::Ok || self.reason.is_some()
+    }
+}
+
+/// A record as a records piece stores it (positional: every field present).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GroupRef {
-    pub object: String,
-    /// How many documents (in record order, `ok` records only) it holds.
-    pub documents: usize,
+struct StoredRecord {
+    path: String,
+    sha256: Option<[u8; 32]>,
+    size: u64,
+    parser_id: String,
+    parse_status: ParseStatus,
+    reason: Option<String>,
+    detail: Option<String>,
+}
+
+impl From<&IngestRecord> for StoredRecord {
+    fn from(r: &IngestRecord) -> StoredRecord {
+        StoredRecord {
+            path: r.path.clone(),
+            sha256: r.sha256.as_deref().and_then(|h| {
+                let mut b = [0u8; 32];
+                hex::decode_to_slice(h, &mut b).ok().map(|()| b)
+            }),
+            size: r.size,
+            parser_id: r.parser_id.clone(),
+            parse_status: r.parse_status,
+            reason: r.reason.clone(),
+            detail: r.detail.clone(),
+        }
+    }
+}
+
+impl From<StoredRecord> for IngestRecord {
+    fn from(r: StoredRecord) -> IngestRecord {
+        IngestRecord {
+            path: r.path,
+            sha256: r.sha256.map(hex::encode),
+            size: r.size,
+            parser_id: r.parser_id,
+            parse_status: r.parse_status,
+            reason: r.reason,
+            detail: r.detail,
+        }
+    }
+}
+
+/// Reads a records piece.
+pub fn read_records(layout: &StoreLayout, id: ObjectId) -> Result<Vec<IngestRecord>> {
+    let stored: Vec<StoredRecord> = piece::read(layout, PieceKind::Records, id)?;
+    Ok(stored.into_iter().map(IngestRecord::from).collect())
+}
+
+/// Decodes the body of a records piece.
+pub fn decode_records(body: &[u8], origin: &Path) -> Result<Vec<IngestRecord>> {
+    let stored: Vec<StoredRecord> = piece::decode_body(PieceKind::Records, body, origin)?;
+    Ok(stored.into_iter().map(IngestRecord::from).collect())
+}
+
+/// The records of every shard of a run, in path order.
+pub fn read_all_records(layout: &StoreLayout, table: &ShardTable) -> Result<Vec<IngestRecord>> {
+    let pieces: Vec<ObjectId> = table.pieces().map(|(_, id)| id).collect();
+    let shards: Vec<Vec<IngestRecord>> = pieces
+        .par_iter()
+        .map(|id| read_records(layout, *id))
+        .collect::<Result<_>>()?;
+    let mut all: Vec<IngestRecord> = shards.into_iter().flatten().collect();
+    all.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(all)
+}
+
+/// Reads a documents piece and fills in each document's id, source hash
+/// and size from the shard's records.
+pub fn read_documents(
+    layout: &StoreLayout,
+    id: ObjectId,
+    records: &[IngestRecord],
+) -> Result<Vec<DocumentRecord>> {
+    let group = document::read_group(layout, id)?;
+    let by_path: HashMap<&str, &IngestRecord> = records
+        .iter()
+        .filter(|r| r.parse_status == ParseStatus::Ok)
+        .map(|r| (r.path.as_str(), r))
+        .collect();
+    let mut docs = group.documents;
+    for doc in &mut docs {
+        let record = by_path.get(doc.path.as_str()).ok_or_else(|| {
+            Error::corrupt(
+                layout.dir.join(id.rel_path()),
+                format!("document {} has no record in its shard", doc.path),
+            )
+        })?;
+        doc.identify(record.sha256.as_deref().unwrap_or(""), record.size);
+    }
+    Ok(docs)
 }
 
 /// Counts of an ingest.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IngestCounts {
     pub files: usize,
     pub ok: usize,
@@ -68,88 +183,46 @@ pub struct IngestCounts {
     pub source_bytes: u64,
 }
 
-/// `runs/<run_id>/ingest-manifest.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IngestManifest {
-    pub schema_version: String,
-    pub stage: String,
-    pub run_id: String,
-    pub pipeline_version: String,
-    pub auditgraph_version: String,
-    pub config_hash: String,
-    pub inputs_hash: String,
-    pub outputs_hash: String,
-    /// Cache key of every parsed document of the run.
-    pub parser_settings_hash: String,
-    pub status: String,
-    pub counts: IngestCounts,
-    pub records: Vec<IngestRecord>,
-    pub document_groups: Vec<GroupRef>,
-    pub warnings: Vec<String>,
-    pub wall_clock_started_at: String,
-    pub wall_clock_finished_at: String,
-}
-
-/// Loads a document group object, filling in each document's id, source
-/// hash and size from the manifest records (by path).
-pub fn load_group(
-    layout: &StoreLayout,
-    object: &str,
-    records: &HashMap<&str, &IngestRecord>,
-) -> Result<Vec<DocumentRecord>> {
-    let group = document::read_group(layout, object)?;
-    let mut docs = group.documents;
-    for doc in &mut docs {
-        let record = records.get(doc.path.as_str()).ok_or_else(|| {
-            Error::corrupt(
-                layout.object_path(object),
-                format!(
-                    "document {} has no record in the run's ingest manifest",
-                    doc.path
-                ),
-            )
-        })?;
-        doc.identify(record.sha256.as_deref().unwrap_or(""), record.size);
-    }
-    Ok(docs)
-}
-
-impl IngestManifest {
-    /// The `ok` records (the ones with a document) by path.
-    pub fn records_by_path(&self) -> HashMap<&str, &IngestRecord> {
-        // Only `ok` records hold documents; a skipped file whose non-UTF-8
-        // name reads the same as a document's path must not shadow it.
-        self.records
-            .iter()
-            .filter(|r| r.parse_status == ParseStatus::Ok)
-            .map(|r| (r.path.as_str(), r))
-            .collect()
-    }
-
-    /// The `ok` records in order, paired with the object holding each.
-    pub fn document_objects(&self) -> Vec<(&IngestRecord, &str)> {
-        let mut out = Vec::new();
-        let mut ok = self
-            .records
-            .iter()
-            .filter(|r| r.parse_status == ParseStatus::Ok);
-        for group in &self.document_groups {
-            for _ in 0..group.documents {
-                if let Some(record) = ok.next() {
-                    out.push((record, group.object.as_str()));
+impl IngestCounts {
+    fn of(records: &[IngestRecord]) -> IngestCounts {
+        let mut c = IngestCounts::default();
+        for r in records {
+            c.files += 1;
+            match r.parse_status {
+                ParseStatus::Ok => {
+                    c.ok += 1;
+                    c.source_bytes += r.size;
                 }
+                ParseStatus::Skipped => c.skipped += 1,
+                ParseStatus::Failed => c.failed += 1,
             }
         }
-        out
+        c
+    }
+
+    fn add(&mut self, other: IngestCounts) {
+        self.files += other.files;
+        self.ok += other.ok;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+        self.source_bytes += other.source_bytes;
+    }
+
+    fn sub(&mut self, other: IngestCounts) {
+        self.files = self.files.saturating_sub(other.files);
+        self.ok = self.ok.saturating_sub(other.ok);
+        self.skipped = self.skipped.saturating_sub(other.skipped);
+        self.failed = self.failed.saturating_sub(other.failed);
+        self.source_bytes = self.source_bytes.saturating_sub(other.source_bytes);
     }
 }
 
-/// How to treat the previous run.
+/// How to treat the base run.
 #[derive(Debug, Clone)]
 pub enum IngestMode {
-    /// Reuse unchanged documents of the base run.
+    /// Reuse what did not change.
     Incremental,
-    /// Parse everything again (`rebuild`).
+    /// Parse everything again (`rebuild`, `replay`).
     Fresh,
     /// Re-discover only these root-relative paths; carry every other record
     /// of the base run forward (`import`).
@@ -160,26 +233,16 @@ pub enum IngestMode {
 #[derive(Debug, Clone)]
 pub struct BaseRun {
     pub layout: StoreLayout,
-    pub manifest: Arc<IngestManifest>,
+    pub run_id: String,
+    pub manifest: crate::pipeline::manifest::StageManifest,
+    pub records: ShardTable,
+    pub documents: ShardTable,
 }
 
-/// A document group of the new run, with its documents when they were
-/// materialized in memory.
-#[derive(Debug, Clone)]
-pub struct GroupData {
-    pub object: String,
-    pub documents: Option<Arc<Vec<DocumentRecord>>>,
-}
-
-/// What an ingest produced, before it is published.
-#[derive(Debug)]
-pub struct IngestOutput {
-    /// The manifest, without `run_id` and finish time (the publisher sets them).
-    pub manifest: IngestManifest,
-    pub new_objects: Vec<PreparedObject>,
-    pub groups: Vec<GroupData>,
-    pub parsed: usize,
-    pub reused: usize,
+impl BaseRun {
+    pub fn counts(&self) -> IngestCounts {
+        self.manifest.counts_as()
+    }
 }
 
 /// Everything the ingest needs.
@@ -193,146 +256,481 @@ pub struct IngestRequest<'a> {
     pub progress: &'a dyn Progress,
     pub schema_version: String,
     pub started_at: String,
-    /// Checks a new document group for the redaction postcondition while
-    /// its payload is compressed; `true` marks the object clean with the
-    /// redactor, so publish does not scan it again.
-    pub prescan: Option<&'a GroupCheck<'a>>,
-    /// Work for a core that would otherwise idle while files are parsed
-    /// (once the redaction triggers are compiled); skipped when nothing is
-    /// parsed, as a run that parses nothing publishes little or nothing.
-    pub while_parsing: Option<&'a (dyn Fn() + Sync + 'a)>,
+    /// What the previous run learnt about the files (never for `Fresh`).
+    pub cache: Option<&'a StatCache>,
 }
 
-/// A check of a document group: `true` when it passes.
-pub type GroupCheck<'a> = dyn Fn(&[DocumentRecord]) -> bool + Sync + 'a;
+/// One file of the plan.
+struct Planned {
+    path: String,
+    input: Input,
+}
 
-enum Outcome {
-    Unread(Unread, Option<String>),
-    ReadFailed(String),
-    /// Read and hashed; `parsed` is `None` when the cached document is reused.
+enum Input {
+    /// Not read: why, and its size.
+    Unread {
+        reason: &'static str,
+        detail: Option<String>,
+        size: u64,
+    },
+    ReadFailed {
+        detail: String,
+    },
+    /// Read (or known from the stat cache): its hash; the bytes when they
+    /// were read and are to be parsed.
     Read {
         sha256: String,
+        size: u64,
         parser: Option<&'static str>,
-        parsed: Option<Parsed>,
+        abs: PathBuf,
+        stat: Option<FileStat>,
+        bytes: Option<Vec<u8>>,
     },
+    /// `import`: a record of the base run carried forward as it is.
+    Carried(IngestRecord),
 }
 
-/// Runs the ingest stage (no I/O beyond reading sources and base objects).
-pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
+impl Planned {
+    fn key(&self) -> InputKey {
+        match &self.input {
+            Input::Unread { reason, size, .. } => InputKey::Unread {
+                size: *size,
+                reason: reason.to_string(),
+            },
+            Input::ReadFailed { .. } => InputKey::Unread {
+                size: 0,
+                reason: "read_failed".to_string(),
+            },
+            Input::Read { sha256, .. } => InputKey::Content(sha256.clone()),
+            Input::Carried(record) => record.input_key(),
+        }
+    }
+}
+
+/// What an ingest decided before building anything.
+pub struct Plan {
+    files: Vec<Planned>,
+    pub warnings: Vec<String>,
+    pub inputs_hash: String,
+    /// Shards to build again; the others are the base run's.
+    changed: BTreeSet<u8>,
+    /// The documents' shard bits (see [`crate::store::table`]).
+    bits: u8,
+    /// Cache key of every parsed document of the run.
+    pub settings_hash: String,
+    /// How many files were read (the others' hashes came from the cache).
+    pub read: usize,
+}
+
+impl Plan {
+    /// What the stat cache should hold after this run is published.
+    pub fn cache(&self, run_id: &str, config_hash: &str, started_ns: i128) -> StatCache {
+        StatCache {
+            run_id: run_id.to_string(),
+            config_hash: config_hash.to_string(),
+            entries: self
+                .files
+                .iter()
+                .map(|f| statcache::Entry {
+                    path: f.path.clone(),
+                    input: f.key(),
+                    stat: match &f.input {
+                        Input::Read { stat: Some(s), .. }
+                            if s.mtime_ns < started_ns - statcache::RACY_WINDOW_NS
+                                && s.ctime_ns < started_ns - statcache::RACY_WINDOW_NS =>
+                        {
+                            Some(*s)
+                        }
+                        _ => None,
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    /// True when nothing differs from the base run.
+    pub fn unchanged(&self) -> bool {
+        self.changed.is_empty()
+    }
+}
+
+/// Hash of the parser settings: part of the cache key of every parsed
+/// document (documents are reused only under the same settings).
+pub fn settings_hash(config: &LoadedConfig) -> String {
+    document::parser_settings_hash(
+        &config.profile().ingestion,
+        &serde_json::to_value(&config.config.security.redaction).unwrap_or_default(),
+    )
+}
+
+/// Discovers and hashes every file and decides which shards to build.
+pub fn plan(req: &IngestRequest<'_>) -> Result<Plan> {
     let mut timer = crate::progress::Timer::start();
     let profile = req.config.profile();
-    let settings_hash = document::parser_settings_hash(
-        &profile.ingestion,
-        &serde_json::to_value(&req.config.config.security.redaction).unwrap_or_default(),
-    );
-    // What the base run knows about each path, if its documents can be reused.
-    let base_usable = req.base.filter(|b| {
-        !matches!(req.mode, IngestMode::Fresh)
-            && b.manifest.parser_settings_hash == settings_hash
-            && b.manifest.schema_version == req.schema_version
+    let settings = settings_hash(req.config);
+    let fresh = matches!(req.mode, IngestMode::Fresh);
+    let base = req.base.filter(|_| !fresh);
+    let config_hash = req.config.config_hash();
+    // The base's inputs by path, when every record of it can be compared:
+    // the stat cache when it describes the base run, else its records.
+    let same_config = base.is_some_and(|b| {
+        b.manifest.config_hash == config_hash && b.manifest.schema_version == req.schema_version
     });
-    let base_docs: HashMap<&str, (&IngestRecord, &str)> = base_usable
-        .map(|b| {
-            b.manifest
-                .document_objects()
-                .into_iter()
-                .map(|(r, o)| (r.path.as_str(), (r, o)))
-                .collect()
-        })
-        .unwrap_or_default();
-    // The redactor's first patterns compile while the workspace is walked
-    // and every file is read and hashed (nothing before parsing needs them).
+    let cache = req.cache.filter(|_| !fresh);
+    let trusted = cache.map(StatCache::hashes).unwrap_or_default();
+
+    // The redactor's first patterns compile while the workspace is walked.
     let (walked, ()) = rayon::join(
         || -> Result<_> {
-            let (discovered, warnings, carried) = match &req.mode {
-                IngestMode::Import(paths) => import_discovery(req, paths)?,
-                _ => discover::discover(req.root, profile)
-                    .map(|d| (d.files, d.warnings, Vec::new()))?,
-            };
-            req.progress.phase("read", discovered.len() as u64);
-            let read: Vec<(Outcome, u64, Option<Vec<u8>>)> = discovered
-                .par_iter()
-                .map(|d| {
-                    let read = read_one(d, req, &base_docs);
-                    req.progress.advance(1);
-                    read
-                })
-                .collect();
-            req.progress.finish();
-            Ok((discovered, warnings, carried, read))
+            match &req.mode {
+                IngestMode::Import(paths) => import_discovery(req, paths),
+                _ => {
+                    discover::discover(req.root, profile).map(|d| (d.files, d.warnings, Vec::new()))
+                }
+            }
         },
         || req.redactor.prepare(),
     );
-    let (mut discovered, mut warnings, carried, read) = walked?;
-    timer.lap("ingest: discover and read (+ compile triggers)");
+    let (mut discovered, mut warnings, carried) = walked?;
+    timer.lap("ingest: discover");
+    let secret = secret_paths(&discovered, req.redactor);
+    refuse_secret_paths(&mut discovered, &secret, req.redactor, &mut warnings);
 
-    req.progress.phase("ingest", discovered.len() as u64);
-    let side_work = req
-        .while_parsing
-        .filter(|_| read.iter().any(|(_, _, bytes)| bytes.is_some()));
-    // Paths are checked for secrets while the files are parsed (a file
-    // whose path holds one is parsed for nothing, and its outcome replaced).
-    let (mut outcomes, secret_paths): (Vec<(Outcome, u64)>, _) = rayon::join(
-        || {
-            discovered
-                .par_iter()
-                .zip(read)
-                .map(|(d, (outcome, size, bytes))| {
-                    let outcome = parse_read(d, req, outcome, bytes);
-                    req.progress.advance(1);
-                    (outcome, size)
-                })
-                .collect()
-        },
-        || {
-            let found = secret_paths(&discovered, req.redactor);
-            if let Some(work) = side_work {
-                work();
-            }
-            found
-        },
-    );
-    req.progress.finish();
-    refuse_secret_paths(
-        &mut discovered,
-        &mut outcomes,
-        secret_paths,
-        req.redactor,
-        &mut warnings,
-    );
-    timer.lap("ingest: parse (+ secret paths)");
-
-    // Records, and the documents of `ok` records (parsed or to reuse).
-    let mut records: Vec<IngestRecord> = Vec::with_capacity(discovered.len() + carried.len());
-    let mut docs: Vec<DocSlot> = Vec::new();
-    let mut parsed = 0;
-    let mut reused = 0;
-    for (d, (outcome, size)) in discovered.iter().zip(outcomes) {
-        let record = match outcome {
-            Outcome::Unread(why, detail) => IngestRecord {
+    req.progress.phase("read", discovered.len() as u64);
+    let max = profile.ingestion.max_file_size_bytes;
+    let planned: Vec<Planned> = discovered
+        .par_iter()
+        .map(|d| {
+            let input = read_input(d, max, &trusted);
+            req.progress.advance(1);
+            Planned {
                 path: d.rel.clone(),
+                input,
+            }
+        })
+        .collect();
+    req.progress.finish();
+    let read = planned
+        .iter()
+        .filter(|p| matches!(&p.input, Input::Read { bytes: Some(_), .. }))
+        .count();
+    let mut files = planned;
+    files.extend(carried.into_iter().map(|r| Planned {
+        path: r.path.clone(),
+        input: Input::Carried(r),
+    }));
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    timer.lap("ingest: stat, read and hash");
+
+    let refused = files
+        .iter()
+        .filter(|f| matches!(f.input, Input::Unread { reason, .. } if reason == Unread::SymlinkRefused.reason()))
+        .count();
+    if refused > 0 {
+        warnings.push(format!(
+            "refused {refused} symbolic link(s) pointing outside the workspace or where it cannot be checked (see the ingest records)"
+        ));
+    }
+    let inputs_hash = inputs_hash(files.iter().map(|f| (f.path.as_str(), f.key())));
+    let bits = bits_for(files.len() as u64, DOCUMENTS_PER_SHARD);
+    let document_shard = |path: &str| shard_of(document_byte(path), bits);
+
+    // Which shards differ from the base.
+    let mut changed: BTreeSet<u8> = BTreeSet::new();
+    match base {
+        Some(base) if same_config && base.records.bits() == bits => {
+            let base_keys: HashMap<String, InputKey> =
+                match cache.filter(|c| c.run_id == base.run_id && c.config_hash == config_hash) {
+                    Some(cache) => cache
+                        .entries
+                        .iter()
+                        .map(|e| (e.path.clone(), e.input.clone()))
+                        .collect(),
+                    None => read_all_records(&base.layout, &base.records)?
+                        .into_iter()
+                        .map(|r| (r.path.clone(), r.input_key()))
+                        .collect(),
+                };
+            let mut seen = 0usize;
+            for f in &files {
+                match base_keys.get(&f.path) {
+                    Some(key) => {
+                        seen += 1;
+                        if *key != f.key() {
+                            changed.insert(document_shard(&f.path));
+                        }
+                    }
+                    None => {
+                        changed.insert(document_shard(&f.path));
+                    }
+                }
+            }
+            if seen != base_keys.len() {
+                let current: std::collections::HashSet<&str> =
+                    files.iter().map(|f| f.path.as_str()).collect();
+                for path in base_keys.keys() {
+                    if !current.contains(path.as_str()) {
+                        changed.insert(document_shard(path));
+                    }
+                }
+            }
+            // Documents parsed under other settings are parsed again.
+            if base.manifest.settings_hash != settings {
+                changed.extend(base.records.pieces().map(|(s, _)| s));
+                changed.extend(files.iter().map(|f| document_shard(&f.path)));
+            }
+        }
+        Some(base) if base.records.bits() == bits => {
+            changed.extend(files.iter().map(|f| document_shard(&f.path)));
+            changed.extend(base.records.pieces().map(|(s, _)| s));
+        }
+        _ => {
+            // From nothing, or the documents are sharded anew: every shard.
+            changed.extend(files.iter().map(|f| document_shard(&f.path)));
+        }
+    }
+    timer.lap("ingest: plan");
+    Ok(Plan {
+        files,
+        warnings,
+        inputs_hash,
+        changed,
+        bits,
+        settings_hash: settings,
+        read,
+    })
+}
+
+/// Hash of the inputs: every discovered path with its content hash (or,
+/// for files not read, its size and why it was not read), in path order.
+pub fn inputs_hash<'a>(files: impl Iterator<Item = (&'a str, InputKey)>) -> String {
+    let mut h = FieldHasher::new("ingest-inputs");
+    for (path, key) in files {
+        h.field(path);
+        match key {
+            InputKey::Content(sha) => h.field(sha),
+            InputKey::Unread { size, reason } => h.field(size.to_string()).field(reason),
+        };
+    }
+    h.finish_hex()
+}
+
+/// A shard's documents, built or reused (see [`IngestOutput::documents`]).
+pub type ShardDocuments = Arc<Vec<DocumentRecord>>;
+
+/// What an ingest produced, before it is published.
+pub struct IngestOutput {
+    pub records: ShardTable,
+    pub documents: ShardTable,
+    pub counts: IngestCounts,
+    /// The records of the shards built again that need a look (skipped,
+    /// failed, read with a note), in path order.
+    pub attention: Vec<IngestRecord>,
+    /// The shards built again, with their documents (identified).
+    pub built: BTreeMap<u8, ShardDocuments>,
+    pub parsed: usize,
+    pub reused: usize,
+}
+
+/// Builds the shards the plan marked as changed; every other shard is the
+/// base run's.
+pub fn build(
+    req: &IngestRequest<'_>,
+    plan: Plan,
+    sink: &dyn PieceSink,
+    scan: &crate::pipeline::postcondition::Scanner<'_>,
+) -> Result<IngestOutput> {
+    let mut timer = crate::progress::Timer::start();
+    let base = req.base.filter(|_| !matches!(req.mode, IngestMode::Fresh));
+    let reuse_documents = base.is_some_and(|b| {
+        b.manifest.settings_hash == plan.settings_hash
+            && b.manifest.schema_version == req.schema_version
+    });
+    // Shards map one to one to the base's only with the same bits.
+    let aligned = base.is_some_and(|b| b.records.bits() == plan.bits);
+    let bits = plan.bits;
+    let mut by_shard: BTreeMap<u8, Vec<Planned>> = BTreeMap::new();
+    for f in plan.files {
+        let shard = shard_of(document_byte(&f.path), bits);
+        if plan.changed.contains(&shard) {
+            by_shard.entry(shard).or_default().push(f);
+        }
+    }
+    for shard in &plan.changed {
+        by_shard.entry(*shard).or_default();
+    }
+    req.progress
+        .phase("parse", by_shard.values().map(|v| v.len() as u64).sum());
+    let built: Vec<(u8, Result<ShardBuilt>)> = by_shard
+        .into_par_iter()
+        .map(|(shard, files)| {
+            let built = build_shard(
+                req,
+                base,
+                reuse_documents,
+                aligned.then_some(shard),
+                files,
+                sink,
+                scan,
+            );
+            (shard, built)
+        })
+        .collect();
+    req.progress.finish();
+    timer.lap("ingest: parse and build shards");
+
+    let (mut records, mut documents, mut counts) = match base {
+        Some(b) if aligned => (
+            b.records.clone(),
+            if reuse_documents {
+                b.documents.clone()
+            } else {
+                ShardTable::empty(bits)
+            },
+            b.counts(),
+        ),
+        _ => (
+            ShardTable::empty(bits),
+            ShardTable::empty(bits),
+            IngestCounts::default(),
+        ),
+    };
+    let mut out = IngestOutput {
+        records: ShardTable::default(),
+        documents: ShardTable::default(),
+        counts: IngestCounts::default(),
+        attention: Vec::new(),
+        built: BTreeMap::new(),
+        parsed: 0,
+        reused: 0,
+    };
+    for (shard, result) in built {
+        let b = result?;
+        counts.sub(b.base_counts);
+        counts.add(b.counts);
+        records.set(shard, b.records_piece);
+        documents.set(shard, b.documents_piece);
+        out.attention.extend(b.attention);
+        out.parsed += b.parsed;
+        out.reused += b.reused;
+        out.built.insert(shard, Arc::new(b.documents));
+    }
+    records.set_items(counts.files as u64);
+    documents.set_items(counts.ok as u64);
+    out.attention.sort_by(|a, b| a.path.cmp(&b.path));
+    out.records = records;
+    out.documents = documents;
+    out.counts = counts;
+    Ok(out)
+}
+
+struct ShardBuilt {
+    records_piece: Option<ObjectId>,
+    documents_piece: Option<ObjectId>,
+    documents: Vec<DocumentRecord>,
+    counts: IngestCounts,
+    /// What the base run counted in this shard.
+    base_counts: IngestCounts,
+    attention: Vec<IngestRecord>,
+    parsed: usize,
+    reused: usize,
+}
+
+/// Builds one shard's records and documents. `aligned` is the shard's
+/// number when the base run shards documents alike (its counts are then
+/// this shard's to replace); otherwise the base's records and documents
+/// are looked up in whichever of its shards holds each file.
+fn build_shard(
+    req: &IngestRequest<'_>,
+    base: Option<&BaseRun>,
+    reuse_documents: bool,
+    aligned: Option<u8>,
+    files: Vec<Planned>,
+    sink: &dyn PieceSink,
+    scan: &crate::pipeline::postcondition::Scanner<'_>,
+) -> Result<ShardBuilt> {
+    // The base run's records and documents of these files.
+    let mut base_records = Vec::new();
+    let mut base_docs = Vec::new();
+    if let Some(b) = base {
+        let shards: BTreeSet<u8> = match aligned {
+            Some(shard) => BTreeSet::from([shard]),
+            None => files
+                .iter()
+                .map(|f| b.records.shard(document_byte(&f.path)))
+                .collect(),
+        };
+        for shard in shards {
+            if let Some(id) = b.records.get(shard) {
+                let records = read_records(&b.layout, id)?;
+                if let Some(doc_id) = b.documents.get(shard)
+                    && reuse_documents
+                {
+                    base_docs.extend(read_documents(&b.layout, doc_id, &records)?);
+                }
+                base_records.extend(records);
+            }
+        }
+    }
+    let base_counts = if aligned.is_some() {
+        IngestCounts::of(&base_records)
+    } else {
+        IngestCounts::default()
+    };
+    let base_record: HashMap<&str, &IngestRecord> =
+        base_records.iter().map(|r| (r.path.as_str(), r)).collect();
+    let mut base_doc: HashMap<String, DocumentRecord> =
+        base_docs.into_iter().map(|d| (d.path.clone(), d)).collect();
+    let ingestion = &req.config.profile().ingestion;
+
+    let mut records = Vec::with_capacity(files.len());
+    let mut documents = Vec::new();
+    let (mut parsed, mut reused) = (0, 0);
+    for f in files {
+        let path = f.path;
+        let record = match f.input {
+            Input::Carried(record) => {
+                if record.parse_status == ParseStatus::Ok {
+                    let doc = base_doc.remove(&record.path).ok_or_else(|| Error::Failed {
+                        message: format!(
+                            "import: the base run has no document for {}; run `auditgraph rebuild`",
+                            record.path
+                        ),
+                    })?;
+                    documents.push(doc);
+                    reused += 1;
+                }
+                record
+            }
+            Input::Unread {
+                reason,
+                detail,
+                size,
+            } => IngestRecord {
+                path,
                 sha256: None,
                 size,
                 parser_id: "none".to_string(),
                 parse_status: ParseStatus::Skipped,
-                reason: Some(why.reason().to_string()),
+                reason: Some(reason.to_string()),
                 detail,
             },
-            Outcome::ReadFailed(detail) => IngestRecord {
-                path: d.rel.clone(),
+            Input::ReadFailed { detail } => IngestRecord {
+                path,
                 sha256: None,
-                size,
+                size: 0,
                 parser_id: "none".to_string(),
                 parse_status: ParseStatus::Failed,
                 reason: Some("read_failed".to_string()),
                 detail: Some(detail),
             },
-            Outcome::Read {
+            Input::Read {
                 sha256,
+                size,
                 parser: None,
                 ..
             } => IngestRecord {
-                path: d.rel.clone(),
+                path,
                 sha256: Some(sha256),
                 size,
                 parser_id: "none".to_string(),
@@ -342,225 +740,216 @@ pub fn ingest(req: &IngestRequest<'_>) -> Result<IngestOutput> {
                     "this version parses .md, .markdown, .txt and .log files only".to_string(),
                 ),
             },
-            Outcome::Read {
+            Input::Read {
                 sha256,
+                size,
                 parser: Some(parser),
-                parsed: None,
+                abs,
+                bytes,
+                ..
             } => {
-                reused += 1;
-                let (base_record, object) =
-                    base_docs
-                        .get(d.rel.as_str())
-                        .copied()
-                        .ok_or_else(|| Error::Failed {
-                            message: format!("internal: no cached document for {}", d.rel),
-                        })?;
-                docs.push(DocSlot::Reuse {
-                    path: d.rel.clone(),
-                    sha256: sha256.clone(),
-                    object: object.to_string(),
-                    size,
-                });
-                let mut record = base_record.clone();
-                record.parser_id = parser.to_string();
-                record.reason = Some("unchanged".to_string());
-                record.detail = None;
-                record
-            }
-            Outcome::Read {
-                sha256,
-                parser: Some(parser),
-                parsed: Some(result),
-            } => {
-                let mut record = IngestRecord {
-                    path: d.rel.clone(),
-                    sha256: Some(sha256),
-                    size,
-                    parser_id: parser.to_string(),
-                    parse_status: ParseStatus::Ok,
-                    reason: None,
-                    detail: None,
-                };
-                match result {
-                    Parsed::Document(doc) => {
-                        parsed += 1;
-                        if let Some(err) = &doc.frontmatter_error {
-                            record.reason = Some("frontmatter_invalid".to_string());
-                            record.detail = Some(err.clone());
-                        } else if doc.text.is_empty() {
-                            record.reason = Some("empty_file".to_string());
-                        }
-                        docs.push(DocSlot::Parsed(doc));
+                // Same content as in the base run: its record and document.
+                let same = base_record
+                    .get(path.as_str())
+                    .filter(|r| r.sha256.as_deref() == Some(sha256.as_str()));
+                if let Some(record) = same
+                    && (record.parse_status != ParseStatus::Ok || base_doc.contains_key(&path))
+                    && reuse_documents
+                {
+                    if let Some(doc) = base_doc.remove(&path) {
+                        documents.push(doc);
                     }
-                    Parsed::Failed { reason, detail } => {
-                        record.parse_status = ParseStatus::Failed;
-                        record.reason = Some(reason.to_string());
-                        record.detail = Some(detail);
-                    }
-                    Parsed::Skipped { reason, detail } => {
-                        record.parse_status = ParseStatus::Skipped;
-                        record.reason = Some(reason.to_string());
-                        record.detail = Some(detail);
-                    }
+                    reused += 1;
+                    (*record).clone()
+                } else {
+                    let bytes = match bytes {
+                        Some(b) => Some(b),
+                        None => reread(&abs, &sha256),
+                    };
+                    parsed += 1;
+                    parsed_record(
+                        path,
+                        sha256,
+                        size,
+                        parser,
+                        bytes,
+                        ingestion,
+                        req.redactor,
+                        &mut documents,
+                    )
                 }
-                record
             }
         };
-        records.push(record);
-    }
-    // Import: records of paths not re-discovered come from the base run.
-    for (record, object) in carried {
-        if record.parse_status == ParseStatus::Ok
-            && let Some(object) = object
-        {
-            docs.push(DocSlot::Reuse {
-                path: record.path.clone(),
-                sha256: record.sha256.clone().unwrap_or_default(),
-                object,
-                size: record.size,
-            });
-            reused += 1;
-        }
-        let mut record = record;
-        if record.parse_status == ParseStatus::Ok {
-            record.reason = Some("unchanged".to_string());
-            record.detail = None;
-        }
+        req.progress.advance(1);
         records.push(record);
     }
     records.sort_by(|a, b| a.path.cmp(&b.path));
-    docs.sort_by(|a, b| a.path().cmp(b.path()));
+    documents.sort_by(|a, b| a.path.cmp(&b.path));
 
-    // The manifest's hashes of the records are computed while the groups
-    // are built (only the outputs hash's last step needs the groups).
-    let ((built, inputs_hash), record_texts) = rayon::join(
-        || {
-            rayon::join(
-                || build_groups(req, base_usable, docs),
-                || inputs_hash(&records),
-            )
-        },
-        || output_record_texts(&records),
-    );
-    let (groups, new_objects) = built?;
-    timer.lap("ingest: groups (+ manifest hashes)");
-
-    let counts = IngestCounts {
-        files: records.len(),
-        ok: count(&records, ParseStatus::Ok),
-        skipped: count(&records, ParseStatus::Skipped),
-        failed: count(&records, ParseStatus::Failed),
-        source_bytes: records
+    let records_piece = if records.is_empty() {
+        None
+    } else {
+        let stored: Vec<StoredRecord> = records.iter().map(StoredRecord::from).collect();
+        let id = piece::put(sink, PieceKind::Records, &stored)?;
+        scan.piece(id, &records, &|_| false);
+        Some(id)
+    };
+    let documents_piece = if documents.is_empty() {
+        None
+    } else {
+        let group = DocumentGroup { documents };
+        let id = sink.put(PieceKind::Documents, group.payload())?;
+        scan.documents(id, &group.documents);
+        documents = group.documents;
+        Some(id)
+    };
+    Ok(ShardBuilt {
+        records_piece,
+        documents_piece,
+        counts: IngestCounts::of(&records),
+        base_counts,
+        attention: records
             .iter()
-            .filter(|r| r.parse_status == ParseStatus::Ok)
-            .map(|r| r.size)
-            .sum(),
-    };
-    let refused = records
-        .iter()
-        .filter(|r| r.reason.as_deref() == Some("symlink_refused"))
-        .count();
-    if refused > 0 {
-        warnings.push(format!(
-            "refused {refused} symbolic link(s) pointing outside the workspace or where it cannot be checked (see the manifest records)"
-        ));
-    }
-    let group_refs: Vec<GroupRef> = groups
-        .iter()
-        .map(|g| GroupRef {
-            object: g.0.object.clone(),
-            documents: g.1,
-        })
-        .collect();
-    let outputs_hash = outputs_hash_of(&record_texts, &group_refs);
-    let manifest = IngestManifest {
-        schema_version: req.schema_version.clone(),
-        stage: STAGE.to_string(),
-        run_id: String::new(),
-        pipeline_version: req.config.config.run_metadata.pipeline_version.clone(),
-        auditgraph_version: crate::version::AUDITGRAPH_VERSION.to_string(),
-        config_hash: req.config.config_hash(),
-        inputs_hash,
-        outputs_hash,
-        parser_settings_hash: settings_hash,
-        status: "ok".to_string(),
-        counts,
-        records,
-        document_groups: group_refs,
-        warnings,
-        wall_clock_started_at: req.started_at.clone(),
-        wall_clock_finished_at: String::new(),
-    };
-    Ok(IngestOutput {
-        manifest,
-        new_objects,
-        groups: groups.into_iter().map(|g| g.0).collect(),
+            .filter(|r| r.needs_attention())
+            .cloned()
+            .collect(),
+        documents,
         parsed,
         reused,
     })
 }
 
-fn count(records: &[IngestRecord], status: ParseStatus) -> usize {
-    records.iter().filter(|r| r.parse_status == status).count()
+/// Reads a file again for parsing (its hash came from the stat cache); a
+/// file that changed since it was hashed is read as it is now only if its
+/// content still has that hash.
+fn reread(abs: &Path, sha256: &str) -> Option<Vec<u8>> {
+    let bytes = std::fs::read(abs).ok()?;
+    (crate::hashing::sha256_hex(&bytes) == sha256).then_some(bytes)
 }
 
-/// Hash of the inputs: every discovered path with its content hash (or, for
-/// files not read, its size and why it was not read).
-pub fn inputs_hash(records: &[IngestRecord]) -> String {
-    let mut h = FieldHasher::new("ingest-inputs");
-    for r in records {
-        h.field(&r.path);
-        match &r.sha256 {
-            Some(sha) => h.field(sha),
-            None => h
-                .field(r.size.to_string())
-                .field(r.reason.as_deref().unwrap_or("")),
+/// The record (and document) of a file to parse.
+#[allow(clippy::too_many_arguments)]
+fn parsed_record(
+    path: String,
+    sha256: String,
+    size: u64,
+    parser: &'static str,
+    bytes: Option<Vec<u8>>,
+    ingestion: &crate::config::Ingestion,
+    redactor: &Redactor,
+    documents: &mut Vec<DocumentRecord>,
+) -> IngestRecord {
+    let mut record = IngestRecord {
+        path: path.clone(),
+        sha256: Some(sha256.clone()),
+        size,
+        parser_id: parser.to_string(),
+        parse_status: ParseStatus::Ok,
+        reason: None,
+        detail: None,
+    };
+    let Some(bytes) = bytes else {
+        record.parse_status = ParseStatus::Failed;
+        record.reason = Some("read_failed".to_string());
+        record.detail = Some("the file changed while it was being ingested; run again".to_string());
+        return record;
+    };
+    match document::parse_hashed(&path, bytes, sha256, parser, ingestion, redactor) {
+        Parsed::Document(doc) => {
+            if let Some(err) = &doc.frontmatter_error {
+                record.reason = Some("frontmatter_invalid".to_string());
+                record.detail = Some(err.clone());
+            } else if doc.text.is_empty() {
+                record.reason = Some("empty_file".to_string());
+            }
+            documents.push(*doc);
+        }
+        Parsed::Failed { reason, detail } => {
+            record.parse_status = ParseStatus::Failed;
+            record.reason = Some(reason.to_string());
+            record.detail = Some(detail);
+        }
+        Parsed::Skipped { reason, detail } => {
+            record.parse_status = ParseStatus::Skipped;
+            record.reason = Some(reason.to_string());
+            record.detail = Some(detail);
+        }
+    }
+    record
+}
+
+/// Reads and hashes one discovered file, unless the stat cache vouches
+/// for its hash. The bytes are kept when the file has a parser.
+fn read_input(d: &Discovered, max: u64, trusted: &HashMap<&str, (&FileStat, &str)>) -> Input {
+    use std::io::Read;
+    if let Some(why) = d.unread {
+        return Input::Unread {
+            reason: why.reason(),
+            detail: d.detail.clone(),
+            size: d.size,
         };
     }
-    h.finish_hex()
-}
-
-/// Each record as the outputs hash prints it. `unchanged` says how a record
-/// was produced, not what it is, so it hashes like a fresh `ok`: a fresh
-/// and an incremental ingest of the same files have the same outputs hash.
-fn output_record_texts(records: &[IngestRecord]) -> Vec<String> {
-    // The hashed text is `{"document_groups":[...],"records":[...]}` as a
-    // `serde_json::Value` prints it (keys sorted); each record is printed
-    // on its own core instead of building one value of the whole manifest.
-    records
-        .par_iter()
-        .map(|r| {
-            let mut value = serde_json::to_value(r).unwrap_or_default();
-            if r.reason.as_deref() == Some("unchanged")
-                && let Some(fields) = value.as_object_mut()
-            {
-                fields.remove("reason");
-            }
-            value.to_string()
-        })
-        .collect()
-}
-
-/// Hash of the outputs, from the records' texts ([`output_record_texts`])
-/// and the document groups.
-fn outputs_hash_of(records: &[String], groups: &[GroupRef]) -> String {
-    let groups = serde_json::to_value(groups).unwrap_or_default().to_string();
-    use sha2::Digest;
-    let mut hasher = sha2::Sha256::new();
-    hasher.update(b"{\"document_groups\":");
-    hasher.update(groups.as_bytes());
-    hasher.update(b",\"records\":[");
-    for (i, record) in records.iter().enumerate() {
-        if i > 0 {
-            hasher.update(b",");
+    let mut file = match std::fs::File::open(&d.abs) {
+        Ok(f) => f,
+        Err(e) => {
+            return Input::ReadFailed {
+                detail: format!("cannot open: {e}"),
+            };
         }
-        hasher.update(record.as_bytes());
+    };
+    let meta = file.metadata().ok();
+    let size = meta.as_ref().map(|m| m.len()).unwrap_or(0);
+    if size > max {
+        return Input::Unread {
+            reason: Unread::TooLarge.reason(),
+            detail: Some(format!("{size} bytes is over max_file_size_bytes {max}")),
+            size,
+        };
     }
-    hasher.update(b"]}");
-    hex::encode(hasher.finalize())
+    let parser = document::parser_for(&d.rel);
+    let stat = meta.as_ref().map(FileStat::of);
+    if let (Some(stat), Some((cached, sha))) = (stat, trusted.get(d.rel.as_str()))
+        && stat == **cached
+    {
+        return Input::Read {
+            sha256: sha.to_string(),
+            size,
+            parser,
+            abs: d.abs.clone(),
+            stat: Some(stat),
+            bytes: None,
+        };
+    }
+    // Read at most one byte more than the limit, in case the file grows.
+    let mut bytes = Vec::with_capacity(size as usize + 1);
+    if let Err(e) = file.by_ref().take(max + 1).read_to_end(&mut bytes) {
+        return Input::ReadFailed {
+            detail: format!("cannot read: {e}"),
+        };
+    }
+    let size = bytes.len() as u64;
+    if size > max {
+        return Input::Unread {
+            reason: Unread::TooLarge.reason(),
+            detail: Some(format!("{size} bytes is over max_file_size_bytes {max}")),
+            size,
+        };
+    }
+    let sha256 = crate::hashing::sha256_hex(&bytes);
+    // A file that grew or changed while it was read is hashed as read, but
+    // its times would not vouch for that content next time.
+    let stat = stat.filter(|s| s.size == size);
+    Input::Read {
+        sha256,
+        size,
+        parser,
+        abs: d.abs.clone(),
+        stat,
+        bytes: parser.is_some().then_some(bytes),
+    }
 }
 
-/// A path is written to the manifest and shown in every view of the run,
+/// A path is written to the records and shown in every view of the run,
 /// so a file whose path holds a secret (a key pasted as a file name) is not
 /// ingested: it is recorded under its redacted path, skipped, with a
 /// warning. These are the indexes of such paths, with the category found.
@@ -580,108 +969,30 @@ fn secret_paths(files: &[Discovered], redactor: &Redactor) -> Vec<(usize, &'stat
         .collect()
 }
 
-/// Records the files [`secret_paths`] found as skipped, under their
-/// redacted paths, whatever reading them gave.
+/// Marks the files [`secret_paths`] found as skipped, under their redacted
+/// paths.
 fn refuse_secret_paths(
     files: &mut [Discovered],
-    outcomes: &mut [(Outcome, u64)],
-    found: Vec<(usize, &'static str)>,
+    found: &[(usize, &'static str)],
     redactor: &Redactor,
     warnings: &mut Vec<String>,
 ) {
-    for (i, category) in found {
-        let (Some(d), Some(outcome)) = (files.get_mut(i), outcomes.get_mut(i)) else {
+    for &(i, category) in found {
+        let Some(d) = files.get_mut(i) else {
             continue;
         };
         let redacted = redactor.redact(&d.rel).text.into_owned();
         warnings.push(format!(
             "skipped {redacted}: its path holds what looks like a secret ({category}); rename the file to ingest it"
         ));
-        let detail = format!(
+        d.detail = Some(format!(
             "the path holds what looks like a secret ({category}); it is recorded redacted"
-        );
+        ));
         d.rel = redacted;
-        *outcome = (Outcome::Unread(Unread::SecretInPath, Some(detail)), d.size);
-    }
-}
-
-/// Reads and hashes one discovered file. The bytes come back when the file
-/// is to be parsed ([`parse_read`]): it has a parser and no reusable
-/// document in the base run.
-fn read_one(
-    d: &Discovered,
-    req: &IngestRequest<'_>,
-    base_docs: &HashMap<&str, (&IngestRecord, &str)>,
-) -> (Outcome, u64, Option<Vec<u8>>) {
-    use std::io::Read;
-    if let Some(why) = d.unread {
-        return (Outcome::Unread(why, d.detail.clone()), d.size, None);
-    }
-    let mut file = match std::fs::File::open(&d.abs) {
-        Ok(f) => f,
-        Err(e) => return (Outcome::ReadFailed(format!("cannot open: {e}")), 0, None),
-    };
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let max = req.config.profile().ingestion.max_file_size_bytes;
-    if size > max {
-        let detail = format!("{size} bytes is over max_file_size_bytes {max}");
-        return (Outcome::Unread(Unread::TooLarge, Some(detail)), size, None);
-    }
-    // Read at most one byte more than the limit, in case the file grows.
-    let mut bytes = Vec::with_capacity(size as usize + 1);
-    if let Err(e) = file.by_ref().take(max + 1).read_to_end(&mut bytes) {
-        return (Outcome::ReadFailed(format!("cannot read: {e}")), size, None);
-    }
-    let size = bytes.len() as u64;
-    if size > max {
-        let detail = format!("{size} bytes is over max_file_size_bytes {max}");
-        return (Outcome::Unread(Unread::TooLarge, Some(detail)), size, None);
-    }
-    let sha256 = sha256_hex(&bytes);
-    let parser = document::parser_for(&d.rel);
-    let cached = base_docs
-        .get(d.rel.as_str())
-        .is_some_and(|(r, _)| r.sha256.as_deref() == Some(sha256.as_str()));
-    let to_parse = (parser.is_some() && !cached).then_some(bytes);
-    let outcome = Outcome::Read {
-        sha256,
-        parser,
-        parsed: None,
-    };
-    (outcome, size, to_parse)
-}
-
-/// Parses the bytes [`read_one`] returned for parsing, if any.
-fn parse_read(
-    d: &Discovered,
-    req: &IngestRequest<'_>,
-    outcome: Outcome,
-    bytes: Option<Vec<u8>>,
-) -> Outcome {
-    match (outcome, bytes) {
-        (
-            Outcome::Read {
-                sha256,
-                parser: Some(parser_id),
-                parsed: None,
-            },
-            Some(bytes),
-        ) => {
-            let parsed = document::parse_hashed(
-                &d.rel,
-                bytes,
-                sha256.clone(),
-                parser_id,
-                &req.config.profile().ingestion,
-                req.redactor,
-            );
-            Outcome::Read {
-                sha256,
-                parser: Some(parser_id),
-                parsed: Some(parsed),
-            }
-        }
-        (outcome, _) => outcome,
+        d.unread = Some(Unread::SecretInPath);
+        d.size = std::fs::symlink_metadata(&d.abs)
+            .map(|m| m.len())
+            .unwrap_or(0);
     }
 }
 
@@ -690,16 +1001,11 @@ fn parse_read(
 fn import_discovery(
     req: &IngestRequest<'_>,
     paths: &[String],
-) -> Result<(
-    Vec<Discovered>,
-    Vec<String>,
-    Vec<(IngestRecord, Option<String>)>,
-)> {
+) -> Result<(Vec<Discovered>, Vec<String>, Vec<IngestRecord>)> {
     let mut profile = req.config.profile().clone();
     let mut prefixes = Vec::new();
     for p in paths {
-        let rel = normalize_import_path(req.root, p)?;
-        prefixes.push(rel.clone());
+        prefixes.push(normalize_import_path(req.root, p)?);
     }
     profile.include_paths = prefixes
         .iter()
@@ -719,18 +1025,9 @@ fn import_discovery(
     };
     let mut carried = Vec::new();
     if let Some(base) = req.base {
-        let objects: HashMap<&str, &str> = base
-            .manifest
-            .document_objects()
-            .into_iter()
-            .map(|(r, o)| (r.path.as_str(), o))
-            .collect();
-        for record in &base.manifest.records {
+        for record in read_all_records(&base.layout, &base.records)? {
             if !covered(&record.path) {
-                carried.push((
-                    record.clone(),
-                    objects.get(record.path.as_str()).map(|o| o.to_string()),
-                ));
+                carried.push(record);
             }
         }
     }
@@ -763,9 +1060,9 @@ fn normalize_import_path(root: &Path, arg: &str) -> Result<String> {
     }
 }
 
-fn lexical_normalize(path: &Path) -> std::path::PathBuf {
+fn lexical_normalize(path: &Path) -> PathBuf {
     use std::path::Component;
-    let mut out = std::path::PathBuf::new();
+    let mut out = PathBuf::new();
     for c in path.components() {
         match c {
             Component::ParentDir => {
@@ -778,254 +1075,50 @@ fn lexical_normalize(path: &Path) -> std::path::PathBuf {
     out
 }
 
-/// A document of the new run: freshly parsed, or reused from a base object.
-enum DocSlot {
-    Parsed(Box<DocumentRecord>),
-    Reuse {
-        path: String,
-        sha256: String,
-        object: String,
-        size: u64,
-    },
-}
-
-impl DocSlot {
-    fn path(&self) -> &str {
-        match self {
-            DocSlot::Parsed(d) => &d.path,
-            DocSlot::Reuse { path, .. } => path,
-        }
-    }
-    fn size(&self) -> u64 {
-        match self {
-            DocSlot::Parsed(d) => d.size,
-            DocSlot::Reuse { size, .. } => *size,
-        }
-    }
-}
-
-/// Groups the run's documents, reusing base group objects whose membership
-/// is unchanged and building the others.
-#[allow(clippy::type_complexity)]
-fn build_groups(
-    req: &IngestRequest<'_>,
-    base: Option<&BaseRun>,
-    docs: Vec<DocSlot>,
-) -> Result<(Vec<(GroupData, usize)>, Vec<PreparedObject>)> {
-    let sizes = document::group_sizes(
-        &docs
-            .iter()
-            .map(|d| (d.path(), d.size() as usize))
-            .collect::<Vec<_>>(),
-    );
-    // Base groups by their exact membership (path + content hash).
-    let mut base_groups: HashMap<Vec<(String, String)>, String> = HashMap::new();
-    if let Some(base) = base {
-        let mut current: Vec<(String, String)> = Vec::new();
-        let mut object = "";
-        for (record, obj) in base.manifest.document_objects() {
-            if obj != object && !current.is_empty() {
-                base_groups.insert(std::mem::take(&mut current), object.to_string());
-            }
-            object = obj;
-            current.push((
-                record.path.clone(),
-                record.sha256.clone().unwrap_or_default(),
-            ));
-        }
-        if !current.is_empty() {
-            base_groups.insert(current, object.to_string());
-        }
-    }
-
-    let mut slots = docs.into_iter();
-    let mut plans: Vec<Vec<DocSlot>> = Vec::with_capacity(sizes.len());
-    for size in &sizes {
-        plans.push(slots.by_ref().take(*size).collect());
-    }
-
-    // Base objects needed to rebuild changed groups, loaded once each.
-    let mut needed: Vec<String> = Vec::new();
-    let mut reusable: Vec<Option<String>> = Vec::with_capacity(plans.len());
-    for plan in &plans {
-        let all_reused = plan.iter().all(|s| matches!(s, DocSlot::Reuse { .. }));
-        let key: Vec<(String, String)> = plan
-            .iter()
-            .map(|s| match s {
-                DocSlot::Reuse { path, sha256, .. } => (path.clone(), sha256.clone()),
-                DocSlot::Parsed(d) => (d.path.clone(), d.source_hash.clone()),
-            })
-            .collect();
-        let hit = if all_reused {
-            base_groups.get(&key).cloned()
-        } else {
-            None
-        };
-        if hit.is_none() {
-            for s in plan {
-                if let DocSlot::Reuse { object, .. } = s
-                    && !needed.contains(object)
-                {
-                    needed.push(object.clone());
-                }
-            }
-        }
-        reusable.push(hit);
-    }
-    let loaded: HashMap<String, HashMap<String, DocumentRecord>> = match base {
-        Some(base) => {
-            let records = base.manifest.records_by_path();
-            needed
-                .par_iter()
-                .map(|object| {
-                    let docs = load_group(&base.layout, object, &records)?;
-                    let by_path = docs.into_iter().map(|d| (d.path.clone(), d)).collect();
-                    Ok((object.clone(), by_path))
-                })
-                .collect::<Result<_>>()?
-        }
-        None => HashMap::new(),
-    };
-
-    let built: Vec<Result<(GroupData, usize, Option<PreparedObject>)>> = plans
-        .into_par_iter()
-        .zip(reusable)
-        .map(|(plan, hit)| {
-            let count = plan.len();
-            if let Some(object) = hit {
-                return Ok((
-                    GroupData {
-                        object,
-                        documents: None,
-                    },
-                    count,
-                    None,
-                ));
-            }
-            let mut documents = Vec::with_capacity(count);
-            for slot in plan {
-                match slot {
-                    DocSlot::Parsed(d) => documents.push(*d),
-                    DocSlot::Reuse { path, object, .. } => {
-                        let doc = loaded
-                            .get(&object)
-                            .and_then(|g| g.get(&path))
-                            .cloned()
-                            .ok_or_else(|| {
-                                Error::corrupt(
-                                    base.map(|b| b.layout.object_path(&object))
-                                        .unwrap_or_default(),
-                                    format!("document {path} missing from its group object"),
-                                )
-                            })?;
-                        documents.push(doc);
-                    }
-                }
-            }
-            let group = DocumentGroup { documents };
-            let payload = group.payload(&req.schema_version);
-            let (prepared, clean) = objects::prepare_alongside(payload, || {
-                req.prescan.is_some_and(|passes| passes(&group.documents))
-            })?;
-            if clean {
-                req.redactor.remember_clean_object(&prepared.id);
-            }
-            Ok((
-                GroupData {
-                    object: prepared.id.clone(),
-                    documents: Some(Arc::new(group.documents)),
-                },
-                count,
-                Some(prepared),
-            ))
-        })
-        .collect();
-    let mut groups = Vec::with_capacity(built.len());
-    let mut new_objects = Vec::new();
-    for item in built {
-        let (data, count, prepared) = item?;
-        groups.push((data, count));
-        new_objects.extend(prepared);
-    }
-    Ok((groups, new_objects))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The outputs hash as first defined: one JSON value of the whole
-    /// manifest part, printed with sorted keys.
-    fn outputs_hash(records: &[IngestRecord], groups: &[GroupRef]) -> String {
-        outputs_hash_of(&output_record_texts(records), groups)
-    }
-
-    fn reference_outputs_hash(records: &[IngestRecord], groups: &[GroupRef]) -> String {
-        let normalized: Vec<IngestRecord> = records
-            .iter()
-            .map(|r| {
-                let mut r = r.clone();
-                if r.reason.as_deref() == Some("unchanged") {
-                    r.reason = None;
-                }
-                r
-            })
-            .collect();
-        let body = serde_json::json!({ "records": normalized, "document_groups": groups });
-        sha256_hex(body.to_string())
-    }
-
-    fn record(
-        path: &str,
-        status: ParseStatus,
-        reason: Option<&str>,
-        detail: Option<&str>,
-    ) -> IngestRecord {
-        IngestRecord {
-            path: path.to_string(),
-            sha256: (status == ParseStatus::Ok).then(|| "ab".repeat(32)),
+    #[test]
+    fn stored_records_round_trip() {
+        let record = IngestRecord {
+            path: "a/é.md".to_string(),
+            sha256: Some("ab".repeat(32)),
             size: 12,
             parser_id: "text/markdown".to_string(),
-            parse_status: status,
-            reason: reason.map(str::to_string),
-            detail: detail.map(str::to_string),
-        }
+            parse_status: ParseStatus::Ok,
+            reason: Some("empty_file".to_string()),
+            detail: None,
+        };
+        let back: IngestRecord = StoredRecord::from(&record).into();
+        assert_eq!(back, record);
+        let unread = IngestRecord {
+            sha256: None,
+            parse_status: ParseStatus::Skipped,
+            ..record
+        };
+        assert_eq!(IngestRecord::from(StoredRecord::from(&unread)), unread);
     }
 
     #[test]
-    fn outputs_hash_is_the_documented_json_text() {
-        let records = [
-            record("a.md", ParseStatus::Ok, None, None),
-            record("b \"q\".md", ParseStatus::Ok, Some("unchanged"), None),
-            record(
-                "c.md",
-                ParseStatus::Ok,
-                Some("frontmatter_invalid"),
-                Some("line 2"),
-            ),
-            record(
-                "d/é.bin",
-                ParseStatus::Skipped,
-                Some("unsupported_extension"),
-                None,
-            ),
-            record(
-                "e.md",
-                ParseStatus::Failed,
-                Some("invalid_utf8"),
-                Some("byte 3\n"),
-            ),
-        ];
-        let groups = vec![GroupRef {
-            object: "cd".repeat(32),
-            documents: 3,
-        }];
-        for n in 0..=records.len() {
-            assert_eq!(
-                outputs_hash(&records[..n], &groups),
-                reference_outputs_hash(&records[..n], &groups)
-            );
-        }
-        assert_eq!(outputs_hash(&[], &[]), reference_outputs_hash(&[], &[]));
+    fn counts_add_and_subtract() {
+        let mut c = IngestCounts {
+            files: 3,
+            ok: 2,
+            skipped: 1,
+            failed: 0,
+            source_bytes: 10,
+        };
+        let d = IngestCounts {
+            files: 1,
+            ok: 1,
+            skipped: 0,
+            failed: 0,
+            source_bytes: 4,
+        };
+        c.sub(d);
+        c.add(d);
+        assert_eq!(c.source_bytes, 10);
+        assert_eq!(c.files, 3);
     }
 }

@@ -1,12 +1,13 @@
 //! Running stages and publishing their results as runs.
 //!
-//! A command opens a [`Workspace`], takes the writer lock, runs its stages
-//! in memory, checks the budget, and publishes everything in one
-//! transaction. The run id is derived from the inputs hash, the config hash,
+//! A command opens a [`Workspace`], takes the writer lock, builds what
+//! changed (staging new pieces as they are made), checks the budget, and
+//! publishes everything in one transaction. The run id is derived from the inputs hash, the config hash,
 //! the schema version and the binary version, so the same sources and
 //! configuration always give the same run, and an upgrade gives a new one.
 
 pub mod manifest;
+pub mod pieces;
 pub mod postcondition;
 pub mod publish;
 pub mod run_cmd;
@@ -15,7 +16,7 @@ pub mod stages;
 pub mod strings;
 
 use crate::config::{self, LoadedConfig};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::hashing::FieldHasher;
 use crate::store::layout::StoreLayout;
 use crate::store::{StoreReader, StoreWriter};
@@ -67,17 +68,6 @@ impl Workspace {
 
     pub fn reader(&self) -> Result<StoreReader> {
         StoreReader::open(self.layout.clone(), self.support)
-    }
-}
-
-/// The format number this binary reads for a binary artifact kind (the
-/// graph, the index, document groups), `None` for kinds without one.
-pub fn readable_format(kind: &str) -> Option<u32> {
-    match kind {
-        crate::graph::model::GRAPH_KIND => Some(crate::graph::model::GRAPH_FORMAT),
-        crate::index::stage::INDEX_KIND => Some(crate::index::stage::INDEX_FORMAT),
-        crate::ingest::document::DOCUMENTS_KIND => Some(crate::ingest::document::DOCUMENTS_FORMAT),
-        _ => None,
     }
 }
 
@@ -164,9 +154,4 @@ pub fn manifest_bytes<T: serde::Serialize>(value: &T) -> Vec<u8> {
         }
     }
     out.into_bytes()
-}
-
-/// Reads a file the pipeline needs, naming it on failure.
-pub fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).ctx("read", path)
 }

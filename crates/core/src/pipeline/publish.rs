@@ -1,26 +1,17 @@
-//! Publishing stage results as (part of) a run, under the budget.
+//! Publishing stage results as (part of) a run, under the budget, with an
+//! entry in the sealed trail.
 
+use super::manifest::StageManifest;
+use super::postcondition::Postcondition;
 use crate::error::{Error, Result};
-use crate::hashing::sha256_hex;
 use crate::store::budget::{self, BudgetReport, BudgetStatus};
+use crate::store::chain::{self, ChainEntry, Event, FileSeal};
 use crate::store::layout::StoreLayout;
-use crate::store::objects::PreparedObject;
-use crate::store::state::{LogEntry, RunEntry, StageEntry};
+use crate::store::state::{RunEntry, StageEntry};
 use crate::store::txn::Txn;
 use crate::store::{StoreWriter, clock};
-use rayon::prelude::*;
 use serde::Serialize;
-
-/// One stage's published files.
-#[derive(Debug, Clone)]
-pub struct StageOutput {
-    pub stage: String,
-    /// The manifest file's bytes.
-    pub manifest: Vec<u8>,
-    /// The stage's replay-log line.
-    pub replay: ReplayLine,
-    pub objects: Vec<PreparedObject>,
-}
+use std::collections::BTreeMap;
 
 /// One line of `runs/<run_id>/replay-log.jsonl`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -35,22 +26,39 @@ pub struct ReplayLine {
     pub wall_clock_finished_at: String,
 }
 
+impl ReplayLine {
+    pub fn of(m: &StageManifest) -> ReplayLine {
+        ReplayLine {
+            stage: m.stage.clone(),
+            run_id: m.run_id.clone(),
+            schema_version: m.schema_version.clone(),
+            config_hash: m.config_hash.clone(),
+            inputs_hash: m.inputs_hash.clone(),
+            outputs_hash: m.outputs_hash.clone(),
+            wall_clock_started_at: m.wall_clock_started_at.clone(),
+            wall_clock_finished_at: m.wall_clock_finished_at.clone(),
+        }
+    }
+}
+
 /// Everything to publish for one run in one transaction.
-pub struct PublishPlan<'a> {
+pub struct PublishPlan {
     pub run_id: String,
     pub schema_version: String,
     /// Bytes of the run's ingested sources (the budget base).
     pub source_bytes: u64,
-    pub stages: Vec<StageOutput>,
-    /// Other run files written once with the run (the config snapshot).
-    pub run_files: Vec<(String, Vec<u8>)>,
-    /// The command name recorded in the run log.
+    /// New stage manifests (stages the run already has are never written
+    /// again).
+    pub stages: Vec<StageManifest>,
+    /// The configuration snapshot, written with a new run.
+    pub config_snapshot: Option<Vec<u8>>,
+    /// The command name recorded in the trail.
     pub command: String,
-    /// Make the run current (every pipeline command does; stage commands on
-    /// an older `--run-id` do not).
+    /// Make the run current.
     pub make_current: bool,
-    /// The redaction postcondition to run before anything is written.
-    pub postcondition: Option<super::postcondition::Check<'a>>,
+    /// The redaction postcondition over the new pieces and run files
+    /// (recorded in every new manifest).
+    pub postcondition: Option<Postcondition>,
 }
 
 /// What publishing did.
@@ -61,24 +69,30 @@ pub struct Published {
     pub added_bytes: u64,
     /// Stages whose manifests were written.
     pub stages: Vec<String>,
-    /// The redaction postcondition, when something new was scanned.
-    pub postcondition: Option<super::postcondition::Postcondition>,
+    pub postcondition: Option<Postcondition>,
+    /// The seal after publishing (unchanged when nothing was written).
+    pub seal: Option<String>,
 }
 
-/// Publishes a plan through `txn` (which may already hold the redaction
-/// key). Checks the budget first: on a block nothing is written.
+/// The manifest's bytes with the postcondition recorded.
+fn manifest_bytes(m: &StageManifest, postcondition: Option<&Postcondition>) -> Vec<u8> {
+    let bytes = super::manifest_bytes(m);
+    match postcondition {
+        Some(p) => super::postcondition::record(&bytes, p),
+        None => bytes,
+    }
+}
+
+/// Publishes a plan through `txn`. Checks the budget first: on a block
+/// nothing is written.
 pub fn publish(
     writer: &mut StoreWriter,
     mut txn: Txn,
     plan: PublishPlan,
     settings: &crate::config::FootprintBudget,
 ) -> Result<Published> {
-    let layout = writer.layout.clone();
     let existing = writer.state.runs.get(&plan.run_id).cloned();
-    let mut published = Vec::new();
-    let mut replay_lines = Vec::new();
-    // Stages published before are immutable and never rewritten.
-    let mut stages: Vec<StageOutput> = plan
+    let stages: Vec<StageManifest> = plan
         .stages
         .into_iter()
         .filter(|s| {
@@ -87,99 +101,119 @@ pub fn publish(
                 .is_some_and(|r| r.stages.contains_key(&s.stage))
         })
         .collect();
-    let run_files: Vec<(String, Vec<u8>)> = if existing.is_none() {
-        plan.run_files
+    let snapshot = if existing.is_none() {
+        plan.config_snapshot
     } else {
-        Vec::new()
+        None
     };
-    // The redaction postcondition, over everything new, before any write.
-    let mut postcondition = None;
-    if let Some(check) = &plan.postcondition
-        && !stages.is_empty()
-    {
-        let objects: Vec<&PreparedObject> = stages.iter().flat_map(|s| s.objects.iter()).collect();
-        let mut files: Vec<(String, &[u8])> = stages
-            .iter()
-            .map(|s| {
-                (
-                    StoreLayout::run_file_rel(&plan.run_id, &format!("{}-manifest.json", s.stage)),
-                    s.manifest.as_slice(),
-                )
-            })
-            .collect();
-        for (name, bytes) in &run_files {
-            files.push((
-                StoreLayout::run_file_rel(&plan.run_id, name),
-                bytes.as_slice(),
-            ));
-        }
-        let mut timer = crate::progress::Timer::start();
-        let result = super::postcondition::scan(check, &layout, &objects, &files);
-        timer.lap("publish: redaction postcondition");
-        if result.status == "fail" {
-            return Err(Error::RedactionMiss(Box::new(result)));
-        }
-        stages.par_iter_mut().for_each(|stage| {
-            stage.manifest = super::postcondition::record(&stage.manifest, &result);
-        });
-        postcondition = Some(result);
-    }
-    for stage in stages {
-        for object in stage.objects {
-            txn.add_object(&layout, object);
-        }
+    let mut files: BTreeMap<String, FileSeal> = BTreeMap::new();
+    let mut entries: Vec<(String, StageEntry)> = Vec::new();
+    let postcondition = plan.postcondition.clone();
+    let mut replay = Vec::new();
+    for stage in &stages {
         let rel =
             StoreLayout::run_file_rel(&plan.run_id, &format!("{}-manifest.json", stage.stage));
-        let sha = sha256_hex(&stage.manifest);
-        txn.add_file(rel.clone(), stage.manifest);
-        replay_lines.push(stage.replay);
-        published.push((
-            stage.stage,
+        let bytes = manifest_bytes(stage, postcondition.as_ref());
+        let seal = FileSeal::of(&bytes);
+        entries.push((
+            stage.stage.clone(),
             StageEntry {
-                manifest: rel,
-                sha256: sha,
+                manifest: rel.clone(),
+                sha256: seal.sha256.clone(),
             },
         ));
+        files.insert(rel.clone(), seal);
+        txn.add_file(rel, bytes);
+        replay.push(ReplayLine::of(stage));
     }
-    for (name, bytes) in run_files {
-        txn.add_file(StoreLayout::run_file_rel(&plan.run_id, &name), bytes);
+    if let Some(bytes) = snapshot {
+        let rel = StoreLayout::run_file_rel(&plan.run_id, "config-snapshot.json");
+        files.insert(rel.clone(), FileSeal::of(&bytes));
+        txn.add_file(rel, bytes);
     }
-    if !replay_lines.is_empty() {
+    if !replay.is_empty() {
         let rel = StoreLayout::run_file_rel(&plan.run_id, "replay-log.jsonl");
-        let mut log = std::fs::read(layout.dir.join(&rel)).unwrap_or_default();
-        for line in &replay_lines {
+        let mut log = if existing.is_some() {
+            std::fs::read(writer.layout.dir.join(&rel)).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        for line in &replay {
             log.extend_from_slice(serde_json::to_string(line).unwrap_or_default().as_bytes());
             log.push(b'\n');
         }
-        txn.replace_file(&layout, rel, log);
+        files.insert(rel.clone(), FileSeal::of(&log));
+        txn.replace_file(rel, log);
+    }
+    if let Some(result) = &postcondition
+        && result.status == "fail"
+    {
+        return Err(Error::RedactionMiss(Box::new(result.clone())));
     }
 
-    let report = budget::evaluate(
-        settings,
-        plan.source_bytes,
-        writer.state.accounting.bytes,
-        txn.added_bytes(),
-        &plan.command,
-    );
-    if report.status == BudgetStatus::Block {
-        return Err(Error::BudgetBlocked(Box::new(report)));
-    }
-    let added = txn.added_bytes();
     let is_current = writer.state.current_run.as_deref() == Some(plan.run_id.as_str());
-    if txn.is_empty() && (is_current || !plan.make_current) {
-        // Nothing new and nothing to re-select: leave store.json untouched.
+    let event = match (&existing, stages.is_empty()) {
+        (None, _) => Some(Event::Publish),
+        (Some(_), false) => Some(Event::Complete),
+        (Some(_), true) if plan.make_current && !is_current => Some(Event::Select),
+        (Some(_), true) => None,
+    };
+    let Some(event) = event else {
+        // Nothing new and nothing to re-select: leave the store untouched.
+        let report = budget::evaluate(
+            settings,
+            plan.source_bytes,
+            writer.state.accounting.bytes,
+            0,
+            &plan.command,
+        );
         return Ok(Published {
             run_id: plan.run_id,
             budget: report,
             added_bytes: 0,
             stages: Vec::new(),
             postcondition,
+            seal: writer.state.seal.clone(),
         });
+    };
+    let current_run = if plan.make_current {
+        Some(plan.run_id.clone())
+    } else {
+        writer.state.current_run.clone()
+    };
+    let seq = writer.state.head + 1;
+    let entry = ChainEntry {
+        format: chain::ENTRY_FORMAT.to_string(),
+        schema_version: writer.support.writes.to_string(),
+        seq,
+        prev: writer.state.seal.clone(),
+        event,
+        command: plan.command.clone(),
+        run_id: Some(plan.run_id.clone()),
+        current_run: current_run.clone(),
+        files,
+        removed_runs: Vec::new(),
+        wall_clock_at: clock::now_utc(),
+    };
+    let entry_bytes = entry.to_bytes();
+    let seal = crate::hashing::sha256_hex(&entry_bytes);
+    txn.add_file(chain::entry_rel(seq), entry_bytes);
+
+    let added = txn.added_bytes();
+    let report = budget::evaluate(
+        settings,
+        plan.source_bytes,
+        writer.state.accounting.bytes,
+        added,
+        &plan.command,
+    );
+    if report.status == BudgetStatus::Block {
+        return Err(Error::BudgetBlocked(Box::new(report)));
     }
-    let stage_names: Vec<String> = published.iter().map(|(s, _)| s.clone()).collect();
+    let stage_names: Vec<String> = entries.iter().map(|(s, _)| s.clone()).collect();
     let run_id = plan.run_id.clone();
+    let seal_after = seal.clone();
     writer.commit(txn, |state| {
-        let seq = state.next_seq();
         let entry = state
             .runs
             .entry(run_id.clone())
@@ -189,18 +223,12 @@ pub fn publish(
                 stages: Default::default(),
                 source_bytes: plan.source_bytes,
             });
-        for (stage, stage_entry) in published {
+        for (stage, stage_entry) in entries {
             entry.stages.insert(stage, stage_entry);
         }
-        if plan.make_current {
-            state.current_run = Some(run_id.clone());
-        }
-        state.log.push(LogEntry {
-            seq,
-            run_id: run_id.clone(),
-            command: plan.command.clone(),
-            wall_clock_at: clock::now_utc(),
-        });
+        state.current_run = current_run;
+        state.head = seq;
+        state.seal = Some(seal_after);
     })?;
     Ok(Published {
         run_id: plan.run_id,
@@ -208,5 +236,6 @@ pub fn publish(
         added_bytes: added,
         stages: stage_names,
         postcondition,
+        seal: Some(seal),
     })
 }

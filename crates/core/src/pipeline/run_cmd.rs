@@ -1,24 +1,28 @@
-//! The pipeline commands: `ingest`, `import`, `run` and `rebuild`.
+//! The pipeline commands: `ingest`, `import`, `run`, `rebuild`, `replay`.
 //!
-//! Each computes its stages in memory under the writer lock, derives the run
-//! id, and either publishes a new run, re-selects an identical stored run,
-//! or (for `rebuild`) verifies the stored run against the fresh result
-//! without overwriting anything.
+//! Each plans its ingest (what changed since the current run), derives the
+//! run id, and then either finds that run stored already (nothing to
+//! compute: it is current, or made current again), or builds the shards
+//! that changed, reusing every other piece of the current run, and
+//! publishes a new run. `rebuild` and `replay` use no cache: they derive
+//! everything from the sources, and verify a stored run of the same id
+//! instead of writing over it.
 
-use super::manifest::StageManifest;
-use super::publish::{PublishPlan, Published, ReplayLine, StageOutput, publish};
-use super::stages::{LATER_STAGES, StageInputs, run_later_stages};
+use super::manifest::{RunManifests, StageManifest};
+use super::postcondition::{Check, Scanner};
+use super::publish::{PublishPlan, Published, publish};
+use super::stages::{BaseTables, LATER_STAGES, StageInputs, run_later_stages};
 use super::{Workspace, WriteOptions, manifest_bytes, open_writer, run_id};
 use crate::error::{Error, Result};
-use crate::hashing::sha256_hex;
-use crate::ingest::document::DocumentRecord;
-use crate::ingest::{self, BaseRun, IngestManifest, IngestMode, IngestRequest};
+use crate::ingest::statcache::{self, StatCache};
+use crate::ingest::{self, BaseRun, IngestCounts, IngestMode, IngestRequest};
 use crate::redact::Redactor;
-use crate::store::objects::{self, PreparedObject};
+use crate::store::id::ObjectId;
+use crate::store::piece::{MemorySink, PieceKind, PieceSink};
 use crate::store::txn::{Recovery, Txn};
 use crate::store::{Access, StoreWriter, clock};
 use serde::Serialize;
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
 /// Which command is running.
 #[derive(Debug, Clone)]
@@ -50,7 +54,7 @@ impl Command {
     }
 }
 
-/// One artifact that differs between a stored run and a fresh rebuild.
+/// One thing that differs between a stored run and a fresh rebuild.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Difference {
     pub stage: String,
@@ -63,17 +67,21 @@ pub struct Difference {
 #[derive(Debug, Clone)]
 pub struct PipelineReport {
     pub run_id: String,
-    /// `published`, `up_to_date`, `reselected`, or for `rebuild` of an
-    /// existing run, `identical` / `differs`.
+    /// `published`, `up_to_date`, `reselected`, `completed`, or for
+    /// `rebuild` of an existing run, `identical` / `differs`.
     pub outcome: &'static str,
     pub differences: Vec<Difference>,
     pub manifest_path: std::path::PathBuf,
-    pub counts: ingest::IngestCounts,
+    pub counts: IngestCounts,
+    /// Files parsed, and files whose document was reused.
     pub parsed: usize,
     pub reused: usize,
+    /// Files whose content was read (the others' hashes came from the stat
+    /// cache).
+    pub read: usize,
     pub warnings: Vec<String>,
-    /// The ingest records that need a look: skipped, failed, or read with a
-    /// note (invalid front matter, an empty file), in path order.
+    /// The records that need a look (skipped, failed, read with a note)
+    /// among the files this command looked at again, in path order.
     pub attention: Vec<ingest::IngestRecord>,
     pub published: Published,
     pub recovery: Recovery,
@@ -81,16 +89,16 @@ pub struct PipelineReport {
     pub comparison: Option<Vec<StageComparison>>,
 }
 
-/// Loads the current run's ingest manifest as the base of a new ingest.
-pub fn base_run(writer: &StoreWriter) -> Result<Option<BaseRun>> {
+/// The current run, as the base of a new one (`None` when there is none).
+pub fn base_run(writer: &StoreWriter) -> Result<Option<BaseTables>> {
     let Some(current) = writer.state.current_run.clone() else {
         return Ok(None);
     };
-    let manifest: Option<IngestManifest> = writer.stage_manifest(&current, ingest::STAGE)?;
-    Ok(manifest.map(|m| BaseRun {
-        layout: writer.layout.clone(),
-        manifest: Arc::new(m),
-    }))
+    if !run_is_readable(writer, &current) {
+        return Ok(None);
+    }
+    let manifests = RunManifests::read(&writer.layout, &writer.state, &current)?;
+    BaseTables::load(&writer.layout, manifests).map(Some)
 }
 
 /// The redactor of a write: built from the configured policy and the
@@ -117,19 +125,11 @@ pub fn execute(
     let mut timer = crate::progress::Timer::start();
     let mut writer = open_writer(ws, access, opts)?;
     timer.lap("open store");
-    let mut txn = writer.begin();
+    let mut txn = writer.begin()?;
     let redactor = redactor_for(ws, &writer, &mut txn)?;
-    timer.lap("redactor");
     // A rebuild uses no cache, so it never needs (or trusts) the current run.
     let fresh = matches!(command, Command::Rebuild | Command::Replay(_));
     let base = if fresh { None } else { base_run(&writer)? };
-    let base_stages: Vec<String> = writer
-        .state
-        .current_run
-        .as_ref()
-        .and_then(|id| writer.state.runs.get(id))
-        .map(|r| r.stages.keys().cloned().collect())
-        .unwrap_or_default();
     let schema = writer.support.writes.to_string();
     let mode = match &command {
         Command::Run | Command::Ingest => IngestMode::Incremental,
@@ -140,129 +140,249 @@ pub fn execute(
     // carries the current run forward with the stages it had.
     let all_stages = match &command {
         Command::Ingest => false,
-        Command::Import(_) => base_stages.iter().any(|s| s == crate::index::stage::STAGE),
+        Command::Import(_) => base.as_ref().is_some_and(|b| b.manifests.index.is_some()),
         Command::Run | Command::Rebuild | Command::Replay(_) => true,
     };
-    // The run's config snapshot passes the redaction postcondition before
-    // publish; it is checked while files are parsed, where a core is free
-    // (its detector patterns compile there, not on publish's path).
-    let snapshot = manifest_bytes(&ws.config.snapshot());
-    let output = ingest::ingest(&IngestRequest {
+    let cache = if fresh {
+        None
+    } else {
+        StatCache::load(&ws.layout)
+    };
+    let ingest_base = base.as_ref().map(|b| BaseRun {
+        layout: writer.layout.clone(),
+        run_id: b.run_id.clone(),
+        manifest: b.manifests.ingest.clone(),
+        records: b.records.clone(),
+        documents: b.documents.clone(),
+    });
+    let started_ns = statcache::now_ns();
+    let request = IngestRequest {
         root: &ws.root,
         config: &ws.config,
         redactor: &redactor,
-        base: base.as_ref(),
+        base: ingest_base.as_ref(),
         mode,
         progress: opts.progress,
         schema_version: schema.clone(),
         started_at: clock::now_utc(),
-        // `ingest` alone: the new document groups are scanned for the
-        // postcondition while they are compressed. Before the later stages
-        // they are scanned while the graph is built, where a core is free.
-        prescan: (!all_stages).then_some(&|documents: &[DocumentRecord]| {
-            super::postcondition::group_passes(documents, &redactor)
-        }),
-        while_parsing: Some(&|| super::postcondition::prescan_file(&snapshot, &redactor)),
-    })?;
-    timer.lap("ingest");
-    let mut manifest = output.manifest;
-    let canonical = run_id(&manifest.inputs_hash, &manifest.config_hash, &schema);
+        cache: cache.as_ref(),
+    };
+    let plan = ingest::plan(&request)?;
+    timer.lap("plan");
+    let config_hash = ws.config.config_hash();
+    let canonical = run_id(&plan.inputs_hash, &config_hash, &schema);
     let id = usable_run_id(&writer, &canonical);
-    manifest.run_id = id.clone();
-    manifest.wall_clock_finished_at = clock::now_utc();
-
     let existed = writer.state.runs.contains_key(&id);
     let was_current = writer.state.current_run.as_deref() == Some(id.as_str());
-    let stored_stages: Vec<String> = writer
-        .state
-        .runs
-        .get(&id)
-        .map(|r| r.stages.keys().cloned().collect())
-        .unwrap_or_default();
-    let missing_later = LATER_STAGES
-        .iter()
-        .any(|s| !stored_stages.iter().any(|x| x == s));
-    // The later stages are computed when wanted and not already stored (a
-    // rebuild always computes them, to compare).
-    let later_wanted = all_stages && (missing_later || fresh);
-    let base_extract: Option<StageManifest> = match &writer.state.current_run {
-        Some(current) if later_wanted && !fresh => {
-            writer.stage_manifest(current, crate::extract::stage::STAGE)?
-        }
-        _ => None,
+    let stored: Option<RunManifests> = if existed {
+        Some(RunManifests::read(&writer.layout, &writer.state, &id)?)
+    } else {
+        None
     };
-    // The ingest manifest is printed while the later stages run.
-    let (ingest_bytes, later) = rayon::join(
-        || {
-            let bytes = manifest_bytes(&manifest);
-            if later_wanted {
-                super::postcondition::prescan_file(&bytes, &redactor);
-            }
-            bytes
-        },
-        || {
-            later_wanted
-                .then(|| {
-                    run_later_stages(&StageInputs {
-                        ws,
-                        layout: &writer.layout,
-                        ingest: &manifest,
-                        groups: &output.groups,
-                        base_extract: base_extract.as_ref(),
-                        redactor: &redactor,
-                        schema_version: schema.clone(),
-                        run_id: id.clone(),
-                    })
-                })
-                .transpose()
-        },
-    );
-    let mut stages = vec![ingest_stage_output(
-        &manifest,
-        ingest_bytes,
-        output.new_objects,
-    )];
-    if let Some(later) = later? {
-        stages.extend(later.outputs);
-        timer.lap("extract, link, index");
+    let wanted: &[&str] = if all_stages { &LATER_STAGES } else { &[] };
+    let complete = stored
+        .as_ref()
+        .is_some_and(|m| wanted.iter().all(|s| m.require(s).is_ok()));
+    let new_cache = plan.cache(&id, &config_hash, started_ns);
+    let read = plan.read;
+    let warnings = plan.warnings.clone();
+
+    if complete && !fresh {
+        // The run exists with every stage wanted: nothing to compute.
+        let manifests = stored.as_ref().map(|m| m.ingest.clone());
+        let counts: IngestCounts = manifests
+            .as_ref()
+            .map(|m| m.counts_as())
+            .unwrap_or_default();
+        let published = publish(
+            &mut writer,
+            txn,
+            PublishPlan {
+                run_id: id.clone(),
+                schema_version: schema,
+                source_bytes: counts.source_bytes,
+                stages: Vec::new(),
+                config_snapshot: None,
+                command: command.name().to_string(),
+                make_current: true,
+                postcondition: None,
+            },
+            &ws.config.config.storage.footprint_budget,
+        )?;
+        new_cache.save(&ws.layout);
+        return Ok(PipelineReport {
+            manifest_path: ws.layout.run_dir(&id).join("ingest-manifest.json"),
+            outcome: if was_current {
+                "up_to_date"
+            } else {
+                "reselected"
+            },
+            run_id: id,
+            differences: Vec::new(),
+            counts,
+            parsed: 0,
+            reused: counts.ok,
+            read,
+            warnings,
+            attention: Vec::new(),
+            published,
+            recovery: writer.recovery.clone(),
+            comparison: None,
+        });
     }
 
-    let differences = if existed && fresh {
-        verify_against_stored(&writer, &id, &stages)?
-    } else {
-        Vec::new()
+    // Build. A fresh derivation of a stored run is only compared with it:
+    // its pieces are collected in memory, never written.
+    let verify = existed && fresh;
+    let memory = MemorySink::default();
+    let sink: &dyn PieceSink = if verify { &memory } else { &txn };
+    let scan = Scanner::new(&redactor);
+    let mut manifests: Vec<StageManifest> = Vec::new();
+    let (ingest_manifest, records, documents, built, counts, parsed, reused, attention) =
+        match stored.as_ref().filter(|_| !fresh) {
+            Some(m) => {
+                // The run's ingest is stored; only later stages are missing.
+                let records = m.ingest.table(&writer.layout, PieceKind::Records)?;
+                let documents = m.ingest.table(&writer.layout, PieceKind::Documents)?;
+                let counts: IngestCounts = m.ingest.counts_as();
+                (
+                    m.ingest.clone(),
+                    records,
+                    documents,
+                    BTreeMap::new(),
+                    counts,
+                    0,
+                    counts.ok,
+                    Vec::new(),
+                )
+            }
+            None => {
+                let inputs_hash = plan.inputs_hash.clone();
+                let settings_hash = plan.settings_hash.clone();
+                let out = ingest::build(&request, plan, sink, &scan)?;
+                let mut pieces = BTreeMap::new();
+                pieces.insert(
+                    PieceKind::Records.name().to_string(),
+                    out.records.store(sink)?,
+                );
+                pieces.insert(
+                    PieceKind::Documents.name().to_string(),
+                    out.documents.store(sink)?,
+                );
+                let manifest = StageManifest {
+                    schema_version: schema.clone(),
+                    stage: ingest::STAGE.to_string(),
+                    run_id: id.clone(),
+                    pipeline_version: ws.config.config.run_metadata.pipeline_version.clone(),
+                    auditgraph_version: crate::version::AUDITGRAPH_VERSION.to_string(),
+                    config_hash: config_hash.clone(),
+                    inputs_hash,
+                    outputs_hash: super::manifest::outputs_hash(&pieces),
+                    settings_hash,
+                    status: "ok".to_string(),
+                    counts: serde_json::to_value(out.counts).unwrap_or_default(),
+                    pieces,
+                    warnings: warnings.clone(),
+                    wall_clock_started_at: request.started_at.clone(),
+                    wall_clock_finished_at: clock::now_utc(),
+                };
+                manifests.push(manifest.clone());
+                (
+                    manifest,
+                    out.records,
+                    out.documents,
+                    out.built,
+                    out.counts,
+                    out.parsed,
+                    out.reused,
+                    out.attention,
+                )
+            }
+        };
+    timer.lap("ingest");
+    if all_stages {
+        let later = run_later_stages(
+            &StageInputs {
+                ws,
+                layout: &writer.layout,
+                ingest: &ingest_manifest,
+                records: &records,
+                documents: &documents,
+                built: &built,
+                base: base.as_ref(),
+                existing: stored.as_ref().filter(|_| !fresh),
+                redactor: &redactor,
+                progress: opts.progress,
+                schema_version: schema.clone(),
+                run_id: id.clone(),
+                last: crate::index::stage::STAGE,
+            },
+            sink,
+            &scan,
+        )?;
+        manifests.extend(later.manifests);
+    }
+    drop(built);
+    timer.lap("extract, link, index");
+
+    let differences = match (&stored, verify) {
+        (Some(stored), true) => verify_against_stored(&writer, stored, &manifests)?,
+        _ => Vec::new(),
     };
     let comparison = match &command {
-        Command::Replay(target) => Some(compare_outputs(&writer, target, &stages)?),
+        Command::Replay(target) => Some(compare_outputs(&writer, target, &manifests)?),
         _ => None,
     };
-    let plan = PublishPlan {
-        run_id: id.clone(),
-        schema_version: schema,
-        source_bytes: manifest.counts.source_bytes,
-        stages,
-        run_files: vec![("config-snapshot.json".to_string(), snapshot)],
-        command: command.name().to_string(),
-        make_current: true,
-        postcondition: Some(super::postcondition::Check {
-            redactor: &redactor,
-            policy: ws.config.config.security.redaction.policy(),
-            allow_misses: opts.allow_redaction_misses,
-        }),
+    let snapshot = manifest_bytes(&ws.config.snapshot());
+    let check = Check {
+        redactor: &redactor,
+        policy: ws.config.config.security.redaction.policy(),
+        allow_misses: opts.allow_redaction_misses,
     };
-    if existed {
-        // Same inputs and configuration as a stored run: it is never
-        // overwritten; stages it lacks are added. A redaction key created
-        // for this transaction is dropped with it.
-        txn = writer.begin();
-    }
+    let postcondition = if verify {
+        None
+    } else {
+        let files: Vec<(String, Vec<u8>)> = manifests
+            .iter()
+            .map(|m| {
+                (
+                    crate::store::layout::StoreLayout::run_file_rel(
+                        &id,
+                        &format!("{}-manifest.json", m.stage),
+                    ),
+                    manifest_bytes(m),
+                )
+            })
+            .chain(std::iter::once((
+                crate::store::layout::StoreLayout::run_file_rel(&id, "config-snapshot.json"),
+                snapshot.clone(),
+            )))
+            .collect();
+        let refs: Vec<(String, &[u8])> = files
+            .iter()
+            .map(|(r, b)| (r.clone(), b.as_slice()))
+            .collect();
+        Some(scan.finish(&check, &refs))
+    };
+    timer.lap("redaction postcondition");
+    let plan_stages = if verify { Vec::new() } else { manifests };
     let published = publish(
         &mut writer,
         txn,
-        plan,
+        PublishPlan {
+            run_id: id.clone(),
+            schema_version: schema,
+            source_bytes: counts.source_bytes,
+            stages: plan_stages,
+            config_snapshot: Some(snapshot),
+            command: command.name().to_string(),
+            make_current: true,
+            postcondition,
+        },
         &ws.config.config.storage.footprint_budget,
     )?;
     timer.lap("publish");
+    new_cache.save(&ws.layout);
     let outcome = match (existed, was_current, &command) {
         (true, _, Command::Rebuild | Command::Replay(_)) if differences.is_empty() => "identical",
         (true, _, Command::Rebuild | Command::Replay(_)) => "differs",
@@ -276,25 +396,28 @@ pub fn execute(
         run_id: id,
         outcome,
         differences,
-        counts: manifest.counts.clone(),
-        parsed: output.parsed,
-        reused: output.reused,
-        warnings: manifest.warnings.clone(),
-        attention: manifest
-            .records
-            .iter()
-            .filter(|r| {
-                r.parse_status != ingest::ParseStatus::Ok
-                    || r.reason
-                        .as_deref()
-                        .is_some_and(|reason| reason != "unchanged")
-            })
-            .cloned()
-            .collect(),
+        counts,
+        parsed,
+        reused,
+        read,
+        warnings,
+        attention,
         published,
         recovery: writer.recovery.clone(),
         comparison,
     })
+}
+
+/// The records of a run that need a look (skipped, failed, or read with a
+/// note), in path order: every shard's records are read.
+pub fn attention(ws: &Workspace, run_id: &str) -> Result<Vec<ingest::IngestRecord>> {
+    let reader = ws.reader()?;
+    let manifests = reader.run(run_id)?;
+    let table = manifests.ingest.table(&reader.layout, PieceKind::Records)?;
+    Ok(ingest::read_all_records(&reader.layout, &table)?
+        .into_iter()
+        .filter(|r| r.needs_attention())
+        .collect())
 }
 
 /// One stage's outputs hash in a stored run and in a fresh derivation.
@@ -310,21 +433,17 @@ pub struct StageComparison {
 fn compare_outputs(
     writer: &StoreWriter,
     run_id: &str,
-    fresh: &[StageOutput],
+    fresh: &[StageManifest],
 ) -> Result<Vec<StageComparison>> {
     let mut out = Vec::new();
     for stage in fresh {
-        let stored: Option<serde_json::Value> = writer.stage_manifest(run_id, &stage.stage)?;
-        let stored_hash = stored
-            .as_ref()
-            .and_then(|m| m.get("outputs_hash"))
-            .and_then(|h| h.as_str())
-            .map(str::to_string);
+        let stored: Option<StageManifest> = writer.stage_manifest(run_id, &stage.stage)?;
+        let stored_hash = stored.map(|m| m.outputs_hash);
         out.push(StageComparison {
             stage: stage.stage.clone(),
-            matches: stored_hash.as_deref() == Some(stage.replay.outputs_hash.as_str()),
+            matches: stored_hash.as_deref() == Some(stage.outputs_hash.as_str()),
             stored_outputs_hash: stored_hash,
-            replayed_outputs_hash: stage.replay.outputs_hash.clone(),
+            replayed_outputs_hash: stage.outputs_hash.clone(),
         });
     }
     Ok(out)
@@ -349,143 +468,112 @@ fn usable_run_id(writer: &StoreWriter, canonical: &str) -> String {
     candidate
 }
 
+/// The run's manifests all parse, in a schema this binary reads.
 fn run_is_readable(writer: &StoreWriter, run_id: &str) -> bool {
     let Some(run) = writer.state.runs.get(run_id) else {
         return false;
     };
-    let readable = |v: Option<&str>| {
-        v.and_then(crate::version::SchemaVersion::parse)
-            .is_some_and(|v| writer.support.can_read(v))
+    let readable = |v: &str| {
+        crate::version::SchemaVersion::parse(v).is_some_and(|v| writer.support.can_read(v))
     };
-    readable(Some(&run.schema_version))
-        && run.stages.values().all(|stage| {
-            crate::store::manifest_schema_version(&writer.layout.dir.join(&stage.manifest))
-                .ok()
-                .flatten()
-                .is_some_and(|v| readable(Some(&v)))
+    readable(&run.schema_version)
+        && run.stages.keys().all(|stage| {
+            matches!(
+                writer.stage_manifest::<StageManifest>(run_id, stage),
+                Ok(Some(m)) if readable(&m.schema_version)
+            )
         })
-        && binary_formats_readable(writer, run_id)
 }
 
-/// The run's graph and index are in the formats this binary reads. A run
-/// written by another development build of the same schema can hold
-/// another format; it is superseded like an unreadable run (a new run id),
-/// since it can neither be read nor overwritten.
-fn binary_formats_readable(writer: &StoreWriter, run_id: &str) -> bool {
-    let Some(run) = writer.state.runs.get(run_id) else {
-        return true;
-    };
-    run.stages.keys().all(|stage| {
-        let Ok(Some(manifest)) = writer.stage_manifest::<StageManifest>(run_id, stage) else {
-            return true;
-        };
-        manifest.artifacts.iter().all(|a| {
-            super::readable_format(&a.kind).is_none_or(|readable| {
-                crate::store::objects::peek_format(&writer.layout, &a.object)
-                    .is_none_or(|found| found == readable)
-            })
-        })
-    })
-}
-
-/// Compares a fresh result with the stored run of the same id: the
-/// outputs hash of every stage both have, and every stored object the
-/// fresh result produced (re-hashing the stored bytes).
+/// Compares a fresh derivation with the stored run of the same id: each
+/// stage's outputs hash (and where they differ, which shards), and every
+/// stored piece of a matching stage re-hashed against its id.
 fn verify_against_stored(
     writer: &StoreWriter,
-    run_id: &str,
-    fresh: &[StageOutput],
+    stored: &RunManifests,
+    fresh: &[StageManifest],
 ) -> Result<Vec<Difference>> {
+    use rayon::prelude::*;
+    let layout = &writer.layout;
     let mut differences = Vec::new();
-    let Some(run) = writer.state.runs.get(run_id) else {
-        return Ok(differences);
-    };
     for stage in fresh {
-        let Some(entry) = run.stages.get(&stage.stage) else {
+        let Ok(old) = stored.require(&stage.stage) else {
             continue;
         };
-        let path = writer.layout.dir.join(&entry.manifest);
-        let stored_bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
-        if sha256_hex(&stored_bytes) != entry.sha256 {
-            differences.push(Difference {
-                stage: stage.stage.clone(),
-                artifact: entry.manifest.clone(),
-                detail:
-                    "the stored manifest no longer matches the hash recorded when it was published"
-                        .to_string(),
-            });
-        }
-        let stored: serde_json::Value = serde_json::from_slice(&stored_bytes).unwrap_or_default();
-        let stored_hash = stored
-            .get("outputs_hash")
-            .and_then(|h| h.as_str())
-            .unwrap_or("");
-        if stored_hash != stage.replay.outputs_hash {
-            differences.push(Difference {
-                stage: stage.stage.clone(),
-                artifact: entry.manifest.clone(),
-                detail: format!(
-                    "outputs_hash differs: stored {stored_hash}, rebuilt {}",
-                    stage.replay.outputs_hash
-                ),
-            });
-        }
-        let stored_objects: std::collections::BTreeSet<String> =
-            crate::validate::referenced_objects(&stored)
-                .into_iter()
-                .collect();
-        let fresh_manifest: serde_json::Value =
-            serde_json::from_slice(&stage.manifest).unwrap_or_default();
-        for id in crate::validate::referenced_objects(&fresh_manifest) {
-            let rel = crate::store::layout::StoreLayout::object_rel(&id);
-            if !stored_objects.contains(&id) {
+        let rel = format!("runs/{}/{}-manifest.json", stored.run_id, stage.stage);
+        if let Some(entry) = writer
+            .state
+            .runs
+            .get(&stored.run_id)
+            .and_then(|r| r.stages.get(&stage.stage))
+        {
+            let bytes = std::fs::read(layout.dir.join(&entry.manifest))
+                .map_err(|e| Error::io("read", layout.dir.join(&entry.manifest), e))?;
+            if crate::hashing::sha256_hex(&bytes) != entry.sha256 {
                 differences.push(Difference {
                     stage: stage.stage.clone(),
-                    artifact: rel,
-                    detail:
-                        "the rebuild produced this object; the stored run does not reference it"
-                            .to_string(),
+                    artifact: rel.clone(),
+                    detail: "the stored manifest no longer matches the hash recorded when it was published".to_string(),
                 });
-                continue;
-            }
-            match objects::read_payload(&writer.layout, &id) {
-                Ok(payload) if sha256_hex(&payload) == id => {}
-                Ok(_) => differences.push(Difference {
-                    stage: stage.stage.clone(),
-                    artifact: rel,
-                    detail: "the stored object's content no longer matches its id".to_string(),
-                }),
-                Err(e) => differences.push(Difference {
-                    stage: stage.stage.clone(),
-                    artifact: rel,
-                    detail: e.to_string(),
-                }),
             }
         }
+        if old.outputs_hash != stage.outputs_hash {
+            for (kind, top) in &stage.pieces {
+                match old.pieces.get(kind) {
+                    Some(stored_top) if stored_top == top => {}
+                    _ => differences.push(Difference {
+                        stage: stage.stage.clone(),
+                        artifact: rel.clone(),
+                        detail: format!(
+                            "the {kind} pieces differ: stored table {}, rebuilt {top}",
+                            old.pieces
+                                .get(kind)
+                                .map(|o| o.to_hex())
+                                .unwrap_or_else(|| "(none)".to_string())
+                        ),
+                    }),
+                }
+            }
+            continue;
+        }
+        // Same outputs: every stored piece must still be what its id says.
+        let mut ids: Vec<ObjectId> = Vec::new();
+        for top in old.pieces.values() {
+            match crate::store::table::ShardTable::load_with_nodes(layout, *top) {
+                Ok((table, nodes)) => {
+                    ids.extend(nodes);
+                    ids.extend(table.pieces().map(|(_, id)| id));
+                }
+                Err(e) => {
+                    // A damaged node: name it (a leaf's damage names the leaf).
+                    let artifact = match &e {
+                        Error::Corrupt { path, .. } => path
+                            .strip_prefix(&layout.dir)
+                            .map(|p| p.to_string_lossy().to_string())
+                            .unwrap_or_else(|_| top.rel_path()),
+                        _ => top.rel_path(),
+                    };
+                    differences.push(Difference {
+                        stage: stage.stage.clone(),
+                        artifact,
+                        detail: e.to_string(),
+                    });
+                }
+            }
+        }
+        let damaged: Vec<Difference> = ids
+            .par_iter()
+            .filter_map(|id| {
+                crate::store::piece::verify(layout, *id)
+                    .err()
+                    .map(|damage| Difference {
+                        stage: stage.stage.clone(),
+                        artifact: id.rel_path(),
+                        detail: damage.detail,
+                    })
+            })
+            .collect();
+        differences.extend(damaged);
     }
     Ok(differences)
-}
-
-/// The ingest stage's publishable output; `bytes` is [`manifest_bytes`] of
-/// `manifest` (printed by the caller, in parallel with other work).
-pub fn ingest_stage_output(
-    manifest: &IngestManifest,
-    bytes: Vec<u8>,
-    objects: Vec<PreparedObject>,
-) -> StageOutput {
-    StageOutput {
-        stage: ingest::STAGE.to_string(),
-        manifest: bytes,
-        replay: ReplayLine {
-            stage: ingest::STAGE.to_string(),
-            run_id: manifest.run_id.clone(),
-            schema_version: manifest.schema_version.clone(),
-            config_hash: manifest.config_hash.clone(),
-            inputs_hash: manifest.inputs_hash.clone(),
-            outputs_hash: manifest.outputs_hash.clone(),
-            wall_clock_started_at: manifest.wall_clock_started_at.clone(),
-            wall_clock_finished_at: manifest.wall_clock_finished_at.clone(),
-        },
-        objects,
-    }
 }

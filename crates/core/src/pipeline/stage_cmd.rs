@@ -1,17 +1,17 @@
 //! `auditgraph extract`, `link` and `index`: one stage on an existing run
-//! (the current one, or `--run-id`), from that run's stored artifacts.
-//! A stage that already ran is never run again: its artifacts are immutable.
+//! (the current one, or `--run-id`), from that run's stored pieces, with
+//! that run's recorded configuration. A stage that already ran is never
+//! run again: what a run wrote is immutable.
 
-use super::manifest::StageManifest;
+use super::manifest::{RunManifests, StageManifest};
+use super::postcondition::{Check, Scanner};
 use super::publish::{PublishPlan, Published, publish};
-use super::stages::{StageInputs, prerequisite, run_extract, run_index, run_link};
-use super::{Workspace, WriteOptions, open_writer};
+use super::stages::{StageInputs, prerequisite, run_later_stages};
+use super::{Workspace, WriteOptions, manifest_bytes, open_writer};
 use crate::error::{Error, Result};
-use crate::extract::stage as extract;
-use crate::graph::stage as link;
-use crate::index::stage as index;
-use crate::ingest::IngestManifest;
 use crate::store::Access;
+use crate::store::piece::PieceKind;
+use std::collections::BTreeMap;
 
 /// What a stage command did.
 #[derive(Debug, Clone)]
@@ -61,10 +61,8 @@ pub fn run_stage(
             ),
         });
     }
-    let ingest: IngestManifest = writer
-        .stage_manifest(&run_id, crate::ingest::STAGE)?
-        .ok_or_else(|| Error::corrupt(&manifest_path, "the run has no ingest manifest"))?;
-    // Stages computed from a run's own artifacts are written in the run's
+    let stored = RunManifests::read(&writer.layout, &writer.state, &run_id)?;
+    // Stages computed from a run's own pieces are written in the run's
     // schema version, like the stages it already has.
     let schema = entry.schema_version.clone();
     if schema != writer.support.writes.to_string() {
@@ -77,60 +75,83 @@ pub fn run_stage(
     }
     // A stage must be computed with the configuration of the run it joins,
     // not whatever the workspace holds today.
-    let run_ws = run_workspace(ws, &run_id)?;
-    if run_ws.config.config_hash() != ingest.config_hash {
+    let run_ws = run_workspace(ws, &writer.reader(), &run_id)?;
+    if run_ws.config.config_hash() != stored.ingest.config_hash {
         return Err(Error::corrupt(
             ws.layout.run_dir(&run_id).join("config-snapshot.json"),
             "the run's config snapshot does not reproduce the run's config_hash",
         ));
     }
     let ws = &run_ws;
-    // Reuse unchanged extractions of the current run when extracting another.
-    let base_extract: Option<StageManifest> = match &writer.state.current_run {
-        Some(current) if current != &run_id => writer.stage_manifest(current, extract::STAGE)?,
+    // Reuse unchanged work of the current run.
+    let base = match &writer.state.current_run {
+        Some(current) if current != &run_id => super::run_cmd::base_run(&writer)?,
         _ => None,
     };
-    let mut txn = writer.begin();
+    let mut txn = writer.begin()?;
     let redactor = super::run_cmd::redactor_for(ws, &writer, &mut txn)?;
-    let inputs = StageInputs {
-        ws,
-        layout: &writer.layout,
-        ingest: &ingest,
-        groups: &[],
-        base_extract: base_extract.as_ref(),
-        redactor: &redactor,
-        schema_version: schema.clone(),
-        run_id: run_id.clone(),
-    };
-    let required = |name: &str| -> Result<StageManifest> {
-        writer.stage_manifest(&run_id, name)?.ok_or_else(|| {
-            Error::corrupt(&manifest_path, format!("the run has no {name} manifest"))
+    let scan = Scanner::new(&redactor);
+    let records = stored.ingest.table(&writer.layout, PieceKind::Records)?;
+    let documents = stored.ingest.table(&writer.layout, PieceKind::Documents)?;
+    let later = run_later_stages(
+        &StageInputs {
+            ws,
+            layout: &writer.layout,
+            ingest: &stored.ingest,
+            records: &records,
+            documents: &documents,
+            built: &BTreeMap::new(),
+            base: base.as_ref(),
+            existing: Some(&stored),
+            redactor: &redactor,
+            progress: opts.progress,
+            schema_version: schema.clone(),
+            run_id: run_id.clone(),
+            last: match stage {
+                s if s == crate::extract::stage::STAGE => crate::extract::stage::STAGE,
+                s if s == crate::link::STAGE => crate::link::STAGE,
+                s if s == crate::index::stage::STAGE => crate::index::stage::STAGE,
+                other => {
+                    return Err(Error::InvalidArgument {
+                        message: format!("unknown stage {other}"),
+                    });
+                }
+            },
+        },
+        &txn,
+        &scan,
+    )?;
+    let files: Vec<(String, Vec<u8>)> = later
+        .manifests
+        .iter()
+        .map(|m| {
+            (
+                crate::store::layout::StoreLayout::run_file_rel(
+                    &run_id,
+                    &format!("{}-manifest.json", m.stage),
+                ),
+                manifest_bytes(m),
+            )
         })
-    };
-    let (manifest, output) = match stage {
-        extract::STAGE => {
-            let (m, out, _) = run_extract(&inputs)?;
-            (m, out)
-        }
-        link::STAGE => {
-            let extract_manifest = required(extract::STAGE)?;
-            let groups = extract::load_groups(&writer.layout, &extract_manifest)?;
-            let (m, out, _) = run_link(&inputs, &extract_manifest, &groups)?;
-            (m, out)
-        }
-        index::STAGE => {
-            let extract_manifest = required(extract::STAGE)?;
-            let link_manifest = required(link::STAGE)?;
-            let groups = extract::load_groups(&writer.layout, &extract_manifest)?;
-            let graph = link::load_graph(&writer.layout, &link_manifest)?;
-            run_index(&inputs, &link_manifest, &graph, &groups, None, None)?
-        }
-        other => {
-            return Err(Error::InvalidArgument {
-                message: format!("unknown stage {other}"),
-            });
-        }
-    };
+        .collect();
+    let refs: Vec<(String, &[u8])> = files
+        .iter()
+        .map(|(r, b)| (r.clone(), b.as_slice()))
+        .collect();
+    let postcondition = scan.finish(
+        &Check {
+            redactor: &redactor,
+            policy: ws.config.config.security.redaction.policy(),
+            allow_misses: opts.allow_redaction_misses,
+        },
+        &refs,
+    );
+    let counts = later
+        .manifests
+        .iter()
+        .find(|m| m.stage == stage)
+        .map(|m| m.counts.clone())
+        .unwrap_or_default();
     let published = publish(
         &mut writer,
         txn,
@@ -138,15 +159,11 @@ pub fn run_stage(
             run_id: run_id.clone(),
             schema_version: schema,
             source_bytes: entry.source_bytes,
-            stages: vec![output],
-            run_files: Vec::new(),
+            stages: later.manifests,
+            config_snapshot: None,
             command: stage.to_string(),
             make_current: false,
-            postcondition: Some(super::postcondition::Check {
-                redactor: &redactor,
-                policy: ws.config.config.security.redaction.policy(),
-                allow_misses: opts.allow_redaction_misses,
-            }),
+            postcondition: Some(postcondition),
         },
         &ws.config.config.storage.footprint_budget,
     )?;
@@ -155,15 +172,34 @@ pub fn run_stage(
         run_id,
         outcome: "published",
         manifest_path,
-        counts: manifest.counts,
+        counts,
         published: Some(published),
     })
 }
 
-/// A workspace carrying the configuration recorded with a run.
-pub fn run_workspace(ws: &Workspace, run_id: &str) -> Result<Workspace> {
+/// A workspace carrying the configuration recorded with a run. The
+/// snapshot must still be the file the run's trail entry sealed: a
+/// snapshot changed afterwards (even by a byte of the same length) is
+/// refused, never used.
+pub fn run_workspace(
+    ws: &Workspace,
+    reader: &crate::store::StoreReader,
+    run_id: &str,
+) -> Result<Workspace> {
     let path = ws.layout.run_dir(run_id).join("config-snapshot.json");
     let bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    let rel = crate::store::layout::StoreLayout::run_file_rel(run_id, "config-snapshot.json");
+    if let Some(sealed) = reader.sealed_file(run_id, &rel)?
+        && sealed.sha256 != crate::hashing::sha256_hex(&bytes)
+    {
+        return Err(Error::corrupt(
+            &path,
+            format!(
+                "the configuration snapshot no longer matches the SHA-256 its run recorded ({}); it was changed after the run was published. `auditgraph validate-store` shows what else changed",
+                sealed.sha256
+            ),
+        ));
+    }
     let snapshot: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| Error::corrupt(&path, format!("not valid JSON: {e}")))?;
     let config = crate::config::from_snapshot(&snapshot, &path)?;

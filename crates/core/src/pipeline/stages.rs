@@ -1,235 +1,332 @@
-//! Running the stages after ingest, for `run`/`rebuild` (all at once, in
-//! memory) and for the single-stage commands (from stored artifacts).
+//! The stages after ingest (extract, link, index), from a run's ingest
+//! tables, reusing what a base run holds. `run` calls them right after
+//! ingest with its documents in memory; `extract`, `link` and `index`
+//! call them on a stored run.
 
 use super::Workspace;
-use super::manifest::StageManifest;
-use super::publish::{ReplayLine, StageOutput};
-use crate::error::{Error, Result};
-use crate::extract::stage::{self as extract, ExtractionGroup};
-use crate::graph::model::Graph;
-use crate::graph::stage as link;
-use crate::index::stage as index;
-use crate::ingest::{GroupData, IngestManifest};
+use super::manifest::{RunManifests, StageManifest};
+use crate::error::Result;
+use crate::extract::stage::{self as extract, ExtractCounts, ExtractionGroup};
+use crate::index::stage::{self as index};
+use crate::link::{self, LinkCounts, LinkTables};
+use crate::pipeline::postcondition::Scanner;
 use crate::store::clock;
+use crate::store::id::ObjectId;
 use crate::store::layout::StoreLayout;
+use crate::store::piece::{PieceKind, PieceSink};
+use crate::store::table::ShardTable;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// The names of the stages after ingest, in order.
 pub const LATER_STAGES: [&str; 3] = [extract::STAGE, link::STAGE, index::STAGE];
 
-/// Everything the later stages of one run produced.
-pub struct LaterStages {
-    pub outputs: Vec<StageOutput>,
-    pub extract: StageManifest,
-    pub link: StageManifest,
-    pub index: StageManifest,
+/// A stored run's tables, as a base to build on.
+pub struct BaseTables {
+    pub run_id: String,
+    pub manifests: RunManifests,
+    pub records: ShardTable,
+    pub documents: ShardTable,
+    pub extraction: Option<ShardTable>,
+    pub link: Option<LinkTables>,
+    pub search: Option<ShardTable>,
+    pub tech_search: Option<ShardTable>,
+}
+
+impl BaseTables {
+    pub fn load(layout: &StoreLayout, manifests: RunManifests) -> Result<BaseTables> {
+        let ingest = &manifests.ingest;
+        let (records, documents) = rayon::join(
+            || ingest.table(layout, PieceKind::Records),
+            || ingest.table(layout, PieceKind::Documents),
+        );
+        let extraction = match &manifests.extract {
+            Some(m) => Some(m.table(layout, PieceKind::Extraction)?),
+            None => None,
+        };
+        let link = match &manifests.link {
+            Some(m) => Some(LinkTables::load(layout, m)?),
+            None => None,
+        };
+        let (search, tech_search) = match &manifests.index {
+            Some(m) => (
+                Some(m.table(layout, PieceKind::Search)?),
+                Some(m.table(layout, PieceKind::TechSearch)?),
+            ),
+            None => (None, None),
+        };
+        Ok(BaseTables {
+            run_id: manifests.run_id.clone(),
+            records: records?,
+            documents: documents?,
+            extraction,
+            link,
+            search,
+            tech_search,
+            manifests,
+        })
+    }
 }
 
 /// Common inputs of the later stages.
 pub struct StageInputs<'a> {
     pub ws: &'a Workspace,
     pub layout: &'a StoreLayout,
-    pub ingest: &'a IngestManifest,
-    /// Document groups this command holds in memory.
-    pub groups: &'a [GroupData],
-    /// The base run's extract manifest (reuse of unchanged extractions);
-    /// `None` for `rebuild`.
-    pub base_extract: Option<&'a StageManifest>,
-    /// The write's redactor (extraction redacts what it derives).
+    /// The run's ingest manifest (its tables and hashes).
+    pub ingest: &'a StageManifest,
+    pub records: &'a ShardTable,
+    pub documents: &'a ShardTable,
+    /// Documents of the shards this command built, in memory.
+    pub built: &'a BTreeMap<u8, crate::ingest::ShardDocuments>,
+    /// The run to reuse unchanged work of (`None`: from nothing).
+    pub base: Option<&'a BaseTables>,
+    /// Stages the run already has (not computed again).
+    pub existing: Option<&'a RunManifests>,
     pub redactor: &'a crate::redact::Redactor,
+    pub progress: &'a dyn crate::progress::Progress,
     pub schema_version: String,
     pub run_id: String,
+    /// Stop after this stage.
+    pub last: &'static str,
 }
 
-/// Runs extract, link and index.
-pub fn run_later_stages(inputs: &StageInputs<'_>) -> Result<LaterStages> {
+/// The manifests of the later stages that were computed.
+pub struct LaterStages {
+    pub manifests: Vec<StageManifest>,
+}
+
+fn manifest(
+    inputs: &StageInputs<'_>,
+    stage: &str,
+    inputs_hash: String,
+    settings_hash: String,
+    counts: serde_json::Value,
+    pieces: BTreeMap<String, ObjectId>,
+    started: String,
+) -> StageManifest {
+    let config = &inputs.ws.config;
+    StageManifest {
+        schema_version: inputs.schema_version.clone(),
+        stage: stage.to_string(),
+        run_id: inputs.run_id.clone(),
+        pipeline_version: config.config.run_metadata.pipeline_version.clone(),
+        auditgraph_version: crate::version::AUDITGRAPH_VERSION.to_string(),
+        config_hash: config.config_hash(),
+        inputs_hash,
+        outputs_hash: super::manifest::outputs_hash(&pieces),
+        settings_hash,
+        status: "ok".to_string(),
+        counts,
+        pieces,
+        warnings: Vec::new(),
+        wall_clock_started_at: started,
+        wall_clock_finished_at: clock::now_utc(),
+    }
+}
+
+/// Runs the later stages up to `inputs.last`, each from the previous one's
+/// tables; a stage the run already has is read, not computed.
+pub fn run_later_stages(
+    inputs: &StageInputs<'_>,
+    sink: &dyn PieceSink,
+    scan: &Scanner<'_>,
+) -> Result<LaterStages> {
     let mut timer = crate::progress::Timer::start();
-    // The chunk index needs only the documents: build it alongside.
-    let (graph_part, chunks) = rayon::join(
-        || -> Result<_> {
-            let mut timer = crate::progress::Timer::start();
-            let (extract_manifest, extract_out, groups) = run_extract(inputs)?;
-            timer.lap("extract");
-            let request = link_request(inputs, &extract_manifest, &groups);
-            // Building the graph keeps one core busy: the other checks the
-            // document groups ingest built and the objects extract wrote for
-            // the postcondition.
-            let (graph, ()) = rayon::join(
-                || link::build_graph(&request),
-                || {
-                    // Every new ingest object is the payload of a group built
-                    // in memory (`groups`), so it is checked there.
-                    super::postcondition::prescan_groups(
-                        inputs.groups,
-                        inputs.layout,
-                        inputs.redactor,
-                    );
-                    super::postcondition::prescan_objects(
-                        &extract_out.objects,
-                        inputs.layout,
-                        inputs.redactor,
-                    )
+    let layout = inputs.layout;
+    let config = &inputs.ws.config;
+    let mut out = Vec::new();
+    let base = inputs.base;
+    let existing = |stage: &str| -> Option<StageManifest> {
+        inputs.existing.and_then(|m| m.require(stage).ok().cloned())
+    };
+    let redaction_settings =
+        serde_json::to_value(&config.config.security.redaction).unwrap_or_default();
+
+    // Extract.
+    let mut groups: HashMap<ObjectId, Arc<ExtractionGroup>> = HashMap::new();
+    let (extract_manifest, extraction) = match existing(extract::STAGE) {
+        Some(m) => {
+            let table = m.table(layout, PieceKind::Extraction)?;
+            (m, table)
+        }
+        None => {
+            let started = clock::now_utc();
+            let base_ext = base.and_then(|b| {
+                let m = b.manifests.extract.as_ref()?;
+                Some(extract::ExtractBase {
+                    documents: &b.documents,
+                    extraction: b.extraction.as_ref()?,
+                    settings_hash: &m.settings_hash,
+                    counts: m.counts_as::<ExtractCounts>(),
+                })
+            });
+            let result = extract::extract(
+                &extract::ExtractRequest {
+                    layout,
+                    records: inputs.records,
+                    documents: inputs.documents,
+                    built: inputs.built,
+                    base: base_ext,
+                    markdown_enabled: config.profile().extraction.markdown.enabled,
+                    redactor: inputs.redactor,
+                    redaction_settings,
+                    progress: inputs.progress,
                 },
-            );
-            let graph = Arc::new(graph);
-            // The graph is encoded while the index of its names is built.
-            let (link, names) = rayon::join(
-                || link::store_graph(&request, Arc::clone(&graph)),
-                || index::names_index(&graph, &groups),
-            );
-            let link = link?;
-            let (link_manifest, link_out) = finish(link.manifest, link.new_objects, &inputs.run_id);
-            timer.lap("link (+ object prescan, names index)");
-            Ok((
-                extract_manifest,
-                extract_out,
-                groups,
-                link_manifest,
-                link_out,
-                graph,
-                names,
-            ))
-        },
-        || index::chunk_index(inputs.layout, inputs.ingest, inputs.groups),
-    );
-    let (extract_manifest, extract_out, groups, link_manifest, link_out, graph, names) =
-        graph_part?;
-    timer.lap("extract + link (+ chunk index)");
-    // The graph object is checked for the redaction postcondition while the
-    // index is built.
-    let (index, ()) = rayon::join(
-        || {
-            run_index(
+                sink,
+                scan,
+            )?;
+            for (shard, change) in &result.changed {
+                if let (Some(new), Some(id)) = (&change.new, result.table.get(*shard)) {
+                    groups.insert(id, Arc::clone(new));
+                }
+                if let (Some(old), Some(b)) = (&change.old, base_ext)
+                    && let Some(id) = b.extraction.get(*shard)
+                {
+                    groups.insert(id, Arc::clone(old));
+                }
+            }
+            let top = result.table.store(sink)?;
+            let m = manifest(
                 inputs,
-                &link_manifest,
-                &graph,
-                &groups,
-                Some(chunks?),
-                Some(names),
-            )
-        },
-        || super::postcondition::prescan_objects(&link_out.objects, inputs.layout, inputs.redactor),
-    );
-    let (index_manifest, index_out) = index?;
-    timer.lap("index (+ graph object prescan)");
-    Ok(LaterStages {
-        outputs: vec![extract_out, link_out, index_out],
-        extract: extract_manifest,
-        link: link_manifest,
-        index: index_manifest,
-    })
-}
-
-pub fn run_extract(
-    inputs: &StageInputs<'_>,
-) -> Result<(StageManifest, StageOutput, Vec<Arc<ExtractionGroup>>)> {
-    let config = &inputs.ws.config;
-    let out = extract::extract(&extract::ExtractRequest {
-        layout: inputs.layout,
-        ingest: inputs.ingest,
-        groups: inputs.groups,
-        base: inputs.base_extract,
-        markdown_enabled: config.profile().extraction.markdown.enabled,
-        redactor: inputs.redactor,
-        redaction_settings: serde_json::to_value(&config.config.security.redaction)
-            .unwrap_or_default(),
-        schema_version: inputs.schema_version.clone(),
-        started_at: clock::now_utc(),
-        config_hash: config.config_hash(),
-        pipeline_version: config.config.run_metadata.pipeline_version.clone(),
-    })?;
-    let (manifest, output) = finish(out.manifest, out.new_objects, &inputs.run_id);
-    Ok((manifest, output, out.groups))
-}
-
-pub fn run_link(
-    inputs: &StageInputs<'_>,
-    extract_manifest: &StageManifest,
-    groups: &[Arc<ExtractionGroup>],
-) -> Result<(StageManifest, StageOutput, Arc<Graph>)> {
-    let out = link::link(&link_request(inputs, extract_manifest, groups))?;
-    let (manifest, output) = finish(out.manifest, out.new_objects, &inputs.run_id);
-    Ok((manifest, output, out.graph))
-}
-
-fn link_request<'a>(
-    inputs: &'a StageInputs<'_>,
-    extract_manifest: &'a StageManifest,
-    groups: &'a [Arc<ExtractionGroup>],
-) -> link::LinkRequest<'a> {
-    let config = &inputs.ws.config;
-    link::LinkRequest {
-        ingest: inputs.ingest,
-        extract: extract_manifest,
-        groups,
-        cooccurrence: &config.profile().linking.cooccurrence,
-        schema_version: inputs.schema_version.clone(),
-        pipeline_version: config.config.run_metadata.pipeline_version.clone(),
-        config_hash: config.config_hash(),
-        started_at: clock::now_utc(),
+                extract::STAGE,
+                inputs.ingest.outputs_hash.clone(),
+                result.settings_hash,
+                serde_json::to_value(result.counts).unwrap_or_default(),
+                BTreeMap::from([(PieceKind::Extraction.name().to_string(), top)]),
+                started,
+            );
+            out.push(m.clone());
+            (m, result.table)
+        }
+    };
+    timer.lap("extract");
+    if inputs.last == extract::STAGE {
+        return Ok(LaterStages { manifests: out });
     }
-}
 
-pub fn run_index(
-    inputs: &StageInputs<'_>,
-    link_manifest: &StageManifest,
-    graph: &Graph,
-    extractions: &[Arc<ExtractionGroup>],
-    chunks: Option<index::ChunkIndex>,
-    names: Option<Vec<u8>>,
-) -> Result<(StageManifest, StageOutput)> {
-    let config = &inputs.ws.config;
-    let out = index::index(index::IndexRequest {
-        layout: inputs.layout,
-        ingest: inputs.ingest,
-        groups: inputs.groups,
-        link: link_manifest,
-        graph,
-        extractions,
-        chunks,
-        names,
-        schema_version: inputs.schema_version.clone(),
-        pipeline_version: config.config.run_metadata.pipeline_version.clone(),
-        config_hash: config.config_hash(),
-        started_at: clock::now_utc(),
-    })?;
-    let (manifest, output) = finish(out.manifest, out.new_objects, &inputs.run_id);
-    Ok((manifest, output))
-}
-
-/// Stamps a later stage's manifest with the run and its finish time, and
-/// makes its publishable output.
-fn finish(
-    mut manifest: StageManifest,
-    objects: Vec<crate::store::objects::PreparedObject>,
-    run_id: &str,
-) -> (StageManifest, StageOutput) {
-    manifest.run_id = run_id.to_string();
-    manifest.wall_clock_finished_at = clock::now_utc();
-    let output = stage_output(&manifest, objects);
-    (manifest, output)
-}
-
-/// The publishable output of a later stage.
-fn stage_output(
-    manifest: &StageManifest,
-    objects: Vec<crate::store::objects::PreparedObject>,
-) -> StageOutput {
-    StageOutput {
-        stage: manifest.stage.clone(),
-        manifest: super::manifest_bytes(manifest),
-        replay: ReplayLine {
-            stage: manifest.stage.clone(),
-            run_id: manifest.run_id.clone(),
-            schema_version: manifest.schema_version.clone(),
-            config_hash: manifest.config_hash.clone(),
-            inputs_hash: manifest.inputs_hash.clone(),
-            outputs_hash: manifest.outputs_hash.clone(),
-            wall_clock_started_at: manifest.wall_clock_started_at.clone(),
-            wall_clock_finished_at: manifest.wall_clock_finished_at.clone(),
-        },
-        objects,
+    // Link.
+    let cooccurrence = &config.profile().linking.cooccurrence;
+    let settings = link::settings_hash(cooccurrence);
+    let (link_manifest, link_tables, tech_shards) = match existing(link::STAGE) {
+        Some(m) => {
+            let tables = LinkTables::load(layout, &m)?;
+            (m, tables, BTreeMap::new())
+        }
+        None => {
+            let started = clock::now_utc();
+            let link_base = base.and_then(|b| {
+                let m = b.manifests.link.as_ref()?;
+                (m.settings_hash == settings
+                    && m.schema_version == inputs.schema_version
+                    && b.manifests
+                        .extract
+                        .as_ref()
+                        .is_some_and(|e| e.settings_hash == extract_manifest.settings_hash))
+                .then_some(())?;
+                Some(link::LinkBase {
+                    extraction: b.extraction.as_ref()?,
+                    tables: b.link.as_ref()?,
+                    counts: m.counts_as::<LinkCounts>(),
+                })
+            });
+            let result = link::link(
+                &link::LinkRequest {
+                    layout,
+                    extraction: &extraction,
+                    groups: &groups,
+                    base: link_base,
+                    cooccurrence,
+                    progress: inputs.progress,
+                },
+                sink,
+                scan,
+            )?;
+            let mut pieces = BTreeMap::new();
+            for kind in LinkTables::KINDS {
+                pieces.insert(
+                    kind.name().to_string(),
+                    result.tables.get(kind).store(sink)?,
+                );
+            }
+            let m = manifest(
+                inputs,
+                link::STAGE,
+                extract_manifest.outputs_hash.clone(),
+                settings,
+                serde_json::to_value(&result.counts).unwrap_or_default(),
+                pieces,
+                started,
+            );
+            out.push(m.clone());
+            (m, result.tables, result.technology_shards)
+        }
+    };
+    timer.lap("link");
+    if inputs.last == link::STAGE {
+        return Ok(LaterStages { manifests: out });
     }
+
+    // Index.
+    if existing(index::STAGE).is_none() {
+        let started = clock::now_utc();
+        let settings = index::settings_hash();
+        let index_base = base.and_then(|b| {
+            let m = b.manifests.index.as_ref()?;
+            (m.settings_hash == settings && m.schema_version == inputs.schema_version)
+                .then_some(())?;
+            Some(index::IndexBase {
+                documents: &b.documents,
+                extraction: b.extraction.as_ref()?,
+                technologies: &b.link.as_ref()?.technologies,
+                search: b.search.as_ref()?,
+                tech_search: b.tech_search.as_ref()?,
+            })
+        });
+        let result = index::index(
+            &index::IndexRequest {
+                layout,
+                records: inputs.records,
+                documents: inputs.documents,
+                extraction: &extraction,
+                technologies: &link_tables.technologies,
+                built: inputs.built,
+                groups: &groups,
+                tech_shards: &tech_shards,
+                base: index_base,
+                progress: inputs.progress,
+            },
+            sink,
+            scan,
+        )?;
+        let link_counts: LinkCounts = link_manifest.counts_as();
+        let counts = serde_json::json!({
+            "entities": link_counts.entities.values().sum::<usize>(),
+            "chunks": extract_manifest.counts.get("chunks").cloned().unwrap_or(serde_json::json!(null)),
+            "edges": link_counts.links.values().sum::<usize>(),
+            "documents": link_counts.documents,
+        });
+        let pieces = BTreeMap::from([
+            (
+                PieceKind::Search.name().to_string(),
+                result.search.store(sink)?,
+            ),
+            (
+                PieceKind::TechSearch.name().to_string(),
+                result.tech_search.store(sink)?,
+            ),
+        ]);
+        out.push(manifest(
+            inputs,
+            index::STAGE,
+            link_manifest.outputs_hash.clone(),
+            settings,
+            counts,
+            pieces,
+            started,
+        ));
+    }
+    timer.lap("index");
+    Ok(LaterStages { manifests: out })
 }
 
 /// The stage that must exist before `stage` can run.
@@ -240,19 +337,4 @@ pub fn prerequisite(stage: &str) -> Option<&'static str> {
         index::STAGE => Some(link::STAGE),
         _ => None,
     }
-}
-
-/// Reads a later-stage manifest that must exist.
-pub fn required_manifest(
-    reader: &crate::store::StoreReader,
-    run_id: &str,
-    stage: &str,
-) -> Result<StageManifest> {
-    reader
-        .stage_manifest(run_id, stage)?
-        .ok_or_else(|| Error::NotFound {
-            message: format!(
-                "run {run_id} has no {stage} stage yet; run `auditgraph {stage}` (or `auditgraph run`) first"
-            ),
-        })
 }

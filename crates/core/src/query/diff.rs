@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::hashing::sha256_hex;
-use crate::ingest::{IngestManifest, ParseStatus};
+use crate::ingest::{IngestRecord, ParseStatus};
 use crate::pipeline::Workspace;
 use crate::query::load::{Need, open_run};
 use rayon::prelude::*;
@@ -115,9 +115,8 @@ fn graph_fingerprints(ws: &Workspace, run: &str) -> Result<Option<(Fingerprints,
     )))
 }
 
-fn sources(manifest: &IngestManifest) -> Fingerprints {
-    manifest
-        .records
+fn sources(records: &[IngestRecord]) -> Fingerprints {
+    records
         .iter()
         .map(|r| {
             let status = match r.parse_status {
@@ -143,25 +142,32 @@ pub fn diff(ws: &Workspace, run_a: Option<&str>, run_b: Option<&str>) -> Result<
     let b = reader.resolve_run(run_b)?;
     let a = match run_a {
         Some(a) => reader.resolve_run(Some(a))?,
-        None => reader
-            .state
-            .log
-            .iter()
-            .rev()
-            .map(|e| e.run_id.clone())
-            .find(|id| id != &b && reader.state.runs.contains_key(id))
-            .ok_or_else(|| Error::NotFound {
+        None => {
+            // The trail, newest first: the last run made current before `b`.
+            let mut found = None;
+            for seq in (1..=reader.state.head).rev() {
+                let sealed = crate::store::chain::read_entry(&reader.layout, seq)?;
+                if let Some(id) = &sealed.entry.current_run
+                    && id != &b
+                    && reader.state.runs.contains_key(id)
+                {
+                    found = Some(id.clone());
+                    break;
+                }
+            }
+            found.ok_or_else(|| Error::NotFound {
                 message: "there is no earlier run to compare with; give --run-a".to_string(),
-            })?,
+            })?
+        }
     };
-    let manifest = |run: &str| -> Result<IngestManifest> {
-        reader
-            .stage_manifest(run, crate::ingest::STAGE)?
-            .ok_or_else(|| Error::NotFound {
-                message: format!("run {run} has no ingest manifest"),
-            })
+    let records = |run: &str| -> Result<Vec<IngestRecord>> {
+        let manifests = reader.run(run)?;
+        let table = manifests
+            .ingest
+            .table(&reader.layout, crate::store::piece::PieceKind::Records)?;
+        crate::ingest::read_all_records(&reader.layout, &table)
     };
-    let sources_diff = set_diff(&sources(&manifest(&a)?), &sources(&manifest(&b)?));
+    let sources_diff = set_diff(&sources(&records(&a)?), &sources(&records(&b)?));
     let (ga, gb) = rayon::join(|| graph_fingerprints(ws, &a), || graph_fingerprints(ws, &b));
     let (entities, links) = match (ga?, gb?) {
         (Some((ea, la)), Some((eb, lb))) => (Some(set_diff(&ea, &eb)), Some(set_diff(&la, &lb))),

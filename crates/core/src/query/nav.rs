@@ -3,19 +3,123 @@
 use crate::error::{Error, Result};
 use crate::graph::model::{EdgeKind, NodeDetail, NodeKind};
 use crate::graph::view::{GraphView, round_confidence};
-use crate::query::load::LoadedRun;
+use crate::query::load::{Located, RunPieces};
 use crate::query::select::summary;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+/// The documents and technologies a partial graph must hold so that some
+/// entities have every edge they have in the whole graph: an entity of a
+/// document brings the document, the documents its links resolve to, the
+/// documents whose links resolve to it or that it `relates_to`, and the
+/// technologies it mentions; a technology brings every document that
+/// mentions it.
+#[derive(Default)]
+struct Scope {
+    docs: BTreeSet<String>,
+    techs: BTreeSet<String>,
+    complete: BTreeSet<Located>,
+}
+
+impl Scope {
+    fn complete(&mut self, pieces: &RunPieces, who: Located) -> Result<()> {
+        if !self.complete.insert(who.clone()) {
+            return Ok(());
+        }
+        match who {
+            Located::Doc { path, .. } => {
+                self.docs.insert(path.clone());
+                if let Some(part) = pieces.doc_part(&path)? {
+                    self.techs
+                        .extend(part.techs.iter().map(|t| t.token.clone()));
+                    self.docs.extend(part.targets.iter().flatten().cloned());
+                }
+                if let Some(links) = pieces.note_links(&path)? {
+                    self.docs
+                        .extend(links.backlinks.iter().map(|(p, _)| p.clone()));
+                    self.docs
+                        .extend(links.relates.iter().map(|r| r.other.clone()));
+                }
+                // The other entities of the document are now complete too.
+                self.complete.insert(Located::Doc {
+                    path,
+                    local: u32::MAX,
+                });
+            }
+            Located::Tech { token } => {
+                if let Some(entry) = pieces.tech(&token)? {
+                    self.docs.extend(entry.docs.iter().map(|d| d.path.clone()));
+                }
+                self.techs.insert(token);
+            }
+        }
+        Ok(())
+    }
+
+    /// True when `node` of `view` has all its edges here.
+    fn is_complete(&self, view: &GraphView, node: u32) -> bool {
+        match locate_node(view, node) {
+            Located::Doc { path, .. } => self.complete.contains(&Located::Doc {
+                path,
+                local: u32::MAX,
+            }),
+            tech => self.complete.contains(&tech),
+        }
+    }
+
+    fn view(&self, pieces: &RunPieces, config: &crate::config::LoadedConfig) -> Result<GraphView> {
+        pieces.subgraph(
+            &self.docs,
+            &self.techs,
+            &config.profile().linking.cooccurrence,
+        )
+    }
+}
+
+/// Where a node of a (partial) graph is.
+fn locate_node(view: &GraphView, node: u32) -> Located {
+    let n = &view.graph.nodes[node as usize];
+    match n.doc.and_then(|d| view.graph.docs.get(d as usize)) {
+        Some(doc) => Located::Doc {
+            path: doc.path.clone(),
+            local: 0,
+        },
+        None => Located::Tech {
+            token: crate::graph::build::technology_token(&n.name),
+        },
+    }
+}
 
 /// Finds an entity by id, or explains how to find one.
-pub fn find_entity(run: &LoadedRun, id: &str) -> Result<u32> {
-    run.view.find(id).ok_or_else(|| Error::NotFound {
+pub fn locate(pieces: &RunPieces, id: &str) -> Result<Located> {
+    pieces.locate(id)?.ok_or_else(|| not_found(pieces, id))
+}
+
+fn not_found(pieces: &RunPieces, id: &str) -> Error {
+    Error::NotFound {
         message: format!(
             "no entity '{id}' in run {} of profile '{}'; find ids with `auditgraph query --q <words>` or `auditgraph list`",
-            run.run_id, run.reader.layout.profile
+            pieces.run_id, pieces.reader.layout.profile
         ),
-    })
+    }
+}
+
+/// A graph in which `ids` have all their edges, and their node numbers.
+fn around(
+    pieces: &RunPieces,
+    config: &crate::config::LoadedConfig,
+    ids: &[&str],
+) -> Result<(Scope, GraphView, Vec<u32>)> {
+    let mut scope = Scope::default();
+    for id in ids {
+        scope.complete(pieces, locate(pieces, id)?)?;
+    }
+    let view = scope.view(pieces, config)?;
+    let nodes = ids
+        .iter()
+        .map(|id| view.find(id).ok_or_else(|| not_found(pieces, id)))
+        .collect::<Result<_>>()?;
+    Ok((scope, view, nodes))
 }
 
 /// An edge as seen from one of its ends.
@@ -35,12 +139,13 @@ fn edge_view(view: &GraphView, edge: u32, from_side: bool) -> Value {
 
 /// `node ID`: the entity, its edges, and a note's sections. Also accepts a
 /// document id (`doc_...`) or a chunk id (`chk_...`).
-pub fn node(run: &LoadedRun, id: &str) -> Result<Value> {
-    let view = &run.view;
+pub fn node(pieces: &RunPieces, config: &crate::config::LoadedConfig, id: &str) -> Result<Value> {
     if id.starts_with("doc_") || id.starts_with("chk_") {
-        return document_or_chunk(run, id);
+        return document_or_chunk(pieces, id);
     }
-    let node = find_entity(run, id)?;
+    let (_, view, nodes) = around(pieces, config, &[id])?;
+    let view = &view;
+    let node = nodes[0];
     let mut entity = view.entity(node)?;
     let outgoing: Vec<Value> = view
         .outgoing(node)
@@ -87,38 +192,40 @@ pub fn node(run: &LoadedRun, id: &str) -> Result<Value> {
     Ok(entity)
 }
 
-fn document_or_chunk(run: &LoadedRun, id: &str) -> Result<Value> {
-    let view = &run.view;
+fn document_or_chunk(pieces: &RunPieces, id: &str) -> Result<Value> {
     let chunk_json = |c: &crate::extract::stage::ChunkRef| json!({"chunk_id": c.id, "line_start": c.line_start, "line_end": c.line_end});
-    for (d, doc) in view.graph.docs.iter().enumerate() {
-        let doc_id = crate::ingest::document::document_id(&doc.path);
-        if doc_id == id {
-            let chunks = &view.doc_extraction(d as u32)?.chunks;
-            return Ok(json!({
-                "id": doc_id,
-                "type": "document",
-                "name": doc.path,
-                "source_path": doc.path,
-                "source_hash": view.source_hash(d as u32),
-                "note_id": view.node_id(doc.note),
-                "chunks": chunks.iter().map(chunk_json).collect::<Vec<_>>(),
-            }));
-        }
-    }
-    if id.starts_with("chk_") {
-        for (d, doc) in view.graph.docs.iter().enumerate() {
-            let chunks = &view.doc_extraction(d as u32)?.chunks;
-            if let Some((order, c)) = chunks.iter().enumerate().find(|(_, c)| c.id == id) {
+    let note_id = |path: &str| crate::graph::model::entity_id(&format!("note:{path}"));
+    // Documents are found by scanning the run's extraction shard by shard
+    // (a document id is a hash of its path, not of something indexed).
+    let table = pieces.table(crate::store::piece::PieceKind::Extraction)?;
+    for (shard, _) in table.pieces() {
+        let Some(group) = pieces.extraction(shard)? else {
+            continue;
+        };
+        for d in &group.documents {
+            let doc_id = crate::ingest::document::document_id(&d.path);
+            if doc_id == id {
+                return Ok(json!({
+                    "id": doc_id,
+                    "type": "document",
+                    "name": d.path,
+                    "source_path": d.path,
+                    "source_hash": pieces.source_hash(&d.path)?,
+                    "note_id": note_id(&d.path),
+                    "chunks": d.chunks.iter().map(chunk_json).collect::<Vec<_>>(),
+                }));
+            }
+            if let Some((order, c)) = d.chunks.iter().enumerate().find(|(_, c)| c.id == id) {
                 return Ok(json!({
                     "id": c.id,
                     "type": "chunk",
-                    "document_id": crate::ingest::document::document_id(&doc.path),
+                    "document_id": doc_id,
                     "order": order,
-                    "source_path": doc.path,
-                    "source_hash": view.source_hash(d as u32),
+                    "source_path": d.path,
+                    "source_hash": pieces.source_hash(&d.path)?,
                     "line_start": c.line_start,
                     "line_end": c.line_end,
-                    "note_id": view.node_id(doc.note),
+                    "note_id": note_id(&d.path),
                 }));
             }
         }
@@ -126,7 +233,7 @@ fn document_or_chunk(run: &LoadedRun, id: &str) -> Result<Value> {
     Err(Error::NotFound {
         message: format!(
             "no document or chunk '{id}' in run {}; find ids with `auditgraph query --q <words>`",
-            run.run_id
+            pieces.run_id
         ),
     })
 }
@@ -208,14 +315,29 @@ fn step_json(view: &GraphView, edge: u32, forward: bool) -> Value {
 /// `neighbors ID`: breadth-first over edges in both directions, each
 /// neighbour with the path of edges that first reached it.
 pub fn neighbors(
-    run: &LoadedRun,
+    pieces: &RunPieces,
+    config: &crate::config::LoadedConfig,
     id: &str,
     depth: usize,
     filter: &EdgeFilter,
     limit: Option<usize>,
 ) -> Result<Value> {
-    let view = &run.view;
-    let start = find_entity(run, id)?;
+    let (mut scope, mut view, mut nodes) = around(pieces, config, &[id])?;
+    // Expand until every node the walk goes through has all its edges
+    // here (then the walk is the one the whole graph gives).
+    loop {
+        let missing = walk_gaps(&view, &scope, nodes[0], None, depth, filter);
+        if missing.is_empty() {
+            break;
+        }
+        for who in missing {
+            scope.complete(pieces, who)?;
+        }
+        view = scope.view(pieces, config)?;
+        nodes = vec![view.find(id).ok_or_else(|| not_found(pieces, id))?];
+    }
+    let view = &view;
+    let start = nodes[0];
     let mut seen: HashMap<u32, (usize, Vec<(u32, bool)>)> = HashMap::new();
     seen.insert(start, (0, Vec::new()));
     let mut order: Vec<u32> = Vec::new();
@@ -262,6 +384,43 @@ pub fn neighbors(
     }))
 }
 
+/// The nodes a breadth-first walk from `start` would expand that do not
+/// have all their edges in this partial graph: a walk of `depth` levels,
+/// or, with a `target`, the search `why-connected` makes for it (which
+/// stops a level once the target is reached).
+fn walk_gaps(
+    view: &GraphView,
+    scope: &Scope,
+    start: u32,
+    target: Option<u32>,
+    depth: usize,
+    filter: &EdgeFilter,
+) -> Vec<Located> {
+    let mut dist: HashMap<u32, usize> = HashMap::from([(start, 0)]);
+    let mut queue = VecDeque::from([start]);
+    let mut missing = BTreeSet::new();
+    while let Some(node) = queue.pop_front() {
+        let d = dist[&node];
+        if Some(node) == target || d >= depth {
+            continue;
+        }
+        if target.and_then(|b| dist.get(&b)).is_some_and(|db| d >= *db) {
+            break;
+        }
+        if !scope.is_complete(view, node) {
+            missing.insert(locate_node(view, node));
+            continue;
+        }
+        for (_, next, _) in incident(view, node, filter) {
+            if let std::collections::hash_map::Entry::Vacant(e) = dist.entry(next) {
+                e.insert(d + 1);
+                queue.push_back(next);
+            }
+        }
+    }
+    missing.into_iter().collect()
+}
+
 /// How many explanation paths `why-connected` shows at most.
 pub const MAX_PATHS: usize = 3;
 
@@ -269,16 +428,31 @@ pub const MAX_PATHS: usize = 3;
 /// most `max_paths`, over edges in either direction, up to `max_depth`
 /// edges), each edge with its rule and evidence.
 pub fn why_connected(
-    run: &LoadedRun,
+    pieces: &RunPieces,
+    config: &crate::config::LoadedConfig,
     from: &str,
     to: &str,
     max_depth: usize,
     max_paths: usize,
     filter: &EdgeFilter,
 ) -> Result<Value> {
-    let view = &run.view;
-    let a = find_entity(run, from)?;
-    let b = find_entity(run, to)?;
+    let (mut scope, mut view, mut nodes) = around(pieces, config, &[from, to])?;
+    loop {
+        let missing = walk_gaps(&view, &scope, nodes[0], Some(nodes[1]), max_depth, filter);
+        if missing.is_empty() {
+            break;
+        }
+        for who in missing {
+            scope.complete(pieces, who)?;
+        }
+        view = scope.view(pieces, config)?;
+        nodes = vec![
+            view.find(from).ok_or_else(|| not_found(pieces, from))?,
+            view.find(to).ok_or_else(|| not_found(pieces, to))?,
+        ];
+    }
+    let view = &view;
+    let (a, b) = (nodes[0], nodes[1]);
     // Breadth-first from A, keeping every shortest-path parent of a node.
     let mut dist: HashMap<u32, usize> = HashMap::from([(a, 0)]);
     let mut parents: BTreeMap<u32, Vec<(u32, u32, bool)>> = BTreeMap::new();

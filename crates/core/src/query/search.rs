@@ -12,11 +12,15 @@
 //! score_rounding`; ties are broken by entity id, so results are stable.
 
 use crate::error::{Error, Result};
-use crate::extract::stage::EXTRACTION_KIND;
-use crate::index::{Bm25Index, for_each_token, tokenize};
-use crate::ingest::document::{DocumentGroup, document_id};
-use crate::query::load::LoadedRun;
-use crate::query::select::{Selection, filter, order_and_page};
+use crate::graph::model::NodeKind;
+use crate::graph::view::GraphView;
+use crate::index::stage::{SearchDoc, SearchPiece, TechSearchPiece, read_search, read_tech_search};
+use crate::index::{Bm25Index, CorpusStats, Hit, for_each_token, tokenize};
+use crate::ingest::document::{DocumentRecord, document_id};
+use crate::query::load::RunPieces;
+use crate::query::select::{Selection, filter, order_and_page, parse_types};
+use crate::store::piece::PieceKind;
+use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
@@ -110,14 +114,6 @@ pub struct SearchResult {
 pub const SNIPPETS_PER_RESULT: usize = 3;
 const SNIPPET_CHARS: usize = 240;
 
-struct Scored {
-    name: f64,
-    chunk: f64,
-    terms: BTreeSet<String>,
-    /// (chunk number, score, matched terms, strongest term), best first.
-    chunks: Vec<(u32, f64, Vec<String>, String)>,
-}
-
 /// Rounds to the decimal places of `step` (0.000001 -> 6 places), dividing
 /// by a power of ten so the result prints without binary noise.
 fn round(score: f64, step: f64) -> f64 {
@@ -132,93 +128,42 @@ fn round(score: f64, step: f64) -> f64 {
     }
 }
 
-/// Loads the documents of the groups holding `docs` (by document number).
-struct Texts<'a> {
-    run: &'a LoadedRun,
-    /// Document number -> (group, position in group).
-    slots: Vec<(u32, u32)>,
-    groups: HashMap<u32, DocumentGroup>,
+/// An entity a query found: in a document shard's search piece (the
+/// document's position in it, and the entity's local number), or a
+/// technology (its shard and position in its search piece).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Handle {
+    Doc { shard: u8, doc: u32, local: u32 },
+    Tech { shard: u8, local: u32 },
 }
 
-impl<'a> Texts<'a> {
-    fn new(run: &'a LoadedRun) -> Texts<'a> {
-        let mut slots = Vec::new();
-        for (g, a) in run.extract.artifacts.iter().enumerate() {
-            for i in 0..a.documents.unwrap_or(0) {
-                slots.push((g as u32, i));
-            }
-        }
-        Texts {
-            run,
-            slots,
-            groups: HashMap::new(),
-        }
-    }
+/// A matching chunk: shard, document, chunk order, score, matched terms,
+/// strongest term.
+type ChunkHit = (u8, u32, u32, f64, Vec<String>, String);
 
-    /// Loads the document groups holding `docs`, and their extraction
-    /// groups, on every core (a page of results touches several groups;
-    /// reading them one after the other was most of a query's time after
-    /// opening the run).
-    fn prefetch(&mut self, docs: &BTreeSet<u32>) -> Result<()> {
-        use rayon::prelude::*;
-        let mut first_doc_of_group: std::collections::BTreeMap<u32, u32> = Default::default();
-        for &doc in docs {
-            if let Some(&(group, _)) = self.slots.get(doc as usize)
-                && !self.groups.contains_key(&group)
-            {
-                first_doc_of_group.entry(group).or_insert(doc);
-            }
-        }
-        let run = self.run;
-        let loaded: Vec<(u32, DocumentGroup)> = first_doc_of_group
-            .into_par_iter()
-            .map(|(group, doc)| {
-                // Fills the view's cache of this extraction group.
-                run.view.doc_extraction(doc)?;
-                Ok((group, load_document_group(run, group)?))
-            })
-            .collect::<Result<_>>()?;
-        self.groups.extend(loaded);
-        Ok(())
-    }
+struct Scored {
+    name: f64,
+    chunk: f64,
+    terms: BTreeSet<String>,
+    /// Best first.
+    chunks: Vec<ChunkHit>,
+}
 
-    /// The text of a chunk (loading its document group on first use).
-    fn chunk_text(&mut self, doc: u32, order: u32) -> Result<String> {
-        let Some(&(group, slot)) = self.slots.get(doc as usize) else {
-            return Ok(String::new());
-        };
-        if !self.groups.contains_key(&group) {
-            let loaded = load_document_group(self.run, group)?;
-            self.groups.insert(group, loaded);
+impl Scored {
+    fn new() -> Scored {
+        Scored {
+            name: 0.0,
+            chunk: 0.0,
+            terms: BTreeSet::new(),
+            chunks: Vec::new(),
         }
-        let doc = self
-            .groups
-            .get(&group)
-            .and_then(|g| g.documents.get(slot as usize));
-        Ok(doc
-            .and_then(|d| {
-                d.chunks
-                    .get(order as usize)
-                    .map(|c| d.chunk_text(c).to_string())
-            })
-            .unwrap_or_default())
     }
 }
 
-/// The documents (texts and chunks) of one extraction group.
-fn load_document_group(run: &LoadedRun, group: u32) -> Result<DocumentGroup> {
-    let object = run
-        .extract
-        .artifacts
-        .get(group as usize)
-        .and_then(|a| a.documents_object.as_deref())
-        .ok_or_else(|| {
-            Error::corrupt(
-                run.reader.layout.dir.clone(),
-                format!("{EXTRACTION_KIND} artifact without its documents object"),
-            )
-        })?;
-    crate::ingest::document::read_group(&run.reader.layout, object)
+/// The search pieces of a run, read.
+struct Searchable {
+    docs: Vec<(u8, SearchPiece)>,
+    techs: Vec<(u8, TechSearchPiece)>,
 }
 
 /// A window of `text` around the first place where `focus` (a phrase, or a
@@ -263,81 +208,163 @@ fn focus_of(phrases: &[Vec<String>], best_term: &str) -> Vec<String> {
     }
 }
 
-/// Runs a query.
+/// Runs a query over every search piece of a run, with the statistics of
+/// the whole run.
 pub fn search(
-    run: &LoadedRun,
+    pieces: &RunPieces,
+    config: &crate::config::LoadedConfig,
     text: &str,
     sel: &Selection,
     score_rounding: f64,
 ) -> Result<SearchResult> {
-    let index = run.index.as_ref().ok_or_else(|| Error::NotFound {
-        message: format!("run {} has no index; run `auditgraph index`", run.run_id),
-    })?;
-    let view = &run.view;
-    let graph = &view.graph;
+    let layout = &pieces.reader.layout;
     let parsed = parse_query(text);
     let corrupt = |e: crate::index::IndexError| {
-        Error::corrupt(
-            run.reader.layout.dir.clone(),
-            format!("unreadable index: {e}"),
-        )
+        Error::corrupt(layout.dir.clone(), format!("unreadable index: {e}"))
     };
     let mut timer = crate::progress::Timer::start();
-    let names = Bm25Index::open(&index.names).map_err(corrupt)?;
-    let chunks = Bm25Index::open(&index.chunks).map_err(corrupt)?;
-    let require_all = !parsed.phrases.is_empty();
-    let (name_hits, chunk_hits) = rayon::join(
-        || names.search(&parsed.terms, require_all),
-        || chunks.search(&parsed.terms, require_all),
+    let search_table = pieces.table(PieceKind::Search)?;
+    let tech_table = pieces.table(PieceKind::TechSearch)?;
+    let (docs, techs) = rayon::join(
+        || -> Result<Vec<(u8, SearchPiece)>> {
+            search_table
+                .pieces()
+                .collect::<Vec<_>>()
+                .par_iter()
+                .map(|(s, id)| Ok((*s, read_search(layout, *id)?)))
+                .collect()
+        },
+        || -> Result<Vec<(u8, TechSearchPiece)>> {
+            tech_table
+                .pieces()
+                .collect::<Vec<_>>()
+                .par_iter()
+                .map(|(s, id)| Ok((*s, read_tech_search(layout, *id)?)))
+                .collect()
+        },
     );
-    let name_hits = name_hits.map_err(corrupt)?;
-    let chunk_hits = chunk_hits.map_err(corrupt)?;
-
+    let all = Searchable {
+        docs: docs?,
+        techs: techs?,
+    };
+    timer.lap("search: read pieces");
+    let require_all = !parsed.phrases.is_empty();
+    // Open every index and sum the statistics.
+    let doc_names: Vec<Bm25Index<'_>> = all
+        .docs
+        .iter()
+        .map(|(_, p)| Bm25Index::open(&p.names))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(corrupt)?;
+    let doc_chunks: Vec<Bm25Index<'_>> = all
+        .docs
+        .iter()
+        .map(|(_, p)| Bm25Index::open(&p.chunks))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(corrupt)?;
+    let tech_names: Vec<Bm25Index<'_>> = all
+        .techs
+        .iter()
+        .map(|(_, p)| Bm25Index::open(&p.names))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(corrupt)?;
+    let mut name_indexes: Vec<Bm25Index<'_>> = doc_names.clone();
+    name_indexes.extend(tech_names.iter().cloned());
+    let name_stats = CorpusStats::sum(&name_indexes, &parsed.terms).map_err(corrupt)?;
+    let chunk_stats = CorpusStats::sum(&doc_chunks, &parsed.terms).map_err(corrupt)?;
+    type Found = (Vec<(Handle, Hit)>, Vec<(u8, u32, u32, Hit)>);
+    let found: Vec<std::result::Result<Found, crate::index::IndexError>> = (0..all.docs.len())
+        .into_par_iter()
+        .map(|i| {
+            let (shard, piece) = &all.docs[i];
+            let entities = piece.entity_table();
+            let chunk_table = piece.chunk_table();
+            let names = doc_names[i]
+                .search_in(&parsed.terms, require_all, &name_stats)?
+                .into_iter()
+                .filter_map(|h| {
+                    let &(doc, local) = entities.get(h.doc as usize)?;
+                    Some((
+                        Handle::Doc {
+                            shard: *shard,
+                            doc,
+                            local,
+                        },
+                        h,
+                    ))
+                })
+                .collect();
+            let chunks = doc_chunks[i]
+                .search_in(&parsed.terms, require_all, &chunk_stats)?
+                .into_iter()
+                .filter_map(|h| {
+                    let &(doc, order) = chunk_table.get(h.doc as usize)?;
+                    Some((*shard, doc, order, h))
+                })
+                .collect();
+            Ok((names, chunks))
+        })
+        .collect();
+    let tech_found: Vec<std::result::Result<Vec<(Handle, Hit)>, crate::index::IndexError>> = (0
+        ..all.techs.len())
+        .into_par_iter()
+        .map(|i| {
+            let shard = all.techs[i].0;
+            Ok(tech_names[i]
+                .search_in(&parsed.terms, require_all, &name_stats)?
+                .into_iter()
+                .map(|h| {
+                    (
+                        Handle::Tech {
+                            shard,
+                            local: h.doc,
+                        },
+                        h,
+                    )
+                })
+                .collect())
+        })
+        .collect();
     timer.lap("search: bm25");
-    let mut texts = Texts::new(run);
-    let mut scored: HashMap<u32, Scored> = HashMap::new();
-    for hit in name_hits {
-        let node = hit.doc;
-        let Some(n) = graph.nodes.get(node as usize) else {
-            continue;
-        };
+
+    let mut texts = Texts::new(pieces);
+    let mut scored: HashMap<Handle, Scored> = HashMap::new();
+    let mut name_hits: Vec<(Handle, Hit)> = Vec::new();
+    let mut chunk_hits: Vec<(u8, u32, u32, Hit)> = Vec::new();
+    for f in found {
+        let (n, c) = f.map_err(corrupt)?;
+        name_hits.extend(n);
+        chunk_hits.extend(c);
+    }
+    for f in tech_found {
+        name_hits.extend(f.map_err(corrupt)?);
+    }
+    for (handle, hit) in name_hits {
         if !parsed.phrases.is_empty() {
-            let haystack = crate::index::stage::searchable_name(
-                n,
-                n.doc.and_then(|d| view.doc_extraction(d).ok()),
-            );
+            let haystack = searchable_text(pieces, &all, handle)?;
             if !parsed.phrases.iter().all(|p| contains_phrase(&haystack, p)) {
                 continue;
             }
         }
-        let entry = scored.entry(node).or_insert_with(|| Scored {
-            name: 0.0,
-            chunk: 0.0,
-            terms: BTreeSet::new(),
-            chunks: Vec::new(),
-        });
+        let entry = scored.entry(handle).or_insert_with(Scored::new);
         entry.name = f64::from(hit.score);
         entry.terms.extend(hit.matched_terms);
     }
-    for hit in chunk_hits {
-        let Some(&(doc, order)) = index.chunk_table.get(hit.doc as usize) else {
-            continue;
-        };
+    for (shard, doc, order, hit) in chunk_hits {
         if !parsed.phrases.is_empty() {
-            let t = texts.chunk_text(doc, order)?;
+            let path = &all_doc(&all, shard, doc).path;
+            let t = texts.chunk_text(path, order)?;
             if !parsed.phrases.iter().all(|p| contains_phrase(&t, p)) {
                 continue;
             }
         }
-        let Some(gdoc) = graph.docs.get(doc as usize) else {
-            continue;
-        };
-        let entry = scored.entry(gdoc.note).or_insert_with(|| Scored {
-            name: 0.0,
-            chunk: 0.0,
-            terms: BTreeSet::new(),
-            chunks: Vec::new(),
-        });
+        let entry = scored
+            .entry(Handle::Doc {
+                shard,
+                doc,
+                local: 0,
+            })
+            .or_insert_with(Scored::new);
         entry.terms.extend(hit.matched_terms.iter().cloned());
         let best = hit
             .term_scores
@@ -345,68 +372,131 @@ pub fn search(
             .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
             .map(|t| t.0.clone())
             .unwrap_or_default();
-        entry
-            .chunks
-            .push((hit.doc, f64::from(hit.score), hit.matched_terms, best));
+        entry.chunks.push((
+            shard,
+            doc,
+            order,
+            f64::from(hit.score),
+            hit.matched_terms,
+            best,
+        ));
     }
     for s in scored.values_mut() {
-        s.chunks
-            .sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        s.chunk = s.chunks.first().map(|c| c.1).unwrap_or(0.0);
+        // Best first; ties in chunk order (the whole-run chunk number
+        // order is shard-independent: by document path, then order).
+        s.chunks.sort_by(|a, b| {
+            b.3.total_cmp(&a.3)
+                .then_with(|| {
+                    all_doc(&all, a.0, a.1)
+                        .path
+                        .cmp(&all_doc(&all, b.0, b.1).path)
+                })
+                .then(a.2.cmp(&b.2))
+        });
+        s.chunk = s.chunks.first().map(|c| c.3).unwrap_or(0.0);
     }
-
     timer.lap("search: score");
-    let candidates: Vec<u32> = scored.keys().copied().collect();
-    let kept = filter(view, candidates, sel)?;
-    let total = kept.len();
-    let score_of = |node: &u32| {
+
+    let score_of = |h: &Handle| {
         scored
-            .get(node)
+            .get(h)
             .map(|s| round(s.name + s.chunk, score_rounding))
             .unwrap_or(0.0)
     };
-    let (page, truncated) = if sel.sort.is_some() {
-        let (page, _, truncated) = order_and_page(view, kept, sel)?;
-        (page, truncated)
+    let kinds = parse_types(&sel.types)?;
+    let mut candidates: Vec<Handle> = scored
+        .keys()
+        .copied()
+        .filter(|h| kinds.is_empty() || kinds.contains(&kind_of(&all, *h)))
+        .collect();
+    let (page, total, truncated, view, nodes) = if !sel.wheres.is_empty() || sel.sort.is_some() {
+        // Filters and sort fields look at whole entities: put the
+        // candidates' part of the graph together.
+        let (view, nodes) = graph_of(pieces, config, &all, &candidates)?;
+        let node_of: HashMap<Handle, u32> = candidates.iter().copied().zip(nodes).collect();
+        let by_node: HashMap<u32, Handle> = node_of.iter().map(|(h, n)| (*n, *h)).collect();
+        let kept = filter(
+            &view,
+            candidates
+                .iter()
+                .filter_map(|h| node_of.get(h).copied())
+                .collect(),
+            sel,
+        )?;
+        let total = kept.len();
+        let (page, truncated) = if sel.sort.is_some() {
+            let (page, _, truncated) = order_and_page(&view, kept, sel)?;
+            (page, truncated)
+        } else {
+            let ids = crate::query::select::ids_of(&view, &kept);
+            let mut ranked = kept;
+            ranked.sort_by(|a, b| {
+                score_of(&by_node[b])
+                    .total_cmp(&score_of(&by_node[a]))
+                    .then_with(|| ids[a].cmp(&ids[b]))
+            });
+            sel.page.apply(ranked)
+        };
+        let handles: Vec<Handle> = page.iter().map(|n| by_node[n]).collect();
+        (handles, total, truncated, view, page)
     } else {
-        let ids = crate::query::select::ids_of(view, &kept);
-        let mut ranked = kept;
-        ranked.sort_by(|a, b| {
+        let total = candidates.len();
+        // By score; ties by id, computed only where a tie meets the page.
+        candidates.sort_by(|a, b| score_of(b).total_cmp(&score_of(a)).then(a.cmp(b)));
+        let start = sel.page.offset.min(candidates.len());
+        let end = match sel.page.limit {
+            Some(limit) => (start + limit).min(candidates.len()),
+            None => candidates.len(),
+        };
+        let mut lo = start;
+        while lo > 0
+            && score_of(&candidates[lo - 1])
+                == score_of(&candidates[start.min(candidates.len().saturating_sub(1))])
+        {
+            lo -= 1;
+        }
+        let mut hi = end;
+        while hi > 0
+            && hi < candidates.len()
+            && score_of(&candidates[hi]) == score_of(&candidates[hi - 1])
+        {
+            hi += 1;
+        }
+        let window: Vec<Handle> = candidates[lo..hi].to_vec();
+        let ids = ids_of_handles(pieces, &all, &window)?;
+        let mut window = window;
+        window.sort_by(|a, b| {
             score_of(b)
                 .total_cmp(&score_of(a))
                 .then_with(|| ids[a].cmp(&ids[b]))
         });
-        sel.page.apply(ranked)
+        let page: Vec<Handle> = window[start - lo..end - lo].to_vec();
+        let truncated = end < candidates.len();
+        let (view, nodes) = graph_of(pieces, config, &all, &page)?;
+        (page, total, truncated, view, nodes)
     };
-
     timer.lap("search: filter and rank");
-    let snippet_docs: BTreeSet<u32> = page
-        .iter()
-        .filter_map(|node| scored.get(node))
-        .flat_map(|s| s.chunks.iter().take(SNIPPETS_PER_RESULT))
-        .filter_map(|(chunk, ..)| index.chunk_table.get(*chunk as usize))
-        .map(|&(doc, _)| doc)
-        .collect();
-    texts.prefetch(&snippet_docs)?;
+
     let mut results = Vec::with_capacity(page.len());
-    for node in page {
-        let n = &graph.nodes[node as usize];
-        let s = &scored[&node];
+    for (handle, node) in page.iter().zip(&nodes) {
+        let n = &view.graph.nodes[*node as usize];
+        let s = &scored[handle];
         let mut snippets = Vec::new();
-        for (chunk, score, terms, best) in s.chunks.iter().take(SNIPPETS_PER_RESULT) {
-            let Some(&(doc, order)) = index.chunk_table.get(*chunk as usize) else {
+        for (shard, doc, order, score, terms, best) in s.chunks.iter().take(SNIPPETS_PER_RESULT) {
+            let path = &all_doc(&all, *shard, *doc).path;
+            let Some(source) = pieces.doc_source(path)? else {
                 continue;
             };
-            let gdoc = &graph.docs[doc as usize];
-            let Some(c) = view.doc_extraction(doc)?.chunks.get(order as usize) else {
+            let extraction = &source.group.documents[source.index];
+            let Some(c) = extraction.chunks.get(*order as usize) else {
                 continue;
             };
-            let text = texts.chunk_text(doc, order)?;
+            let text = texts.chunk_text(path, *order)?;
             snippets.push(Snippet {
                 chunk_id: c.id.clone(),
-                document_id: document_id(&gdoc.path),
-                source_path: gdoc.path.clone(),
-                source_hash: view.source_hash(doc).to_string(),
+                document_id: document_id(path),
+                source_path: path.clone(),
+                source_hash: pieces.source_hash(path)?,
                 line_start: c.line_start,
                 line_end: c.line_end,
                 score: round(*score, score_rounding),
@@ -414,17 +504,17 @@ pub fn search(
                 text: snippet(&text, &focus_of(&parsed.phrases, best)),
             });
         }
-        let id = view.node_id(node).to_string();
+        let id = view.node_id(*node).to_string();
         results.push(SearchHit {
             id: id.clone(),
             kind: n.kind.type_name().to_string(),
             name: n.name.clone(),
-            score: score_of(&node),
-            source_path: n.doc.map(|d| graph.docs[d as usize].path.clone()),
+            score: score_of(handle),
+            source_path: n.doc.map(|d| view.graph.docs[d as usize].path.clone()),
             snippets,
             explanation: Explanation {
                 matched_terms: s.terms.iter().cloned().collect(),
-                bm25_score: score_of(&node),
+                bm25_score: score_of(handle),
                 name_score: round(s.name, score_rounding),
                 chunk_score: round(s.chunk, score_rounding),
                 tie_break: id,
@@ -442,6 +532,234 @@ pub fn search(
         offset: sel.page.offset,
         truncated,
     })
+}
+
+fn all_doc(all: &Searchable, shard: u8, doc: u32) -> &SearchDoc {
+    let at = all
+        .docs
+        .binary_search_by_key(&shard, |(s, _)| *s)
+        .unwrap_or(0);
+    &all.docs[at].1.docs[doc as usize]
+}
+
+/// The kind of entity a handle names.
+fn kind_of(all: &Searchable, h: Handle) -> NodeKind {
+    match h {
+        Handle::Tech { .. } => NodeKind::Technology,
+        Handle::Doc {
+            shard, doc, local, ..
+        } => {
+            let d = all_doc(all, shard, doc);
+            if local == 0 {
+                NodeKind::Note
+            } else if local <= d.sections {
+                NodeKind::Section
+            } else {
+                NodeKind::Reference
+            }
+        }
+    }
+}
+
+/// The token of a technology hit: its entry in the technologies piece of
+/// the same shard.
+fn token_of(pieces: &RunPieces, shard: u8, local: u32) -> Result<String> {
+    Ok(pieces
+        .tech_shard(shard)?
+        .get(local as usize)
+        .map(|e| e.token())
+        .unwrap_or_default())
+}
+
+/// The text a handle's name index entry was made from (for phrases).
+fn searchable_text(pieces: &RunPieces, all: &Searchable, h: Handle) -> Result<String> {
+    match h {
+        Handle::Tech { shard, local } => Ok(pieces
+            .tech(&token_of(pieces, shard, local)?)?
+            .map(|e| e.surface().to_string())
+            .unwrap_or_default()),
+        Handle::Doc { shard, doc, local } => {
+            let path = &all_doc(all, shard, doc).path;
+            let Some(source) = pieces.doc_source(path)? else {
+                return Ok(String::new());
+            };
+            let x = &source.group.documents[source.index];
+            let part = crate::graph::local::doc_graph(x, &[]);
+            Ok(part
+                .nodes
+                .get(local as usize)
+                .map(|n| crate::index::stage::searchable_name(n, Some(x)))
+                .unwrap_or_default())
+        }
+    }
+}
+
+/// The entity ids of some handles.
+fn ids_of_handles(
+    pieces: &RunPieces,
+    all: &Searchable,
+    handles: &[Handle],
+) -> Result<HashMap<Handle, String>> {
+    handles
+        .par_iter()
+        .map(|h| {
+            let id = match *h {
+                Handle::Tech { shard, local } => format!(
+                    "ent_{}",
+                    hex::encode(crate::link::entries::tech_digest(&token_of(
+                        pieces, shard, local
+                    )?))
+                ),
+                Handle::Doc { shard, doc, local } => {
+                    let path = &all_doc(all, shard, doc).path;
+                    if local == 0 {
+                        crate::graph::model::entity_id(&format!("note:{path}"))
+                    } else {
+                        let source = pieces.doc_source(path)?;
+                        let node = source.and_then(|s| {
+                            let part =
+                                crate::graph::local::doc_graph(&s.group.documents[s.index], &[]);
+                            part.nodes.get(local as usize).cloned()
+                        });
+                        match node {
+                            Some(n) => format!(
+                                "ent_{}",
+                                hex::encode(crate::graph::model::node_digest(path, &n))
+                            ),
+                            None => String::new(),
+                        }
+                    }
+                }
+            };
+            Ok((*h, id))
+        })
+        .collect()
+}
+
+/// The part of the graph holding some handles, and their node numbers.
+fn graph_of(
+    pieces: &RunPieces,
+    config: &crate::config::LoadedConfig,
+    all: &Searchable,
+    handles: &[Handle],
+) -> Result<(GraphView, Vec<u32>)> {
+    let mut docs = BTreeSet::new();
+    let mut techs = BTreeSet::new();
+    for h in handles {
+        match *h {
+            Handle::Doc { shard, doc, .. } => {
+                docs.insert(all_doc(all, shard, doc).path.clone());
+            }
+            Handle::Tech { shard, local } => {
+                techs.insert(token_of(pieces, shard, local)?);
+            }
+        }
+    }
+    // A technology's details name the documents that mention it.
+    for t in &techs {
+        if let Some(entry) = pieces.tech(t)? {
+            docs.extend(entry.docs.iter().map(|d| d.path.clone()));
+        }
+    }
+    // A reference's details name its target document.
+    for h in handles {
+        if let Handle::Doc { shard, doc, local } = *h
+            && local > all_doc(all, shard, doc).sections
+        {
+            let path = &all_doc(all, shard, doc).path;
+            if let Some(part) = pieces.doc_part(path)? {
+                docs.extend(part.targets.iter().flatten().cloned());
+            }
+        }
+    }
+    let view = pieces.subgraph(&docs, &techs, &config.profile().linking.cooccurrence)?;
+    let doc_index: HashMap<&str, u32> = view
+        .graph
+        .docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.path.as_str(), i as u32))
+        .collect();
+    // Each document's first section or reference node, and each
+    // technology's node.
+    let mut first_local: Vec<Option<u32>> = vec![None; view.graph.docs.len()];
+    let mut tech_node: HashMap<String, u32> = HashMap::new();
+    for (i, n) in view.graph.nodes.iter().enumerate() {
+        match n.doc {
+            Some(d) if n.kind != NodeKind::Note => {
+                if let Some(slot) = first_local.get_mut(d as usize)
+                    && slot.is_none()
+                {
+                    *slot = Some(i as u32);
+                }
+            }
+            None => {
+                tech_node.insert(crate::graph::build::technology_token(&n.name), i as u32);
+            }
+            _ => {}
+        }
+    }
+    let nodes = handles
+        .iter()
+        .map(|h| -> Result<u32> {
+            Ok(match *h {
+                Handle::Doc { shard, doc, local } => {
+                    let path = all_doc(all, shard, doc).path.as_str();
+                    let d = doc_index.get(path).copied().unwrap_or(0);
+                    match first_local.get(d as usize).copied().flatten() {
+                        Some(first) if local > 0 => first + local - 1,
+                        _ => d,
+                    }
+                }
+                Handle::Tech { shard, local } => tech_node
+                    .get(&token_of(pieces, shard, local)?)
+                    .copied()
+                    .unwrap_or(0),
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok((view, nodes))
+}
+
+/// Chunk texts, read a documents piece at a time.
+struct Texts<'a> {
+    pieces: &'a RunPieces,
+    shards: HashMap<u8, Vec<DocumentRecord>>,
+}
+
+impl<'a> Texts<'a> {
+    fn new(pieces: &'a RunPieces) -> Texts<'a> {
+        Texts {
+            pieces,
+            shards: HashMap::new(),
+        }
+    }
+
+    fn chunk_text(&mut self, path: &str, order: u32) -> Result<String> {
+        let table = self.pieces.table(PieceKind::Documents)?;
+        let shard = table.shard(crate::store::table::document_byte(path));
+        if !self.shards.contains_key(&shard) {
+            let docs = match table.get(shard) {
+                Some(id) => {
+                    let records = self.pieces.records(shard)?;
+                    crate::ingest::read_documents(&self.pieces.reader.layout, id, &records)?
+                }
+                None => Vec::new(),
+            };
+            self.shards.insert(shard, docs);
+        }
+        let docs = &self.shards[&shard];
+        Ok(docs
+            .binary_search_by(|d| d.path.as_str().cmp(path))
+            .ok()
+            .and_then(|i| {
+                let d = &docs[i];
+                d.chunks
+                    .get(order as usize)
+                    .map(|c| d.chunk_text(c).to_string())
+            })
+            .unwrap_or_default())
+    }
 }
 
 #[cfg(test)]

@@ -2,14 +2,17 @@
 //!
 //! ```text
 //! <root>/.pkg/profiles/<profile>/
-//!   store.json        store marker + state: schema version, current run,
-//!                     run log, size counters (replaced atomically; the
-//!                     commit point of every write)
-//!   objects/ab/<id>   content-addressed, zstd-compressed artifacts
+//!   store.json        store marker + head: schema version, current run,
+//!                     the trail's newest entry and seal, size counters
+//!                     (replaced atomically; the commit point of every write)
+//!   objects/ab/<id>   content-addressed, zstd-compressed pieces
 //!   runs/<run_id>/    one directory per run: stage manifests, the config
 //!                     snapshot and the replay log
+//!   log/<seq>.json    the sealed trail, one entry per event (see `chain`)
 //!   secrets/          the redaction key (mode 0600)
-//!   tmp/<txn>/        staging area of a write in progress
+//!   cache/            scratch: what the last run learnt about the files
+//!                     (sizes, times, SHA-256), never part of a run
+//!   tmp/<txn>/        scratch: staging area of a write in progress
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -20,6 +23,29 @@ pub const RUNS_DIR: &str = "runs";
 pub const TMP_DIR: &str = "tmp";
 pub const SECRETS_DIR: &str = "secrets";
 pub const KEY_FILE: &str = "redaction.key";
+pub const LOG_DIR: &str = super::chain::LOG_DIR;
+pub const CACHE_DIR: &str = "cache";
+/// Where the marker of an earlier layout (schema v2) is kept once a newer
+/// store replaced it, until `gc` removes that layout.
+pub const RETIRED_MARKER: &str = "store.v2.json";
+
+/// Top-level entries earlier layouts left: the Python tool's store, and
+/// the marker of a schema this binary replaced. `validate-store` lists
+/// them as leftovers; `gc` removes them.
+pub const LEGACY_ENTRIES: &[&str] = &[
+    "sources",
+    "documents",
+    "segments",
+    "chunks",
+    "entities",
+    "claims",
+    "links",
+    "indexes",
+    "provenance",
+    "ner",
+    "store.json.superseded",
+    RETIRED_MARKER,
+];
 
 /// Paths of one profile's store.
 #[derive(Debug, Clone)]
@@ -38,9 +64,6 @@ impl StoreLayout {
         }
     }
 
-    pub fn pkg_dir(&self) -> PathBuf {
-        self.root.join(".pkg")
-    }
     pub fn store_file(&self) -> PathBuf {
         self.dir.join(STORE_FILE)
     }
@@ -59,6 +82,12 @@ impl StoreLayout {
     }
     pub fn tmp_dir(&self) -> PathBuf {
         self.dir.join(TMP_DIR)
+    }
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.join(LOG_DIR)
+    }
+    pub fn cache_dir(&self) -> PathBuf {
+        self.dir.join(CACHE_DIR)
     }
     pub fn key_file(&self) -> PathBuf {
         self.dir.join(SECRETS_DIR).join(KEY_FILE)

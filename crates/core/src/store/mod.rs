@@ -6,15 +6,22 @@
 //! interrupted writes, and publishes through [`txn::Txn`]. Both check the
 //! store's schema version first (see [`check_compatibility`]) and refuse
 //! before touching anything.
+//!
+//! The format itself: [`piece`] (content-addressed pieces and their kinds),
+//! [`table`] (which piece holds each shard), [`chain`] (the sealed trail
+//! of events), [`state`] (`store.json`, the head).
 
 pub mod budget;
+pub mod chain;
 pub mod clock;
 pub mod fault;
 pub mod fsutil;
+pub mod id;
 pub mod layout;
 pub mod lock;
-pub mod objects;
+pub mod piece;
 pub mod state;
+pub mod table;
 pub mod txn;
 
 use crate::error::{Error, IoContext, Result};
@@ -291,6 +298,29 @@ impl StoreReader {
     ) -> Result<Option<T>> {
         read_stage_manifest(&self.layout, &self.state, run_id, stage)
     }
+
+    /// The run's manifests, read and checked (see [`crate::pipeline::manifest::RunManifests`]).
+    pub fn run(&self, run_id: &str) -> Result<crate::pipeline::manifest::RunManifests> {
+        crate::pipeline::manifest::RunManifests::read(&self.layout, &self.state, run_id)
+    }
+
+    /// The SHA-256 and size the trail recorded for a file of a run (the
+    /// latest entry that wrote it), `None` if no entry names it.
+    pub fn sealed_file(&self, run_id: &str, rel: &str) -> Result<Option<chain::FileSeal>> {
+        let Some(run) = self.state.runs.get(run_id) else {
+            return Ok(None);
+        };
+        let mut found = None;
+        for seq in run.seq.max(1)..=self.state.head {
+            let sealed = chain::read_entry(&self.layout, seq)?;
+            if sealed.entry.run_id.as_deref() == Some(run_id)
+                && let Some(file) = sealed.entry.files.get(rel)
+            {
+                found = Some(file.clone());
+            }
+        }
+        Ok(found)
+    }
 }
 
 pub(crate) fn resolve_run_id(
@@ -354,6 +384,15 @@ pub(crate) fn read_stage_manifest<T: DeserializeOwned>(
         .map_err(|e| Error::corrupt(&path, format!("unreadable {stage} manifest: {e}")))
 }
 
+/// A store marker a writer replaces.
+#[derive(Debug, Clone)]
+pub enum Superseded {
+    /// Damaged or without a usable version.
+    Unreadable(PathBuf),
+    /// A valid marker of an earlier schema (kept, byte for byte).
+    Earlier(PathBuf),
+}
+
 /// How long a writer waits for another writer by default.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -365,8 +404,10 @@ pub struct StoreWriter {
     pub support: SchemaSupport,
     /// What recovery rolled back when the lock was taken.
     pub recovery: Recovery,
-    /// Set when this writer is replacing an unreadable store marker.
-    pub superseded_marker: Option<PathBuf>,
+    /// Set when this writer replaces the marker of a store it cannot use:
+    /// an unreadable marker is set aside as `store.json.superseded`, the
+    /// marker of an earlier schema kept as [`layout::RETIRED_MARKER`].
+    pub superseded_marker: Option<Superseded>,
     /// Directories this writer created (removed again if nothing commits).
     created: Vec<PathBuf>,
     committed: bool,
@@ -414,9 +455,14 @@ impl StoreWriter {
             {
                 (*state, None)
             }
-            Found::Ours(_) | Found::Unreadable { .. } => (
+            Found::Ours(_) => {
+                let mut state = StoreState::new(&layout.profile, &support.writes.to_string());
+                state.retired_marker = Some(layout::RETIRED_MARKER.to_string());
+                (state, Some(Superseded::Earlier(layout.store_file())))
+            }
+            Found::Unreadable { .. } => (
                 StoreState::new(&layout.profile, &support.writes.to_string()),
-                Some(layout.store_file()),
+                Some(Superseded::Unreadable(layout.store_file())),
             ),
             Found::Absent | Found::Legacy { .. } => (
                 StoreState::new(&layout.profile, &support.writes.to_string()),
@@ -437,15 +483,8 @@ impl StoreWriter {
     }
 
     /// Starts a transaction.
-    pub fn begin(&self) -> Txn {
-        let last = self
-            .state
-            .last_txn
-            .as_deref()
-            .and_then(|t| t.strip_prefix("txn-"))
-            .and_then(|n| n.parse::<u64>().ok())
-            .unwrap_or(0);
-        Txn::new(last + 1)
+    pub fn begin(&self) -> Result<Txn> {
+        Txn::begin(&self.layout)
     }
 
     /// True if the store has never been committed to (no marker yet).
@@ -482,19 +521,12 @@ impl StoreWriter {
     /// Publishes a transaction: advances the counters by what it adds, lets
     /// `update` record runs and the current pointer, and commits.
     pub fn commit(&mut self, txn: Txn, update: impl FnOnce(&mut StoreState)) -> Result<()> {
-        if let Some(marker) = self.superseded_marker.take() {
-            // Keep the unreadable marker's bytes for the record; it is
-            // replaced, not edited.
-            let kept = marker.with_extension("json.superseded");
-            fs::rename(&marker, &kept).ctx("set aside unreadable store marker", &marker)?;
-        }
+        self.set_aside_marker()?;
         let mut next = self.state.clone();
-        next.accounting.bytes += txn.added_bytes();
-        next.accounting.files += txn.added_files();
-        next.schema_version = self.support.writes.to_string().max(next.schema_version);
+        next.schema_version = self.support.writes.to_string();
         next.written_by = format!("auditgraph {}", crate::version::AUDITGRAPH_VERSION);
         update(&mut next);
-        self.state = txn.commit(&self.layout, next)?;
+        self.state = txn.commit(next, false)?;
         self.committed = true;
         Ok(())
     }
@@ -505,9 +537,31 @@ impl StoreWriter {
         let mut next = self.state.clone();
         next.written_by = format!("auditgraph {}", crate::version::AUDITGRAPH_VERSION);
         update(&mut next);
-        self.state = txn.commit(&self.layout, next)?;
+        self.state = txn.commit(next, true)?;
         self.committed = true;
         Ok(())
+    }
+
+    /// Before the first commit over a marker this binary cannot use: an
+    /// unreadable marker is renamed aside; an earlier schema's marker is
+    /// copied to [`layout::RETIRED_MARKER`] (synced) and then replaced by
+    /// the commit's rename, so that a crash in between leaves it in charge.
+    fn set_aside_marker(&mut self) -> Result<()> {
+        match self.superseded_marker.take() {
+            None => Ok(()),
+            Some(Superseded::Unreadable(marker)) => {
+                // Keep the unreadable marker's bytes for the record; it is
+                // replaced, not edited.
+                let kept = marker.with_extension("json.superseded");
+                fs::rename(&marker, &kept).ctx("set aside unreadable store marker", &marker)
+            }
+            Some(Superseded::Earlier(marker)) => {
+                let kept = self.layout.dir.join(layout::RETIRED_MARKER);
+                let bytes = fs::read(&marker).ctx("read", &marker)?;
+                fsutil::write_synced(&kept, &bytes)?;
+                fsutil::sync_dir(&self.layout.dir)
+            }
+        }
     }
 
     pub fn resolve_run(&self, spec: Option<&str>) -> Result<String> {

@@ -1,7 +1,9 @@
-//! `store.json`: the store marker and the state of the store, replaced
-//! atomically by every write. It is the single source of truth for which
-//! runs exist, which one is current and how big the store is; files on disk
-//! that it does not account for are leftovers of interrupted writes.
+//! `store.json`: the store marker and the head of the store, replaced
+//! atomically by every write (the commit point). It names the current run,
+//! the newest entry of the trail (its seq and seal, see [`super::chain`])
+//! and the size counters; its list of runs is a cache of what the trail
+//! says, checked by `validate-store`. Files on disk that it does not account
+//! for are leftovers of interrupted writes.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -20,23 +22,30 @@ pub struct StoreState {
     /// The current run: what read commands use and what the next run builds
     /// on. Never derived by sorting run ids.
     pub current_run: Option<String>,
-    /// Every published run, by id.
+    /// Every run the store holds (not removed by `gc`), by id.
     pub runs: BTreeMap<String, RunEntry>,
-    /// The run log: one entry per command that published or re-selected a
-    /// run, in order. `seq` increases by one per entry.
-    pub log: Vec<LogEntry>,
-    /// Bytes and files under `objects/` and `runs/` that published runs
-    /// account for, maintained on every write (verified by `validate-store`).
+    /// The seq of the newest trail entry (0: none yet).
+    #[serde(default)]
+    pub head: u64,
+    /// The seal: SHA-256 of the newest trail entry's bytes.
+    #[serde(default)]
+    pub seal: Option<String>,
+    /// Bytes and files under `objects/`, `runs/` and `log/` that the store
+    /// accounts for, maintained on every write (verified by `validate-store`).
     pub accounting: Accounting,
     /// The id of the last committed write transaction (lets recovery tell a
     /// committed transaction's staging leftovers from an interrupted one).
     pub last_txn: Option<String>,
+    /// Set when this store replaced the marker of an earlier layout, which
+    /// was kept under this name (removed with that layout by `gc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_marker: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunEntry {
     pub schema_version: String,
-    /// Log sequence number of the first publication.
+    /// Seq of the trail entry that published it.
     pub seq: u64,
     /// Published stage manifests by stage name.
     pub stages: BTreeMap<String, StageEntry>,
@@ -50,15 +59,6 @@ pub struct StageEntry {
     pub manifest: String,
     /// SHA-256 of the manifest file's bytes.
     pub sha256: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LogEntry {
-    pub seq: u64,
-    pub run_id: String,
-    pub command: String,
-    /// Wall-clock time of publication (never hashed).
-    pub wall_clock_at: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -76,14 +76,12 @@ impl StoreState {
             written_by: format!("auditgraph {}", crate::version::AUDITGRAPH_VERSION),
             current_run: None,
             runs: BTreeMap::new(),
-            log: Vec::new(),
+            head: 0,
+            seal: None,
             accounting: Accounting::default(),
             last_txn: None,
+            retired_marker: None,
         }
-    }
-
-    pub fn next_seq(&self) -> u64 {
-        self.log.last().map(|e| e.seq + 1).unwrap_or(1)
     }
 
     /// Runs ordered by first publication, oldest first.
@@ -91,15 +89,6 @@ impl StoreState {
         let mut runs: Vec<_> = self.runs.iter().collect();
         runs.sort_by_key(|(id, entry)| (entry.seq, (*id).clone()));
         runs
-    }
-
-    /// Wall-clock time a run was last published or selected.
-    pub fn last_published_at(&self, run_id: &str) -> Option<&str> {
-        self.log
-            .iter()
-            .rev()
-            .find(|e| e.run_id == run_id)
-            .map(|e| e.wall_clock_at.as_str())
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
