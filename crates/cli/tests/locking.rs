@@ -94,3 +94,58 @@ fn two_ingests_at_once_both_finish_and_the_store_stays_valid() {
     assert_eq!(report["status"], "pass", "{report}");
     assert_eq!(ws.state()["runs"].as_object().unwrap().len(), 1);
 }
+
+/// A writer builds without the lock and takes it only to publish: while
+/// one `run` is paused after building (as a long build would be), another
+/// `run` publishes at once; the paused one then finds the store moved and
+/// plans again from what is on disk, never publishing its stale build.
+#[test]
+fn a_writer_holds_the_lock_only_to_publish() {
+    let ws = Ws::new();
+    notes(&ws, 20);
+    ws.json(&["run"]);
+    ws.write("n/0001.md", "# N1\n\nthe first edit\n");
+    let slow = command()
+        .arg("--root")
+        .arg(ws.root())
+        .args(["--json", "run"])
+        .env("AUDITGRAPH_PAUSE", "publish:before-lock")
+        .env("AUDITGRAPH_PAUSE_MS", "4000")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the slow writer has built and paused.
+    let started = std::time::Instant::now();
+    let staging = ws.store().join("tmp");
+    let building = || std::fs::read_dir(&staging).is_ok_and(|mut d| d.next().is_some());
+    while !building() && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    ws.write("n/0002.md", "# N2\n\nthe second edit\n");
+    let fast_started = std::time::Instant::now();
+    let fast = ws.json(&["run"]);
+    let fast_took = fast_started.elapsed();
+    assert_eq!(fast["detail"]["outcome"], "published", "{fast}");
+    let slow: Run = slow.wait_with_output().unwrap().into();
+    let slow = slow.ok();
+    assert!(
+        fast_took < std::time::Duration::from_millis(3500),
+        "the second writer waited for the paused one ({fast_took:?})"
+    );
+    let doc = slow.json();
+    // The paused writer built a run of the first edit only; back from its
+    // pause it found the store moved, planned again from what is on disk
+    // (both edits), and found that run published by the other writer.
+    let current = ws.current_run();
+    assert_eq!(fast["detail"]["run_id"], current.as_str());
+    assert_eq!(doc["detail"]["run_id"], current.as_str(), "{doc}");
+    assert_eq!(doc["detail"]["outcome"], "up_to_date", "{doc}");
+    let hit = ws.json(&["query", "--q", "second edit"]);
+    assert!(hit.to_string().contains("n/0002.md"), "{hit}");
+    let hit = ws.json(&["query", "--q", "first edit"]);
+    assert!(hit.to_string().contains("n/0001.md"), "{hit}");
+    let report = ws.json(&["validate-store"]);
+    assert_eq!(report["status"], "pass", "{report}");
+}

@@ -143,6 +143,11 @@ impl Error {
         }
     }
 
+    /// An I/O error because a path does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+
     pub fn corrupt(path: impl Into<PathBuf>, detail: impl Into<String>) -> Error {
         Error::Corrupt {
             path: path.into(),

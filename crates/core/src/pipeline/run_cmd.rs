@@ -125,11 +125,39 @@ pub fn execute(
     let mut timer = crate::progress::Timer::start();
     let mut writer = open_writer(ws, access, opts)?;
     timer.lap("open store");
+    // Build without the lock, take it back to publish; if another writer
+    // published meanwhile, build again on its run. After a few such
+    // rounds, keep the lock for the whole build so this one finishes.
+    for round in 0.. {
+        if round < MAX_UNLOCKED_ROUNDS {
+            writer.unlock();
+        }
+        if let Some(report) = attempt(ws, opts, &command, &mut writer, &mut timer)? {
+            return Ok(report);
+        }
+    }
+    unreachable!("the last round holds the lock, so it publishes")
+}
+
+/// How many times a build runs without the lock before it holds it.
+const MAX_UNLOCKED_ROUNDS: u32 = 3;
+
+/// One build of `command` on the writer's current state, published under
+/// the lock; `None` if another writer moved the store before the lock was
+/// taken back (nothing was published; the writer holds the new state).
+fn attempt(
+    ws: &Workspace,
+    opts: &WriteOptions<'_>,
+    command: &Command,
+    writer: &mut StoreWriter,
+    timer: &mut crate::progress::Timer,
+) -> Result<Option<PipelineReport>> {
+    let command = command.clone();
     let mut txn = writer.begin()?;
-    let redactor = redactor_for(ws, &writer, &mut txn)?;
+    let redactor = redactor_for(ws, writer, &mut txn)?;
     // A rebuild uses no cache, so it never needs (or trusts) the current run.
     let fresh = matches!(command, Command::Rebuild | Command::Replay(_));
-    let base = if fresh { None } else { base_run(&writer)? };
+    let base = if fresh { None } else { base_run(writer)? };
     let schema = writer.support.writes.to_string();
     let mode = match &command {
         Command::Run | Command::Ingest => IngestMode::Incremental,
@@ -171,7 +199,7 @@ pub fn execute(
     timer.lap("plan");
     let config_hash = ws.config.config_hash();
     let canonical = run_id(&plan.inputs_hash, &config_hash, &schema);
-    let id = usable_run_id(&writer, &canonical);
+    let id = usable_run_id(writer, &canonical);
     let existed = writer.state.runs.contains_key(&id);
     let was_current = writer.state.current_run.as_deref() == Some(id.as_str());
     let stored: Option<RunManifests> = if existed {
@@ -189,13 +217,16 @@ pub fn execute(
 
     if complete && !fresh {
         // The run exists with every stage wanted: nothing to compute.
+        if !writer.relock(opts.lock_timeout, opts.on_wait)? {
+            return Ok(None);
+        }
         let manifests = stored.as_ref().map(|m| m.ingest.clone());
         let counts: IngestCounts = manifests
             .as_ref()
             .map(|m| m.counts_as())
             .unwrap_or_default();
         let published = publish(
-            &mut writer,
+            writer,
             txn,
             PublishPlan {
                 run_id: id.clone(),
@@ -210,7 +241,7 @@ pub fn execute(
             &ws.config.config.storage.footprint_budget,
         )?;
         new_cache.save(&ws.layout);
-        return Ok(PipelineReport {
+        return Ok(Some(PipelineReport {
             manifest_path: ws.layout.run_dir(&id).join("ingest-manifest.json"),
             outcome: if was_current {
                 "up_to_date"
@@ -228,7 +259,7 @@ pub fn execute(
             published,
             recovery: writer.recovery.clone(),
             comparison: None,
-        });
+        }));
     }
 
     // Build. A fresh derivation of a stored run is only compared with it:
@@ -326,11 +357,11 @@ pub fn execute(
     timer.lap("extract, link, index");
 
     let differences = match (&stored, verify) {
-        (Some(stored), true) => verify_against_stored(&writer, stored, &manifests)?,
+        (Some(stored), true) => verify_against_stored(writer, stored, &manifests)?,
         _ => Vec::new(),
     };
     let comparison = match &command {
-        Command::Replay(target) => Some(compare_outputs(&writer, target, &manifests)?),
+        Command::Replay(target) => Some(compare_outputs(writer, target, &manifests)?),
         _ => None,
     };
     let snapshot = manifest_bytes(&ws.config.snapshot());
@@ -366,8 +397,13 @@ pub fn execute(
     };
     timer.lap("redaction postcondition");
     let plan_stages = if verify { Vec::new() } else { manifests };
+    crate::store::fault::pause("publish:before-lock");
+    if !writer.relock(opts.lock_timeout, opts.on_wait)? {
+        return Ok(None);
+    }
+    timer.lap("wait for the lock");
     let published = publish(
-        &mut writer,
+        writer,
         txn,
         PublishPlan {
             run_id: id.clone(),
@@ -391,7 +427,7 @@ pub fn execute(
         (true, true, _) => "completed",
         (true, false, _) => "reselected",
     };
-    Ok(PipelineReport {
+    Ok(Some(PipelineReport {
         manifest_path: ws.layout.run_dir(&id).join("ingest-manifest.json"),
         run_id: id,
         outcome,
@@ -405,7 +441,7 @@ pub fn execute(
         published,
         recovery: writer.recovery.clone(),
         comparison,
-    })
+    }))
 }
 
 /// The records of a run that need a look (skipped, failed, or read with a

@@ -411,7 +411,21 @@ pub struct StoreWriter {
     /// Directories this writer created (removed again if nothing commits).
     created: Vec<PathBuf>,
     committed: bool,
-    _lock: lock::WriterLock,
+    /// `None` while the writer builds without the lock (see
+    /// [`StoreWriter::unlock`]).
+    lock: Option<lock::WriterLock>,
+    /// The SHA-256 of the marker (`store.json`) the state was read from
+    /// (`None`: no marker): every publish replaces the marker, so a
+    /// different digest means another writer published.
+    marker: Option<[u8; 32]>,
+}
+
+/// The SHA-256 of the store's marker file, `None` if there is none.
+fn marker_digest(layout: &StoreLayout) -> Option<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    fs::read(layout.store_file())
+        .ok()
+        .map(|bytes| Sha256::digest(&bytes).into())
 }
 
 impl StoreWriter {
@@ -470,7 +484,9 @@ impl StoreWriter {
             ),
         };
         let recovery = txn::recover(&layout, Some(&state))?;
+        let marker = marker_digest(&layout);
         Ok(StoreWriter {
+            marker,
             layout,
             state,
             support,
@@ -478,8 +494,57 @@ impl StoreWriter {
             superseded_marker,
             created,
             committed: false,
-            _lock: lock,
+            lock: Some(lock),
         })
+    }
+
+    /// Releases the lock while the caller builds: pieces are staged in the
+    /// writer's own transaction directory (which recovery by other writers
+    /// leaves alone while it is live), so readers and other writers go on.
+    /// [`StoreWriter::relock`] takes it back to publish.
+    pub fn unlock(&mut self) {
+        self.lock = None;
+    }
+
+    /// Takes the lock back (waiting as [`StoreWriter::open`] does) and
+    /// reads the store again. True if nothing was published meanwhile (the
+    /// build's base is still the store's head); false if another writer
+    /// moved it, in which case this writer now holds the new state and the
+    /// caller builds again.
+    pub fn relock(&mut self, lock_timeout: Duration, on_wait: &dyn Fn()) -> Result<bool> {
+        if self.lock.is_some() {
+            return Ok(true);
+        }
+        let lock = lock::acquire(&self.layout.lock_target(), lock_timeout, on_wait)?;
+        let marker = marker_digest(&self.layout);
+        let moved = marker != self.marker;
+        self.lock = Some(lock);
+        if moved {
+            let found = inspect(&self.layout)?;
+            match found {
+                Found::Ours(state)
+                    if SchemaVersion::parse(&state.schema_version)
+                        .is_some_and(|v| self.support.can_read(v)) =>
+                {
+                    self.state = *state;
+                    self.superseded_marker = None;
+                    self.marker = marker;
+                }
+                found => {
+                    // What another writer left is not a store this one
+                    // builds on: refuse as a fresh open would.
+                    check_compatibility(&self.layout, &found, Access::Write, self.support)?;
+                    return Err(Error::Failed {
+                        message: format!(
+                            "another auditgraph process changed the store at {} while this one was building; run the command again",
+                            self.layout.dir.display()
+                        ),
+                    });
+                }
+            }
+            self.recovery = txn::recover(&self.layout, Some(&self.state))?;
+        }
+        Ok(!moved)
     }
 
     /// Starts a transaction.
@@ -521,12 +586,14 @@ impl StoreWriter {
     /// Publishes a transaction: advances the counters by what it adds, lets
     /// `update` record runs and the current pointer, and commits.
     pub fn commit(&mut self, txn: Txn, update: impl FnOnce(&mut StoreState)) -> Result<()> {
+        self.require_lock()?;
         self.set_aside_marker()?;
         let mut next = self.state.clone();
         next.schema_version = self.support.writes.to_string();
         next.written_by = format!("auditgraph {}", crate::version::AUDITGRAPH_VERSION);
         update(&mut next);
         self.state = txn.commit(next, false)?;
+        self.marker = marker_digest(&self.layout);
         self.committed = true;
         Ok(())
     }
@@ -534,12 +601,25 @@ impl StoreWriter {
     /// Commits a transaction whose `update` sets the counters itself (`gc`
     /// recomputes them from the files the kept runs account for).
     pub fn commit_exact(&mut self, txn: Txn, update: impl FnOnce(&mut StoreState)) -> Result<()> {
+        self.require_lock()?;
         let mut next = self.state.clone();
         next.written_by = format!("auditgraph {}", crate::version::AUDITGRAPH_VERSION);
         update(&mut next);
         self.state = txn.commit(next, true)?;
+        self.marker = marker_digest(&self.layout);
         self.committed = true;
         Ok(())
+    }
+
+    /// Publishing without the lock would be a bug in the caller.
+    fn require_lock(&self) -> Result<()> {
+        if self.lock.is_some() {
+            Ok(())
+        } else {
+            Err(Error::Failed {
+                message: "internal error: a commit was attempted without the writer lock; nothing was written".to_string(),
+            })
+        }
     }
 
     /// Before the first commit over a marker this binary cannot use: an
@@ -592,7 +672,14 @@ impl Drop for StoreWriter {
         }
         // Nothing was published: remove the (empty) directories opening the
         // store created, so a refused or blocked first write leaves the
-        // workspace as it was. The lock is still held here.
+        // workspace as it was; only under the lock (another writer may be
+        // creating the same directories).
+        if self.lock.is_none() {
+            match lock::acquire(&self.layout.lock_target(), Duration::ZERO, &|| {}) {
+                Ok(lock) => self.lock = Some(lock),
+                Err(_) => return,
+            }
+        }
         for path in self.created.iter().rev() {
             let _ = fs::remove_dir(path);
         }

@@ -92,6 +92,24 @@ pub struct Txn {
 impl Txn {
     /// Opens a transaction with a fresh staging directory.
     pub fn begin(layout: &StoreLayout) -> Result<Txn> {
+        // Another writer's recovery removes staging directories whose
+        // `live` file is not locked, and an ending transaction removes an
+        // empty `tmp/`: both can strike between our mkdir and our lock.
+        // Such a loss shows as a missing path or as a `live` file that is
+        // no longer the one we locked; start again under a new name.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match Txn::try_begin(layout) {
+                Ok(txn) => return Ok(txn),
+                Err(e) if attempts < 5 && e.is_not_found() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn try_begin(layout: &StoreLayout) -> Result<Txn> {
+        use std::os::unix::fs::MetadataExt;
         let mut raw = [0u8; 8];
         getrandom::fill(&mut raw).map_err(|e| Error::Failed {
             message: format!("cannot name a write transaction: no randomness available ({e})"),
@@ -103,6 +121,15 @@ impl Txn {
         let live_path = staging.join(LIVE_FILE);
         let live = fs::File::create(&live_path).ctx("create", &live_path)?;
         live.lock().ctx("lock", &live_path)?;
+        let ours = live.metadata().ctx("inspect", &live_path)?;
+        let there = fs::metadata(&live_path).ctx("inspect", &live_path)?;
+        if (ours.dev(), ours.ino()) != (there.dev(), there.ino()) {
+            return Err(Error::io(
+                "lock",
+                &live_path,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
         Ok(Txn {
             id,
             layout: layout.clone(),
