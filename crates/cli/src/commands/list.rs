@@ -4,14 +4,35 @@ use crate::cli::SelectArgs;
 use crate::commands::query::selection;
 use crate::context::Context;
 use crate::error::CliResult;
+use auditgraph_core::query::list;
 use auditgraph_core::query::load::Need;
-use auditgraph_core::query::select::{self, summary};
-use serde_json::json;
+use auditgraph_core::query::select::{self, Selection, summary};
+use serde_json::{Value, json};
 
 pub fn run(ctx: &Context, args: &SelectArgs, count: bool, group_by: Option<&str>) -> CliResult {
     let sel = selection(args, 100)?;
     let ws = ctx.workspace()?;
-    let run = ctx.open_run(&ws, args.run.run_id.as_deref(), Need::Graph)?;
+    let run = args.run.run_id.as_deref();
+    // A plain listing reads the entity pieces, not the whole graph.
+    if group_by.is_none() && (count && sel.wheres.is_empty() || !count && list::answers(&sel)) {
+        let pieces = ctx.open_pieces(&ws, run, Need::Graph)?;
+        if count {
+            let n = list::count(&pieces, &sel)?;
+            ctx.out.result(&json!({ "count": n }), || n.to_string());
+            return Ok(());
+        }
+        let page = list::page(&pieces, &ws.config, &sel)?;
+        render_page(
+            ctx,
+            &sel,
+            page.results,
+            &page.summaries,
+            page.total,
+            page.truncated,
+        );
+        return Ok(());
+    }
+    let run = ctx.open_run(&ws, run, Need::Graph)?;
     let view = &run.view;
     let all: Vec<u32> = (0..view.graph.nodes.len() as u32).collect();
     let kept = select::filter(view, all, &sel)?;
@@ -38,6 +59,20 @@ pub fn run(ctx: &Context, args: &SelectArgs, count: bool, group_by: Option<&str>
         .iter()
         .map(|n| view.entity(*n))
         .collect::<Result<Vec<_>, _>>()?;
+    let summaries: Vec<Value> = page.iter().map(|n| summary(view, *n)).collect();
+    render_page(ctx, &sel, results, &summaries, total, truncated);
+    Ok(())
+}
+
+/// One page of entities: the JSON document, or one line per entity.
+fn render_page(
+    ctx: &Context,
+    sel: &Selection,
+    results: Vec<Value>,
+    summaries: &[Value],
+    total: usize,
+    truncated: bool,
+) {
     let doc = json!({
         "results": results,
         "total_count": total,
@@ -47,8 +82,7 @@ pub fn run(ctx: &Context, args: &SelectArgs, count: bool, group_by: Option<&str>
     });
     ctx.out.result(&doc, || {
         let mut s = String::new();
-        for n in &page {
-            let v = summary(view, *n);
+        for v in summaries {
             s.push_str(&format!(
                 "{:<14} {:<40} {}  {}\n",
                 v["type"].as_str().unwrap_or(""),
@@ -59,7 +93,7 @@ pub fn run(ctx: &Context, args: &SelectArgs, count: bool, group_by: Option<&str>
         }
         s.push_str(&format!(
             "{} of {} entit{}{}",
-            page.len(),
+            summaries.len(),
             total,
             if total == 1 { "y" } else { "ies" },
             if truncated {
@@ -70,7 +104,6 @@ pub fn run(ctx: &Context, args: &SelectArgs, count: bool, group_by: Option<&str>
         ));
         s
     });
-    Ok(())
 }
 
 /// At most `n` characters, with an ellipsis when cut.

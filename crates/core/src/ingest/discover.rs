@@ -10,6 +10,7 @@
 
 use crate::config::Profile;
 use crate::error::{Error, Result};
+use crate::ingest::statcache::FileStat;
 use crate::paths::{join_inside, relative_posix};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use rayon::prelude::*;
@@ -59,6 +60,9 @@ pub struct Discovered {
     /// Size for files that are not read; files to read get theirs when
     /// opened (from the open handle, so it is the size that was read).
     pub size: u64,
+    /// A regular file's stat when it was listed (symbolic links: `None`):
+    /// matched against the stat cache, an unchanged file is not opened.
+    pub stat: Option<FileStat>,
     /// `None` if the file is to be read and parsed.
     pub unread: Option<Unread>,
     /// Extra detail for the record (e.g. where a refused link points).
@@ -145,38 +149,36 @@ pub fn discover(root: &Path, profile: &Profile) -> Result<Discovery> {
             }
         };
         if meta.is_dir() {
-            walk_dir(
-                root,
-                &store_dir,
-                &start,
-                &filters,
-                &mut found,
-                &mut discovery.warnings,
-            )?;
+            let walked = walk_dir(root, &store_dir, &start, &filters);
+            found.extend(walked.found);
+            discovery.warnings.extend(walked.warnings);
         } else {
-            found.extend(visit_entry(root, &start, meta.file_type(), &filters));
+            let stat = meta.is_file().then(|| FileStat::of(&meta));
+            found.extend(visit_entry(root, &start, meta.file_type(), stat, &filters));
         }
     }
     discovery.files = found.into_values().collect();
     Ok(discovery)
 }
 
-fn walk_dir(
-    root: &Path,
-    store_dir: &Path,
-    dir: &Path,
-    filters: &Filters,
-    found: &mut BTreeMap<String, Discovered>,
-    warnings: &mut Vec<String>,
-) -> Result<()> {
+/// What one directory's walk found (in no particular order).
+#[derive(Default)]
+struct Walked {
+    found: Vec<(String, Discovered)>,
+    warnings: Vec<String>,
+}
+
+/// Walks a directory; its subdirectories are walked in parallel.
+fn walk_dir(root: &Path, store_dir: &Path, dir: &Path, filters: &Filters) -> Walked {
+    let mut walked = Walked::default();
     if dir == store_dir {
-        return Ok(());
+        return walked;
     }
     if dir != root
         && let Some(rel) = relative_posix(root, dir)
         && filters.dir_prunes.is_match(&rel)
     {
-        return Ok(());
+        return walked;
     }
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
@@ -184,41 +186,51 @@ fn walk_dir(
             // An unreadable directory is recorded as one unreadable entry,
             // and said: everything under it is left out.
             let rel = relative_posix(root, dir).unwrap_or_else(|| lossy_rel(root, dir));
-            warnings.push(format!(
+            walked.warnings.push(format!(
                 "cannot list directory '{rel}' ({e}); nothing under it is ingested: check its permissions"
             ));
-            found.insert(
+            walked.found.push((
                 rel.clone(),
                 Discovered {
                     rel,
                     abs: dir.to_path_buf(),
                     size: 0,
+                    stat: None,
                     unread: Some(Unread::Unreadable),
                     detail: Some(format!("cannot list directory: {e}")),
                 },
-            );
-            return Ok(());
+            ));
+            return walked;
         }
     };
-    // The directory entry's type needs no extra system call; sizes are read
-    // when the file is opened (see `ingest::read_one`).
-    let mut children: Vec<(std::ffi::OsString, fs::FileType)> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_type().ok().map(|t| (e.file_name(), t)))
-        .collect();
-    children.sort_by(|a, b| a.0.as_encoded_bytes().cmp(b.0.as_encoded_bytes()));
-    let (dirs, files): (Vec<_>, Vec<_>) = children.into_iter().partition(|(_, k)| k.is_dir());
-    // Files are classified on every core (path checks and glob matching
-    // add up over thousands of entries in one directory).
-    let entries: Vec<(String, Discovered)> = files
+    // The entry's type needs no extra system call; a regular file's stat
+    // is taken relative to the open directory (cheaper than by path), so
+    // that unchanged files need not be opened at all.
+    let children: Vec<fs::DirEntry> = entries.filter_map(|e| e.ok()).collect();
+    let (dirs, files): (Vec<_>, Vec<_>) = children
+        .into_par_iter()
+        .filter_map(|e| e.file_type().ok().map(|t| (e, t)))
+        .partition(|(_, kind)| kind.is_dir());
+    walked.found = files
         .par_iter()
-        .filter_map(|(name, kind)| visit_entry(root, &dir.join(name), *kind, filters))
+        .filter_map(|(e, kind)| {
+            let stat = if kind.is_file() {
+                e.metadata().ok().map(|m| FileStat::of(&m))
+            } else {
+                None
+            };
+            visit_entry(root, &e.path(), *kind, stat, filters)
+        })
         .collect();
-    found.extend(entries);
-    for (name, _) in dirs {
-        walk_dir(root, store_dir, &dir.join(&name), filters, found, warnings)?;
+    let below: Vec<Walked> = dirs
+        .par_iter()
+        .map(|(e, _)| walk_dir(root, store_dir, &e.path(), filters))
+        .collect();
+    for w in below {
+        walked.found.extend(w.found);
+        walked.warnings.extend(w.warnings);
     }
-    Ok(())
+    walked
 }
 
 fn lossy_rel(root: &Path, path: &Path) -> String {
@@ -232,6 +244,7 @@ fn visit_entry(
     root: &Path,
     path: &Path,
     kind: fs::FileType,
+    stat: Option<FileStat>,
     filters: &Filters,
 ) -> Option<(String, Discovered)> {
     let size_of = |p: &Path| fs::symlink_metadata(p).map(|m| m.len()).unwrap_or(0);
@@ -255,6 +268,7 @@ fn visit_entry(
                 rel,
                 abs: path.to_path_buf(),
                 size: size_of(path),
+                stat: None,
                 unread: Some(Unread::NonUtf8Path),
                 detail: Some(format!(
                     "file name is not valid UTF-8 (its bytes in hex: {hex}); rename it"
@@ -269,6 +283,7 @@ fn visit_entry(
         rel: rel.clone(),
         abs: path.to_path_buf(),
         size: 0,
+        stat,
         unread: None,
         detail: None,
     };

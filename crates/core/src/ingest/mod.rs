@@ -439,40 +439,39 @@ pub fn plan(req: &IngestRequest<'_>) -> Result<Plan> {
     let mut changed: BTreeSet<u8> = BTreeSet::new();
     match base {
         Some(base) if same_config && base.records.bits() == bits => {
-            let base_keys: HashMap<String, InputKey> =
+            // The base's inputs in path order: the stat cache's entries when
+            // it describes the base run, else the base's records.
+            let from_records;
+            let base_keys: Vec<(&str, &InputKey)> =
                 match cache.filter(|c| c.run_id == base.run_id && c.config_hash == config_hash) {
                     Some(cache) => cache
                         .entries
                         .iter()
-                        .map(|e| (e.path.clone(), e.input.clone()))
+                        .map(|e| (e.path.as_str(), &e.input))
                         .collect(),
-                    None => read_all_records(&base.layout, &base.records)?
-                        .into_iter()
-                        .map(|r| (r.path.clone(), r.input_key()))
-                        .collect(),
-                };
-            let mut seen = 0usize;
-            for f in &files {
-                match base_keys.get(&f.path) {
-                    Some(key) => {
-                        seen += 1;
-                        if *key != f.key() {
-                            changed.insert(document_shard(&f.path));
-                        }
-                    }
                     None => {
-                        changed.insert(document_shard(&f.path));
+                        from_records = read_all_records(&base.layout, &base.records)?
+                            .into_iter()
+                            .map(|r| (r.path.clone(), r.input_key()))
+                            .collect::<Vec<_>>();
+                        from_records.iter().map(|(p, k)| (p.as_str(), k)).collect()
+                    }
+                };
+            // Both lists are in path order: walk them side by side.
+            let mut old = base_keys.iter().peekable();
+            for f in &files {
+                while let Some((path, _)) = old.next_if(|(p, _)| *p < f.path.as_str()) {
+                    changed.insert(document_shard(path)); // removed
+                }
+                match old.next_if(|(p, _)| *p == f.path.as_str()) {
+                    Some((_, key)) if **key == f.key() => {}
+                    _ => {
+                        changed.insert(document_shard(&f.path)); // new or changed
                     }
                 }
             }
-            if seen != base_keys.len() {
-                let current: std::collections::HashSet<&str> =
-                    files.iter().map(|f| f.path.as_str()).collect();
-                for path in base_keys.keys() {
-                    if !current.contains(path.as_str()) {
-                        changed.insert(document_shard(path));
-                    }
-                }
+            for (path, _) in old {
+                changed.insert(document_shard(path)); // removed
             }
             // Documents parsed under other settings are parsed again.
             if base.manifest.settings_hash != settings {
@@ -880,13 +879,31 @@ fn parsed_record(
 
 /// Reads and hashes one discovered file, unless the stat cache vouches
 /// for its hash. The bytes are kept when the file has a parser.
-fn read_input(d: &Discovered, max: u64, trusted: &HashMap<&str, (&FileStat, &str)>) -> Input {
+fn read_input(
+    d: &Discovered,
+    max: u64,
+    trusted: &foldhash::HashMap<&str, (&FileStat, &str)>,
+) -> Input {
     use std::io::Read;
     if let Some(why) = d.unread {
         return Input::Unread {
             reason: why.reason(),
             detail: d.detail.clone(),
             size: d.size,
+        };
+    }
+    // Listed with the stat the cache vouches for: not opened.
+    if let (Some(stat), Some((cached, sha))) = (d.stat, trusted.get(d.rel.as_str()))
+        && stat == **cached
+        && stat.size <= max
+    {
+        return Input::Read {
+            sha256: sha.to_string(),
+            size: stat.size,
+            parser: document::parser_for(&d.rel),
+            abs: d.abs.clone(),
+            stat: Some(stat),
+            bytes: None,
         };
     }
     let mut file = match std::fs::File::open(&d.abs) {

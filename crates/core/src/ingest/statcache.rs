@@ -18,7 +18,6 @@
 
 use crate::store::layout::StoreLayout;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 const FILE_NAME: &str = "files";
@@ -68,7 +67,7 @@ pub struct Entry {
 }
 
 /// The cache as stored.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatCache {
     /// The run whose inputs `entries` are (every discovered path).
     pub run_id: String,
@@ -94,6 +93,14 @@ impl StatCache {
         postcard::from_bytes(rest).ok()
     }
 
+    /// Replaces the cache unless `loaded` (what was read) already says
+    /// the same: a run over unchanged files writes nothing.
+    pub fn save_if_changed(&self, layout: &StoreLayout, loaded: Option<&StatCache>) {
+        if loaded != Some(self) {
+            self.save(layout);
+        }
+    }
+
     /// Replaces the cache (best effort: a failure leaves no cache, which is
     /// safe). Written to a temporary name and renamed, so a reader never
     /// sees half a file.
@@ -115,7 +122,7 @@ impl StatCache {
     }
 
     /// The trusted content hashes, by path and stat.
-    pub fn hashes(&self) -> HashMap<&str, (&FileStat, &str)> {
+    pub fn hashes(&self) -> foldhash::HashMap<&str, (&FileStat, &str)> {
         self.entries
             .iter()
             .filter_map(|e| match (&e.stat, &e.input) {

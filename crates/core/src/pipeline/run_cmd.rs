@@ -240,7 +240,7 @@ fn attempt(
             },
             &ws.config.config.storage.footprint_budget,
         )?;
-        new_cache.save(&ws.layout);
+        new_cache.save_if_changed(&ws.layout, cache.as_ref());
         return Ok(Some(PipelineReport {
             manifest_path: ws.layout.run_dir(&id).join("ingest-manifest.json"),
             outcome: if was_current {
@@ -418,7 +418,7 @@ fn attempt(
         &ws.config.config.storage.footprint_budget,
     )?;
     timer.lap("publish");
-    new_cache.save(&ws.layout);
+    new_cache.save_if_changed(&ws.layout, cache.as_ref());
     let outcome = match (existed, was_current, &command) {
         (true, _, Command::Rebuild | Command::Replay(_)) if differences.is_empty() => "identical",
         (true, _, Command::Rebuild | Command::Replay(_)) => "differs",

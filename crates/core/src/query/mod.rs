@@ -2,6 +2,7 @@
 
 pub mod diff;
 pub mod filter;
+pub mod list;
 pub mod load;
 pub mod nav;
 pub mod search;

@@ -104,6 +104,16 @@ fn not_found(pieces: &RunPieces, id: &str) -> Error {
     }
 }
 
+/// A graph in which the entities `ids` have all their edges, and their
+/// node numbers in it.
+pub fn entities_view(
+    pieces: &RunPieces,
+    config: &crate::config::LoadedConfig,
+    ids: &[&str],
+) -> Result<(GraphView, Vec<u32>)> {
+    around(pieces, config, ids).map(|(_, view, nodes)| (view, nodes))
+}
+
 /// A graph in which `ids` have all their edges, and their node numbers.
 fn around(
     pieces: &RunPieces,
