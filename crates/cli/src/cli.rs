@@ -60,6 +60,14 @@ pub enum Command {
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Watch a workspace and publish a new run shortly after every save, one
+    /// line per run (with --json, one JSON object per line), until Ctrl-C or
+    /// SIGTERM (DIR becomes the workspace root)
+    Watch {
+        /// The workspace root [default: --root, AUDITGRAPH_ROOT or the current directory]
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Discover, hash and parse the workspace's files into a new run
     Ingest,
     /// Re-ingest only the given files or folders into a new run that carries

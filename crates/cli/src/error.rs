@@ -206,6 +206,18 @@ impl From<Error> for CliError {
             (Error::Locked { .. }, _) => CliError::new(exit::FAILURE, "locked", message).hint(
                 "wait for the other auditgraph command to finish, or set AUDITGRAPH_LOCK_TIMEOUT=<seconds> to wait longer",
             ),
+            (Error::WatchRunning { lock, pid }, _) => {
+                let stop = match pid {
+                    Some(pid) => format!("stop it first (Ctrl-C where it runs, or `kill {pid}`)"),
+                    None => "stop it first (Ctrl-C where it runs)".to_string(),
+                };
+                CliError::new(exit::FAILURE, "watch_running", message)
+                    .hint(format!(
+                        "{stop}; one watch per workspace and profile is enough: every other command reads its runs"
+                    ))
+                    .field("lock", json!(lock))
+                    .field("pid", json!(pid))
+            }
             (Error::NothingIngested { .. }, _) => {
                 CliError::new(exit::FAILURE, "nothing_ingested", message)
                     .hint("run `auditgraph run` (or `auditgraph ingest`) first")

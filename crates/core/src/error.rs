@@ -79,6 +79,13 @@ pub enum Error {
     )]
     Locked { path: PathBuf, waited_secs: u64 },
 
+    #[error(
+        "another auditgraph watch{} is already watching this profile (it holds the lock {})",
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        lock.display()
+    )]
+    WatchRunning { lock: PathBuf, pid: Option<u32> },
+
     #[error("nothing ingested yet in profile '{profile}' ({})", store.display())]
     NothingIngested { profile: String, store: PathBuf },
 

@@ -27,5 +27,6 @@ pub mod redact;
 pub mod store;
 pub mod validate;
 pub mod version;
+pub mod watch;
 
 pub use error::{Error, ErrorKind, Result};

@@ -35,6 +35,20 @@ pub struct Timer {
     last: std::time::Instant,
 }
 
+/// A figure of `/proc/self/status` in MB (0 where there is none).
+fn memory_mb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb / 1024)
+        .unwrap_or(0)
+}
+
 impl Timer {
     pub fn start() -> Timer {
         Timer {
@@ -48,8 +62,10 @@ impl Timer {
         if self.enabled {
             let now = std::time::Instant::now();
             eprintln!(
-                "timing: {phase:<24} {:>8.1} ms",
-                (now - self.last).as_secs_f64() * 1000.0
+                "timing: {phase:<24} {:>8.1} ms  (rss {} MB, peak {} MB)",
+                (now - self.last).as_secs_f64() * 1000.0,
+                memory_mb("VmRSS:"),
+                memory_mb("VmHWM:"),
             );
             self.last = now;
         }

@@ -55,7 +55,7 @@ fn pipeline_at(ctx: &Context, command: Command, root: std::path::PathBuf) -> Cli
     Ok(())
 }
 
-fn document(stage: &str, profile: &str, report: &PipelineReport) -> serde_json::Value {
+pub(super) fn document(stage: &str, profile: &str, report: &PipelineReport) -> serde_json::Value {
     let c = &report.counts;
     json!({
         "stage": stage,
@@ -150,7 +150,7 @@ fn render(ctx: &Context, stage: &str, profile: &str, report: &PipelineReport) {
 
 /// `path: reason (detail)`, the path quoted if it holds control characters
 /// (a newline in a file name must not look like two records).
-fn describe(record: &IngestRecord) -> String {
+pub(super) fn describe(record: &IngestRecord) -> String {
     let path = if record.path.chars().any(char::is_control) {
         format!("{:?}", record.path)
     } else {

@@ -17,6 +17,7 @@ mod status;
 pub mod sync_neo4j;
 mod validate_store;
 mod version;
+mod watch;
 
 use crate::cli::Command;
 use crate::context::Context;
@@ -28,6 +29,7 @@ pub fn dispatch(ctx: &Context, command: Command) -> CliResult {
         Command::Version => version::run(ctx),
         Command::Init => init::run(ctx),
         Command::Run { dir } => ingest::run_all(ctx, dir),
+        Command::Watch { dir } => watch::run(ctx, dir),
         Command::Ingest => ingest::run(ctx),
         Command::Import { paths } => ingest::pipeline(ctx, PipelineCommand::Import(paths)),
         Command::Rebuild => ingest::pipeline(ctx, PipelineCommand::Rebuild),

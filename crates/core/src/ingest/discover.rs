@@ -76,6 +76,7 @@ pub struct Discovery {
     pub warnings: Vec<String>,
 }
 
+#[derive(Debug)]
 struct Filters {
     excludes: GlobSet,
     /// Globs that, matched by a directory, exclude everything inside it.
@@ -124,6 +125,80 @@ impl Filters {
             }
             _ => false,
         }
+    }
+}
+
+/// Which paths discovery reaches, asked one path at a time (for `watch`,
+/// which must tell a change that matters from one that does not without
+/// walking the tree): the same include paths, exclude globs, pruned
+/// directories and allowed extensions as [`discover`].
+#[derive(Debug)]
+pub struct Coverage {
+    root: PathBuf,
+    starts: Vec<PathBuf>,
+    filters: Filters,
+}
+
+impl Coverage {
+    /// The coverage of `profile` under `root` (canonical). Fails, as
+    /// [`discover`] does, on an include path that leaves the root or an
+    /// invalid exclude glob.
+    pub fn new(root: &Path, profile: &Profile) -> Result<Coverage> {
+        let starts = profile
+            .include_paths
+            .iter()
+            .map(|include| {
+                join_inside(root, include).ok_or_else(|| Error::InvalidArgument {
+                    message: format!("include path '{include}' leaves the workspace root"),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Coverage {
+            root: root.to_path_buf(),
+            starts,
+            filters: Filters::new(profile)?,
+        })
+    }
+
+    /// Whether discovery would read a file at `path` (absolute, under the
+    /// root): inside an include path, outside the store, in no pruned
+    /// directory, not excluded, and with an allowed extension.
+    pub fn reads_file(&self, path: &Path) -> bool {
+        let Some(rel) = relative_posix(&self.root, path) else {
+            return false;
+        };
+        !rel.is_empty()
+            && self.starts.iter().any(|s| path.starts_with(s))
+            && !self.pruned(&rel, false)
+            && !self.filters.excludes.is_match(&rel)
+            && self.filters.extension_allowed(&rel)
+    }
+
+    /// Whether discovery walks into (or through) a directory at `path`
+    /// (absolute, under the root): it is not the store nor in a pruned
+    /// directory, and it is inside an include path or holds one.
+    pub fn walks_dir(&self, path: &Path) -> bool {
+        let Some(rel) = relative_posix(&self.root, path) else {
+            return false;
+        };
+        !self.pruned(&rel, true)
+            && self
+                .starts
+                .iter()
+                .any(|s| path.starts_with(s) || s.starts_with(path))
+    }
+
+    /// Whether `rel` lies in the store or in a directory discovery prunes
+    /// (`rel` itself counts when it is a directory).
+    fn pruned(&self, rel: &str, is_dir: bool) -> bool {
+        if rel == ".pkg" || rel.starts_with(".pkg/") {
+            return true;
+        }
+        let mut dirs: Vec<&str> = rel.match_indices('/').map(|(i, _)| &rel[..i]).collect();
+        if is_dir && !rel.is_empty() {
+            dirs.push(rel);
+        }
+        dirs.iter().any(|d| self.filters.dir_prunes.is_match(d))
     }
 }
 
@@ -347,4 +422,62 @@ fn is_loop_error(e: &std::io::Error) -> bool {
         40
     };
     e.raw_os_error() == Some(eloop)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// `Coverage` says "reads" of exactly the files `discover` reads.
+    #[test]
+    fn coverage_agrees_with_discovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(dir.path()).unwrap();
+        let files = [
+            "a.md",
+            "b.png",
+            "notes/c.md",
+            "notes/d.TXT",
+            "notes/drafts/e.md",
+            "notes/sub/f.md",
+            "notes/sub/g.tmp.md",
+            "other/h.md",
+            "exports/i.md",
+            ".pkg/profiles/default/j.md",
+            "deep/.git/k.md",
+            "deep/node_modules/x/l.md",
+        ];
+        for f in files {
+            let p = root.join(f);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, "x").unwrap();
+        }
+        let mut profile = Profile::default();
+        for includes in [vec!["."], vec!["notes", "a.md", "./deep/"]] {
+            profile.include_paths = includes.iter().map(|s| s.to_string()).collect();
+            profile
+                .exclude_globs
+                .extend(["notes/drafts/**".to_string(), "**/*.tmp.md".to_string()]);
+            let read: Vec<String> = discover(&root, &profile)
+                .unwrap()
+                .files
+                .into_iter()
+                .filter(|d| d.unread.is_none())
+                .map(|d| d.rel)
+                .collect();
+            let coverage = Coverage::new(&root, &profile).unwrap();
+            let covered: Vec<String> = files
+                .iter()
+                .filter(|f| coverage.reads_file(&root.join(f)))
+                .map(|f| f.to_string())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            assert_eq!(covered, read, "include paths {includes:?}");
+            assert!(coverage.walks_dir(&root.join("notes/sub")));
+            assert!(!coverage.walks_dir(&root.join("notes/drafts")));
+            assert!(!coverage.walks_dir(&root.join(".pkg")));
+        }
+    }
 }
