@@ -38,6 +38,12 @@ pub fn run(ctx: &Context) -> CliResult {
                 b.status
             ));
         }
+        if let Some(seal) = &report.seal {
+            s.push_str(&format!(
+                "seal:           {seal} ({} trail entries)\n",
+                report.trail_entries
+            ));
+        }
         s.push_str(&format!(
             "rebuild needed: {}\n",
             if report.rebuild_required { "yes" } else { "no" }
