@@ -30,7 +30,7 @@ use crate::store::id::ObjectId;
 use crate::store::layout::{self, StoreLayout};
 use crate::store::piece::{self, PieceKind};
 use crate::store::state::StoreState;
-use crate::store::table::ShardTable;
+use crate::store::table::{self, ShardTable};
 use crate::store::{Found, inspect, txn};
 use crate::version::{SchemaSupport, SchemaVersion};
 use rayon::prelude::*;
@@ -205,9 +205,15 @@ pub fn validate(
 
     // 3. Pieces, each once.
     let mut pieces: BTreeMap<ObjectId, Option<PieceKind>> = BTreeMap::new();
+    // Runs share most tables: each is read once, however many runs name it.
+    let mut tables: BTreeSet<(&str, ObjectId)> = BTreeSet::new();
+    let mut leaves = table::Leaves::new();
     for (file, m) in &manifests {
         for (kind, top) in &m.pieces {
-            match ShardTable::load_with_nodes(layout, *top) {
+            if !tables.insert((kind.as_str(), *top)) {
+                continue;
+            }
+            match ShardTable::load_sharing(layout, *top, &mut leaves) {
                 Ok((table, nodes)) => {
                     for id in nodes {
                         pieces.insert(id, Some(PieceKind::Table));
