@@ -93,3 +93,8 @@ pub fn short_run(run_id: &str) -> String {
 pub fn seal_line(seal: Option<&str>) -> String {
     seal.map(|s| format!("\nseal: {s}")).unwrap_or_default()
 }
+
+/// `1 trail entry`, `3 trail entries`.
+pub fn trail_entries(n: u64) -> String {
+    format!("{n} trail {}", if n == 1 { "entry" } else { "entries" })
+}

@@ -2,7 +2,7 @@
 
 use crate::context::Context;
 use crate::error::CliResult;
-use crate::output::{human_bytes, short_run};
+use crate::output::{human_bytes, short_run, trail_entries};
 use auditgraph_core::info;
 
 pub fn run(ctx: &Context) -> CliResult {
@@ -40,8 +40,8 @@ pub fn run(ctx: &Context) -> CliResult {
         }
         if let Some(seal) = &report.seal {
             s.push_str(&format!(
-                "seal:           {seal} ({} trail entries)\n",
-                report.trail_entries
+                "seal:           {seal} ({})\n",
+                trail_entries(report.trail_entries)
             ));
         }
         s.push_str(&format!(

@@ -2,6 +2,7 @@
 
 use crate::context::Context;
 use crate::error::{CliError, CliResult, exit};
+use crate::output::trail_entries;
 use auditgraph_core::redact::Redactor;
 use auditgraph_core::store::layout::StoreLayout;
 use auditgraph_core::validate::{self, ValidationReport};
@@ -113,8 +114,8 @@ fn human(reports: &[ValidationReport]) -> String {
         ));
         if let Some(seal) = &r.seal {
             s.push_str(&format!(
-                "  seal {seal} ({} trail entries)\n",
-                r.trail_entries
+                "  seal {seal} ({})\n",
+                trail_entries(r.trail_entries)
             ));
         }
         if let (Some(expected), Some(found)) = (&r.expected_seal, r.expected_seal_found) {
