@@ -208,7 +208,7 @@ pub enum Command {
         /// Also prove that the store still holds the state this seal (from
         /// `auditgraph status`, recorded earlier) sealed, unchanged: exit 1
         /// if the store was rolled back or its history rewritten
-        #[arg(long, value_name = "SEAL")]
+        #[arg(long, value_name = "SEAL", value_parser = parse_seal, conflicts_with = "all_profiles")]
         expect_seal: Option<String>,
     },
 }
@@ -252,4 +252,18 @@ pub struct SelectArgs {
     pub offset: usize,
     #[command(flatten)]
     pub run: RunArg,
+}
+
+/// A seal as `status` prints it: 64 hexadecimal digits (either case),
+/// returned in lower case.
+fn parse_seal(text: &str) -> Result<String, String> {
+    let seal = text.trim().to_ascii_lowercase();
+    if seal.len() == 64 && seal.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(seal)
+    } else {
+        Err(format!(
+            "a seal is the 64 hexadecimal digits `auditgraph status` prints after `seal:`; got {} character(s)",
+            text.trim().chars().count()
+        ))
+    }
 }

@@ -86,3 +86,15 @@ pub fn short_run(run_id: &str) -> String {
     let hex = run_id.strip_prefix("run_").unwrap_or(run_id);
     format!("run_{}", &hex[..hex.len().min(12)])
 }
+
+/// The store's seal after a write command, as a line of its own
+/// (`\nseal: <sha256>`; empty when the store has none). Record it elsewhere:
+/// `validate-store --expect-seal` proves later that the store still holds it.
+pub fn seal_line(seal: Option<&str>) -> String {
+    seal.map(|s| format!("\nseal: {s}")).unwrap_or_default()
+}
+
+/// `1 trail entry`, `3 trail entries`.
+pub fn trail_entries(n: u64) -> String {
+    format!("{n} trail {}", if n == 1 { "entry" } else { "entries" })
+}

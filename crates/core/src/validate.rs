@@ -3,9 +3,10 @@
 //! It verifies the sealed trail and everything it covers:
 //!
 //! * the trail: every entry present, each naming the one before it by its
-//!   SHA-256, the newest being the seal `store.json` names, no entry beyond
-//!   it; with `--expect-seal`, that the given seal is one of the entries
-//!   (the store still holds that state, unchanged, and everything since);
+//!   SHA-256, the newest being the seal `store.json` names (and leaving
+//!   current the run `store.json` names), no entry beyond it; with
+//!   `--expect-seal`, that the given seal is one of the entries (the store
+//!   still holds that state, unchanged, and everything since);
 //! * every run the store holds: each file its entries recorded has the
 //!   recorded SHA-256 and size (the replay log, which only grows, matches
 //!   every size and hash it was recorded at), no other file is in its
@@ -29,7 +30,7 @@ use crate::store::id::ObjectId;
 use crate::store::layout::{self, StoreLayout};
 use crate::store::piece::{self, PieceKind};
 use crate::store::state::StoreState;
-use crate::store::table::ShardTable;
+use crate::store::table::{self, ShardTable};
 use crate::store::{Found, inspect, txn};
 use crate::version::{SchemaSupport, SchemaVersion};
 use rayon::prelude::*;
@@ -76,6 +77,10 @@ pub struct ValidationReport {
     pub expected_seal: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_seal_found: Option<bool>,
+    /// Runs that `gc` removed after the expected seal's entry: the chain
+    /// still links through their entries, but their files are gone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_since_expected_seal: Option<Vec<String>>,
 }
 
 fn problem(kind: &str, file: impl Into<String>, detail: impl Into<String>) -> Problem {
@@ -109,6 +114,7 @@ pub fn validate(
         trail_entries: 0,
         expected_seal: expect_seal.map(str::to_string),
         expected_seal_found: None,
+        removed_since_expected_seal: None,
     };
     let state = match inspect(layout)? {
         Found::Absent => {
@@ -199,9 +205,15 @@ pub fn validate(
 
     // 3. Pieces, each once.
     let mut pieces: BTreeMap<ObjectId, Option<PieceKind>> = BTreeMap::new();
+    // Runs share most tables: each is read once, however many runs name it.
+    let mut tables: BTreeSet<(&str, ObjectId)> = BTreeSet::new();
+    let mut leaves = table::Leaves::new();
     for (file, m) in &manifests {
         for (kind, top) in &m.pieces {
-            match ShardTable::load_with_nodes(layout, *top) {
+            if !tables.insert((kind.as_str(), *top)) {
+                continue;
+            }
+            match ShardTable::load_sharing(layout, *top, &mut leaves) {
                 Ok((table, nodes)) => {
                     for id in nodes {
                         pieces.insert(id, Some(PieceKind::Table));
@@ -339,10 +351,35 @@ fn check_trail(
             ),
         ));
     }
+    // The current-run pointer is the one the newest entry left: read
+    // commands serve that run, so a pointer moved by hand is a rollback.
+    if let Some(last) = entries.last().filter(|e| e.entry.seq == state.head)
+        && last.entry.current_run != state.current_run
+    {
+        problems.push(problem(
+            "broken_trail",
+            "store.json",
+            format!(
+                "store.json makes run {} current, but the trail's newest entry ({}) left run {} current: the pointer was changed outside auditgraph; put back \"current_run\": \"{}\" (or restore store.json from a copy)",
+                state.current_run.as_deref().unwrap_or("(none)"),
+                chain::entry_rel(last.entry.seq),
+                last.entry.current_run.as_deref().unwrap_or("(none)"),
+                last.entry.current_run.as_deref().unwrap_or(""),
+            ),
+        ));
+    }
     if let Some(expected) = expect_seal {
-        let found = entries.iter().any(|e| e.seal == expected);
+        let at = entries.iter().position(|e| e.seal == expected);
+        let found = at.is_some();
         report.expected_seal_found = Some(found);
-        if !found {
+        if let Some(at) = at {
+            let removed: Vec<String> = entries[at + 1..]
+                .iter()
+                .filter(|e| e.entry.event == Event::Gc)
+                .flat_map(|e| e.entry.removed_runs.iter().cloned())
+                .collect();
+            report.removed_since_expected_seal = Some(removed);
+        } else {
             problems.push(problem(
                 "seal_not_found",
                 "log",
@@ -419,7 +456,16 @@ fn check_runs(
             ));
         }
         if !layout.dir.join(&dir).is_dir() {
-            problems.push(problem("missing_run", &dir, "the run directory is missing"));
+            problems.push(problem(
+                "missing_run",
+                &dir,
+                format!(
+                    "the directory of run {run_id} is missing; restore it from a copy of the store, or drop the run with `auditgraph gc` (after `auditgraph rebuild` if it is the current run); the trail keeps its record"
+                ),
+            ));
+            // The pieces only its manifests named cannot be told from
+            // extra files.
+            *manifests_unreadable = true;
             continue;
         }
         for (file, seal) in &trail.files {
@@ -432,6 +478,9 @@ fn check_runs(
                         file,
                         format!("a file of run {run_id} is missing"),
                     ));
+                    if file.ends_with("-manifest.json") {
+                        *manifests_unreadable = true;
+                    }
                     continue;
                 }
             };

@@ -2,7 +2,7 @@
 
 use crate::context::Context;
 use crate::error::CliResult;
-use crate::output::{human_bytes, short_run};
+use crate::output::{human_bytes, seal_line, short_run};
 use auditgraph_core::pipeline::open_writer;
 use auditgraph_core::store::Access;
 
@@ -37,6 +37,7 @@ pub fn run(ctx: &Context, dry_run: bool, keep: usize) -> CliResult {
             report.kept_runs.len(),
             human_bytes(report.store_bytes)
         ));
+        s.push_str(&seal_line(report.seal.as_deref()));
         s
     });
     Ok(())

@@ -2,7 +2,7 @@
 
 use crate::context::Context;
 use crate::error::{CliError, CliResult, exit};
-use crate::output::{human_bytes, short_run};
+use crate::output::{human_bytes, seal_line, short_run};
 use auditgraph_core::ingest::{IngestRecord, ParseStatus};
 use auditgraph_core::pipeline::run_cmd::{self, Command, PipelineReport};
 use serde_json::json;
@@ -76,6 +76,7 @@ pub(super) fn document(stage: &str, profile: &str, report: &PipelineReport) -> s
             "added_bytes": report.published.added_bytes,
         },
         "budget": report.published.budget,
+        "seal": report.published.seal,
     })
 }
 
@@ -134,6 +135,7 @@ fn render(ctx: &Context, stage: &str, profile: &str, report: &PipelineReport) {
             short_run(&report.run_id),
             human_bytes(report.published.added_bytes),
         );
+        text.push_str(&seal_line(report.published.seal.as_deref()));
         if ctx.global.verbose > 0 {
             for record in &report.attention {
                 let status = match record.parse_status {

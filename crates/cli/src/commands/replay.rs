@@ -2,7 +2,7 @@
 
 use crate::context::Context;
 use crate::error::{CliError, CliResult, exit};
-use crate::output::short_run;
+use crate::output::{seal_line, short_run};
 use auditgraph_core::pipeline::run_cmd::{self, Command};
 use auditgraph_core::pipeline::stage_cmd::run_workspace;
 use serde_json::json;
@@ -29,6 +29,7 @@ pub fn run(ctx: &Context, run: &str) -> CliResult {
             "stages": comparison,
             "differences": report.differences,
         },
+        "seal": report.published.seal,
     });
     ctx.out.result(&doc, || {
         let mut s = format!(
@@ -48,6 +49,7 @@ pub fn run(ctx: &Context, run: &str) -> CliResult {
                 }
             ));
         }
+        s.push_str(seal_line(report.published.seal.as_deref()).trim_start());
         s
     });
     if !matches {

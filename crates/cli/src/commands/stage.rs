@@ -2,7 +2,7 @@
 
 use crate::context::Context;
 use crate::error::CliResult;
-use crate::output::short_run;
+use crate::output::{seal_line, short_run};
 use auditgraph_core::pipeline::stage_cmd;
 use serde_json::{Value, json};
 
@@ -12,6 +12,11 @@ pub fn run(ctx: &Context, stage: &str, run: Option<&str>) -> CliResult {
     if let Some(p) = &report.published {
         ctx.out.budget(&p.budget);
     }
+    // The seal after the command (unchanged when the stage was already done).
+    let seal = match &report.published {
+        Some(p) => p.seal.clone(),
+        None => ws.reader().ok().and_then(|r| r.state.seal.clone()),
+    };
     let doc = json!({
         "stage": stage,
         "status": "ok",
@@ -23,6 +28,7 @@ pub fn run(ctx: &Context, stage: &str, run: Option<&str>) -> CliResult {
             "added_bytes": report.published.as_ref().map(|p| p.added_bytes).unwrap_or(0),
         },
         "budget": report.published.as_ref().map(|p| &p.budget),
+        "seal": seal,
     });
     ctx.out.result(&doc, || {
         let what = if report.outcome == "published" {
@@ -31,9 +37,10 @@ pub fn run(ctx: &Context, stage: &str, run: Option<&str>) -> CliResult {
             "already done (stages are never recomputed in place; `auditgraph rebuild` makes a fresh run)"
         };
         format!(
-            "{stage} of {}: {what}\n{}",
+            "{stage} of {}: {what}\n{}{}",
             short_run(&report.run_id),
-            human_counts(&report.counts)
+            human_counts(&report.counts),
+            seal_line(seal.as_deref())
         )
     });
     Ok(())

@@ -2,7 +2,7 @@
 
 use crate::context::Context;
 use crate::error::CliResult;
-use crate::output::{human_bytes, short_run};
+use crate::output::{human_bytes, short_run, trail_entries};
 use auditgraph_core::info;
 
 pub fn run(ctx: &Context) -> CliResult {
@@ -36,6 +36,12 @@ pub fn run(ctx: &Context) -> CliResult {
                 b.warn_threshold * 100.0,
                 b.block_threshold * 100.0,
                 b.status
+            ));
+        }
+        if let Some(seal) = &report.seal {
+            s.push_str(&format!(
+                "seal:           {seal} ({})\n",
+                trail_entries(report.trail_entries)
             ));
         }
         s.push_str(&format!(

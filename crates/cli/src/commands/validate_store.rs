@@ -2,6 +2,7 @@
 
 use crate::context::Context;
 use crate::error::{CliError, CliResult, exit};
+use crate::output::trail_entries;
 use auditgraph_core::redact::Redactor;
 use auditgraph_core::store::layout::StoreLayout;
 use auditgraph_core::validate::{self, ValidationReport};
@@ -74,13 +75,19 @@ pub fn run(ctx: &Context, all_profiles: bool, expect_seal: Option<&str>) -> CliR
     ctx.out.result(&doc, || human(&reports));
     if failed {
         let problems: usize = reports.iter().map(|r| r.problems.len()).sum();
-        return Err(CliError::new(
+        let mut err = CliError::new(
             exit::FAILURE,
             "validation_failed",
             format!("validate-store found {problems} problem(s)"),
-        )
-        .hint("`auditgraph rebuild` writes a fresh run from the sources; existing runs are not touched")
-        .after_result());
+        );
+        if reports.iter().any(|r| r.expected_seal_found == Some(false)) {
+            err = err.hint(
+                "the store does not hold the state the expected seal proves: restore the copy of `.pkg` that does (from a backup) and find out who replaced it; `auditgraph runs` lists what this one holds",
+            );
+        }
+        return Err(err
+            .hint("`auditgraph rebuild` writes a fresh run from the sources; existing runs are not touched")
+            .after_result());
     }
     Ok(())
 }
@@ -107,19 +114,27 @@ fn human(reports: &[ValidationReport]) -> String {
         ));
         if let Some(seal) = &r.seal {
             s.push_str(&format!(
-                "  seal {seal} ({} trail entries)\n",
-                r.trail_entries
+                "  seal {seal} ({})\n",
+                trail_entries(r.trail_entries)
             ));
         }
         if let (Some(expected), Some(found)) = (&r.expected_seal, r.expected_seal_found) {
-            s.push_str(&format!(
-                "  expected seal {expected}: {}\n",
-                if found {
-                    "found: the store holds that state and everything since, unchanged"
-                } else {
-                    "NOT FOUND"
-                }
-            ));
+            let removed = r
+                .removed_since_expected_seal
+                .as_ref()
+                .map_or(0, |runs| runs.len());
+            let verdict = if !found {
+                "NOT FOUND in this store's chain: the store was rolled back to an earlier copy, or its history was rewritten".to_string()
+            } else if r.status != "pass" {
+                "found in the chain, but the problems below show the store no longer holds it unchanged".to_string()
+            } else if removed > 0 {
+                format!(
+                    "found: the chain from the current seal back to it is intact; `auditgraph gc` has since removed {removed} run(s), whose trail entries keep the chain linked"
+                )
+            } else {
+                "found: the store holds that state and everything since, unchanged".to_string()
+            };
+            s.push_str(&format!("  expected seal {expected}: {verdict}\n"));
         }
         for p in &r.problems {
             s.push_str(&format!("  {} {}: {}\n", p.kind, p.file, p.detail));

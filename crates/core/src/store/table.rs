@@ -161,32 +161,46 @@ impl ShardTable {
         layout: &StoreLayout,
         top: ObjectId,
     ) -> Result<(ShardTable, Vec<ObjectId>)> {
+        ShardTable::load_sharing(layout, top, &mut Leaves::new())
+    }
+
+    /// [`ShardTable::load_with_nodes`], reading only the leaves `known`
+    /// does not hold yet (and adding them): a reader of many runs' tables,
+    /// which share most leaves, reads each leaf once.
+    pub fn load_sharing(
+        layout: &StoreLayout,
+        top: ObjectId,
+        known: &mut Leaves,
+    ) -> Result<(ShardTable, Vec<ObjectId>)> {
+        use rayon::prelude::*;
         let origin = layout.dir.join(top.rel_path());
         let head: Node = piece::read(layout, PieceKind::Table, top)?;
         check_node(&head, 1, &origin)?;
+        let missing: Vec<ObjectId> = head
+            .slots
+            .iter()
+            .flatten()
+            .filter(|id| !known.contains_key(id))
+            .copied()
+            .collect();
+        let read: Vec<(ObjectId, Vec<Option<ObjectId>>)> = missing
+            .par_iter()
+            .map(|id| {
+                let node: Node = piece::read(layout, PieceKind::Table, *id)?;
+                check_node(&node, 0, &layout.dir.join(id.rel_path()))?;
+                Ok((*id, node.slots))
+            })
+            .collect::<Result<_>>()?;
+        known.extend(read);
         let mut nodes = vec![top];
-        let leaves: Vec<Option<Node>> = {
-            use rayon::prelude::*;
-            head.slots
-                .par_iter()
-                .map(|leaf| match leaf {
-                    None => Ok(None),
-                    Some(id) => {
-                        let node: Node = piece::read(layout, PieceKind::Table, *id)?;
-                        check_node(&node, 0, &layout.dir.join(id.rel_path()))?;
-                        Ok(Some(node))
-                    }
-                })
-                .collect::<Result<_>>()?
-        };
         let mut table = ShardTable::empty(head.bits);
         table.items = head.items;
-        for (i, (leaf, id)) in leaves.into_iter().zip(&head.slots).enumerate() {
-            if let (Some(leaf), Some(id)) = (leaf, id) {
+        for (i, id) in head.slots.iter().enumerate() {
+            if let Some(id) = id
+                && let Some(leaf) = known.get(id)
+            {
                 nodes.push(*id);
-                for (j, slot) in leaf.slots.into_iter().enumerate() {
-                    table.slots[i * FANOUT + j] = slot;
-                }
+                table.slots[i * FANOUT..(i + 1) * FANOUT].copy_from_slice(leaf);
             }
         }
         let shards = 1usize << table.bits;
@@ -199,6 +213,9 @@ impl ShardTable {
         Ok((table, nodes))
     }
 }
+
+/// Leaves already read (their slots), by id; see [`ShardTable::load_sharing`].
+pub type Leaves = std::collections::HashMap<ObjectId, Vec<Option<ObjectId>>>;
 
 fn check_node(node: &Node, level: u8, origin: &std::path::Path) -> Result<()> {
     if node.level != level || node.slots.len() != FANOUT || node.bits > 8 {
