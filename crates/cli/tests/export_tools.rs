@@ -99,6 +99,9 @@ fn awkward_ws() -> Ws {
             "\n",
             "Code: `C:\\path\\to\\thing`, `a\"b`, `x<y>&z`, `\\N\\G\\L\\E`, `{curly}|[sq]`, `'single'`.\n",
             "\n",
+            // Code that names nothing is no technology: these names reach
+            // the graph as section titles.
+            "### `C:\\path\\to\\thing`\n\n### `x<y>&z`\n\n### `\\N\\G\\L\\E`\n\n### `a\"b`\n\n",
             "## Back\\\\slash \\ end \\\n",
             "\n",
             "See [the \"other\" note](Zoë%20&%20friends.md) and [[Awkward & more]].\n",

@@ -10,7 +10,8 @@
 //! unchanged: an edit re-extracts one shard.
 
 use crate::error::Result;
-use crate::extract::markdown::{self, Outline};
+use crate::extract::markdown::{self, CodeOrigin, Outline};
+use crate::extract::technology;
 use crate::hashing::FieldHasher;
 use crate::ingest;
 use crate::ingest::document::DocumentRecord;
@@ -27,7 +28,7 @@ use std::sync::Arc;
 pub const STAGE: &str = "extract";
 /// Bumped whenever extraction produces something different from the same
 /// documents.
-pub const EXTRACTOR_VERSION: &str = "extract-1";
+pub const EXTRACTOR_VERSION: &str = "extract-2";
 
 /// Where a note's name came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,11 +177,16 @@ pub fn redact_derived(ex: &mut DocExtraction, redactor: &Redactor) {
 /// Extracts one document.
 pub fn extract_document(doc: &DocumentRecord, markdown_enabled: bool) -> DocExtraction {
     let fm = doc.frontmatter.as_ref();
-    let outline = if markdown_enabled && doc.parser_id == "text/markdown" {
+    let mut outline = if markdown_enabled && doc.parser_id == "text/markdown" {
         markdown::outline(&doc.text, doc.body_start)
     } else {
         Outline::default()
     };
+    // Only code that names something is a technology (see
+    // [`technology`]); the rest stays in the text and the index.
+    outline
+        .code
+        .retain(|c| c.origin == CodeOrigin::FenceInfo || technology::is_name(&c.text));
     let title = fm
         .and_then(|m| m.get("title"))
         .and_then(scalar_text)

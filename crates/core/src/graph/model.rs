@@ -77,7 +77,7 @@ impl NodeKind {
         match self {
             NodeKind::Note => "extract.note.v1",
             NodeKind::Section => "extract.markdown.section.v1",
-            NodeKind::Technology => "extract.markdown.technology.v1",
+            NodeKind::Technology => "extract.markdown.technology.v2",
             NodeKind::Reference => "extract.markdown.reference.v1",
         }
     }

@@ -71,11 +71,18 @@ impl Workspace {
     }
 }
 
-/// Derives a run id.
+/// Derives a run id: from the schema, the binary and its stages' derivation
+/// versions, the configuration and the inputs (see DESIGN invariant 5).
 pub fn run_id(inputs_hash: &str, config_hash: &str, schema_version: &str) -> String {
+    // The version of each stage's derivation, so that a build which
+    // derives differently from the same inputs never reuses a run.
     let h = FieldHasher::new("run")
         .field(schema_version)
         .field(crate::version::AUDITGRAPH_VERSION)
+        .field(crate::ingest::document::PARSER_VERSION)
+        .field(crate::extract::stage::EXTRACTOR_VERSION)
+        .field(crate::link::LINKER_VERSION)
+        .field(crate::index::stage::INDEXER_VERSION)
         .field(config_hash)
         .field(inputs_hash)
         .finish_hex();
