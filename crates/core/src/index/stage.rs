@@ -216,42 +216,45 @@ pub fn index(
     sink: &dyn PieceSink,
     scan: &Scanner<'_>,
 ) -> Result<IndexOutput> {
+    let search = index_documents(req, sink, scan)?;
+    let tech_search = index_technologies(req, sink, scan)?;
+    Ok(IndexOutput {
+        search,
+        tech_search,
+        counts: IndexCounts::default(),
+    })
+}
+
+/// The search table: the pieces of the document shards whose documents
+/// or extraction changed are built, the others are the base run's. Needs
+/// only the ingest and extract stages (`technologies` is not read), so a
+/// run builds it while the documents are still in memory.
+pub fn index_documents(
+    req: &IndexRequest<'_>,
+    sink: &dyn PieceSink,
+    scan: &Scanner<'_>,
+) -> Result<ShardTable> {
     let base = req.base.as_ref();
     // The base is reused shard by shard, so only where it shards alike.
-    let docs_aligned = base.is_some_and(|b| {
+    let aligned = base.is_some_and(|b| {
         b.search.bits() == req.extraction.bits() && b.documents.bits() == req.documents.bits()
     });
-    let techs_aligned = base.is_some_and(|b| b.tech_search.bits() == req.technologies.bits());
-    let mut doc_shards: BTreeSet<u8> = req.extraction.pieces().map(|(s, _)| s).collect();
-    let mut tech_shards: BTreeSet<u8> = req.technologies.pieces().map(|(s, _)| s).collect();
-    if let Some(b) = base {
-        if docs_aligned {
-            doc_shards.extend(b.search.pieces().map(|(s, _)| s));
-        }
-        if techs_aligned {
-            tech_shards.extend(b.tech_search.pieces().map(|(s, _)| s));
-        }
+    let mut shards: BTreeSet<u8> = req.extraction.pieces().map(|(s, _)| s).collect();
+    if let Some(b) = base.filter(|_| aligned) {
+        shards.extend(b.search.pieces().map(|(s, _)| s));
     }
-    let doc_shards: Vec<u8> = doc_shards
+    let shards: Vec<u8> = shards
         .into_iter()
         .filter(|s| match base {
-            Some(b) if docs_aligned => {
+            Some(b) if aligned => {
                 b.documents.get(*s) != req.documents.get(*s)
                     || b.extraction.get(*s) != req.extraction.get(*s)
             }
             _ => true,
         })
         .collect();
-    let tech_shards: Vec<u8> = tech_shards
-        .into_iter()
-        .filter(|s| match base {
-            Some(b) if techs_aligned => b.technologies.get(*s) != req.technologies.get(*s),
-            _ => true,
-        })
-        .collect();
-    req.progress
-        .phase("index", (doc_shards.len() + tech_shards.len()) as u64);
-    let built: Vec<(u8, Option<ObjectId>)> = doc_shards
+    req.progress.phase("index", shards.len() as u64);
+    let built: Vec<(u8, Option<ObjectId>)> = shards
         .par_iter()
         .map(|&shard| {
             let id = match req.extraction.get(shard) {
@@ -286,7 +289,39 @@ pub fn index(
             Ok((shard, id))
         })
         .collect::<Result<_>>()?;
-    let built_tech: Vec<(u8, Option<ObjectId>)> = tech_shards
+    req.progress.finish();
+    let mut search = match base {
+        Some(b) if aligned => b.search.clone(),
+        _ => ShardTable::empty(req.extraction.bits()),
+    };
+    for (s, id) in built {
+        search.set(s, id);
+    }
+    search.set_items(req.extraction.items());
+    Ok(search)
+}
+
+/// The technology-search table: the pieces of the technology shards that
+/// changed are built, the others are the base run's.
+pub fn index_technologies(
+    req: &IndexRequest<'_>,
+    sink: &dyn PieceSink,
+    scan: &Scanner<'_>,
+) -> Result<ShardTable> {
+    let base = req.base.as_ref();
+    let aligned = base.is_some_and(|b| b.tech_search.bits() == req.technologies.bits());
+    let mut shards: BTreeSet<u8> = req.technologies.pieces().map(|(s, _)| s).collect();
+    if let Some(b) = base.filter(|_| aligned) {
+        shards.extend(b.tech_search.pieces().map(|(s, _)| s));
+    }
+    let shards: Vec<u8> = shards
+        .into_iter()
+        .filter(|s| match base {
+            Some(b) if aligned => b.technologies.get(*s) != req.technologies.get(*s),
+            _ => true,
+        })
+        .collect();
+    let built: Vec<(u8, Option<ObjectId>)> = shards
         .par_iter()
         .map(|&shard| {
             let id = match req.technologies.get(shard) {
@@ -310,32 +345,18 @@ pub fn index(
                     Some(id)
                 }
             };
-            req.progress.advance(1);
             Ok((shard, id))
         })
         .collect::<Result<_>>()?;
-    req.progress.finish();
-    let mut search = match base {
-        Some(b) if docs_aligned => b.search.clone(),
-        _ => ShardTable::empty(req.extraction.bits()),
-    };
-    for (s, id) in built {
-        search.set(s, id);
-    }
-    search.set_items(req.extraction.items());
     let mut tech_search = match base {
-        Some(b) if techs_aligned => b.tech_search.clone(),
+        Some(b) if aligned => b.tech_search.clone(),
         _ => ShardTable::empty(req.technologies.bits()),
     };
-    for (s, id) in built_tech {
+    for (s, id) in built {
         tech_search.set(s, id);
     }
     tech_search.set_items(req.technologies.items());
-    Ok(IndexOutput {
-        search,
-        tech_search,
-        counts: IndexCounts::default(),
-    })
+    Ok(tech_search)
 }
 
 /// The strings of a search piece a detector should see: paths and terms.

@@ -339,7 +339,6 @@ fn attempt(
                 ingest: &ingest_manifest,
                 records: &records,
                 documents: &documents,
-                built: &built,
                 base: base.as_ref(),
                 existing: stored.as_ref().filter(|_| !fresh),
                 redactor: &redactor,
@@ -348,12 +347,14 @@ fn attempt(
                 run_id: id.clone(),
                 last: crate::index::stage::STAGE,
             },
+            built,
             sink,
             &scan,
         )?;
         manifests.extend(later.manifests);
+    } else {
+        drop(built);
     }
-    drop(built);
     timer.lap("extract, link, index");
 
     let differences = match (&stored, verify) {

@@ -100,7 +100,6 @@ pub fn run_stage(
             ingest: &stored.ingest,
             records: &records,
             documents: &documents,
-            built: &BTreeMap::new(),
             base: base.as_ref(),
             existing: Some(&stored),
             redactor: &redactor,
@@ -118,6 +117,7 @@ pub fn run_stage(
                 }
             },
         },
+        BTreeMap::new(),
         &txn,
         &scan,
     )?;

@@ -76,8 +76,6 @@ pub struct StageInputs<'a> {
     pub ingest: &'a StageManifest,
     pub records: &'a ShardTable,
     pub documents: &'a ShardTable,
-    /// Documents of the shards this command built, in memory.
-    pub built: &'a BTreeMap<u8, crate::ingest::ShardDocuments>,
     /// The run to reuse unchanged work of (`None`: from nothing).
     pub base: Option<&'a BaseTables>,
     /// Stages the run already has (not computed again).
@@ -126,8 +124,14 @@ fn manifest(
 
 /// Runs the later stages up to `inputs.last`, each from the previous one's
 /// tables; a stage the run already has is read, not computed.
+///
+/// `built` holds the documents of the shards this command parsed, in
+/// memory: they are read by extraction and (when the run goes on to the
+/// index) by the search pieces, which are built right after extraction so
+/// that the documents are released before the link stage.
 pub fn run_later_stages(
     inputs: &StageInputs<'_>,
+    built: BTreeMap<u8, crate::ingest::ShardDocuments>,
     sink: &dyn PieceSink,
     scan: &Scanner<'_>,
 ) -> Result<LaterStages> {
@@ -165,7 +169,7 @@ pub fn run_later_stages(
                     layout,
                     records: inputs.records,
                     documents: inputs.documents,
-                    built: inputs.built,
+                    built: &built,
                     base: base_ext,
                     markdown_enabled: config.profile().extraction.markdown.enabled,
                     redactor: inputs.redactor,
@@ -203,6 +207,48 @@ pub fn run_later_stages(
     if inputs.last == extract::STAGE {
         return Ok(LaterStages { manifests: out });
     }
+
+    // The search pieces need only the documents and the extraction: built
+    // now, while the documents are in memory, which are then released.
+    let index_settings = index::settings_hash();
+    let index_base = || {
+        base.and_then(|b| {
+            let m = b.manifests.index.as_ref()?;
+            (m.settings_hash == index_settings && m.schema_version == inputs.schema_version)
+                .then_some(())?;
+            Some(index::IndexBase {
+                documents: &b.documents,
+                extraction: b.extraction.as_ref()?,
+                technologies: &b.link.as_ref()?.technologies,
+                search: b.search.as_ref()?,
+                tech_search: b.tech_search.as_ref()?,
+            })
+        })
+    };
+    let no_techs = ShardTable::default();
+    let search = if inputs.last == index::STAGE && existing(index::STAGE).is_none() {
+        let table = index::index_documents(
+            &index::IndexRequest {
+                layout,
+                records: inputs.records,
+                documents: inputs.documents,
+                extraction: &extraction,
+                technologies: &no_techs,
+                built: &built,
+                groups: &groups,
+                tech_shards: &BTreeMap::new(),
+                base: index_base(),
+                progress: inputs.progress,
+            },
+            sink,
+            scan,
+        )?;
+        timer.lap("index: search pieces");
+        Some(table)
+    } else {
+        None
+    };
+    drop(built);
 
     // Link.
     let cooccurrence = &config.profile().linking.cooccurrence;
@@ -269,35 +315,28 @@ pub fn run_later_stages(
     // Index.
     if existing(index::STAGE).is_none() {
         let started = clock::now_utc();
-        let settings = index::settings_hash();
-        let index_base = base.and_then(|b| {
-            let m = b.manifests.index.as_ref()?;
-            (m.settings_hash == settings && m.schema_version == inputs.schema_version)
-                .then_some(())?;
-            Some(index::IndexBase {
-                documents: &b.documents,
-                extraction: b.extraction.as_ref()?,
-                technologies: &b.link.as_ref()?.technologies,
-                search: b.search.as_ref()?,
-                tech_search: b.tech_search.as_ref()?,
-            })
-        });
-        let result = index::index(
-            &index::IndexRequest {
-                layout,
-                records: inputs.records,
-                documents: inputs.documents,
-                extraction: &extraction,
-                technologies: &link_tables.technologies,
-                built: inputs.built,
-                groups: &groups,
-                tech_shards: &tech_shards,
-                base: index_base,
-                progress: inputs.progress,
-            },
-            sink,
-            scan,
-        )?;
+        let request = index::IndexRequest {
+            layout,
+            records: inputs.records,
+            documents: inputs.documents,
+            extraction: &extraction,
+            technologies: &link_tables.technologies,
+            built: &BTreeMap::new(),
+            groups: &groups,
+            tech_shards: &tech_shards,
+            base: index_base(),
+            progress: inputs.progress,
+        };
+        let search = match search {
+            Some(table) => table,
+            None => index::index_documents(&request, sink, scan)?,
+        };
+        let tech_search = index::index_technologies(&request, sink, scan)?;
+        let result = index::IndexOutput {
+            search,
+            tech_search,
+            counts: Default::default(),
+        };
         let link_counts: LinkCounts = link_manifest.counts_as();
         let counts = serde_json::json!({
             "entities": link_counts.entities.values().sum::<usize>(),
@@ -319,7 +358,7 @@ pub fn run_later_stages(
             inputs,
             index::STAGE,
             link_manifest.outputs_hash.clone(),
-            settings,
+            index_settings,
             counts,
             pieces,
             started,
