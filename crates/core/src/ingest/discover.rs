@@ -14,7 +14,6 @@ use crate::ingest::statcache::FileStat;
 use crate::paths::{join_inside, relative_posix};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use rayon::prelude::*;
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -205,7 +204,7 @@ impl Coverage {
 /// Walks the profile's include paths under `root` (which must be canonical).
 pub fn discover(root: &Path, profile: &Profile) -> Result<Discovery> {
     let filters = Filters::new(profile)?;
-    let mut found: BTreeMap<String, Discovered> = BTreeMap::new();
+    let mut found: Vec<Vec<(String, Discovered)>> = Vec::new();
     let mut discovery = Discovery::default();
     let store_dir = root.join(".pkg");
     for include in &profile.include_paths {
@@ -229,17 +228,25 @@ pub fn discover(root: &Path, profile: &Profile) -> Result<Discovery> {
             discovery.warnings.extend(walked.warnings);
         } else {
             let stat = meta.is_file().then(|| FileStat::of(&meta));
-            found.extend(visit_entry(root, &start, meta.file_type(), stat, &filters));
+            found.extend(
+                visit_entry(root, &start, meta.file_type(), stat, &filters).map(|e| vec![e]),
+            );
         }
     }
-    discovery.files = found.into_values().collect();
+    // One sort of everything (include paths may overlap: a path is kept
+    // once).
+    let mut all: Vec<(String, Discovered)> = found.into_iter().flatten().collect();
+    all.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    all.dedup_by(|a, b| a.0 == b.0);
+    discovery.files = all.into_iter().map(|(_, d)| d).collect();
     Ok(discovery)
 }
 
-/// What one directory's walk found (in no particular order).
+/// What one directory's walk found (in no particular order): a list per
+/// directory, so that nothing is copied on the way up.
 #[derive(Default)]
 struct Walked {
-    found: Vec<(String, Discovered)>,
+    found: Vec<Vec<(String, Discovered)>>,
     warnings: Vec<String>,
 }
 
@@ -264,7 +271,7 @@ fn walk_dir(root: &Path, store_dir: &Path, dir: &Path, filters: &Filters) -> Wal
             walked.warnings.push(format!(
                 "cannot list directory '{rel}' ({e}); nothing under it is ingested: check its permissions"
             ));
-            walked.found.push((
+            walked.found.push(vec![(
                 rel.clone(),
                 Discovered {
                     rel,
@@ -274,7 +281,7 @@ fn walk_dir(root: &Path, store_dir: &Path, dir: &Path, filters: &Filters) -> Wal
                     unread: Some(Unread::Unreadable),
                     detail: Some(format!("cannot list directory: {e}")),
                 },
-            ));
+            )]);
             return walked;
         }
     };
@@ -286,7 +293,7 @@ fn walk_dir(root: &Path, store_dir: &Path, dir: &Path, filters: &Filters) -> Wal
         .into_par_iter()
         .filter_map(|e| e.file_type().ok().map(|t| (e, t)))
         .partition(|(_, kind)| kind.is_dir());
-    walked.found = files
+    let here: Vec<(String, Discovered)> = files
         .par_iter()
         .filter_map(|(e, kind)| {
             let stat = if kind.is_file() {
@@ -297,6 +304,7 @@ fn walk_dir(root: &Path, store_dir: &Path, dir: &Path, filters: &Filters) -> Wal
             visit_entry(root, &e.path(), *kind, stat, filters)
         })
         .collect();
+    walked.found.push(here);
     let below: Vec<Walked> = dirs
         .par_iter()
         .map(|(e, _)| walk_dir(root, store_dir, &e.path(), filters))

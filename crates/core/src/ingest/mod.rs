@@ -256,8 +256,10 @@ pub struct IngestRequest<'a> {
     pub progress: &'a dyn Progress,
     pub schema_version: String,
     pub started_at: String,
-    /// What the previous run learnt about the files (never for `Fresh`).
-    pub cache: Option<&'a StatCache>,
+    /// Where the stat cache is (what the previous run learnt about the
+    /// files): read while the workspace is walked; `None` reads every file
+    /// (never used for `Fresh`).
+    pub stat_cache: Option<&'a StoreLayout>,
 }
 
 /// One file of the plan.
@@ -320,6 +322,8 @@ pub struct Plan {
     pub settings_hash: String,
     /// How many files were read (the others' hashes came from the cache).
     pub read: usize,
+    /// The stat cache as it was read (to tell whether it needs writing).
+    pub loaded_cache: Option<StatCache>,
 }
 
 impl Plan {
@@ -376,21 +380,24 @@ pub fn plan(req: &IngestRequest<'_>) -> Result<Plan> {
     let same_config = base.is_some_and(|b| {
         b.manifest.config_hash == config_hash && b.manifest.schema_version == req.schema_version
     });
-    let cache = req.cache.filter(|_| !fresh);
-    let trusted = cache.map(StatCache::hashes).unwrap_or_default();
-
-    // The redactor's first patterns compile while the workspace is walked.
-    let (walked, ()) = rayon::join(
-        || -> Result<_> {
-            match &req.mode {
-                IngestMode::Import(paths) => import_discovery(req, paths),
-                _ => {
-                    discover::discover(req.root, profile).map(|d| (d.files, d.warnings, Vec::new()))
-                }
-            }
+    // The redactor's first patterns compile and the stat cache is read
+    // while the workspace is walked.
+    let ((walked, ()), loaded) = rayon::join(
+        || {
+            rayon::join(
+                || -> Result<_> {
+                    match &req.mode {
+                        IngestMode::Import(paths) => import_discovery(req, paths),
+                        _ => discover::discover(req.root, profile)
+                            .map(|d| (d.files, d.warnings, Vec::new())),
+                    }
+                },
+                || req.redactor.prepare(),
+            )
         },
-        || req.redactor.prepare(),
+        || req.stat_cache.filter(|_| !fresh).and_then(StatCache::load),
     );
+    let cache = loaded.as_ref();
     let (mut discovered, mut warnings, carried) = walked?;
     timer.lap("ingest: discover");
     let secret = secret_paths(&discovered, req.redactor);
@@ -398,10 +405,14 @@ pub fn plan(req: &IngestRequest<'_>) -> Result<Plan> {
 
     req.progress.phase("read", discovered.len() as u64);
     let max = profile.ingestion.max_file_size_bytes;
+    let trusted = cache
+        .map(|c| c.trusted_for(&discovered))
+        .unwrap_or_default();
     let planned: Vec<Planned> = discovered
         .par_iter()
-        .map(|d| {
-            let input = read_input(d, max, &trusted);
+        .enumerate()
+        .map(|(i, d)| {
+            let input = read_input(d, max, trusted.get(i).copied().flatten());
             req.progress.advance(1);
             Planned {
                 path: d.rel.clone(),
@@ -497,6 +508,7 @@ pub fn plan(req: &IngestRequest<'_>) -> Result<Plan> {
         bits,
         settings_hash: settings,
         read,
+        loaded_cache: loaded,
     })
 }
 
@@ -879,11 +891,7 @@ fn parsed_record(
 
 /// Reads and hashes one discovered file, unless the stat cache vouches
 /// for its hash. The bytes are kept when the file has a parser.
-fn read_input(
-    d: &Discovered,
-    max: u64,
-    trusted: &foldhash::HashMap<&str, (&FileStat, &str)>,
-) -> Input {
+fn read_input(d: &Discovered, max: u64, trusted: Option<(&FileStat, &str)>) -> Input {
     use std::io::Read;
     if let Some(why) = d.unread {
         return Input::Unread {
@@ -893,8 +901,8 @@ fn read_input(
         };
     }
     // Listed with the stat the cache vouches for: not opened.
-    if let (Some(stat), Some((cached, sha))) = (d.stat, trusted.get(d.rel.as_str()))
-        && stat == **cached
+    if let (Some(stat), Some((cached, sha))) = (d.stat, trusted)
+        && stat == *cached
         && stat.size <= max
     {
         return Input::Read {
@@ -925,8 +933,8 @@ fn read_input(
     }
     let parser = document::parser_for(&d.rel);
     let stat = meta.as_ref().map(FileStat::of);
-    if let (Some(stat), Some((cached, sha))) = (stat, trusted.get(d.rel.as_str()))
-        && stat == **cached
+    if let (Some(stat), Some((cached, sha))) = (stat, trusted)
+        && stat == *cached
     {
         return Input::Read {
             sha256: sha.to_string(),

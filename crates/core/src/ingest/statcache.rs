@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 const FILE_NAME: &str = "files";
-const FORMAT: u32 = 1;
+/// 2: stored uncompressed (a cache of hashes and times compresses to about
+/// half, and compressing it cost more than an edit's whole run).
+const FORMAT: u32 = 2;
 /// Files modified this recently before a run are not trusted by the next.
 pub const RACY_WINDOW_NS: i128 = 2_000_000_000;
 
@@ -77,15 +79,14 @@ pub struct StatCache {
 }
 
 impl StatCache {
-    fn path(layout: &StoreLayout) -> PathBuf {
+    fn path_in(layout: &StoreLayout) -> PathBuf {
         layout.cache_dir().join(FILE_NAME)
     }
 
     /// Reads the cache; `None` if it is absent or unreadable (which only
     /// costs reading the files again).
     pub fn load(layout: &StoreLayout) -> Option<StatCache> {
-        let compressed = std::fs::read(Self::path(layout)).ok()?;
-        let bytes = crate::store::piece::inflate(&compressed).ok()?;
+        let bytes = std::fs::read(Self::path_in(layout)).ok()?;
         let (format, rest) = postcard::take_from_bytes::<u32>(&bytes).ok()?;
         if format != FORMAT {
             return None;
@@ -93,11 +94,22 @@ impl StatCache {
         postcard::from_bytes(rest).ok()
     }
 
-    /// Replaces the cache unless `loaded` (what was read) already says
-    /// the same: a run over unchanged files writes nothing.
-    pub fn save_if_changed(&self, layout: &StoreLayout, loaded: Option<&StatCache>) {
-        if loaded != Some(self) {
-            self.save(layout);
+    /// Writes the cache under a temporary name on a thread of its own,
+    /// unless `loaded` (what was read) already says the same (a run over
+    /// unchanged files writes nothing). [`PendingSave::publish`] puts it in
+    /// place once the run is published; dropped unpublished, the temporary
+    /// file is removed, so a refused run leaves the cache as it was.
+    pub fn save_in_background(self, layout: StoreLayout, loaded: Option<StatCache>) -> PendingSave {
+        let target = Self::path_in(&layout);
+        let handle = std::thread::spawn(move || {
+            if loaded.as_ref() == Some(&self) {
+                return None;
+            }
+            self.write_temporary(&layout).ok()
+        });
+        PendingSave {
+            handle: Some(handle),
+            target,
         }
     }
 
@@ -105,33 +117,72 @@ impl StatCache {
     /// safe). Written to a temporary name and renamed, so a reader never
     /// sees half a file.
     pub fn save(&self, layout: &StoreLayout) {
-        let write = || -> std::io::Result<()> {
-            let dir = layout.cache_dir();
-            std::fs::create_dir_all(&dir)?;
-            let mut bytes = postcard::to_allocvec(&FORMAT).map_err(std::io::Error::other)?;
-            bytes.extend(postcard::to_allocvec(self).map_err(std::io::Error::other)?);
-            let compressed =
-                crate::store::piece::compress(&bytes).map_err(std::io::Error::other)?;
-            let tmp = dir.join(format!("{FILE_NAME}.{}", std::process::id()));
-            std::fs::write(&tmp, compressed)?;
-            std::fs::rename(&tmp, Self::path(layout))
-        };
-        if write().is_err() {
-            let _ = std::fs::remove_file(Self::path(layout));
+        let saved = self
+            .write_temporary(layout)
+            .and_then(|tmp| std::fs::rename(&tmp, Self::path_in(layout)));
+        if saved.is_err() {
+            let _ = std::fs::remove_file(Self::path_in(layout));
         }
     }
 
-    /// The trusted content hashes, by path and stat.
-    pub fn hashes(&self) -> foldhash::HashMap<&str, (&FileStat, &str)> {
-        self.entries
+    /// Writes the cache beside its place; returns the temporary file.
+    fn write_temporary(&self, layout: &StoreLayout) -> std::io::Result<PathBuf> {
+        let dir = layout.cache_dir();
+        std::fs::create_dir_all(&dir)?;
+        let mut bytes = postcard::to_allocvec(&FORMAT).map_err(std::io::Error::other)?;
+        bytes.extend(postcard::to_allocvec(self).map_err(std::io::Error::other)?);
+        let tmp = dir.join(format!("{FILE_NAME}.{}", std::process::id()));
+        std::fs::write(&tmp, bytes)?;
+        Ok(tmp)
+    }
+
+    /// For each discovered file (in path order), the stat and content hash
+    /// the cache vouches for, if any: the entries are in path order too, so
+    /// the two lists are walked side by side.
+    pub fn trusted_for<'c>(
+        &'c self,
+        discovered: &[super::discover::Discovered],
+    ) -> Vec<Option<(&'c FileStat, &'c str)>> {
+        let mut entries = self.entries.iter().peekable();
+        discovered
             .iter()
-            .filter_map(|e| match (&e.stat, &e.input) {
-                (Some(stat), InputKey::Content(sha)) => {
-                    Some((e.path.as_str(), (stat, sha.as_str())))
+            .map(|d| {
+                while entries.next_if(|e| e.path < d.rel).is_some() {}
+                match entries.peek() {
+                    Some(e) if e.path == d.rel => match (&e.stat, &e.input) {
+                        (Some(stat), InputKey::Content(sha)) => Some((stat, sha.as_str())),
+                        _ => None,
+                    },
+                    _ => None,
                 }
-                _ => None,
             })
             .collect()
+    }
+}
+
+/// A cache write in progress (see [`StatCache::save_in_background`]).
+pub struct PendingSave {
+    handle: Option<std::thread::JoinHandle<Option<PathBuf>>>,
+    target: PathBuf,
+}
+
+impl PendingSave {
+    /// Waits for the write and puts the new cache in place.
+    pub fn publish(mut self) {
+        if let Some(Some(tmp)) = self.handle.take().and_then(|h| h.join().ok())
+            && std::fs::rename(&tmp, &self.target).is_err()
+        {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+}
+
+impl Drop for PendingSave {
+    fn drop(&mut self) {
+        // Not published: the temporary file goes.
+        if let Some(Some(tmp)) = self.handle.take().and_then(|h| h.join().ok()) {
+            let _ = std::fs::remove_file(tmp);
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use super::publish::{PublishPlan, Published, publish};
 use super::stages::{BaseTables, LATER_STAGES, StageInputs, run_later_stages};
 use super::{Workspace, WriteOptions, manifest_bytes, open_writer, run_id};
 use crate::error::{Error, Result};
-use crate::ingest::statcache::{self, StatCache};
+use crate::ingest::statcache;
 use crate::ingest::{self, BaseRun, IngestCounts, IngestMode, IngestRequest};
 use crate::redact::Redactor;
 use crate::store::id::ObjectId;
@@ -171,11 +171,6 @@ fn attempt(
         Command::Import(_) => base.as_ref().is_some_and(|b| b.manifests.index.is_some()),
         Command::Run | Command::Rebuild | Command::Replay(_) => true,
     };
-    let cache = if fresh {
-        None
-    } else {
-        StatCache::load(&ws.layout)
-    };
     let ingest_base = base.as_ref().map(|b| BaseRun {
         layout: writer.layout.clone(),
         run_id: b.run_id.clone(),
@@ -193,9 +188,9 @@ fn attempt(
         progress: opts.progress,
         schema_version: schema.clone(),
         started_at: clock::now_utc(),
-        cache: cache.as_ref(),
+        stat_cache: (!fresh).then_some(&ws.layout),
     };
-    let plan = ingest::plan(&request)?;
+    let mut plan = ingest::plan(&request)?;
     timer.lap("plan");
     let config_hash = ws.config.config_hash();
     let canonical = run_id(&plan.inputs_hash, &config_hash, &schema);
@@ -211,7 +206,25 @@ fn attempt(
     let complete = stored
         .as_ref()
         .is_some_and(|m| wanted.iter().all(|s| m.require(s).is_ok()));
+    // What the stat cache learnt, written while the run goes on (into a
+    // store that exists: a first run that is refused leaves no trace).
     let new_cache = plan.cache(&id, &config_hash, started_ns);
+    let loaded_cache = plan.loaded_cache.take();
+    let mut cache_write = None;
+    let mut cache_later = None;
+    if writer.is_new() {
+        cache_later = Some(new_cache);
+    } else {
+        cache_write = Some(new_cache.save_in_background(ws.layout.clone(), loaded_cache));
+    }
+    let publish_cache = move || {
+        if let Some(pending) = cache_write {
+            pending.publish();
+        }
+        if let Some(cache) = cache_later {
+            cache.save(&ws.layout);
+        }
+    };
     let read = plan.read;
     let warnings = plan.warnings.clone();
 
@@ -240,7 +253,7 @@ fn attempt(
             },
             &ws.config.config.storage.footprint_budget,
         )?;
-        new_cache.save_if_changed(&ws.layout, cache.as_ref());
+        publish_cache();
         return Ok(Some(PipelineReport {
             manifest_path: ws.layout.run_dir(&id).join("ingest-manifest.json"),
             outcome: if was_current {
@@ -419,7 +432,8 @@ fn attempt(
         &ws.config.config.storage.footprint_budget,
     )?;
     timer.lap("publish");
-    new_cache.save_if_changed(&ws.layout, cache.as_ref());
+    publish_cache();
+    timer.lap("stat cache");
     let outcome = match (existed, was_current, &command) {
         (true, _, Command::Rebuild | Command::Replay(_)) if differences.is_empty() => "identical",
         (true, _, Command::Rebuild | Command::Replay(_)) => "differs",
