@@ -92,6 +92,42 @@ pub struct Hit {
     pub term_scores: Vec<(String, f32)>,
 }
 
+/// A hit of [`Bm25Index::search_terms`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TermHit {
+    pub doc: u32,
+    /// Sum of `scores`, added up in their order.
+    pub score: f32,
+    /// The matched terms: bit `i` for the `i`-th searched term.
+    pub terms: u64,
+    /// Each matched term's contribution, in term order.
+    pub scores: Vec<f32>,
+}
+
+impl TermHit {
+    /// The matched terms among the searched `terms`, in order.
+    pub fn matched<'t>(&self, terms: &'t [&'t str]) -> impl Iterator<Item = &'t str> + 't {
+        let bits = self.terms;
+        terms
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| *i < 64 && bits & (1 << i) != 0)
+            .map(|(_, t)| *t)
+    }
+
+    /// The position of the term that contributed most (the first such).
+    pub fn best(&self) -> Option<u8> {
+        let mut best: Option<(u8, f32)> = None;
+        let positions = (0..64u8).filter(|i| self.terms & (1 << i) != 0);
+        for (i, s) in positions.zip(self.scores.iter().copied()) {
+            if best.is_none_or(|(_, b)| s > b) {
+                best = Some((i, s));
+            }
+        }
+        best.map(|(i, _)| i)
+    }
+}
+
 /// Collects documents and writes the index bytes.
 ///
 /// Memory is proportional to the number of distinct terms plus the number of
@@ -655,19 +691,52 @@ impl<'a> Bm25Index<'a> {
         let mut uniq: Vec<&str> = terms.iter().map(String::as_str).collect();
         uniq.sort_unstable();
         uniq.dedup();
-        if uniq.is_empty() {
+        let mut hits: Vec<Hit> = self
+            .search_terms(&uniq, require_all, stats)?
+            .into_iter()
+            .map(|h| {
+                let term_scores: Vec<(String, f32)> = h
+                    .matched(&uniq)
+                    .zip(h.scores.iter().copied())
+                    .map(|(t, s)| (t.to_owned(), s))
+                    .collect();
+                Hit {
+                    doc: h.doc,
+                    score: h.score,
+                    matched_terms: term_scores.iter().map(|(t, _)| t.clone()).collect(),
+                    term_scores,
+                }
+            })
+            .collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.doc.cmp(&b.doc)));
+        Ok(hits)
+    }
+
+    /// [`Bm25Index::search_in`] without strings: `terms` sorted and
+    /// deduplicated (at most 64), each hit naming its terms as bits of
+    /// their positions in `terms`; hits in document order. For searches
+    /// with many hits, where a string per matched term per hit costs more
+    /// than the scoring.
+    pub fn search_terms(
+        &self,
+        terms: &[&str],
+        require_all: bool,
+        stats: &CorpusStats,
+    ) -> Result<Vec<TermHit>, IndexError> {
+        if terms.is_empty() {
             return Ok(Vec::new());
         }
-        // One (term, [(doc, contribution)]) list per known term, in term order.
-        let mut lists: Vec<(&str, Vec<(u32, f32)>)> = Vec::with_capacity(uniq.len());
-        for term in &uniq {
+        let terms = &terms[..terms.len().min(64)];
+        // One (term position, [(doc, contribution)]) list per known term.
+        let mut lists: Vec<(u8, Vec<(u32, f32)>)> = Vec::with_capacity(terms.len());
+        for (i, term) in terms.iter().enumerate() {
             match self.lookup(term.as_bytes())? {
                 Some(info) => {
                     let df = match &stats.df {
                         Some(df) => df.get(*term).copied().unwrap_or(info.df),
                         None => info.df,
                     };
-                    lists.push((term, self.score_postings(term, &info, stats, df)?))
+                    lists.push((i as u8, self.score_postings(term, &info, stats, df)?))
                 }
                 None if require_all => return Ok(Vec::new()),
                 None => {}
@@ -683,27 +752,27 @@ impl<'a> Bm25Index<'a> {
             .filter_map(|((_, l), &c)| l.get(c).map(|&(d, _)| d))
             .min()
         {
-            let mut term_scores = Vec::new();
+            let mut hit = TermHit {
+                doc,
+                score: 0.0,
+                terms: 0,
+                scores: Vec::new(),
+            };
             for ((term, list), cursor) in lists.iter().zip(cursors.iter_mut()) {
                 if let Some(&(d, s)) = list.get(*cursor)
                     && d == doc
                 {
-                    term_scores.push(((*term).to_owned(), s));
+                    hit.terms |= 1 << term;
+                    hit.scores.push(s);
                     *cursor += 1;
                 }
             }
-            if term_scores.len() >= need {
-                let score = term_scores.iter().fold(0.0f32, |acc, (_, s)| acc + s);
-                let matched_terms = term_scores.iter().map(|(t, _)| t.clone()).collect();
-                hits.push(Hit {
-                    doc,
-                    score,
-                    matched_terms,
-                    term_scores,
-                });
+            if hit.scores.len() >= need {
+                // Added up in term order (see the module docs).
+                hit.score = hit.scores.iter().fold(0.0f32, |acc, s| acc + s);
+                hits.push(hit);
             }
         }
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.doc.cmp(&b.doc)));
         Ok(hits)
     }
 

@@ -55,5 +55,5 @@ mod codec;
 pub mod stage;
 pub mod tokenize;
 
-pub use bm25::{Bm25Builder, Bm25Index, Bm25Params, CorpusStats, Hit, IndexError};
+pub use bm25::{Bm25Builder, Bm25Index, Bm25Params, CorpusStats, Hit, IndexError, TermHit};
 pub use tokenize::{for_each_token, tokenize};

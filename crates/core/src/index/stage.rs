@@ -52,13 +52,6 @@ pub struct SearchDoc {
     pub chunks: u32,
 }
 
-impl SearchDoc {
-    /// Its entities: the note, its sections, its references.
-    pub fn entities(&self) -> u32 {
-        1 + self.sections + self.references
-    }
-}
-
 /// A document shard's search piece.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchPiece {
@@ -69,7 +62,34 @@ pub struct SearchPiece {
     pub chunks: Vec<u8>,
 }
 
-impl SearchPiece {
+/// A search piece as `query` reads it: its paths and indexes point into
+/// the piece's bytes (nothing is copied; the encoding is the
+/// [`SearchPiece`]'s).
+#[derive(Debug, Deserialize)]
+pub struct SearchPieceView<'a> {
+    #[serde(borrow)]
+    pub docs: Vec<SearchDocView<'a>>,
+    pub names: &'a [u8],
+    pub chunks: &'a [u8],
+}
+
+/// One document of a [`SearchPieceView`].
+#[derive(Debug, Deserialize)]
+pub struct SearchDocView<'a> {
+    pub path: &'a str,
+    pub sections: u32,
+    pub references: u32,
+    pub chunks: u32,
+}
+
+impl SearchDocView<'_> {
+    /// Its entities: the note, its sections, its references.
+    pub fn entities(&self) -> u32 {
+        1 + self.sections + self.references
+    }
+}
+
+impl SearchPieceView<'_> {
     /// (document, local entity) of every entity number.
     pub fn entity_table(&self) -> Vec<(u32, u32)> {
         let mut out = Vec::new();
@@ -100,6 +120,12 @@ impl SearchPiece {
 pub struct TechSearchPiece {
     #[serde(with = "serde_bytes")]
     pub names: Vec<u8>,
+}
+
+/// A technology-search piece as `query` reads it (see [`SearchPieceView`]).
+#[derive(Debug, Deserialize)]
+pub struct TechSearchPieceView<'a> {
+    pub names: &'a [u8],
 }
 
 /// The text an entity is found by: its name, plus a note's aliases and

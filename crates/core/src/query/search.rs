@@ -14,15 +14,16 @@
 use crate::error::{Error, Result};
 use crate::graph::model::NodeKind;
 use crate::graph::view::GraphView;
-use crate::index::stage::{SearchDoc, SearchPiece, TechSearchPiece, read_search, read_tech_search};
-use crate::index::{Bm25Index, CorpusStats, Hit, for_each_token, tokenize};
+use crate::index::stage::{SearchDocView, SearchPieceView, TechSearchPieceView};
+use crate::index::{Bm25Index, CorpusStats, TermHit, for_each_token, tokenize};
 use crate::ingest::document::{DocumentRecord, document_id};
 use crate::query::load::RunPieces;
 use crate::query::select::{Selection, filter, order_and_page, parse_types};
-use crate::store::piece::PieceKind;
+use crate::store::piece::{self, PieceKind};
+use foldhash::HashMap;
 use rayon::prelude::*;
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// A parsed query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,14 +138,15 @@ enum Handle {
     Tech { shard: u8, local: u32 },
 }
 
-/// A matching chunk: shard, document, chunk order, score, matched terms,
-/// strongest term.
-type ChunkHit = (u8, u32, u32, f64, Vec<String>, String);
+/// A matching chunk: shard, document, chunk order, score, matched terms
+/// (bits of the query's sorted distinct terms), strongest term (position).
+type ChunkHit = (u8, u32, u32, f64, u64, u8);
 
 struct Scored {
     name: f64,
     chunk: f64,
-    terms: BTreeSet<String>,
+    /// Matched terms, as bits of the query's sorted distinct terms.
+    terms: u64,
     /// Best first.
     chunks: Vec<ChunkHit>,
 }
@@ -154,16 +156,16 @@ impl Scored {
         Scored {
             name: 0.0,
             chunk: 0.0,
-            terms: BTreeSet::new(),
+            terms: 0,
             chunks: Vec::new(),
         }
     }
 }
 
-/// The search pieces of a run, read.
-struct Searchable {
-    docs: Vec<(u8, SearchPiece)>,
-    techs: Vec<(u8, TechSearchPiece)>,
+/// The search pieces of a run, read (views into their bytes).
+struct Searchable<'a> {
+    docs: Vec<(u8, SearchPieceView<'a>)>,
+    techs: Vec<(u8, TechSearchPieceView<'a>)>,
 }
 
 /// A window of `text` around the first place where `focus` (a phrase, or a
@@ -225,27 +227,40 @@ pub fn search(
     let mut timer = crate::progress::Timer::start();
     let search_table = pieces.table(PieceKind::Search)?;
     let tech_table = pieces.table(PieceKind::TechSearch)?;
-    let (docs, techs) = rayon::join(
-        || -> Result<Vec<(u8, SearchPiece)>> {
-            search_table
-                .pieces()
-                .collect::<Vec<_>>()
-                .par_iter()
-                .map(|(s, id)| Ok((*s, read_search(layout, *id)?)))
-                .collect()
-        },
-        || -> Result<Vec<(u8, TechSearchPiece)>> {
-            tech_table
-                .pieces()
-                .collect::<Vec<_>>()
-                .par_iter()
-                .map(|(s, id)| Ok((*s, read_tech_search(layout, *id)?)))
-                .collect()
-        },
-    );
+    let read = |table: &crate::store::table::ShardTable| -> Result<Vec<(u8, Vec<u8>)>> {
+        table
+            .pieces()
+            .collect::<Vec<_>>()
+            .par_iter()
+            .map(|(s, id)| Ok((*s, piece::read_payload(layout, *id)?)))
+            .collect()
+    };
+    let (doc_bytes, tech_bytes) = rayon::join(|| read(&search_table), || read(&tech_table));
+    let (doc_bytes, tech_bytes) = (doc_bytes?, tech_bytes?);
+    let origin = |id: Option<crate::store::id::ObjectId>| {
+        layout
+            .dir
+            .join(id.map(|i| i.rel_path()).unwrap_or_default())
+    };
     let all = Searchable {
-        docs: docs?,
-        techs: techs?,
+        docs: doc_bytes
+            .par_iter()
+            .map(|(s, bytes)| {
+                Ok((
+                    *s,
+                    piece::decode(PieceKind::Search, bytes, &origin(search_table.get(*s)))?,
+                ))
+            })
+            .collect::<Result<_>>()?,
+        techs: tech_bytes
+            .par_iter()
+            .map(|(s, bytes)| {
+                Ok((
+                    *s,
+                    piece::decode(PieceKind::TechSearch, bytes, &origin(tech_table.get(*s)))?,
+                ))
+            })
+            .collect::<Result<_>>()?,
     };
     timer.lap("search: read pieces");
     let require_all = !parsed.phrases.is_empty();
@@ -253,26 +268,31 @@ pub fn search(
     let doc_names: Vec<Bm25Index<'_>> = all
         .docs
         .iter()
-        .map(|(_, p)| Bm25Index::open(&p.names))
+        .map(|(_, p)| Bm25Index::open(p.names))
         .collect::<std::result::Result<_, _>>()
         .map_err(corrupt)?;
     let doc_chunks: Vec<Bm25Index<'_>> = all
         .docs
         .iter()
-        .map(|(_, p)| Bm25Index::open(&p.chunks))
+        .map(|(_, p)| Bm25Index::open(p.chunks))
         .collect::<std::result::Result<_, _>>()
         .map_err(corrupt)?;
     let tech_names: Vec<Bm25Index<'_>> = all
         .techs
         .iter()
-        .map(|(_, p)| Bm25Index::open(&p.names))
+        .map(|(_, p)| Bm25Index::open(p.names))
         .collect::<std::result::Result<_, _>>()
         .map_err(corrupt)?;
     let mut name_indexes: Vec<Bm25Index<'_>> = doc_names.clone();
     name_indexes.extend(tech_names.iter().cloned());
     let name_stats = CorpusStats::sum(&name_indexes, &parsed.terms).map_err(corrupt)?;
     let chunk_stats = CorpusStats::sum(&doc_chunks, &parsed.terms).map_err(corrupt)?;
-    type Found = (Vec<(Handle, Hit)>, Vec<(u8, u32, u32, Hit)>);
+    // The query's distinct terms in order: hits name them by position.
+    let mut terms: Vec<&str> = parsed.terms.iter().map(String::as_str).collect();
+    terms.sort_unstable();
+    terms.dedup();
+    let terms = &terms[..terms.len().min(64)];
+    type Found = (Vec<(Handle, TermHit)>, Vec<(u8, u32, u32, TermHit)>);
     let found: Vec<std::result::Result<Found, crate::index::IndexError>> = (0..all.docs.len())
         .into_par_iter()
         .map(|i| {
@@ -280,7 +300,7 @@ pub fn search(
             let entities = piece.entity_table();
             let chunk_table = piece.chunk_table();
             let names = doc_names[i]
-                .search_in(&parsed.terms, require_all, &name_stats)?
+                .search_terms(terms, require_all, &name_stats)?
                 .into_iter()
                 .filter_map(|h| {
                     let &(doc, local) = entities.get(h.doc as usize)?;
@@ -295,7 +315,7 @@ pub fn search(
                 })
                 .collect();
             let chunks = doc_chunks[i]
-                .search_in(&parsed.terms, require_all, &chunk_stats)?
+                .search_terms(terms, require_all, &chunk_stats)?
                 .into_iter()
                 .filter_map(|h| {
                     let &(doc, order) = chunk_table.get(h.doc as usize)?;
@@ -305,13 +325,13 @@ pub fn search(
             Ok((names, chunks))
         })
         .collect();
-    let tech_found: Vec<std::result::Result<Vec<(Handle, Hit)>, crate::index::IndexError>> = (0
+    let tech_found: Vec<std::result::Result<Vec<(Handle, TermHit)>, crate::index::IndexError>> = (0
         ..all.techs.len())
         .into_par_iter()
         .map(|i| {
             let shard = all.techs[i].0;
             Ok(tech_names[i]
-                .search_in(&parsed.terms, require_all, &name_stats)?
+                .search_terms(terms, require_all, &name_stats)?
                 .into_iter()
                 .map(|h| {
                     (
@@ -328,9 +348,9 @@ pub fn search(
     timer.lap("search: bm25");
 
     let mut texts = Texts::new(pieces);
-    let mut scored: HashMap<Handle, Scored> = HashMap::new();
-    let mut name_hits: Vec<(Handle, Hit)> = Vec::new();
-    let mut chunk_hits: Vec<(u8, u32, u32, Hit)> = Vec::new();
+    let mut scored: HashMap<Handle, Scored> = HashMap::default();
+    let mut name_hits: Vec<(Handle, TermHit)> = Vec::new();
+    let mut chunk_hits: Vec<(u8, u32, u32, TermHit)> = Vec::new();
     for f in found {
         let (n, c) = f.map_err(corrupt)?;
         name_hits.extend(n);
@@ -348,7 +368,7 @@ pub fn search(
         }
         let entry = scored.entry(handle).or_insert_with(Scored::new);
         entry.name = f64::from(hit.score);
-        entry.terms.extend(hit.matched_terms);
+        entry.terms |= hit.terms;
     }
     for (shard, doc, order, hit) in chunk_hits {
         if !parsed.phrases.is_empty() {
@@ -365,20 +385,14 @@ pub fn search(
                 local: 0,
             })
             .or_insert_with(Scored::new);
-        entry.terms.extend(hit.matched_terms.iter().cloned());
-        let best = hit
-            .term_scores
-            .iter()
-            .max_by(|a, b| a.1.total_cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
-            .map(|t| t.0.clone())
-            .unwrap_or_default();
+        entry.terms |= hit.terms;
         entry.chunks.push((
             shard,
             doc,
             order,
             f64::from(hit.score),
-            hit.matched_terms,
-            best,
+            hit.terms,
+            hit.best().unwrap_or(0),
         ));
     }
     for s in scored.values_mut() {
@@ -389,7 +403,7 @@ pub fn search(
                 .then_with(|| {
                     all_doc(&all, a.0, a.1)
                         .path
-                        .cmp(&all_doc(&all, b.0, b.1).path)
+                        .cmp(all_doc(&all, b.0, b.1).path)
                 })
                 .then(a.2.cmp(&b.2))
         });
@@ -404,7 +418,7 @@ pub fn search(
             .unwrap_or(0.0)
     };
     let kinds = parse_types(&sel.types)?;
-    let mut candidates: Vec<Handle> = scored
+    let candidates: Vec<Handle> = scored
         .keys()
         .copied()
         .filter(|h| kinds.is_empty() || kinds.contains(&kind_of(&all, *h)))
@@ -442,7 +456,24 @@ pub fn search(
     } else {
         let total = candidates.len();
         // By score; ties by id, computed only where a tie meets the page.
-        candidates.sort_by(|a, b| score_of(b).total_cmp(&score_of(a)).then(a.cmp(b)));
+        // Only the candidates up to the page's end are put in order.
+        let mut keyed: Vec<(f64, Handle)> = candidates.iter().map(|h| (score_of(h), *h)).collect();
+        let order = |a: &(f64, Handle), b: &(f64, Handle)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        let wanted = match sel.page.limit {
+            Some(limit) => sel.page.offset.saturating_add(limit).saturating_add(1),
+            None => keyed.len(),
+        };
+        if wanted < keyed.len() {
+            keyed.select_nth_unstable_by(wanted, order);
+            // Everything tied with the last kept score stays in the window.
+            let last = keyed[wanted].0;
+            let (head, tail) = keyed.split_at_mut(wanted + 1);
+            let mut kept: Vec<(f64, Handle)> = head.to_vec();
+            kept.extend(tail.iter().filter(|k| k.0 == last).copied());
+            keyed = kept;
+        }
+        keyed.sort_unstable_by(order);
+        let candidates: Vec<Handle> = keyed.into_iter().map(|(_, h)| h).collect();
         let start = sel.page.offset.min(candidates.len());
         let end = match sel.page.limit {
             Some(limit) => (start + limit).min(candidates.len()),
@@ -482,7 +513,7 @@ pub fn search(
         let n = &view.graph.nodes[*node as usize];
         let s = &scored[handle];
         let mut snippets = Vec::new();
-        for (shard, doc, order, score, terms, best) in s.chunks.iter().take(SNIPPETS_PER_RESULT) {
+        for (shard, doc, order, score, matched, best) in s.chunks.iter().take(SNIPPETS_PER_RESULT) {
             let path = &all_doc(&all, *shard, *doc).path;
             let Some(source) = pieces.doc_source(path)? else {
                 continue;
@@ -495,13 +526,19 @@ pub fn search(
             snippets.push(Snippet {
                 chunk_id: c.id.clone(),
                 document_id: document_id(path),
-                source_path: path.clone(),
+                source_path: path.to_string(),
                 source_hash: pieces.source_hash(path)?,
                 line_start: c.line_start,
                 line_end: c.line_end,
                 score: round(*score, score_rounding),
-                matched_terms: terms.clone(),
-                text: snippet(&text, &focus_of(&parsed.phrases, best)),
+                matched_terms: term_names(terms, *matched),
+                text: snippet(
+                    &text,
+                    &focus_of(
+                        &parsed.phrases,
+                        terms.get(*best as usize).copied().unwrap_or(""),
+                    ),
+                ),
             });
         }
         let id = view.node_id(*node).to_string();
@@ -513,7 +550,7 @@ pub fn search(
             source_path: n.doc.map(|d| view.graph.docs[d as usize].path.clone()),
             snippets,
             explanation: Explanation {
-                matched_terms: s.terms.iter().cloned().collect(),
+                matched_terms: term_names(terms, s.terms),
                 bm25_score: score_of(handle),
                 name_score: round(s.name, score_rounding),
                 chunk_score: round(s.chunk, score_rounding),
@@ -534,7 +571,17 @@ pub fn search(
     })
 }
 
-fn all_doc(all: &Searchable, shard: u8, doc: u32) -> &SearchDoc {
+/// The terms a bit set names (see [`Scored::terms`]), in order.
+fn term_names(terms: &[&str], bits: u64) -> Vec<String> {
+    terms
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .map(|(_, t)| t.to_string())
+        .collect()
+}
+
+fn all_doc<'a>(all: &'a Searchable<'_>, shard: u8, doc: u32) -> &'a SearchDocView<'a> {
     let at = all
         .docs
         .binary_search_by_key(&shard, |(s, _)| *s)
@@ -648,7 +695,7 @@ fn graph_of(
     for h in handles {
         match *h {
             Handle::Doc { shard, doc, .. } => {
-                docs.insert(all_doc(all, shard, doc).path.clone());
+                docs.insert(all_doc(all, shard, doc).path.to_string());
             }
             Handle::Tech { shard, local } => {
                 techs.insert(token_of(pieces, shard, local)?);
@@ -683,7 +730,7 @@ fn graph_of(
     // Each document's first section or reference node, and each
     // technology's node.
     let mut first_local: Vec<Option<u32>> = vec![None; view.graph.docs.len()];
-    let mut tech_node: HashMap<String, u32> = HashMap::new();
+    let mut tech_node: HashMap<String, u32> = HashMap::default();
     for (i, n) in view.graph.nodes.iter().enumerate() {
         match n.doc {
             Some(d) if n.kind != NodeKind::Note => {
@@ -704,7 +751,7 @@ fn graph_of(
         .map(|h| -> Result<u32> {
             Ok(match *h {
                 Handle::Doc { shard, doc, local } => {
-                    let path = all_doc(all, shard, doc).path.as_str();
+                    let path = all_doc(all, shard, doc).path;
                     let d = doc_index.get(path).copied().unwrap_or(0);
                     match first_local.get(d as usize).copied().flatten() {
                         Some(first) if local > 0 => first + local - 1,
@@ -731,7 +778,7 @@ impl<'a> Texts<'a> {
     fn new(pieces: &'a RunPieces) -> Texts<'a> {
         Texts {
             pieces,
-            shards: HashMap::new(),
+            shards: HashMap::default(),
         }
     }
 

@@ -13,8 +13,8 @@
 use crate::error::{Error, IoContext, Result};
 use crate::store::id::ObjectId;
 use crate::store::layout::StoreLayout;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::io::Read;
 
 /// The schema written in every piece header.
@@ -150,9 +150,9 @@ pub fn split<'a>(payload: &'a [u8], origin: &std::path::Path) -> Result<Split<'a
 
 /// Decodes a piece payload of `kind`, refusing another kind, another
 /// format number, or bytes after the value.
-pub fn decode<T: DeserializeOwned>(
+pub fn decode<'a, T: Deserialize<'a>>(
     kind: PieceKind,
-    payload: &[u8],
+    payload: &'a [u8],
     origin: &std::path::Path,
 ) -> Result<T> {
     let split = split(payload, origin)?;
@@ -170,9 +170,9 @@ pub fn decode<T: DeserializeOwned>(
 }
 
 /// Decodes the body of a piece whose header was checked.
-pub fn decode_body<T: DeserializeOwned>(
+pub fn decode_body<'a, T: Deserialize<'a>>(
     kind: PieceKind,
-    body: &[u8],
+    body: &'a [u8],
     origin: &std::path::Path,
 ) -> Result<T> {
     let (format, rest) = postcard::take_from_bytes::<u32>(body)
