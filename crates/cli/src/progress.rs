@@ -25,14 +25,32 @@ impl Progress for TerminalProgress {
         if !self.enabled {
             return;
         }
-        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-        let style = ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {elapsed}")
+        // A known amount of work gets a bar; an unknown one a spinner that
+        // keeps ticking, so the terminal never sits blank during a stage.
+        let (bar, template) = if total > 0 {
+            (
+                ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()),
+                "{prefix:>20} [{bar:30}] {pos}/{len} {elapsed}",
+            )
+        } else {
+            (
+                ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+                "{prefix:>20} {spinner} {elapsed}",
+            )
+        };
+        let style = ProgressStyle::with_template(template)
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
         bar.set_style(style);
         bar.set_prefix(name.to_string());
+        if total == 0 {
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        }
         if let Ok(mut slot) = self.bar.lock() {
-            *slot = Some(bar);
+            // The previous phase, if it did not say it finished, is done.
+            if let Some(previous) = slot.replace(bar) {
+                previous.finish_and_clear();
+            }
         }
     }
 

@@ -9,6 +9,11 @@ pub trait Progress: Sync {
     fn advance(&self, n: u64);
     /// The current phase is finished.
     fn finish(&self);
+    /// A new phase whose amount of work is not known up front (a spinner
+    /// on a terminal): every stage of a long run says what it is doing.
+    fn step(&self, name: &str) {
+        self.phase(name, 0);
+    }
 }
 
 /// Reports nothing.

@@ -142,7 +142,65 @@ fn run(root: &Path) -> (String, BTreeMap<String, String>, BTreeSet<ObjectId>) {
         .collect();
     let pieces =
         auditgraph_core::gc::run_pieces(&reader.layout, &reader.state, &report.run_id).unwrap();
+    let stored = stored_relations(&ws);
+    assert_eq!(
+        stored,
+        whole_graph_relations(&ws),
+        "the relates_to edges the link pieces record differ from those of the whole graph"
+    );
+    RELATIONS_SEEN.fetch_add(stored.len(), std::sync::atomic::Ordering::Relaxed);
     (report.run_id, outputs, pieces)
+}
+
+type Relation = (String, String, u32);
+
+/// How many `relates_to` edges the runs checked (the check must see some).
+static RELATIONS_SEEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The `relates_to` edges of a graph: (from path, to path, confidence bits).
+fn relations(view: &auditgraph_core::graph::view::GraphView) -> BTreeSet<Relation> {
+    use auditgraph_core::graph::model::EdgeKind;
+    let g = &view.graph;
+    let path = |n: u32| {
+        g.nodes[n as usize]
+            .doc
+            .map(|d| g.docs[d as usize].path.clone())
+            .unwrap_or_default()
+    };
+    g.edges
+        .iter()
+        .filter(|e| e.kind == EdgeKind::RelatesTo)
+        .map(|e| (path(e.from), path(e.to), e.confidence.to_bits()))
+        .collect()
+}
+
+/// As the whole graph computes them from every document's part.
+fn whole_graph_relations(ws: &Workspace) -> BTreeSet<Relation> {
+    use auditgraph_core::query::load::{Need, RunPieces};
+    let pieces = RunPieces::open(ws, None, Need::Graph).unwrap();
+    relations(&pieces.whole_graph(ws).unwrap())
+}
+
+/// As the link pieces record them (what `node` and `neighbors` show).
+fn stored_relations(ws: &Workspace) -> BTreeSet<Relation> {
+    use auditgraph_core::query::load::{Need, RunPieces};
+    use auditgraph_core::store::piece::PieceKind;
+    let pieces = RunPieces::open(ws, None, Need::Graph).unwrap();
+    let table = pieces.table(PieceKind::Extraction).unwrap();
+    let mut docs = BTreeSet::new();
+    for (shard, _) in table.pieces() {
+        if let Some(group) = pieces.extraction(shard).unwrap() {
+            docs.extend(group.documents.iter().map(|d| d.path.clone()));
+        }
+    }
+    let view = pieces
+        .subgraph(
+            &docs,
+            &BTreeSet::new(),
+            &ws.config.profile().linking.cooccurrence,
+        )
+        .unwrap();
+    relations(&view)
 }
 
 /// What a piece holds, for a failure message.
@@ -260,4 +318,5 @@ fn runs_reached_through_edits_equal_cold_runs() {
     for seed in seeds {
         check_seed(seed, 12);
     }
+    assert!(RELATIONS_SEEN.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }

@@ -279,7 +279,7 @@ pub fn index_documents(
             _ => true,
         })
         .collect();
-    req.progress.phase("index", shards.len() as u64);
+    req.progress.phase("search", shards.len() as u64);
     let built: Vec<(u8, Option<ObjectId>)> = shards
         .par_iter()
         .map(|&shard| {
@@ -334,6 +334,7 @@ pub fn index_technologies(
     sink: &dyn PieceSink,
     scan: &Scanner<'_>,
 ) -> Result<ShardTable> {
+    req.progress.step("index: technologies");
     let base = req.base.as_ref();
     let aligned = base.is_some_and(|b| b.tech_search.bits() == req.technologies.bits());
     let mut shards: BTreeSet<u8> = req.technologies.pieces().map(|(s, _)| s).collect();

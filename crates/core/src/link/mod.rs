@@ -21,6 +21,7 @@
 //! notes) changed. A run without a base is the same computation from
 //! nothing, so both give the same pieces.
 
+mod cooccurrence;
 pub mod entries;
 pub mod sharded;
 
@@ -28,9 +29,8 @@ use crate::config::Cooccurrence;
 use crate::error::{Error, Result};
 use crate::extract::links::{self as resolve, DocKey, DocKeys, Resolution};
 use crate::extract::stage::{DocExtraction, ExtractionGroup};
-use crate::graph::local::{DocGraph, LinkResolution, doc_graph};
+use crate::graph::local::{DocGraph, DocTech, LinkResolution, doc_graph};
 use crate::graph::model::{EdgeKind, NodeKind, ReferenceState, node_digest};
-use crate::graph::relates::{self, CoSource};
 use crate::hashing::FieldHasher;
 use crate::pipeline::postcondition::Scanner;
 use crate::progress::Progress;
@@ -133,6 +133,20 @@ impl Delta {
         }
         for e in &g.edges {
             *self.links.entry(e.kind.type_name()).or_default() += sign;
+        }
+    }
+
+    /// Adds another delta to this one.
+    fn merge(&mut self, other: Delta) {
+        self.documents += other.documents;
+        for (mine, theirs) in [
+            (&mut self.entities, other.entities),
+            (&mut self.links, other.links),
+            (&mut self.references, other.references),
+        ] {
+            for (k, v) in theirs {
+                *mine.entry(k).or_default() += v;
+            }
         }
     }
 
@@ -342,6 +356,46 @@ pub fn entity_digests(path: &str, g: &DocGraph) -> Vec<([u8; 32], NodeKind)> {
         .collect()
 }
 
+/// A document whose part of the graph changed in this run.
+struct Affected {
+    path: String,
+    old: Option<PartSummary>,
+    new: Option<PartSummary>,
+    /// Its extraction changed (not only how its links resolved).
+    extraction_changed: bool,
+}
+
+/// What the link stage needs of a document's part once it is counted:
+/// its entity ids, technologies and link targets.
+#[derive(Debug, Clone, PartialEq)]
+struct PartSummary {
+    /// Entity ids with their kinds (only when the extraction changed: an
+    /// unchanged document keeps its ids).
+    entities: Vec<([u8; 32], NodeKind)>,
+    techs: Vec<DocTech>,
+    /// (reference order, document) of each reference that resolves to one.
+    targets: Vec<(u32, String)>,
+}
+
+impl PartSummary {
+    fn of(path: &str, g: DocGraph, with_entities: bool) -> PartSummary {
+        PartSummary {
+            entities: if with_entities {
+                entity_digests(path, &g)
+            } else {
+                Vec::new()
+            },
+            targets: g
+                .targets
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, t)| t.map(|t| (i as u32, t)))
+                .collect(),
+            techs: g.techs,
+        }
+    }
+}
+
 /// Runs the link stage.
 pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> Result<LinkOutput> {
     let mut timer = crate::progress::Timer::start();
@@ -397,7 +451,7 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
         };
         vec![(load(base_extraction)?, load(req.extraction)?)]
     };
-    req.progress.phase("link", 0);
+    req.progress.step("link: changes");
     let mut changes: Vec<DocChange<'_>> = Vec::new();
     for (old, new) in &pairs {
         let old_docs: BTreeMap<&str, &DocExtraction> = old
@@ -425,6 +479,7 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
     changes.sort_by(|a, b| a.path.cmp(b.path));
     timer.lap("link: changed documents");
 
+    req.progress.step("link: keys");
     // 2. Keys: who holds them and whose links look them up.
     let mut keys: Sharded<KeyEntry> = Sharded::new(
         layout,
@@ -504,6 +559,7 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
     }
     timer.lap("link: keys");
 
+    req.progress.step("link: resolve");
     // 3. Documents to resolve again: the changed ones, and those whose
     // links look up a key whose holders changed.
     let changed_paths: HashMap<&str, &DocChange<'_>> =
@@ -563,14 +619,10 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
     resolutions.preload_keys(resolution_paths.iter())?;
     timer.lap("link: resolve");
 
-    // 4. Each affected document's part, before and after.
-    struct Affected {
-        path: String,
-        old: Option<DocGraph>,
-        new: Option<DocGraph>,
-        /// Its extraction changed (not only how its links resolved).
-        extraction_changed: bool,
-    }
+    req.progress.step("link: documents");
+    // 4. Each affected document's part, before and after, summarized for
+    // the steps below (the parts themselves are not kept: a cold run would
+    // hold every document's graph), and what the parts count.
     let mut affected_paths: BTreeSet<String> = to_resolve;
     affected_paths.extend(changes.iter().map(|c| c.path.to_string()));
     let old_resolution = |path: &str| -> Vec<LinkResolution> {
@@ -581,11 +633,12 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
             .map(|r| r.links.clone())
             .unwrap_or_default()
     };
-    let affected: Vec<Affected> = affected_paths
+    let paths: Vec<&String> = affected_paths.iter().collect();
+    let (affected, mut delta) = paths
         .par_iter()
-        .map(|path| {
+        .map(|path| -> Result<(Option<Affected>, Delta)> {
             let change = changed_paths.get(path.as_str());
-            let new_res = new_resolutions.get(path);
+            let new_res = new_resolutions.get(*path);
             let old_res = old_resolution(path);
             let group = match change {
                 Some(_) => None,
@@ -605,18 +658,47 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
                     _ => old.clone(),
                 },
             };
-            Ok(Affected {
-                path: path.clone(),
-                old,
-                new,
-                extraction_changed: change.is_some(),
-            })
+            let mut delta = Delta::default();
+            if old == new && change.is_none() {
+                return Ok((None, delta));
+            }
+            if let Some(g) = &old {
+                delta.part(g, -1);
+            }
+            if let Some(g) = &new {
+                delta.part(g, 1);
+            }
+            let extraction_changed = change.is_some();
+            let summary =
+                |g: Option<DocGraph>| g.map(|g| PartSummary::of(path, g, extraction_changed));
+            Ok((
+                Some(Affected {
+                    path: (*path).clone(),
+                    old: summary(old),
+                    new: summary(new),
+                    extraction_changed,
+                }),
+                delta,
+            ))
         })
-        .collect::<Result<_>>()?;
-    let affected: Vec<Affected> = affected
-        .into_iter()
-        .filter(|a| a.old != a.new || a.extraction_changed)
-        .collect();
+        .try_fold(
+            || (Vec::new(), Delta::default()),
+            |(mut list, mut total), item| -> Result<(Vec<Affected>, Delta)> {
+                let (a, d) = item?;
+                list.extend(a);
+                total.merge(d);
+                Ok((list, total))
+            },
+        )
+        .try_reduce(
+            || (Vec::new(), Delta::default()),
+            |(mut list, mut total), (more, d)| -> Result<(Vec<Affected>, Delta)> {
+                list.extend(more);
+                total.merge(d);
+                Ok((list, total))
+            },
+        )?;
+    drop(paths);
     for a in &affected {
         let links = new_resolutions.get(&a.path).cloned().unwrap_or_default();
         let present = a.new.is_some();
@@ -627,17 +709,13 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
             });
         })?;
     }
-    let mut delta = Delta::default();
-    for a in &affected {
-        if let Some(g) = &a.old {
-            delta.part(g, -1);
-        }
-        if let Some(g) = &a.new {
-            delta.part(g, 1);
-        }
-    }
+    drop(new_resolutions);
+    drop(resolving);
+    drop(key_changes);
+    drop(hashes);
     timer.lap("link: document parts");
 
+    req.progress.step("link: entities");
     // 5. Entity ids.
     let mut entities: Sharded<EntityRef> = Sharded::new(
         layout,
@@ -646,16 +724,15 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
     );
     // Each changed document's entity ids, before and after.
     type Ids = Vec<([u8; 32], NodeKind)>;
-    let id_changes: Vec<(Ids, Ids)> = affected
-        .par_iter()
+    let no_ids: Ids = Vec::new();
+    let id_changes: Vec<(&Ids, &Ids)> = affected
+        .iter()
         .filter(|a| a.extraction_changed)
         .map(|a| {
-            let ids = |g: &Option<DocGraph>| {
-                g.as_ref()
-                    .map(|g| entity_digests(&a.path, g))
-                    .unwrap_or_default()
-            };
-            (ids(&a.old), ids(&a.new))
+            (
+                a.old.as_ref().map_or(&no_ids, |p| &p.entities),
+                a.new.as_ref().map_or(&no_ids, |p| &p.entities),
+            )
         })
         .collect();
     let shard_of = |path: &str| document_byte(path);
@@ -672,10 +749,10 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
             prefix.copy_from_slice(&d[..8]);
             (prefix, shard, k)
         };
-        for (d, k) in old {
+        for (d, k) in old.iter() {
             id_updates.push((key(d, *k), -1));
         }
-        for (d, k) in new {
+        for (d, k) in new.iter() {
             id_updates.push((key(d, *k), 1));
         }
     }
@@ -693,6 +770,7 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
     }
     timer.lap("link: entities");
 
+    req.progress.step("link: technologies");
     // 6. Technologies: each document's mentions, and the name (the first
     // document's first mention).
     let mut techs: Sharded<TechEntry> = Sharded::new(
@@ -700,7 +778,7 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
         base_tables.technologies.clone(),
         Bits::PerShard(TECHNOLOGIES_PER_SHARD),
     );
-    let doc_techs = |g: &Option<DocGraph>| -> BTreeMap<String, (String, TechDoc)> {
+    let doc_techs = |g: &Option<PartSummary>| -> BTreeMap<String, (String, TechDoc)> {
         g.iter()
             .flat_map(|g| g.techs.iter())
             .map(|t| {
@@ -790,12 +868,14 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
         };
         // The new first document: changed in this run (its new part is
         // here) or not (its part is built from its extraction).
-        let part = match affected.iter().find(|a| a.path == first) {
-            Some(a) => a.new.clone(),
-            None => current(&first)?.and_then(|g| find_doc(&g, &first).map(|d| doc_graph(d, &[]))),
+        let first_techs: Option<Vec<DocTech>> = match affected.iter().find(|a| a.path == first) {
+            Some(a) => a.new.as_ref().map(|p| p.techs.clone()),
+            None => {
+                current(&first)?.and_then(|g| find_doc(&g, &first).map(|d| doc_graph(d, &[]).techs))
+            }
         };
-        let surface = part
-            .and_then(|p| p.techs.into_iter().find(|t| t.token == token))
+        let surface = first_techs
+            .and_then(|techs| techs.into_iter().find(|t| t.token == token))
             .map(|t| t.surface);
         if let Some(surface) = surface {
             techs.update(token.clone(), |e| {
@@ -811,19 +891,13 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
         .or_default() += tech_delta;
     timer.lap("link: technologies");
 
+    req.progress.step("link: backlinks");
     // 7. Links elsewhere that resolve to each note.
     let mut links: Sharded<NoteLinks> = Sharded::new(layout, base_tables.links.clone(), doc_bits);
     let mut backlink_updates: Vec<(String, (String, u32), bool)> = Vec::new();
     for a in &affected {
-        let targets = |g: &Option<DocGraph>| -> BTreeSet<(u32, String)> {
-            g.iter()
-                .flat_map(|g| {
-                    g.targets
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, t)| t.clone().map(|t| (i as u32, t)))
-                })
-                .collect()
+        let targets = |g: &Option<PartSummary>| -> BTreeSet<(u32, String)> {
+            g.iter().flat_map(|g| g.targets.iter().cloned()).collect()
         };
         let (old, new) = (targets(&a.old), targets(&a.new));
         for (i, t) in old.difference(&new) {
@@ -846,32 +920,40 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
     }
     timer.lap("link: backlinks");
 
+    req.progress.step("link: relates_to");
     // 8. relates_to, for the notes whose technologies, or whose
     // technologies' notes, changed.
     if req.cooccurrence.enabled {
-        relate(
-            req,
-            &affected
-                .iter()
-                .filter(|a| a.extraction_changed)
-                .map(|a| {
-                    (
-                        a.path.as_str(),
-                        a.new
-                            .as_ref()
-                            .map(|g| g.techs.iter().map(|t| t.token.clone()).collect()),
-                    )
-                })
-                .collect::<Vec<_>>(),
-            &membership_changed,
+        let changed: Vec<(&str, Option<Vec<String>>)> = affected
+            .iter()
+            .filter(|a| a.extraction_changed)
+            .map(|a| {
+                (
+                    a.path.as_str(),
+                    a.new
+                        .as_ref()
+                        .map(|g| g.techs.iter().map(|t| t.token.clone()).collect()),
+                )
+            })
+            .collect();
+        let part_of = |path: &str| -> Result<Option<DocGraph>> {
+            let g = current(path)?;
+            Ok(g.and_then(|g| find_doc(&g, path).map(|d| doc_graph(d, &[]))))
+        };
+        let edges = cooccurrence::relate(
+            &cooccurrence::RelateRequest {
+                rule: req.cooccurrence,
+                changed: &changed,
+                membership_changed: &membership_changed,
+                part_of: &part_of,
+            },
             &mut techs,
             &mut links,
-            &mut delta,
-            &|path| {
-                let g = current(path)?;
-                Ok(g.and_then(|g| find_doc(&g, path).map(|d| doc_graph(d, &[]))))
-            },
         )?;
+        *delta
+            .links
+            .entry(EdgeKind::RelatesTo.type_name())
+            .or_default() += edges;
     }
     // Notes that left the run take their entries with them.
     for a in affected.iter().filter(|a| a.new.is_none()) {
@@ -879,6 +961,7 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
     }
     timer.lap("link: relates_to");
 
+    req.progress.step("link: write");
     let counts = delta.apply(&base_counts);
     let ((resolutions_t, links_t), ((techs_t, entities_t), keys_t)) = rayon::join(
         || {
@@ -908,252 +991,6 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
         counts,
         technology_shards: techs_t.shards,
     })
-}
-
-/// A note's technologies for `relates_to`: the new ones of changed notes,
-/// the others' computed from their extraction.
-struct RelateSource<'a> {
-    techs: &'a Sharded<TechEntry>,
-    of_note: &'a HashMap<String, Vec<String>>,
-}
-
-impl CoSource for RelateSource<'_> {
-    fn techs_of(&self, note: &str) -> Result<Vec<String>> {
-        Ok(self.of_note.get(note).cloned().unwrap_or_default())
-    }
-    fn doc_frequency(&self, token: &str) -> Result<usize> {
-        Ok(self
-            .techs
-            .get(&token.to_string())?
-            .map(|e| e.docs.len())
-            .unwrap_or(0))
-    }
-    fn notes_of(&self, token: &str) -> Result<Vec<String>> {
-        Ok(self
-            .techs
-            .get(&token.to_string())?
-            .map(|e| e.docs.iter().map(|d| d.path.clone()).collect())
-            .unwrap_or_default())
-    }
-}
-
-/// Computes `relates_to` again for the notes an edit concerns (see the
-/// module docs of [`crate::graph::relates`]): the changed notes, and every
-/// note of a technology whose notes changed. Every other note keeps its
-/// candidates and the notes it keeps, so its stored edges stand, but for
-/// those with a recomputed note, which are brought up to date.
-#[allow(clippy::too_many_arguments, clippy::type_complexity)]
-fn relate(
-    req: &LinkRequest<'_>,
-    changed: &[(&str, Option<Vec<String>>)],
-    membership_changed: &BTreeSet<String>,
-    techs: &mut Sharded<TechEntry>,
-    links: &mut Sharded<NoteLinks>,
-    delta: &mut Delta,
-    part_of: &(dyn Fn(&str) -> Result<Option<DocGraph>> + Sync),
-) -> Result<()> {
-    let rule = req.cooccurrence;
-    // The notes to compute again.
-    let mut recompute: BTreeSet<String> = changed.iter().map(|(p, _)| p.to_string()).collect();
-    for token in membership_changed {
-        if let Some(entry) = techs.get(token)? {
-            recompute.extend(entry.docs.iter().map(|d| d.path.clone()));
-        }
-    }
-    links.preload_keys(recompute.iter())?;
-    // Their technologies: changed notes' from their new part, the others'
-    // from their extraction.
-    let mut of_note: HashMap<String, Vec<String>> = HashMap::new();
-    let new_techs: HashMap<&str, &Option<Vec<String>>> =
-        changed.iter().map(|(p, t)| (*p, t)).collect();
-    let others: Vec<&String> = recompute
-        .iter()
-        .filter(|p| !new_techs.contains_key(p.as_str()))
-        .collect();
-    let computed: Vec<(String, Option<Vec<String>>)> = others
-        .par_iter()
-        .map(|p| {
-            let techs = part_of(p)?.map(|g| g.techs.into_iter().map(|t| t.token).collect());
-            Ok(((*p).clone(), techs))
-        })
-        .collect::<Result<_>>()?;
-    of_note.extend(computed.into_iter().filter_map(|(p, t)| t.map(|t| (p, t))));
-    for (p, t) in &new_techs {
-        if let Some(t) = t {
-            of_note.insert(p.to_string(), t.clone());
-        }
-    }
-    techs.preload_keys(of_note.values().flatten())?;
-    let present: BTreeSet<&String> = recompute
-        .iter()
-        .filter(|p| of_note.contains_key(*p))
-        .collect();
-    let source = RelateSource {
-        techs,
-        of_note: &of_note,
-    };
-    let candidates: HashMap<String, Vec<relates::Candidate>> = present
-        .par_iter()
-        .map(|p| Ok(((*p).clone(), relates::candidates(&source, p, rule)?)))
-        .collect::<Result<_>>()?;
-    let kept: HashMap<&String, Vec<String>> = candidates
-        .iter()
-        .map(|(p, c)| (p, relates::kept(c, rule)))
-        .collect();
-    // Partners: candidates now, and the old partners.
-    let mut partners: BTreeSet<String> = BTreeSet::new();
-    for c in candidates.values() {
-        partners.extend(c.iter().map(|c| c.other.clone()));
-    }
-    for p in &recompute {
-        if let Some(entry) = links.get(p)? {
-            partners.extend(entry.relates.iter().map(|r| r.other.clone()));
-        }
-    }
-    links.preload_keys(partners.iter())?;
-    // Technology counts of partners that are not computed again: recorded
-    // with their edges, or counted from their extraction.
-    let mut counts: HashMap<String, u32> = present
-        .iter()
-        .map(|p| ((*p).clone(), of_note[*p].len() as u32))
-        .collect();
-    let unknown: Vec<&String> = partners
-        .iter()
-        .filter(|p| !counts.contains_key(*p))
-        .collect();
-    let mut missing: Vec<&String> = Vec::new();
-    for p in unknown {
-        match links.get(p)? {
-            Some(entry) if !entry.relates.is_empty() => {
-                counts.insert(p.clone(), entry.techs);
-            }
-            _ => missing.push(p),
-        }
-    }
-    let loaded: Vec<(String, u32)> = missing
-        .par_iter()
-        .map(|p| {
-            Ok((
-                (*p).clone(),
-                part_of(p)?.map(|g| g.techs.len() as u32).unwrap_or(0),
-            ))
-        })
-        .collect::<Result<_>>()?;
-    counts.extend(loaded);
-    let count_of = |p: &str| counts.get(p).copied().unwrap_or(0);
-    // What each note keeps: computed, or (partners not computed again) as
-    // recorded.
-    let mut keeps: HashMap<String, Vec<String>> = HashMap::new();
-    for p in &partners {
-        if !recompute.contains(p) {
-            keeps.insert(
-                p.clone(),
-                links.get(p)?.map(|e| e.kept()).unwrap_or_default(),
-            );
-        }
-    }
-    let kept_by = |p: &str| -> Result<Vec<String>> {
-        Ok(match kept.get(&p.to_string()) {
-            Some(k) => k.clone(),
-            None => keeps.get(p).cloned().unwrap_or_default(),
-        })
-    };
-    // The new edges of each recomputed note.
-    let mut new_edges: BTreeMap<String, Vec<Related>> = BTreeMap::new();
-    for p in &recompute {
-        let mut edges = Vec::new();
-        if let Some(cands) = candidates.get(p) {
-            let mine = kept_by(p)?;
-            for c in cands {
-                let keeps = mine.contains(&c.other);
-                if keeps || kept_by(&c.other)?.contains(p) {
-                    let r = relates::relation(
-                        p,
-                        &c.other,
-                        c.shared.clone(),
-                        count_of(p),
-                        count_of(&c.other),
-                    );
-                    edges.push(Related {
-                        other: c.other.clone(),
-                        shared: r.shared.iter().map(|t| tech_prefix(t)).collect(),
-                        confidence: r.confidence,
-                        kept: keeps,
-                    });
-                }
-            }
-        }
-        edges.sort_by(|a, b| a.other.cmp(&b.other));
-        new_edges.insert(p.clone(), edges);
-    }
-    // Apply: each recomputed note's entry, and its partners' side of every
-    // edge that appeared, changed or went.
-    let mut edge_delta: i64 = 0;
-    for p in &recompute {
-        let old: Vec<Related> = links.get(p)?.map(|e| e.relates.clone()).unwrap_or_default();
-        let new = new_edges.remove(p).unwrap_or_default();
-        // Count each pair once: from the recomputed note with the smaller
-        // path, or from the only recomputed one.
-        for r in &old {
-            if !recompute.contains(&r.other) || p < &r.other {
-                edge_delta -= 1;
-            }
-        }
-        for r in &new {
-            if !recompute.contains(&r.other) || p < &r.other {
-                edge_delta += 1;
-            }
-        }
-        for r in &old {
-            if !recompute.contains(&r.other) && !new.iter().any(|n| n.other == r.other) {
-                links.update(r.other.clone(), |e| {
-                    if let Some(e) = e {
-                        e.relates.retain(|x| &x.other != p);
-                        if e.relates.is_empty() {
-                            e.techs = 0;
-                        }
-                    }
-                })?;
-            }
-        }
-        for r in &new {
-            if !recompute.contains(&r.other) {
-                let partner_keeps = kept_by(&r.other)?.contains(p);
-                let partner_count = count_of(&r.other);
-                let mirrored = Related {
-                    other: p.clone(),
-                    shared: r.shared.clone(),
-                    confidence: r.confidence,
-                    kept: partner_keeps,
-                };
-                links.update(r.other.clone(), |e| {
-                    let entry = e.get_or_insert_with(|| NoteLinks::new(&r.other));
-                    entry.techs = partner_count;
-                    match entry.relates.binary_search_by(|x| x.other.cmp(p)) {
-                        Ok(i) => entry.relates[i] = mirrored,
-                        Err(i) => entry.relates.insert(i, mirrored),
-                    }
-                })?;
-            }
-        }
-        // The count is recorded only with edges (it is part of their
-        // confidence).
-        let techs_now = if present.contains(p) && !new.is_empty() {
-            count_of(p)
-        } else {
-            0
-        };
-        links.update(p.clone(), |e| {
-            let entry = e.get_or_insert_with(|| NoteLinks::new(p));
-            entry.techs = techs_now;
-            entry.relates = new;
-        })?;
-    }
-    *delta
-        .links
-        .entry(EdgeKind::RelatesTo.type_name())
-        .or_default() += edge_delta;
-    Ok(())
 }
 
 /// An error for an entity the link pieces do not know.

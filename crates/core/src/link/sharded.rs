@@ -135,21 +135,19 @@ impl<E: ShardedEntry> Sharded<E> {
             self.preload_shards([shard])?;
         }
         let entries = self.loaded.entry(shard).or_default();
-        let before = entries.get(&key).cloned();
-        let mut value = before.clone();
+        // Changed in place (never copied: an entry can be a long list, and
+        // a cold run updates it once per document). The shard is written
+        // again even if nothing changed: its piece is then the same piece.
+        let mut value = entries.remove(&key);
+        let existed = value.is_some();
         change(&mut value);
         let value = value.filter(|v| !v.is_empty());
-        if value != before {
-            self.items += i64::from(value.is_some()) - i64::from(before.is_some());
-            match value {
-                Some(v) => {
-                    entries.insert(key, v);
-                }
-                None => {
-                    entries.remove(&key);
-                }
-            }
+        self.items += i64::from(value.is_some()) - i64::from(existed);
+        if existed || value.is_some() {
             self.dirty.insert(shard);
+        }
+        if let Some(v) = value {
+            entries.insert(key, v);
         }
         Ok(())
     }
@@ -171,12 +169,12 @@ impl<E: ShardedEntry> Sharded<E> {
         let mut groups: BTreeMap<u8, Vec<E>> = BTreeMap::new();
         if regroup {
             self.preload_all()?;
-            for entries in self.loaded.values() {
+            for entries in std::mem::take(&mut self.loaded).into_values() {
                 for (key, e) in entries {
                     groups
-                        .entry(shard_of(E::hash_byte(key), bits))
+                        .entry(shard_of(E::hash_byte(&key), bits))
                         .or_default()
-                        .push(e.clone());
+                        .push(e);
                 }
             }
             for list in groups.values_mut() {
@@ -190,8 +188,8 @@ impl<E: ShardedEntry> Sharded<E> {
                 groups.insert(
                     *shard,
                     self.loaded
-                        .get(shard)
-                        .map(|m| m.values().cloned().collect())
+                        .remove(shard)
+                        .map(|m| m.into_values().collect())
                         .unwrap_or_default(),
                 );
             }

@@ -190,6 +190,7 @@ fn attempt(
         started_at: clock::now_utc(),
         stat_cache: (!fresh).then_some(&ws.layout),
     };
+    opts.progress.step("scan");
     let mut plan = ingest::plan(&request)?;
     timer.lap("plan");
     let config_hash = ws.config.config_hash();
@@ -384,6 +385,7 @@ fn attempt(
         policy: ws.config.config.security.redaction.policy(),
         allow_misses: opts.allow_redaction_misses,
     };
+    opts.progress.step("check");
     let postcondition = if verify {
         None
     } else {
@@ -410,6 +412,7 @@ fn attempt(
         Some(scan.finish(&check, &refs))
     };
     timer.lap("redaction postcondition");
+    opts.progress.step("publish");
     let plan_stages = if verify { Vec::new() } else { manifests };
     crate::store::fault::pause("publish:before-lock");
     if !writer.relock(opts.lock_timeout, opts.on_wait)? {
@@ -434,6 +437,7 @@ fn attempt(
     timer.lap("publish");
     publish_cache();
     timer.lap("stat cache");
+    opts.progress.finish();
     let outcome = match (existed, was_current, &command) {
         (true, _, Command::Rebuild | Command::Replay(_)) if differences.is_empty() => "identical",
         (true, _, Command::Rebuild | Command::Replay(_)) => "differs",
