@@ -38,6 +38,25 @@ pub fn show_timings() {
 pub struct Timer {
     enabled: bool,
     last: std::time::Instant,
+    last_cpu_ms: u64,
+}
+
+/// User plus system time of the whole process so far, in ms (0 where
+/// `/proc` has no figure): next to wall time, it shows how parallel a
+/// phase was.
+fn cpu_ms() -> u64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses.
+            let rest = s.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: u64 = fields.get(11)?.parse().ok()?;
+            let stime: u64 = fields.get(12)?.parse().ok()?;
+            // Clock ticks; Linux reports them at 100 per second.
+            Some((utime + stime) * 10)
+        })
+        .unwrap_or(0)
 }
 
 /// A figure of `/proc/self/status` in MB (0 where there is none).
@@ -60,19 +79,23 @@ impl Timer {
             enabled: SHOW_TIMINGS.load(std::sync::atomic::Ordering::Relaxed)
                 || std::env::var_os("AUDITGRAPH_TIMINGS").is_some(),
             last: std::time::Instant::now(),
+            last_cpu_ms: cpu_ms(),
         }
     }
 
     pub fn lap(&mut self, phase: &str) {
         if self.enabled {
             let now = std::time::Instant::now();
+            let cpu = cpu_ms();
             eprintln!(
-                "timing: {phase:<24} {:>8.1} ms  (rss {} MB, peak {} MB)",
+                "timing: {phase:<24} {:>8.1} ms  (cpu {} ms, rss {} MB, peak {} MB)",
                 (now - self.last).as_secs_f64() * 1000.0,
+                cpu.saturating_sub(self.last_cpu_ms),
                 memory_mb("VmRSS:"),
                 memory_mb("VmHWM:"),
             );
             self.last = now;
+            self.last_cpu_ms = cpu;
         }
     }
 }
