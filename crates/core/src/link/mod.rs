@@ -36,7 +36,7 @@ use crate::pipeline::postcondition::Scanner;
 use crate::progress::Progress;
 use crate::store::id::ObjectId;
 use crate::store::layout::StoreLayout;
-use crate::store::piece::{PieceKind, PieceSink};
+use crate::store::piece::{self, PieceKind, PieceSink};
 use crate::store::table::{ShardTable, document_byte};
 use entries::*;
 use rayon::prelude::*;
@@ -200,8 +200,11 @@ pub struct LinkRequest<'a> {
     /// The run's extraction.
     pub extraction: &'a ShardTable,
     /// Extraction pieces already in memory, by id (the extract stage's new
-    /// and base ones); others are read from the store.
-    pub groups: &'a HashMap<ObjectId, Arc<ExtractionGroup>>,
+    /// and base ones); others are read from the store, or read back from
+    /// the sink they were put into. The link stage lets go of them once it
+    /// has each document's part, so a cold run does not hold every
+    /// extraction while it builds the tables.
+    pub groups: std::sync::Mutex<HashMap<ObjectId, Arc<ExtractionGroup>>>,
     /// `None`: build from nothing.
     pub base: Option<LinkBase<'a>>,
     pub cooccurrence: &'a Cooccurrence,
@@ -232,23 +235,39 @@ struct DocChange<'a> {
 /// The extraction pieces a link run reads, each once.
 struct Extractions<'a> {
     layout: &'a StoreLayout,
-    memory: &'a HashMap<ObjectId, Arc<ExtractionGroup>>,
+    sink: &'a dyn PieceSink,
+    memory: &'a std::sync::Mutex<HashMap<ObjectId, Arc<ExtractionGroup>>>,
     loaded: std::sync::Mutex<HashMap<ObjectId, Arc<ExtractionGroup>>>,
 }
 
 impl Extractions<'_> {
     fn group(&self, id: ObjectId) -> Result<Arc<ExtractionGroup>> {
-        if let Some(g) = self.memory.get(&id) {
-            return Ok(Arc::clone(g));
+        if let Some(g) = self.memory.lock().ok().and_then(|m| m.get(&id).cloned()) {
+            return Ok(g);
         }
         if let Some(g) = self.loaded.lock().ok().and_then(|m| m.get(&id).cloned()) {
             return Ok(g);
         }
-        let g = Arc::new(crate::extract::stage::read_group(self.layout, id)?);
+        let g = Arc::new(piece::read_via(
+            self.layout,
+            self.sink,
+            PieceKind::Extraction,
+            id,
+        )?);
         if let Ok(mut m) = self.loaded.lock() {
             m.insert(id, Arc::clone(&g));
         }
         Ok(g)
+    }
+
+    /// Lets go of the groups held in memory from the extract stage; later
+    /// lookups (few: documents whose technologies were renamed, partners
+    /// of changed notes) read them back.
+    fn release(&self) {
+        if let Ok(mut m) = self.memory.lock() {
+            m.clear();
+            m.shrink_to_fit();
+        }
     }
 }
 
@@ -409,7 +428,8 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
         .unwrap_or_default();
     let extractions = Extractions {
         layout,
-        memory: req.groups,
+        sink,
+        memory: &req.groups,
         loaded: std::sync::Mutex::new(HashMap::new()),
     };
 
@@ -713,6 +733,11 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
     drop(resolving);
     drop(key_changes);
     drop(hashes);
+    // The documents' parts are summarized: their extractions can go.
+    drop(changed_paths);
+    drop(changes);
+    drop(pairs);
+    extractions.release();
     timer.lap("link: document parts");
 
     req.progress.step("link: entities");

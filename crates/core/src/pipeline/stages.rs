@@ -279,7 +279,13 @@ pub fn run_later_stages(
                 &link::LinkRequest {
                     layout,
                     extraction: &extraction,
-                    groups: &groups,
+                    // Search pieces are built: nothing after the link stage
+                    // needs the extractions in memory, and it lets them go.
+                    groups: std::sync::Mutex::new(if search.is_some() {
+                        std::mem::take(&mut groups)
+                    } else {
+                        groups.clone()
+                    }),
                     base: link_base,
                     cooccurrence,
                     progress: inputs.progress,

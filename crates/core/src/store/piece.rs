@@ -386,6 +386,26 @@ pub trait PieceSink: Sync {
     /// Stores `payload` (a piece of `kind`) unless it is stored already,
     /// and returns its id.
     fn put(&self, kind: PieceKind, payload: Vec<u8>) -> Result<ObjectId>;
+
+    /// The payload of a piece put into this sink and not yet in the store
+    /// (`None` if this sink does not have it or keeps no payloads).
+    fn read_back(&self, _id: ObjectId) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+}
+
+/// Reads and decodes a piece of `kind` from `sink` if it was put there
+/// (not published yet), else from the store.
+pub fn read_via<T: DeserializeOwned>(
+    layout: &StoreLayout,
+    sink: &dyn PieceSink,
+    kind: PieceKind,
+    id: ObjectId,
+) -> Result<T> {
+    match sink.read_back(id)? {
+        Some(payload) => decode(kind, &payload, &layout.dir.join(id.rel_path())),
+        None => read(layout, kind, id),
+    }
 }
 
 /// Encodes `value` as a piece of `kind` and puts it into `sink`.
@@ -423,6 +443,15 @@ impl PieceSink for MemorySink {
             pieces.entry(id).or_insert((kind, kept));
         }
         Ok(id)
+    }
+
+    fn read_back(&self, id: ObjectId) -> Result<Option<Vec<u8>>> {
+        Ok(self.pieces.lock().ok().and_then(|pieces| {
+            pieces
+                .get(&id)
+                .filter(|_| self.keep)
+                .map(|(_, payload)| payload.clone())
+        }))
     }
 }
 

@@ -397,6 +397,22 @@ impl PieceSink for Txn {
         }
         Ok(id)
     }
+
+    fn read_back(&self, id: ObjectId) -> Result<Option<Vec<u8>>> {
+        let staged = self
+            .staged
+            .lock()
+            .map(|s| matches!(s.get(&id), Some(Some(_))))
+            .unwrap_or(false);
+        if !staged {
+            return Ok(None);
+        }
+        let path = self.staged_path(id);
+        let compressed = fs::read(&path).ctx("read staged piece", &path)?;
+        piece::inflate(&compressed)
+            .map(Some)
+            .map_err(|e| Error::corrupt(&path, format!("cannot decompress: {e}")))
+    }
 }
 
 impl Drop for Txn {
