@@ -134,13 +134,11 @@ impl From<Error> for CliError {
             }
             (Error::BudgetBlocked(report), _) => {
                 let budget = serde_json::to_value(report.as_ref()).unwrap_or(Value::Null);
-                CliError::new(exit::BUDGET_BLOCKED, "budget_blocked", message)
-                    .hint("run `auditgraph gc` to remove old runs (try `auditgraph gc --dry-run` first)")
-                    .hint(format!(
-                        "or raise storage.footprint_budget.multiplier in the configuration (now {})",
-                        report.multiplier
-                    ))
-                    .field("budget", budget)
+                let mut err = CliError::new(exit::BUDGET_BLOCKED, "budget_blocked", message);
+                for hint in budget_hints(report) {
+                    err = err.hint(hint);
+                }
+                err.field("budget", budget)
             }
             (Error::RedactionMiss(report), _) => {
                 let mut err = CliError::new(exit::FAILURE, "redaction_miss", message)
@@ -261,3 +259,60 @@ fn first_file_on_the_way(path: &std::path::Path) -> std::path::PathBuf {
 }
 
 pub type CliResult<T = ()> = Result<T, CliError>;
+
+/// The ways out of a budget refusal, each computed to free enough: the
+/// `gc` that reclaims what is needed (or what even `gc --keep 0` would
+/// not), earlier exports, and the multiplier that lets it through.
+fn budget_hints(report: &auditgraph_core::store::budget::BudgetReport) -> Vec<String> {
+    use crate::output::human_bytes;
+    use auditgraph_core::store::budget::GC_DEFAULT_KEEP;
+    let Some(way) = &report.way_out else {
+        return vec![
+            "run `auditgraph gc` to remove old runs (try `auditgraph gc --dry-run` first)"
+                .to_string(),
+            format!(
+                "or raise storage.footprint_budget.multiplier in the configuration (now {})",
+                report.multiplier
+            ),
+        ];
+    };
+    let mut hints = Vec::new();
+    let needed = human_bytes(way.needed_bytes);
+    match way.gc_keep {
+        Some(keep) => {
+            let command = if keep == GC_DEFAULT_KEEP {
+                "auditgraph gc".to_string()
+            } else {
+                format!("auditgraph gc --keep {keep}")
+            };
+            hints.push(format!(
+                "run `{command}`: it frees {} of old runs, and {needed} is needed (add --dry-run to see what goes)",
+                human_bytes(way.gc_frees_bytes)
+            ));
+        }
+        None if way.gc_frees_bytes > 0 => hints.push(format!(
+            "`auditgraph gc --keep 0` would free only {} of the {needed} needed",
+            human_bytes(way.gc_frees_bytes)
+        )),
+        None => hints.push(format!(
+            "`auditgraph gc` has nothing to free; {needed} is needed"
+        )),
+    }
+    if report.operation == "export" {
+        if let Some(bytes) = way.exports_bytes.filter(|b| *b > 0) {
+            hints.push(format!(
+                "or delete earlier exports in exports/ ({} counted; `auditgraph status` lists them)",
+                human_bytes(bytes)
+            ));
+        }
+        hints.push(
+            "or write the export outside the workspace (`-o /some/dir/file`): it is reported, not counted"
+                .to_string(),
+        );
+    }
+    hints.push(format!(
+        "or raise storage.footprint_budget.multiplier in the configuration to at least {} (now {})",
+        way.multiplier_needed, report.multiplier
+    ));
+    hints
+}

@@ -209,3 +209,161 @@ fn gc_is_a_way_out_of_a_block() {
     assert!(gc["reclaimed_bytes"].as_u64().unwrap() > 0);
     b.ingest(&multiplier_for(limit)).ok();
 }
+
+/// The command a refusal's first hint names (`auditgraph gc ...` in
+/// backquotes), as arguments after `auditgraph`.
+fn hinted_gc(stderr: &str) -> Vec<String> {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("hint: run `auditgraph gc"))
+        .unwrap_or_else(|| panic!("no gc hint in:\n{stderr}"));
+    let start = line.find('`').unwrap() + 1;
+    let end = start + line[start..].find('`').unwrap();
+    line[start..end]
+        .split_whitespace()
+        .skip(1)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_gc_a_refusal_names_frees_enough_when_followed() {
+    // Runs that each leave a piece behind, then a limit that only
+    // `gc --keep 0` gets under: the hint must name exactly that, and the
+    // refused run must succeed once it is followed.
+    let b = Budgeted::new();
+    for i in 0..6 {
+        let body = format!("# A\n\nversion {i} of a longer text about `budgets`.\n");
+        b.ws.write("notes/a.md", body.repeat(40));
+        b.ingest("3.0").ok();
+    }
+    let used = b.ws.state()["accounting"]["bytes"].as_u64().unwrap();
+    b.ws.write("notes/a.md", "# A\n\nthe last version\n");
+    let limit = used - 10;
+    let refused = b.ingest(&multiplier_for(limit)).code(5);
+    let way = &refused.json()["budget"]["way_out"];
+    let args = hinted_gc(&refused.stderr);
+    let keep = way["gc_keep"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no gc frees enough:\n{}", refused.stderr));
+    if keep == 2 {
+        assert_eq!(args, ["gc"], "{}", refused.stderr);
+    } else {
+        assert_eq!(
+            args,
+            ["gc", "--keep", &keep.to_string()],
+            "{}",
+            refused.stderr
+        );
+    }
+    assert!(way["gc_frees_bytes"].as_u64().unwrap() >= way["needed_bytes"].as_u64().unwrap());
+    // The raised multiplier it names lets the run through as well.
+    let raised = way["multiplier_needed"].as_f64().unwrap();
+    assert!(refused.stderr.contains(&format!("at least {raised}")));
+    let cfg = b.config(&multiplier_for(limit));
+    let mut gc = vec!["--config".to_string(), cfg.clone()];
+    gc.extend(args);
+    let gc: Vec<&str> = gc.iter().map(String::as_str).collect();
+    b.ws.run(&gc).ok();
+    b.ingest(&multiplier_for(limit)).ok();
+}
+
+#[test]
+fn a_refusal_no_gc_can_fix_says_so_and_names_the_multiplier_that_does() {
+    let b = Budgeted::new();
+    b.ingest("3.0").ok();
+    b.ws.write("notes/c.md", "# C\n\nnew text\n".repeat(200));
+    let refused = b.ingest("0.001").code(5);
+    assert!(
+        !refused.stderr.contains("hint: run `auditgraph gc"),
+        "{}",
+        refused.stderr
+    );
+    let way = &refused.json()["budget"]["way_out"];
+    assert!(way["gc_keep"].is_null());
+    let raised = way["multiplier_needed"].as_f64().unwrap();
+    b.ingest(&raised.to_string()).ok();
+}
+
+/// Exports: a workspace with an export size known from a first export
+/// written outside it (not counted), and a limit set from it.
+fn exports_fixture() -> (Budgeted, u64, u64, tempfile::TempDir) {
+    let b = Budgeted::new();
+    for i in 0..30 {
+        b.ws.write(
+            &format!("notes/n{i}.md"),
+            format!(
+                "# Note {i}\n\nUses `tokio` and links [[Note {}]].\n",
+                (i + 1) % 30
+            ),
+        );
+    }
+    let cfg = b.config("3.0");
+    b.ws.run(&["--config", &cfg, "run"]).ok();
+    let outside = tempfile::tempdir().unwrap();
+    let out = outside.path().join("first.json");
+    let doc =
+        b.ws.json(&["--config", &cfg, "export", "-o", out.to_str().unwrap()]);
+    assert_eq!(doc["counted_in_budget"], false);
+    let size = doc["bytes"].as_u64().unwrap();
+    let store = b.ws.state()["accounting"]["bytes"].as_u64().unwrap();
+    (b, size, store, outside)
+}
+
+#[test]
+fn the_same_export_written_again_costs_only_its_change_and_distinct_ones_add_up() {
+    let (b, size, store, outside) = exports_fixture();
+    // Room for the store and four and a half exports.
+    let cfg = b.config(&multiplier_for(store + size * 9 / 2));
+    let export = |out: &str| b.ws.run(&["--json", "--config", &cfg, "export", "-o", out]);
+    for _ in 0..5 {
+        export("exports/same.json").ok();
+    }
+    for i in 0..3 {
+        export(&format!("exports/other-{i}.json")).ok();
+    }
+    // The fifth distinct export does not fit: refused, nothing written.
+    let refused = export("exports/other-3.json").code(5);
+    assert!(!b.ws.path("exports/other-3.json").exists());
+    assert!(
+        refused.stderr.contains("delete earlier exports"),
+        "{}",
+        refused.stderr
+    );
+    let counted = refused.json()["budget"]["way_out"]["exports_bytes"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(counted, 4 * size);
+    // Status lists what is counted; exporting recorded nothing in the store.
+    let status = b.ws.json(&["--config", &cfg, "status"]);
+    assert_eq!(status["exports"].as_object().unwrap().len(), 4);
+    assert!(b.ws.state().get("exports").is_none());
+    // Outside the workspace: written, reported, not counted.
+    let out = outside.path().join("again.json");
+    let doc = export(out.to_str().unwrap()).ok().json();
+    assert_eq!(doc["counted_in_budget"], false);
+    let human =
+        b.ws.run(&["--config", &cfg, "export", "-o", out.to_str().unwrap()])
+            .ok();
+    assert!(human.stdout.contains("not counted"), "{}", human.stdout);
+    // An export deleted by hand stops counting.
+    b.ws.remove("exports/other-0.json");
+    export("exports/other-3.json").ok();
+}
+
+#[test]
+fn twenty_distinct_exports_under_the_workspace_end_in_a_block_that_writes_nothing() {
+    let (b, size, store, _outside) = exports_fixture();
+    let cfg = b.config(&multiplier_for(store + size * 10));
+    let mut codes = Vec::new();
+    for i in 0..20 {
+        let out = format!("exports/e{i:02}.json");
+        let run = b.ws.run(&["--config", &cfg, "export", "-o", &out]);
+        if run.code == 5 {
+            assert!(!b.ws.path(&out).exists(), "{out} written despite the block");
+        }
+        codes.push(run.code);
+    }
+    assert_eq!(codes.iter().filter(|c| **c == 0).count(), 9, "{codes:?}");
+    assert_eq!(*codes.last().unwrap(), 5);
+}

@@ -914,11 +914,7 @@ fn an_export_that_alone_exceeds_the_budget_is_blocked() {
     let outside = tempfile::tempdir().unwrap();
     let abs = outside.path().join("x.json");
 
-    for args in [
-        vec!["export"],
-        vec!["export", "--format", "graphml"],
-        vec!["export", "--output", abs.to_str().unwrap()],
-    ] {
+    for args in [vec!["export"], vec!["export", "--format", "graphml"]] {
         let mut all = vec!["--json", "--config", &cfg];
         all.extend(args.iter().copied());
         let r = ws.run(&all).code(5);
@@ -934,12 +930,26 @@ fn an_export_that_alone_exceeds_the_budget_is_blocked() {
     assert!(r.stderr.contains("nothing was written"), "{}", r.stderr);
 
     assert!(!ws.path("exports").exists(), "no file, no directory");
-    assert!(!abs.exists(), "not even outside the root");
     assert_eq!(
         ws.pkg_hashes(),
         before,
         "the store is byte for byte as before"
     );
+    // Outside the workspace it is reported, not counted: written.
+    let outside_doc = ws
+        .run(&[
+            "--json",
+            "--config",
+            &cfg,
+            "export",
+            "--output",
+            abs.to_str().unwrap(),
+        ])
+        .ok()
+        .json();
+    assert_eq!(outside_doc["counted_in_budget"], false);
+    assert!(abs.exists());
+    assert_eq!(ws.pkg_hashes(), before, "exports never touch the store");
 
     // A smaller export still fits under the same budget.
     let small = ws.run(&[

@@ -114,111 +114,19 @@ pub fn list_objects(layout: &StoreLayout) -> Result<Vec<(String, u64)>> {
 pub fn collect(writer: &mut StoreWriter, keep: usize, dry_run: bool) -> Result<GcReport> {
     let layout = writer.layout.clone();
     let state = writer.state.clone();
-
-    // Runs to keep: the current one, then the most recently published.
-    let mut by_recency: Vec<(u64, String)> = state
-        .runs
-        .iter()
-        .map(|(id, run)| (run.seq, id.clone()))
-        .collect();
-    by_recency.sort_by(|a, b| b.cmp(a));
-    let mut kept: BTreeSet<String> = BTreeSet::new();
-    if let Some(current) = &state.current_run {
-        kept.insert(current.clone());
-    }
-    let others = by_recency
-        .iter()
-        .filter(|(_, id)| Some(id) != state.current_run.as_ref());
-    for (_, id) in others.take(keep) {
-        kept.insert(id.clone());
-    }
-    let removed_runs: Vec<String> = by_recency
-        .iter()
-        .map(|(_, id)| id.clone())
-        .filter(|id| !kept.contains(id))
-        .collect();
-
-    // Pieces the kept runs reference.
-    let mut referenced: BTreeSet<String> = BTreeSet::new();
-    for id in &kept {
-        referenced.extend(
-            run_pieces(&layout, &state, id)?
-                .into_iter()
-                .map(|o| o.rel_path()),
-        );
-    }
-
-    let mut deletes: Vec<String> = Vec::new();
-    let mut reclaimed = 0u64;
-    for id in &removed_runs {
-        let rel = format!("{RUNS_DIR}/{id}");
-        reclaimed += tree_size(&layout.dir.join(&rel))?.0;
-        deletes.push(rel);
-    }
-    let mut removed_legacy_runs = Vec::new();
-    let runs_dir = layout.runs_dir();
-    if runs_dir.is_dir() {
-        let mut names: Vec<String> = fs::read_dir(&runs_dir)
-            .ctx("list", &runs_dir)?
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().to_string())
-            .collect();
-        names.sort();
-        for name in names {
-            if !state.runs.contains_key(&name) {
-                let rel = format!("{RUNS_DIR}/{name}");
-                reclaimed += tree_size(&layout.dir.join(&rel))?.0;
-                deletes.push(rel);
-                removed_legacy_runs.push(name);
-            }
-        }
-    }
-    let mut removed_legacy_paths = Vec::new();
-    for entry in LEGACY_ENTRIES {
-        let path = layout.dir.join(entry);
-        if path.is_dir() {
-            reclaimed += tree_size(&path)?.0;
-        } else if let Ok(m) = fs::metadata(&path) {
-            reclaimed += m.len();
-        } else {
-            continue;
-        }
-        deletes.push(entry.to_string());
-        removed_legacy_paths.push(entry.to_string());
-    }
-    let mut removed_objects = 0;
-    for (rel, len) in list_objects(&layout)? {
-        if !referenced.contains(&rel) {
-            removed_objects += 1;
-            reclaimed += len;
-            deletes.push(rel);
-        }
-    }
-    // The counters after collection: what the kept runs account for, and
-    // the trail.
-    let mut bytes = 0u64;
-    let mut files = 0u64;
-    for id in &kept {
-        let (b, f) = tree_size(&layout.run_dir(id))?;
-        bytes += b;
-        files += f;
-    }
-    for rel in &referenced {
-        if let Ok(m) = fs::metadata(layout.dir.join(rel)) {
-            bytes += m.len();
-            files += 1;
-        }
-    }
+    let plan = plan(&layout, &state, keep)?;
+    let (kept, removed_runs, deletes) = (plan.kept, plan.removed_runs, plan.deletes);
+    let (bytes, files) = (plan.bytes, plan.files);
     let (log_bytes, log_files) = tree_size(&layout.log_dir())?;
     let nothing = deletes.is_empty();
     let mut report = GcReport {
         dry_run,
         kept_runs: kept.iter().cloned().collect(),
         removed_runs: removed_runs.clone(),
-        removed_legacy_runs,
-        removed_legacy_paths,
-        removed_objects,
-        reclaimed_bytes: reclaimed,
+        removed_legacy_runs: plan.removed_legacy_runs,
+        removed_legacy_paths: plan.removed_legacy_paths,
+        removed_objects: plan.removed_objects,
+        reclaimed_bytes: plan.reclaimed,
         store_bytes: state.accounting.bytes,
         seal: state.seal.clone(),
     };
@@ -264,4 +172,133 @@ pub fn collect(writer: &mut StoreWriter, keep: usize, dry_run: bool) -> Result<G
     report.store_bytes = bytes + log_bytes + entry_len;
     report.seal = Some(seal);
     Ok(report)
+}
+
+/// What `gc --keep KEEP` would remove, without removing anything.
+struct Plan {
+    kept: BTreeSet<String>,
+    removed_runs: Vec<String>,
+    removed_legacy_runs: Vec<String>,
+    removed_legacy_paths: Vec<String>,
+    removed_objects: usize,
+    /// Store-relative paths to delete.
+    deletes: Vec<String>,
+    reclaimed: u64,
+    /// Bytes and files the kept runs account for afterwards.
+    bytes: u64,
+    files: u64,
+}
+
+/// The bytes `gc --keep KEEP` would reclaim, read-only (what a budget
+/// refusal quotes when it names the `gc` that frees enough).
+pub fn reclaimable(layout: &StoreLayout, state: &StoreState, keep: usize) -> Result<u64> {
+    Ok(plan(layout, state, keep)?.reclaimed)
+}
+
+fn plan(layout: &StoreLayout, state: &StoreState, keep: usize) -> Result<Plan> {
+    // Runs to keep: the current one, then the most recently published.
+    let mut by_recency: Vec<(u64, String)> = state
+        .runs
+        .iter()
+        .map(|(id, run)| (run.seq, id.clone()))
+        .collect();
+    by_recency.sort_by(|a, b| b.cmp(a));
+    let mut kept: BTreeSet<String> = BTreeSet::new();
+    if let Some(current) = &state.current_run {
+        kept.insert(current.clone());
+    }
+    let others = by_recency
+        .iter()
+        .filter(|(_, id)| Some(id) != state.current_run.as_ref());
+    for (_, id) in others.take(keep) {
+        kept.insert(id.clone());
+    }
+    let removed_runs: Vec<String> = by_recency
+        .iter()
+        .map(|(_, id)| id.clone())
+        .filter(|id| !kept.contains(id))
+        .collect();
+
+    // Pieces the kept runs reference.
+    let mut referenced: BTreeSet<String> = BTreeSet::new();
+    for id in &kept {
+        referenced.extend(
+            run_pieces(layout, state, id)?
+                .into_iter()
+                .map(|o| o.rel_path()),
+        );
+    }
+
+    let mut deletes: Vec<String> = Vec::new();
+    let mut reclaimed = 0u64;
+    for id in &removed_runs {
+        let rel = format!("{RUNS_DIR}/{id}");
+        reclaimed += tree_size(&layout.dir.join(&rel))?.0;
+        deletes.push(rel);
+    }
+    let mut removed_legacy_runs = Vec::new();
+    let runs_dir = layout.runs_dir();
+    if runs_dir.is_dir() {
+        let mut names: Vec<String> = fs::read_dir(&runs_dir)
+            .ctx("list", &runs_dir)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        for name in names {
+            if !state.runs.contains_key(&name) {
+                let rel = format!("{RUNS_DIR}/{name}");
+                reclaimed += tree_size(&layout.dir.join(&rel))?.0;
+                deletes.push(rel);
+                removed_legacy_runs.push(name);
+            }
+        }
+    }
+    let mut removed_legacy_paths = Vec::new();
+    for entry in LEGACY_ENTRIES {
+        let path = layout.dir.join(entry);
+        if path.is_dir() {
+            reclaimed += tree_size(&path)?.0;
+        } else if let Ok(m) = fs::metadata(&path) {
+            reclaimed += m.len();
+        } else {
+            continue;
+        }
+        deletes.push(entry.to_string());
+        removed_legacy_paths.push(entry.to_string());
+    }
+    let mut removed_objects = 0;
+    for (rel, len) in list_objects(layout)? {
+        if !referenced.contains(&rel) {
+            removed_objects += 1;
+            reclaimed += len;
+            deletes.push(rel);
+        }
+    }
+    // The counters after collection: what the kept runs account for, and
+    // the trail.
+    let mut bytes = 0u64;
+    let mut files = 0u64;
+    for id in &kept {
+        let (b, f) = tree_size(&layout.run_dir(id))?;
+        bytes += b;
+        files += f;
+    }
+    for rel in &referenced {
+        if let Ok(m) = fs::metadata(layout.dir.join(rel)) {
+            bytes += m.len();
+            files += 1;
+        }
+    }
+    Ok(Plan {
+        kept,
+        removed_runs,
+        removed_legacy_runs,
+        removed_legacy_paths,
+        removed_objects,
+        deletes,
+        reclaimed,
+        bytes,
+        files,
+    })
 }

@@ -48,6 +48,9 @@ pub struct StatusReport {
     pub trail_entries: u64,
     /// Bytes of scratch files (the stat cache), not counted in the store.
     pub cache_bytes: u64,
+    /// Exports in `<root>/exports/`, which the budget of later exports
+    /// counts, by path relative to the root, with their sizes.
+    pub exports: std::collections::BTreeMap<String, u64>,
 }
 
 fn binary_info(ws: &Workspace) -> BinaryInfo {
@@ -80,6 +83,7 @@ pub fn status(ws: &Workspace) -> Result<StatusReport> {
         seal: None,
         trail_entries: 0,
         cache_bytes: tree_size(&layout.cache_dir()).map(|t| t.0).unwrap_or(0),
+        exports: Default::default(),
     };
     match &found {
         Found::Absent => {
@@ -104,6 +108,7 @@ pub fn status(ws: &Workspace) -> Result<StatusReport> {
             report.leftovers = txn::leftovers(layout, Some(state))?.len();
             report.seal = state.seal.clone();
             report.trail_entries = state.head;
+            report.exports = crate::export::budget::earlier_exports(&ws.root);
             report.budget = Some(budget::evaluate(
                 &ws.config.config.storage.footprint_budget,
                 report.source_bytes,

@@ -96,7 +96,9 @@ pub fn execute(
         run: select.run_id.as_deref(),
     };
     let report = export::export(&ws, &request)?;
-    ctx.out.budget(&report.budget);
+    if report.counted_in_budget {
+        ctx.out.budget(&report.budget);
+    }
     let doc = serde_json::to_value(&report).unwrap_or_default();
     ctx.out.result(&doc, || human(&report));
     Ok(())
@@ -108,8 +110,13 @@ fn human(report: &ExportReport) -> String {
     if let (Some(d), Some(ch)) = (c.documents, c.chunks) {
         what.push_str(&format!(", {d} documents, {ch} chunks"));
     }
+    let outside = if report.counted_in_budget {
+        ""
+    } else {
+        "\n  outside the workspace: not counted against its disk budget"
+    };
     format!(
-        "{}: wrote {} ({what}; {}) from run {}",
+        "{}: wrote {} ({what}; {}) from run {}{outside}",
         if report.format == Format::Cypher {
             "export-neo4j"
         } else {

@@ -38,6 +38,17 @@ pub fn run(ctx: &Context) -> CliResult {
                 b.status
             ));
         }
+        if !report.exports.is_empty() {
+            // Counted against the budget of later exports, not of runs.
+            s.push_str(&format!(
+                "exports:        {} in {} file(s) in exports/ (counted by later exports)\n",
+                human_bytes(report.exports.values().sum()),
+                report.exports.len()
+            ));
+            for (path, bytes) in &report.exports {
+                s.push_str(&format!("  {path} ({})\n", human_bytes(*bytes)));
+            }
+        }
         if let Some(seal) = &report.seal {
             s.push_str(&format!(
                 "seal:           {seal} ({})\n",

@@ -30,10 +30,11 @@
 //!    sorted, no wall-clock time, no absolute path of the workspace. The
 //!    same run and filters give the same bytes, in every workspace holding
 //!    the same notes, whatever the thread count.
-//! 6. Checks the disk footprint budget: an export counts the bytes it is
-//!    about to write against the workspace budget, wherever the file goes
-//!    (earlier export files are not counted: the store's counters do not
-//!    track them). A block writes nothing.
+//! 6. Checks the disk footprint budget (see [`budget`]): an export under
+//!    the workspace counts what it adds to the store and the earlier
+//!    exports in `exports/` (the difference when it replaces a file); one
+//!    outside the workspace is reported, not counted. A block writes
+//!    nothing.
 //! 7. Writes the file atomically (temporary file + rename in the target
 //!    directory).
 //!
@@ -44,6 +45,7 @@
 //! `dot`, `graphml` or `cypher`. Re-exporting the same run with the same
 //! filters replaces the same file.
 
+pub mod budget;
 pub mod cypher;
 pub mod dot;
 pub mod graphml;
@@ -59,7 +61,7 @@ use crate::ingest::IngestRecord;
 use crate::pipeline::Workspace;
 use crate::query::load::{LoadedRun, Need, open_run};
 use crate::redact::Redactor;
-use crate::store::budget::{BudgetReport, BudgetStatus, check_store};
+use crate::store::budget::BudgetReport;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -132,6 +134,8 @@ pub struct ExportReport {
     pub counts: ExportCounts,
     pub filters: Filter,
     pub budget: BudgetReport,
+    /// False when written outside the workspace: reported, not counted.
+    pub counted_in_budget: bool,
 }
 
 fn lossy_path<S: serde::Serializer>(path: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -233,13 +237,15 @@ pub fn export(ws: &Workspace, req: &ExportRequest<'_>) -> Result<ExportReport> {
 
     let rendered = render_run(ws, &run, &ingest, req)?;
 
-    let settings = &ws.config.config.storage.footprint_budget;
-    let budget = check_store(&ws.layout, settings, rendered.bytes.len() as u64, "export")?;
-    if budget.status == BudgetStatus::Block {
-        return Err(Error::BudgetBlocked(Box::new(budget)));
+    let len = rendered.bytes.len() as u64;
+    let charge = budget::charge(ws, &target, len)?;
+    if charge.blocks() {
+        return Err(Error::BudgetBlocked(Box::new(charge.report)));
     }
     output::write(&ws.root, &target, &rendered.bytes)?;
+    let budget = charge.report;
     Ok(ExportReport {
+        counted_in_budget: charge.counted,
         format: req.format,
         output: target.path,
         bytes: rendered.bytes.len() as u64,

@@ -208,6 +208,10 @@ pub fn publish(
         &plan.command,
     );
     if report.status == BudgetStatus::Block {
+        let mut report = report;
+        report.way_out = Some(budget::WayOut::of(&report, |keep| {
+            crate::gc::reclaimable(&writer.layout, &writer.state, keep)
+        })?);
         return Err(Error::BudgetBlocked(Box::new(report)));
     }
     let stage_names: Vec<String> = entries.iter().map(|(s, _)| s.clone()).collect();

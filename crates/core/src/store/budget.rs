@@ -37,6 +37,71 @@ pub struct BudgetReport {
     pub block_threshold: f64,
     /// What the operation was (`ingest`, `export`, ...).
     pub operation: String,
+    /// On a block: what would let the operation through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub way_out: Option<WayOut>,
+}
+
+/// The default of `gc --keep`: the runs kept besides the current one.
+pub const GC_DEFAULT_KEEP: usize = 2;
+
+/// What frees enough room for a blocked operation, computed, never guessed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WayOut {
+    /// Bytes that must go for the operation to fit under the block
+    /// threshold.
+    pub needed_bytes: u64,
+    /// The largest `--keep` whose `gc` frees enough (`None`: even
+    /// `gc --keep 0` does not).
+    pub gc_keep: Option<usize>,
+    /// What that `gc` frees (or `gc --keep 0`, when none frees enough).
+    pub gc_frees_bytes: u64,
+    /// The smallest multiplier (to one decimal) that lets it through as
+    /// things are.
+    pub multiplier_needed: f64,
+    /// Bytes of earlier exports under the workspace the budget counts
+    /// (exports only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exports_bytes: Option<u64>,
+}
+
+impl WayOut {
+    /// The way out of a blocked `report`, given what `gc --keep N` would
+    /// reclaim (`reclaimable(N)`).
+    pub fn of(
+        report: &BudgetReport,
+        reclaimable: impl Fn(usize) -> crate::error::Result<u64>,
+    ) -> crate::error::Result<WayOut> {
+        // Fits when projected / limit < block, i.e. projected <= allowed.
+        let allowed = ((report.limit_bytes as f64) * report.block_threshold).ceil() as u64;
+        let allowed = allowed.saturating_sub(1);
+        let needed_bytes = report.projected_bytes.saturating_sub(allowed);
+        let mut gc_keep = None;
+        let mut gc_frees_bytes = 0;
+        for keep in (0..=GC_DEFAULT_KEEP).rev() {
+            gc_frees_bytes = reclaimable(keep)?;
+            if gc_frees_bytes >= needed_bytes {
+                gc_keep = Some(keep);
+                break;
+            }
+        }
+        let base = report.source_bytes.max(MIN_SOURCE_BYTES) as f64;
+        let exact = report.projected_bytes as f64 / (base * report.block_threshold);
+        // Rounded up (to a tenth from 1 on, to a thousandth below), and
+        // strictly above the exact figure.
+        let scale = if exact >= 1.0 { 10.0 } else { 1000.0 };
+        let mut steps = (exact * scale).ceil();
+        if steps / scale <= exact {
+            steps += 1.0;
+        }
+        Ok(WayOut {
+            needed_bytes,
+            gc_keep,
+            gc_frees_bytes,
+            multiplier_needed: steps / scale,
+            exports_bytes: None,
+        })
+    }
 }
 
 /// Evaluates the budget for an operation that adds `added` bytes to a store
@@ -73,6 +138,7 @@ pub fn evaluate(
         warn_threshold: settings.warn_threshold,
         block_threshold: settings.block_threshold,
         operation: operation.to_string(),
+        way_out: None,
     }
 }
 
@@ -99,10 +165,15 @@ impl fmt::Display for BudgetReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "budget: block {}; {} would add {} bytes to a store of {} bytes (limit = max(sources {} bytes, 1 MiB) x multiplier {}); nothing was written",
+            "budget: block {}; {} would add {} bytes to {} of {} bytes (limit = max(sources {} bytes, 1 MiB) x multiplier {}); nothing was written",
             self.figures(),
             self.operation,
             self.added_bytes,
+            if self.operation == "export" {
+                "the store and the earlier exports under the workspace"
+            } else {
+                "a store"
+            },
             self.current_bytes,
             self.source_bytes,
             self.multiplier
@@ -110,27 +181,38 @@ impl fmt::Display for BudgetReport {
     }
 }
 
+/// The store's counted bytes and the current run's source bytes (the
+/// budget's base).
+pub fn store_figures(state: &crate::store::state::StoreState) -> (u64, u64) {
+    let sources = state
+        .current_run
+        .as_ref()
+        .and_then(|id| state.runs.get(id))
+        .map_or(0, |r| r.source_bytes);
+    (state.accounting.bytes, sources)
+}
+
 /// Evaluates the budget of a profile's store from its maintained counters
-/// (`store.json`) alone: no walk of the store, whatever its size.
+/// (`store.json`) alone: no walk of the store, whatever its size. A block
+/// carries the computed way out.
 pub fn check_store(
     layout: &crate::store::layout::StoreLayout,
     settings: &FootprintBudget,
     added: u64,
     operation: &str,
 ) -> crate::error::Result<BudgetReport> {
-    let (current, sources) = match crate::store::inspect(layout)? {
-        crate::store::Found::Ours(state) => {
-            let sources = state
-                .current_run
-                .as_ref()
-                .and_then(|id| state.runs.get(id))
-                .map(|r| r.source_bytes)
-                .unwrap_or(0);
-            (state.accounting.bytes, sources)
-        }
-        _ => (0, 0),
+    let state = match crate::store::inspect(layout)? {
+        crate::store::Found::Ours(state) => Some(state),
+        _ => None,
     };
-    Ok(evaluate(settings, sources, current, added, operation))
+    let (current, sources) = state.as_ref().map_or((0, 0), |s| store_figures(s));
+    let mut report = evaluate(settings, sources, current, added, operation);
+    if let (BudgetStatus::Block, Some(state)) = (report.status, &state) {
+        report.way_out = Some(WayOut::of(&report, |keep| {
+            crate::gc::reclaimable(layout, state, keep)
+        })?);
+    }
+    Ok(report)
 }
 
 #[cfg(test)]
