@@ -7,6 +7,7 @@ use crate::output::Output;
 use crate::progress::TerminalProgress;
 use auditgraph_core::pipeline::{Workspace, WriteOptions};
 use auditgraph_core::query::load::{LoadedRun, Need, RunPieces, open_run};
+use auditgraph_core::store::last_attempt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -65,7 +66,37 @@ impl Context {
         run: Option<&str>,
         need: Need,
     ) -> CliResult<std::mem::ManuallyDrop<LoadedRun>> {
-        Ok(std::mem::ManuallyDrop::new(open_run(ws, run, need)?))
+        let loaded = open_run(ws, run, need)?;
+        if run.is_none() {
+            self.stale_warning(ws, &loaded.run_id);
+        }
+        Ok(std::mem::ManuallyDrop::new(loaded))
+    }
+
+    /// When the last write did not publish and the current run is the one
+    /// it left, says on stderr, in one line, that answers come from that
+    /// older run and what to do (and adds `stale` to the `--json`
+    /// document). One small read of the store's scratch; no walk of the
+    /// sources.
+    pub fn stale_warning(&self, ws: &Workspace, current_run: &str) {
+        let Some(attempt) = last_attempt::stale(&ws.layout, Some(current_run)) else {
+            return;
+        };
+        let todo = attempt
+            .hint
+            .clone()
+            .unwrap_or_else(|| format!("run `auditgraph {}` again", attempt.command));
+        eprintln!(
+            "warning: results come from run {}: the last `{}` ({}) did not publish ({}); {todo}, then `auditgraph {}`",
+            crate::output::short_run(current_run),
+            attempt.command,
+            attempt.at,
+            attempt.code,
+            attempt.command,
+        );
+        if let Ok(mut slot) = self.out.stale.lock() {
+            *slot = serde_json::to_value(&attempt).ok();
+        }
     }
 
     /// Opens a run's pieces for a read command that reads only what it
@@ -76,7 +107,11 @@ impl Context {
         run: Option<&str>,
         need: Need,
     ) -> CliResult<std::mem::ManuallyDrop<RunPieces>> {
-        Ok(std::mem::ManuallyDrop::new(RunPieces::open(ws, run, need)?))
+        let pieces = RunPieces::open(ws, run, need)?;
+        if run.is_none() {
+            self.stale_warning(ws, &pieces.run_id);
+        }
+        Ok(std::mem::ManuallyDrop::new(pieces))
     }
 
     /// How long to wait for another writer: `AUDITGRAPH_LOCK_TIMEOUT`

@@ -9,6 +9,9 @@ use std::io::{IsTerminal, Write};
 pub struct Output {
     pub json: bool,
     pub quiet: bool,
+    /// Set by a read command answering from a run that a refused write
+    /// left current: added to the `--json` document as `stale`.
+    pub stale: std::sync::Mutex<Option<Value>>,
 }
 
 impl Output {
@@ -16,6 +19,7 @@ impl Output {
         Output {
             json: args.json,
             quiet: args.quiet,
+            stale: std::sync::Mutex::new(None),
         }
     }
 
@@ -23,7 +27,16 @@ impl Output {
     pub fn result(&self, json: &Value, human: impl FnOnce() -> String) {
         let mut stdout = std::io::stdout().lock();
         let text = if self.json {
-            let mut s = serde_json::to_string_pretty(json).unwrap_or_default();
+            let stale = self.stale.lock().ok().and_then(|s| s.clone());
+            let mut s = match (stale, json) {
+                (Some(stale), Value::Object(map)) => {
+                    let mut map = map.clone();
+                    map.insert("stale".to_string(), stale);
+                    serde_json::to_string_pretty(&Value::Object(map))
+                }
+                _ => serde_json::to_string_pretty(json),
+            }
+            .unwrap_or_default();
             s.push('\n');
             s
         } else {

@@ -367,3 +367,55 @@ fn twenty_distinct_exports_under_the_workspace_end_in_a_block_that_writes_nothin
     assert_eq!(codes.iter().filter(|c| **c == 0).count(), 9, "{codes:?}");
     assert_eq!(*codes.last().unwrap(), 5);
 }
+
+#[test]
+fn read_commands_say_when_a_refused_run_left_them_an_older_run() {
+    let b = Budgeted::new();
+    let cfg = b.config("3.0");
+    b.ws.run(&["--config", &cfg, "run"]).ok();
+    let query = |json: bool| {
+        let mut args = vec!["--config", cfg.as_str()];
+        if json {
+            args.push("--json");
+        }
+        args.extend(["query", "--q", "budgets"]);
+        b.ws.run(&args).ok()
+    };
+    assert!(!query(false).stderr.contains("warning"));
+
+    // An edit whose run is refused: the store stays as it was, and reads
+    // say that their answers predate it, with what to do.
+    b.ws.write("notes/c.md", "# C\n\nthe newest note about `budgets`\n");
+    let small = b.config("0.001");
+    b.ws.run(&["--config", &small, "run"]).code(5);
+    let cfg = b.config("3.0");
+    let human = query(false);
+    let warning: Vec<&str> = human
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: results come from run"))
+        .collect();
+    assert_eq!(warning.len(), 1, "{}", human.stderr);
+    assert!(warning[0].contains("budget_blocked"), "{}", warning[0]);
+    assert!(
+        warning[0].contains("then `auditgraph run`"),
+        "{}",
+        warning[0]
+    );
+    let doc = query(true).json();
+    assert_eq!(doc["stale"]["code"], "budget_blocked");
+    assert_eq!(doc["stale"]["command"], "run");
+    // list, node and export say it too.
+    for args in [vec!["list"], vec!["export", "--format", "dot"]] {
+        let mut all = vec!["--config", cfg.as_str()];
+        all.extend(args);
+        let r = b.ws.run(&all).ok();
+        assert!(r.stderr.contains("results come from run"), "{}", r.stderr);
+    }
+
+    // The next run that publishes clears it.
+    b.ws.run(&["--config", &cfg, "run"]).ok();
+    let after = query(true);
+    assert!(!after.stderr.contains("warning"), "{}", after.stderr);
+    assert!(after.json().get("stale").is_none());
+}

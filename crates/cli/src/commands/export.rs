@@ -96,6 +96,9 @@ pub fn execute(
         run: select.run_id.as_deref(),
     };
     let report = export::export(&ws, &request)?;
+    if select.run_id.is_none() {
+        ctx.stale_warning(&ws, &report.run_id);
+    }
     if report.counted_in_budget {
         ctx.out.budget(&report.budget);
     }

@@ -5,6 +5,7 @@ use crate::error::{CliError, CliResult, exit};
 use crate::output::{human_bytes, seal_line, short_run};
 use auditgraph_core::ingest::{IngestRecord, ParseStatus};
 use auditgraph_core::pipeline::run_cmd::{self, Command, PipelineReport};
+use auditgraph_core::store::last_attempt::{self, LastAttempt};
 use serde_json::json;
 
 pub fn run(ctx: &Context) -> CliResult {
@@ -24,7 +25,17 @@ pub fn run_all(ctx: &Context, dir: Option<std::path::PathBuf>) -> CliResult {
 fn pipeline_at(ctx: &Context, command: Command, root: std::path::PathBuf) -> CliResult {
     let ws = ctx.workspace_at(root)?;
     let name = command.name();
-    let report = ctx.with_write_options(|opts| run_cmd::execute(&ws, opts, command))?;
+    let report = match ctx.with_write_options(|opts| run_cmd::execute(&ws, opts, command)) {
+        Ok(report) => {
+            last_attempt::clear(&ws.layout);
+            report
+        }
+        Err(e) => {
+            let err = CliError::from(e);
+            remember_refusal(&ws, name, &err);
+            return Err(err);
+        }
+    };
     if report.outcome == "differs" {
         // One JSON document: the error, carrying the comparison.
         let doc = document(name, &ws.config.profile_name, &report);
@@ -53,6 +64,26 @@ fn pipeline_at(ctx: &Context, command: Command, root: std::path::PathBuf) -> Cli
     }
     render(ctx, name, &ws.config.profile_name, &report);
     Ok(())
+}
+
+/// Records a write that did not publish, for the read commands' stale
+/// warning (see [`crate::context::Context::stale_warning`]).
+fn remember_refusal(ws: &auditgraph_core::pipeline::Workspace, command: &str, err: &CliError) {
+    let current_run = match auditgraph_core::store::inspect(&ws.layout) {
+        Ok(auditgraph_core::store::Found::Ours(state)) => state.current_run,
+        _ => return,
+    };
+    last_attempt::record(
+        &ws.layout,
+        &LastAttempt {
+            command: command.to_string(),
+            code: err.code.to_string(),
+            message: err.message.lines().next().unwrap_or_default().to_string(),
+            hint: err.hints.first().cloned(),
+            current_run,
+            at: auditgraph_core::store::clock::now_utc(),
+        },
+    );
 }
 
 pub(super) fn document(stage: &str, profile: &str, report: &PipelineReport) -> serde_json::Value {

@@ -11,7 +11,9 @@
 //!   log/<seq>.json    the sealed trail, one entry per event (see `chain`)
 //!   secrets/          the redaction key (mode 0600)
 //!   cache/            scratch: what the last run learnt about the files
-//!                     (sizes, times, SHA-256), never part of a run
+//!                     (sizes, times, SHA-256), and the last write that
+//!                     did not publish (`last-attempt.json`); never part
+//!                     of a run
 //!   tmp/<txn>/        scratch: staging area of a write in progress
 //! ```
 

@@ -17,6 +17,7 @@ pub mod clock;
 pub mod fault;
 pub mod fsutil;
 pub mod id;
+pub mod last_attempt;
 pub mod layout;
 pub mod lock;
 pub mod piece;
