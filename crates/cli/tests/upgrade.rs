@@ -168,14 +168,29 @@ fn missing_schema_version_in_a_current_manifest_requires_a_rebuild() {
     sample_notes(&ws);
     ws.json(&["ingest"]);
     let old_run = ws.current_run();
-    let path = ws
-        .store()
-        .join("runs")
-        .join(&old_run)
-        .join("ingest-manifest.json");
-    let mut manifest: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    manifest.as_object_mut().unwrap().remove("schema_version");
-    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    // Every manifest of the run loses its schema version.
+    let run_dir = ws.store().join("runs").join(&old_run);
+    let path = run_dir.join("ingest-manifest.json");
+    let mut manifest = Value::Null;
+    for entry in std::fs::read_dir(&run_dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.to_string_lossy().ends_with("-manifest.json") {
+            let mut m: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+            m.as_object_mut().unwrap().remove("schema_version");
+            std::fs::write(&p, serde_json::to_vec(&m).unwrap()).unwrap();
+            if p == path {
+                manifest = m;
+            }
+        }
+    }
+    let old_files = |ws: &Ws| -> Vec<(String, String)> {
+        ws.pkg_hashes()
+            .into_iter()
+            .filter(|(p, _)| p.contains(&old_run))
+            .collect()
+    };
+    let old_before = old_files(&ws);
+    assert!(old_before.len() >= 3, "{old_before:?}");
     let before = ws.pkg_hashes();
     let run = ws.run(&["--json", "ingest"]);
     let doc = assert_refused(&run, 3, "rebuild_required");
@@ -189,8 +204,23 @@ fn missing_schema_version_in_a_current_manifest_requires_a_rebuild() {
     assert_eq!(ws.pkg_hashes(), before);
     // The inputs are unchanged, so the canonical run id is taken by the
     // unreadable run: rebuild publishes under a derived id, never overwriting.
+    let human = ws.run(&["rebuild"]).ok();
+    assert!(
+        human
+            .stderr
+            .contains("cannot be read; it is kept as it was")
+            || human
+                .stdout
+                .contains("cannot be read; it is kept as it was"),
+        "{human:?}"
+    );
+    assert_eq!(
+        old_files(&ws),
+        old_before,
+        "the old run's files are untouched"
+    );
     let rebuilt = ws.json(&["rebuild"]);
-    assert_eq!(rebuilt["detail"]["outcome"], "published");
+    assert_eq!(rebuilt["detail"]["outcome"], "identical");
     let new_run = rebuilt["detail"]["run_id"].as_str().unwrap().to_string();
     assert_ne!(new_run, old_run);
     assert_eq!(ws.current_run(), new_run);

@@ -227,7 +227,13 @@ fn attempt(
         }
     };
     let read = plan.read;
-    let warnings = plan.warnings.clone();
+    let mut warnings = plan.warnings.clone();
+    if id != canonical {
+        warnings.push(format!(
+            "the run these inputs gave before ({}) cannot be read; it is kept as it was, byte for byte, and this run is published as {}",
+            canonical, id
+        ));
+    }
 
     if complete && !fresh {
         // The run exists with every stage wanted: nothing to compute.
