@@ -26,6 +26,10 @@ use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fs;
 
+/// Runs `gc` keeps besides the current one unless told otherwise
+/// (`gc --keep`).
+pub const DEFAULT_KEEP: usize = 2;
+
 /// What `gc` removed, or would remove.
 #[derive(Debug, Clone, Serialize)]
 pub struct GcReport {
@@ -110,11 +114,27 @@ pub fn list_objects(layout: &StoreLayout) -> Result<Vec<(String, u64)>> {
     Ok(out)
 }
 
-/// Plans and (unless `dry_run`) performs a collection.
-pub fn collect(writer: &mut StoreWriter, keep: usize, dry_run: bool) -> Result<GcReport> {
-    let layout = writer.layout.clone();
-    let state = writer.state.clone();
+/// What a collection would delete, and the store's counters after it.
+#[derive(Debug, Clone)]
+pub struct GcPlan {
+    /// The report of the collection, as if it were done.
+    pub report: GcReport,
+    /// Store-relative paths to delete.
+    pub deletes: Vec<String>,
+    bytes: u64,
+    files: u64,
+    log_bytes: u64,
+    log_files: u64,
+}
 
+/// Plans a collection without writing or locking anything (`gc --dry-run`
+/// and the budget report read this).
+pub fn plan(
+    layout: &StoreLayout,
+    state: &StoreState,
+    keep: usize,
+    dry_run: bool,
+) -> Result<GcPlan> {
     // Runs to keep: the current one, then the most recently published.
     let mut by_recency: Vec<(u64, String)> = state
         .runs
@@ -142,7 +162,7 @@ pub fn collect(writer: &mut StoreWriter, keep: usize, dry_run: bool) -> Result<G
     let mut referenced: BTreeSet<String> = BTreeSet::new();
     for id in &kept {
         referenced.extend(
-            run_pieces(&layout, &state, id)?
+            run_pieces(layout, state, id)?
                 .into_iter()
                 .map(|o| o.rel_path()),
         );
@@ -187,7 +207,7 @@ pub fn collect(writer: &mut StoreWriter, keep: usize, dry_run: bool) -> Result<G
         removed_legacy_paths.push(entry.to_string());
     }
     let mut removed_objects = 0;
-    for (rel, len) in list_objects(&layout)? {
+    for (rel, len) in list_objects(layout)? {
         if !referenced.contains(&rel) {
             removed_objects += 1;
             reclaimed += len;
@@ -210,11 +230,10 @@ pub fn collect(writer: &mut StoreWriter, keep: usize, dry_run: bool) -> Result<G
         }
     }
     let (log_bytes, log_files) = tree_size(&layout.log_dir())?;
-    let nothing = deletes.is_empty();
-    let mut report = GcReport {
+    let report = GcReport {
         dry_run,
         kept_runs: kept.iter().cloned().collect(),
-        removed_runs: removed_runs.clone(),
+        removed_runs,
         removed_legacy_runs,
         removed_legacy_paths,
         removed_objects,
@@ -222,9 +241,31 @@ pub fn collect(writer: &mut StoreWriter, keep: usize, dry_run: bool) -> Result<G
         store_bytes: state.accounting.bytes,
         seal: state.seal.clone(),
     };
-    if dry_run || nothing {
+    Ok(GcPlan {
+        report,
+        deletes,
+        bytes,
+        files,
+        log_bytes,
+        log_files,
+    })
+}
+
+/// Plans and (unless `dry_run`) performs a collection.
+pub fn collect(writer: &mut StoreWriter, keep: usize, dry_run: bool) -> Result<GcReport> {
+    let state = writer.state.clone();
+    let GcPlan {
+        mut report,
+        deletes,
+        bytes,
+        files,
+        log_bytes,
+        log_files,
+    } = plan(&writer.layout, &state, keep, dry_run)?;
+    if dry_run || deletes.is_empty() {
         return Ok(report);
     }
+    let removed_runs = report.removed_runs.clone();
 
     let mut txn = writer.begin()?;
     for rel in deletes {
