@@ -97,6 +97,10 @@ impl Report for ChangedSince {
             out.push_str(&format!("Cutoff: {cutoff}\n\n"));
         }
         match (&self.baseline_run, &self.baseline_since) {
+            (Some(run), _) if *run == self.current_run => out.push_str(&format!(
+                "The current run {} was already current then: nothing changed since.\n",
+                code(run)
+            )),
             (Some(run), Some(at)) => out.push_str(&format!(
                 "Compared with run {}, current since {at}, and the current run {}.\n",
                 code(run),
