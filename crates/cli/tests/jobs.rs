@@ -724,3 +724,37 @@ fn reports_are_redacted_and_budget_checked() {
     assert!(out.stderr.contains("budget"), "{}", out.stderr);
     assert!(!ws.path("exports/reports/b.md").exists());
 }
+
+#[test]
+fn run_all_runs_every_job_and_reports_failures() {
+    let ws = Ws::new();
+    ws.write("notes/alpha.md", ALPHA_1);
+    ws.run(&["run"]).ok();
+    jobs_yaml(
+        &ws,
+        &format!(
+            "jobs:\n  a_missing:\n    action: {{type: report.evidence, args: {{ids: [ent_{}]}}}}\n  b_budget:\n    action: {{type: report.budget}}\n",
+            "0".repeat(64)
+        ),
+    );
+    let out = ws.run(&["--json", "jobs", "run", "--all"]).code(1);
+    let doc = out.json();
+    assert_eq!(doc["status"], "error", "{doc}");
+    assert_eq!(doc["results"][0]["job"], "a_missing");
+    assert_eq!(doc["results"][0]["status"], "error");
+    assert_eq!(doc["results"][0]["code"], "not_found");
+    assert_eq!(doc["results"][1]["status"], "ok");
+    assert!(ws.path("exports/reports/b_budget.json").is_file());
+    assert!(!ws.path("exports/reports/a_missing.json").exists());
+    assert!(out.stderr.contains("1 of 2 jobs failed"), "{}", out.stderr);
+    // Nothing ingested yet: a clear error, nothing written.
+    let empty = Ws::new();
+    jobs_yaml(&empty, "jobs:\n  b: {action: {type: report.budget}}\n");
+    let out = empty.run(&["jobs", "run", "b"]).code(1);
+    assert!(
+        out.stderr.contains("nothing ingested yet"),
+        "{}",
+        out.stderr
+    );
+    assert!(!empty.path("exports").exists());
+}

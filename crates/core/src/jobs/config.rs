@@ -977,6 +977,26 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any text, and any jobs-shaped YAML, is accepted or refused
+        /// with positions: never a panic.
+        #[test]
+        fn never_panics(
+            text in "\\PC{0,64}",
+            key in "(type|args|since|ids|query|limit|keep|history|older_than|output|path|format|name)",
+            value in "(-?[0-9]{1,4}|[a-z_./]{0,12}|\\[\\]|\\{\\}|null|~|\\[ent_[0-9a-f]{64}\\])",
+        ) {
+            let _ = parse_text(&text, Path::new("j.yaml"));
+            let _ = confine(Path::new(&text));
+            for action in ACTIONS.iter().map(|(t, _)| *t) {
+                let doc = format!("jobs:\n  a:\n    action:\n      type: {action}\n      args: {{{key}: {value}}}\n    output: {{{key}: {value}}}\n");
+                if let Err(ConfigError::Invalid { problems, .. }) = parse_text(&doc, Path::new("j.yaml")) {
+                    proptest::prop_assert!(problems.iter().all(|p| p.position.line >= 1));
+                }
+            }
+        }
+    }
+
     #[test]
     fn confines_outputs() {
         assert!(confine(Path::new("exports/reports/a.md")).is_ok());

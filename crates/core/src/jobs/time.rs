@@ -233,4 +233,14 @@ mod tests {
         assert!(!looks_like_span("run_0123abcd"));
         assert!(!looks_like_span("0123abcd"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panic_and_round_trip(text in "[0-9TZtz:.+ -]{0,32}|\\PC{0,32}", ms in -10_000_000_000_000i64..10_000_000_000_000) {
+            let _ = parse_rfc3339(&text);
+            let _ = parse_span(&text);
+            let t = Instant(ms);
+            proptest::prop_assert_eq!(parse_rfc3339(&t.to_utc()), Ok(t));
+        }
+    }
 }
