@@ -514,6 +514,17 @@ fn jobs_list_reads_mapping_and_list_forms() {
     );
     let doc = ws.json(&["jobs", "list"]);
     assert_eq!(doc["jobs"], serde_json::json!(["audit", "weekly"]));
+    // `jobs run --json` puts a configured Markdown path's JSON beside it.
+    ws.write("notes/a.md", "# A\n");
+    ws.run(&["run"]).ok();
+    let run = ws.json(&["jobs", "run", "weekly"]);
+    assert!(
+        run["output"]
+            .as_str()
+            .unwrap()
+            .ends_with("exports/weekly.json"),
+        "{run}"
+    );
     assert_eq!(doc["details"][0]["output"], "exports/reports/audit.json");
     assert_eq!(doc["details"][1]["output"], "exports/weekly.md");
     assert_eq!(doc["details"][1]["args"]["since"], "7d");

@@ -75,11 +75,15 @@ pub struct Job {
 }
 
 impl Job {
-    /// The output path relative to the root, for a format.
+    /// The output path relative to the root, for a format: `output.path`
+    /// (with the extension of `format` when `jobs run --json` overrides
+    /// the configured format), else `exports/reports/<name>.<ext>`.
     pub fn output_path(&self, format: ReportFormat) -> PathBuf {
-        self.path.clone().unwrap_or_else(|| {
-            Path::new(REPORTS_DIR).join(format!("{}.{}", self.name, format.extension()))
-        })
+        match &self.path {
+            Some(path) if format == self.format => path.clone(),
+            Some(path) => path.with_extension(format.extension()),
+            None => Path::new(REPORTS_DIR).join(format!("{}.{}", self.name, format.extension())),
+        }
     }
 }
 
