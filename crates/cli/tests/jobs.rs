@@ -769,3 +769,32 @@ fn run_all_runs_every_job_and_reports_failures() {
     );
     assert!(!empty.path("exports").exists());
 }
+
+#[test]
+fn history_removed_by_gc_is_said_not_guessed() {
+    let f = fixture();
+    let ws = &f.ws;
+    ws.run(&["gc", "--keep", "0"]).ok();
+    jobs_yaml(
+        ws,
+        "jobs:\n  changes: {action: {type: report.changed_since, args: {since: 1h}}}\n  stale:\n    action: {type: report.stale_notes, args: {older_than: 1s}}\n    output: {format: json}\n",
+    );
+    // The run current at the cutoff is gone: an error that says so.
+    let now = between(f.times[0], f.times[1], HOUR);
+    let out = ws.run(&["jobs", "run", "changes", "--now", &now]).code(1);
+    assert!(out.stderr.contains(&f.runs[0]), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("removed by `auditgraph gc`"),
+        "{}",
+        out.stderr
+    );
+    // Stale notes: unchanged at least since the kept run, history cut.
+    let body = &report_json(ws, "stale", &Instant(f.times[2].0 + DAY).to_utc())["report"];
+    let notes = body["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 4, "{body}");
+    for n in notes {
+        assert_eq!(n["since_run"], f.runs[2].as_str(), "{n}");
+        assert_eq!(n["history_cut"], true, "{n}");
+        assert_eq!(n["since_first_run"], false, "{n}");
+    }
+}
