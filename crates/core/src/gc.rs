@@ -26,10 +26,6 @@ use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fs;
 
-/// Runs `gc` keeps besides the current one unless told otherwise
-/// (`gc --keep`).
-pub const DEFAULT_KEEP: usize = 2;
-
 /// What `gc` removed, or would remove.
 #[derive(Debug, Clone, Serialize)]
 pub struct GcReport {
@@ -46,6 +42,33 @@ pub struct GcReport {
     pub store_bytes: u64,
     /// The seal after gc (it records an entry when it removes anything).
     pub seal: Option<String>,
+}
+
+/// Runs `gc` keeps besides the current one unless told otherwise
+/// (`gc --keep`).
+pub const DEFAULT_KEEP: usize = 2;
+
+/// What `gc --keep KEEP` would remove, read without locking or writing
+/// anything (the `report.budget` job shows it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Preview {
+    pub keep: usize,
+    pub kept_runs: Vec<String>,
+    pub removed_runs: Vec<String>,
+    pub removed_objects: usize,
+    pub reclaimed_bytes: u64,
+}
+
+/// Plans `gc --keep KEEP` (see [`Preview`]).
+pub fn preview(layout: &StoreLayout, state: &StoreState, keep: usize) -> Result<Preview> {
+    let plan = plan(layout, state, keep)?;
+    Ok(Preview {
+        keep,
+        kept_runs: plan.kept.into_iter().collect(),
+        removed_runs: plan.removed_runs,
+        removed_objects: plan.removed_objects,
+        reclaimed_bytes: plan.reclaimed,
+    })
 }
 
 /// Every piece a run references: its manifests' table nodes and the
@@ -114,27 +137,92 @@ pub fn list_objects(layout: &StoreLayout) -> Result<Vec<(String, u64)>> {
     Ok(out)
 }
 
-/// What a collection would delete, and the store's counters after it.
-#[derive(Debug, Clone)]
-pub struct GcPlan {
-    /// The report of the collection, as if it were done.
-    pub report: GcReport,
-    /// Store-relative paths to delete.
-    pub deletes: Vec<String>,
-    bytes: u64,
-    files: u64,
-    log_bytes: u64,
-    log_files: u64,
+/// Plans and (unless `dry_run`) performs a collection.
+pub fn collect(writer: &mut StoreWriter, keep: usize, dry_run: bool) -> Result<GcReport> {
+    let layout = writer.layout.clone();
+    let state = writer.state.clone();
+    let plan = plan(&layout, &state, keep)?;
+    let (kept, removed_runs, deletes) = (plan.kept, plan.removed_runs, plan.deletes);
+    let (bytes, files) = (plan.bytes, plan.files);
+    let (log_bytes, log_files) = tree_size(&layout.log_dir())?;
+    let nothing = deletes.is_empty();
+    let mut report = GcReport {
+        dry_run,
+        kept_runs: kept.iter().cloned().collect(),
+        removed_runs: removed_runs.clone(),
+        removed_legacy_runs: plan.removed_legacy_runs,
+        removed_legacy_paths: plan.removed_legacy_paths,
+        removed_objects: plan.removed_objects,
+        reclaimed_bytes: plan.reclaimed,
+        store_bytes: state.accounting.bytes,
+        seal: state.seal.clone(),
+    };
+    if dry_run || nothing {
+        return Ok(report);
+    }
+
+    let mut txn = writer.begin()?;
+    for rel in deletes {
+        txn.delete(rel);
+    }
+    // The trail records the collection (the runs it removed stay named by
+    // the entries that published them).
+    let seq = state.head + 1;
+    let entry = ChainEntry {
+        format: chain::ENTRY_FORMAT.to_string(),
+        schema_version: writer.support.writes.to_string(),
+        seq,
+        prev: state.seal.clone(),
+        event: Event::Gc,
+        command: "gc".to_string(),
+        run_id: None,
+        current_run: state.current_run.clone(),
+        files: Default::default(),
+        removed_runs: removed_runs.clone(),
+        wall_clock_at: clock::now_utc(),
+    };
+    let entry_bytes = entry.to_bytes();
+    let seal = crate::hashing::sha256_hex(&entry_bytes);
+    let entry_len = entry_bytes.len() as u64;
+    txn.add_file(chain::entry_rel(seq), entry_bytes);
+    let seal_after = seal.clone();
+    writer.commit_exact(txn, |next| {
+        for id in &removed_runs {
+            next.runs.remove(id);
+        }
+        next.accounting.bytes = bytes + log_bytes + entry_len;
+        next.accounting.files = files + log_files + 1;
+        next.head = seq;
+        next.seal = Some(seal_after);
+        next.retired_marker = None;
+    })?;
+    report.store_bytes = bytes + log_bytes + entry_len;
+    report.seal = Some(seal);
+    Ok(report)
 }
 
-/// Plans a collection without writing or locking anything (`gc --dry-run`
-/// and the budget report read this).
-pub fn plan(
-    layout: &StoreLayout,
-    state: &StoreState,
-    keep: usize,
-    dry_run: bool,
-) -> Result<GcPlan> {
+/// What `gc --keep KEEP` would remove, without removing anything.
+struct Plan {
+    kept: BTreeSet<String>,
+    removed_runs: Vec<String>,
+    removed_legacy_runs: Vec<String>,
+    removed_legacy_paths: Vec<String>,
+    removed_objects: usize,
+    /// Store-relative paths to delete.
+    deletes: Vec<String>,
+    reclaimed: u64,
+    /// Bytes and files the kept runs account for afterwards.
+    bytes: u64,
+    files: u64,
+}
+
+/// The bytes `gc --keep KEEP` would reclaim, read-only (what a budget
+/// refusal quotes when it names the `gc` that frees enough).
+pub fn reclaimable(layout: &StoreLayout, state: &StoreState, keep: usize) -> Result<u64> {
+    Ok(plan(layout, state, keep)?.reclaimed)
+}
+
+fn plan(layout: &StoreLayout, state: &StoreState, keep: usize) -> Result<Plan> {
     // Runs to keep: the current one, then the most recently published.
     let mut by_recency: Vec<(u64, String)> = state
         .runs
@@ -229,80 +317,15 @@ pub fn plan(
             files += 1;
         }
     }
-    let (log_bytes, log_files) = tree_size(&layout.log_dir())?;
-    let report = GcReport {
-        dry_run,
-        kept_runs: kept.iter().cloned().collect(),
+    Ok(Plan {
+        kept,
         removed_runs,
         removed_legacy_runs,
         removed_legacy_paths,
         removed_objects,
-        reclaimed_bytes: reclaimed,
-        store_bytes: state.accounting.bytes,
-        seal: state.seal.clone(),
-    };
-    Ok(GcPlan {
-        report,
         deletes,
+        reclaimed,
         bytes,
         files,
-        log_bytes,
-        log_files,
     })
-}
-
-/// Plans and (unless `dry_run`) performs a collection.
-pub fn collect(writer: &mut StoreWriter, keep: usize, dry_run: bool) -> Result<GcReport> {
-    let state = writer.state.clone();
-    let GcPlan {
-        mut report,
-        deletes,
-        bytes,
-        files,
-        log_bytes,
-        log_files,
-    } = plan(&writer.layout, &state, keep, dry_run)?;
-    if dry_run || deletes.is_empty() {
-        return Ok(report);
-    }
-    let removed_runs = report.removed_runs.clone();
-
-    let mut txn = writer.begin()?;
-    for rel in deletes {
-        txn.delete(rel);
-    }
-    // The trail records the collection (the runs it removed stay named by
-    // the entries that published them).
-    let seq = state.head + 1;
-    let entry = ChainEntry {
-        format: chain::ENTRY_FORMAT.to_string(),
-        schema_version: writer.support.writes.to_string(),
-        seq,
-        prev: state.seal.clone(),
-        event: Event::Gc,
-        command: "gc".to_string(),
-        run_id: None,
-        current_run: state.current_run.clone(),
-        files: Default::default(),
-        removed_runs: removed_runs.clone(),
-        wall_clock_at: clock::now_utc(),
-    };
-    let entry_bytes = entry.to_bytes();
-    let seal = crate::hashing::sha256_hex(&entry_bytes);
-    let entry_len = entry_bytes.len() as u64;
-    txn.add_file(chain::entry_rel(seq), entry_bytes);
-    let seal_after = seal.clone();
-    writer.commit_exact(txn, |next| {
-        for id in &removed_runs {
-            next.runs.remove(id);
-        }
-        next.accounting.bytes = bytes + log_bytes + entry_len;
-        next.accounting.files = files + log_files + 1;
-        next.head = seq;
-        next.seal = Some(seal_after);
-        next.retired_marker = None;
-    })?;
-    report.store_bytes = bytes + log_bytes + entry_len;
-    report.seal = Some(seal);
-    Ok(report)
 }

@@ -2,15 +2,16 @@
 //! how much each run added, and what `gc --keep N` would reclaim.
 //!
 //! Usage and the budget come from the store's counters and
-//! [`crate::store::budget::evaluate`] (as `status` shows them); the plan
-//! is [`crate::gc::plan`], the dry run of `gc`, read without locking.
+//! [`crate::store::budget::evaluate`] (as `status` shows them); what `gc`
+//! would reclaim is [`crate::gc::preview`], its plan, read without locking.
 //! A run's growth is its own directory plus the pieces no earlier run
 //! (in publication order) names: what publishing it added to the store.
 
 use super::output::{code, count};
 use super::{Report, ReportContext};
 use crate::error::Result;
-use crate::store::budget::{BudgetReport, evaluate};
+use crate::gc::Preview;
+use crate::store::budget::{BudgetStatus, evaluate};
 use crate::store::fsutil::tree_size;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -20,10 +21,21 @@ pub struct BudgetOverview {
     pub store_bytes: u64,
     pub store_files: u64,
     pub source_bytes: u64,
-    pub budget: BudgetReport,
+    pub budget: Budget,
     /// Oldest first.
     pub runs: Vec<RunGrowth>,
-    pub gc: GcPreview,
+    pub gc: Preview,
+}
+
+/// The budget's figures (as `status` evaluates them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Budget {
+    pub status: String,
+    pub usage_ratio: f64,
+    pub limit_bytes: u64,
+    pub multiplier: f64,
+    pub warn_threshold: f64,
+    pub block_threshold: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -37,15 +49,6 @@ pub struct RunGrowth {
     /// name.
     pub added_bytes: u64,
     pub new_pieces: usize,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GcPreview {
-    pub keep: usize,
-    pub kept_runs: Vec<String>,
-    pub removed_runs: Vec<String>,
-    pub removed_objects: usize,
-    pub reclaimed_bytes: u64,
 }
 
 pub fn build(ctx: &ReportContext<'_>, keep: usize) -> Result<BudgetOverview> {
@@ -87,20 +90,25 @@ pub fn build(ctx: &ReportContext<'_>, keep: usize) -> Result<BudgetOverview> {
             new_pieces,
         });
     }
-    let plan = crate::gc::plan(layout, state, keep, true)?.report;
     Ok(BudgetOverview {
         store_bytes: state.accounting.bytes,
         store_files: state.accounting.files,
         source_bytes,
-        budget,
-        runs,
-        gc: GcPreview {
-            keep,
-            kept_runs: plan.kept_runs,
-            removed_runs: plan.removed_runs,
-            removed_objects: plan.removed_objects,
-            reclaimed_bytes: plan.reclaimed_bytes,
+        budget: Budget {
+            status: match budget.status {
+                BudgetStatus::Ok => "ok",
+                BudgetStatus::Warn => "warn",
+                BudgetStatus::Block => "block",
+            }
+            .to_string(),
+            usage_ratio: budget.usage_ratio,
+            limit_bytes: budget.limit_bytes,
+            multiplier: budget.multiplier,
+            warn_threshold: budget.warn_threshold,
+            block_threshold: budget.block_threshold,
         },
+        runs,
+        gc: crate::gc::preview(layout, state, keep)?,
     })
 }
 
@@ -121,10 +129,7 @@ impl Report for BudgetOverview {
             b.usage_ratio,
             b.warn_threshold,
             b.block_threshold,
-            serde_json::to_value(b.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
+            b.status
         ));
         out.push_str("\n## Growth per run\n\n| run | published (UTC) | sources (bytes) | added (bytes) | new pieces |\n|---|---|---:|---:|---:|\n");
         for r in &self.runs {

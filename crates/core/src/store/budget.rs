@@ -7,13 +7,13 @@
 //! The check reads counters only, never walks the store.
 
 use crate::config::FootprintBudget;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::fmt;
 
 /// Sources smaller than this count as this much.
 pub const MIN_SOURCE_BYTES: u64 = 1 << 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BudgetStatus {
     Ok,
@@ -22,7 +22,7 @@ pub enum BudgetStatus {
 }
 
 /// The outcome of a budget check, with every figure needed to explain it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BudgetReport {
     pub status: BudgetStatus,
     pub usage_ratio: f64,
