@@ -183,13 +183,17 @@ pub enum Command {
     Status,
     /// List every run of the store
     Runs,
+    /// Reports a team runs on a schedule, configured in config/jobs.yaml:
+    /// changes since a time, broken references, stale notes, evidence
+    /// packs, the store budget
+    Jobs(crate::commands::jobs::JobsArgs),
     /// Remove old runs and unreferenced artifacts (the only command that deletes)
     Gc {
         /// Show what would be removed without removing anything
         #[arg(long)]
         dry_run: bool,
         /// Also keep this many most recent runs besides the current one
-        #[arg(long, default_value_t = 2, value_name = "N")]
+        #[arg(long, default_value_t = auditgraph_core::gc::DEFAULT_KEEP, value_name = "N")]
         keep: usize,
     },
     /// Print a shell completion script

@@ -44,6 +44,33 @@ pub struct GcReport {
     pub seal: Option<String>,
 }
 
+/// Runs `gc` keeps besides the current one unless told otherwise
+/// (`gc --keep`).
+pub const DEFAULT_KEEP: usize = 2;
+
+/// What `gc --keep KEEP` would remove, read without locking or writing
+/// anything (the `report.budget` job shows it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Preview {
+    pub keep: usize,
+    pub kept_runs: Vec<String>,
+    pub removed_runs: Vec<String>,
+    pub removed_objects: usize,
+    pub reclaimed_bytes: u64,
+}
+
+/// Plans `gc --keep KEEP` (see [`Preview`]).
+pub fn preview(layout: &StoreLayout, state: &StoreState, keep: usize) -> Result<Preview> {
+    let plan = plan(layout, state, keep)?;
+    Ok(Preview {
+        keep,
+        kept_runs: plan.kept.into_iter().collect(),
+        removed_runs: plan.removed_runs,
+        removed_objects: plan.removed_objects,
+        reclaimed_bytes: plan.reclaimed,
+    })
+}
+
 /// Every piece a run references: its manifests' table nodes and the
 /// pieces they name.
 pub fn run_pieces(

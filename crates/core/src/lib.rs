@@ -18,6 +18,7 @@ pub mod hashing;
 pub mod index;
 pub mod info;
 pub mod ingest;
+pub mod jobs;
 pub mod link;
 pub mod paths;
 pub mod pipeline;

@@ -7,6 +7,7 @@ pub mod export_neo4j;
 mod gc;
 mod ingest;
 mod init;
+pub mod jobs;
 mod list;
 mod nav;
 mod query;
@@ -86,6 +87,7 @@ pub fn dispatch(ctx: &Context, command: Command) -> CliResult {
         Command::SyncNeo4j(args) => sync_neo4j::run(ctx, args),
         Command::Status => status::run(ctx),
         Command::Runs => runs::run(ctx),
+        Command::Jobs(args) => jobs::run(ctx, args),
         Command::Gc { dry_run, keep } => gc::run(ctx, dry_run, keep),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man => completions::man(),

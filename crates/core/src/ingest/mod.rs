@@ -134,6 +134,15 @@ pub fn decode_records(body: &[u8], origin: &Path) -> Result<Vec<IngestRecord>> {
     Ok(stored.into_iter().map(IngestRecord::from).collect())
 }
 
+/// Every ingest record of a published run, in path order.
+pub fn run_records(reader: &crate::store::StoreReader, run_id: &str) -> Result<Vec<IngestRecord>> {
+    let manifests = reader.run(run_id)?;
+    let table = manifests
+        .ingest
+        .table(&reader.layout, crate::store::piece::PieceKind::Records)?;
+    read_all_records(&reader.layout, &table)
+}
+
 /// The records of every shard of a run, in path order.
 pub fn read_all_records(layout: &StoreLayout, table: &ShardTable) -> Result<Vec<IngestRecord>> {
     let pieces: Vec<ObjectId> = table.pieces().map(|(_, id)| id).collect();

@@ -7,11 +7,11 @@ use crate::ingest::{IngestRecord, ParseStatus};
 use crate::pipeline::Workspace;
 use crate::query::load::{Need, open_run};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Added, removed and changed items of one kind of thing.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SetDiff {
     pub added: Vec<DiffItem>,
     pub removed: Vec<DiffItem>,
@@ -20,7 +20,7 @@ pub struct SetDiff {
 }
 
 /// One changed thing: its key (path or id) and what it is, for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiffItem {
     pub key: String,
     pub label: String,
@@ -29,7 +29,7 @@ pub struct DiffItem {
 /// Key -> (content fingerprint, label).
 type Fingerprints = BTreeMap<String, (String, String)>;
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DiffCounts {
     pub added: usize,
     pub removed: usize,
@@ -160,22 +160,51 @@ pub fn diff(ws: &Workspace, run_a: Option<&str>, run_b: Option<&str>) -> Result<
             })?
         }
     };
-    let records = |run: &str| -> Result<Vec<IngestRecord>> {
-        let manifests = reader.run(run)?;
-        let table = manifests
-            .ingest
-            .table(&reader.layout, crate::store::piece::PieceKind::Records)?;
-        crate::ingest::read_all_records(&reader.layout, &table)
+    let changes = compare(ws, &reader, Some(&a), &b)?;
+    Ok(DiffReport {
+        run_a: a,
+        run_b: b,
+        sources: changes.sources,
+        entities: changes.entities,
+        links: changes.links,
+    })
+}
+
+/// What changed from one run to another.
+#[derive(Debug, Clone)]
+pub struct Changes {
+    pub sources: SetDiff,
+    /// `None` when a run has no graph (only ingested).
+    pub entities: Option<SetDiff>,
+    pub links: Option<SetDiff>,
+}
+
+/// Compares run `a` with run `b` (both resolved ids). Without `a`, `b` is
+/// compared with an empty store: everything in it is added.
+pub fn compare(
+    ws: &Workspace,
+    reader: &crate::store::StoreReader,
+    a: Option<&str>,
+    b: &str,
+) -> Result<Changes> {
+    let records = |run: &str| crate::ingest::run_records(reader, run);
+    let before = match a {
+        Some(a) => sources(&records(a)?),
+        None => Fingerprints::new(),
     };
-    let sources_diff = set_diff(&sources(&records(&a)?), &sources(&records(&b)?));
-    let (ga, gb) = rayon::join(|| graph_fingerprints(ws, &a), || graph_fingerprints(ws, &b));
+    let sources_diff = set_diff(&before, &sources(&records(b)?));
+    let (ga, gb) = rayon::join(
+        || match a {
+            Some(a) => graph_fingerprints(ws, a),
+            None => Ok(Some((Fingerprints::new(), Fingerprints::new()))),
+        },
+        || graph_fingerprints(ws, b),
+    );
     let (entities, links) = match (ga?, gb?) {
         (Some((ea, la)), Some((eb, lb))) => (Some(set_diff(&ea, &eb)), Some(set_diff(&la, &lb))),
         _ => (None, None),
     };
-    Ok(DiffReport {
-        run_a: a,
-        run_b: b,
+    Ok(Changes {
         sources: sources_diff,
         entities,
         links,

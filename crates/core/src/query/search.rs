@@ -347,7 +347,7 @@ pub fn search(
         .collect();
     timer.lap("search: bm25");
 
-    let mut texts = Texts::new(pieces);
+    let mut texts = DocumentTexts::new(pieces);
     let mut scored: HashMap<Handle, Scored> = HashMap::default();
     let mut name_hits: Vec<(Handle, TermHit)> = Vec::new();
     let mut chunk_hits: Vec<(u8, u32, u32, TermHit)> = Vec::new();
@@ -768,21 +768,23 @@ fn graph_of(
     Ok((view, nodes))
 }
 
-/// Chunk texts, read a documents piece at a time.
-struct Texts<'a> {
+/// Documents of a run (their text and chunks), read a documents piece at
+/// a time.
+pub struct DocumentTexts<'a> {
     pieces: &'a RunPieces,
     shards: HashMap<u8, Vec<DocumentRecord>>,
 }
 
-impl<'a> Texts<'a> {
-    fn new(pieces: &'a RunPieces) -> Texts<'a> {
-        Texts {
+impl<'a> DocumentTexts<'a> {
+    pub fn new(pieces: &'a RunPieces) -> DocumentTexts<'a> {
+        DocumentTexts {
             pieces,
             shards: HashMap::default(),
         }
     }
 
-    fn chunk_text(&mut self, path: &str, order: u32) -> Result<String> {
+    /// The parsed document at `path`, `None` if the run has none there.
+    pub fn document(&mut self, path: &str) -> Result<Option<&DocumentRecord>> {
         let table = self.pieces.table(PieceKind::Documents)?;
         let shard = table.shard(crate::store::table::document_byte(path));
         if !self.shards.contains_key(&shard) {
@@ -799,8 +801,13 @@ impl<'a> Texts<'a> {
         Ok(docs
             .binary_search_by(|d| d.path.as_str().cmp(path))
             .ok()
-            .and_then(|i| {
-                let d = &docs[i];
+            .map(|i| &docs[i]))
+    }
+
+    fn chunk_text(&mut self, path: &str, order: u32) -> Result<String> {
+        Ok(self
+            .document(path)?
+            .and_then(|d| {
                 d.chunks
                     .get(order as usize)
                     .map(|c| d.chunk_text(c).to_string())
