@@ -265,7 +265,7 @@ pub type CliResult<T = ()> = Result<T, CliError>;
 /// not), earlier exports, and the multiplier that lets it through.
 fn budget_hints(report: &auditgraph_core::store::budget::BudgetReport) -> Vec<String> {
     use crate::output::human_bytes;
-    use auditgraph_core::store::budget::GC_DEFAULT_KEEP;
+    use auditgraph_core::gc::DEFAULT_KEEP;
     let Some(way) = &report.way_out else {
         return vec![
             "run `auditgraph gc` to remove old runs (try `auditgraph gc --dry-run` first)"
@@ -280,7 +280,7 @@ fn budget_hints(report: &auditgraph_core::store::budget::BudgetReport) -> Vec<St
     let needed = human_bytes(way.needed_bytes);
     match way.gc_keep {
         Some(keep) => {
-            let command = if keep == GC_DEFAULT_KEEP {
+            let command = if keep == DEFAULT_KEEP {
                 "auditgraph gc".to_string()
             } else {
                 format!("auditgraph gc --keep {keep}")
@@ -298,13 +298,13 @@ fn budget_hints(report: &auditgraph_core::store::budget::BudgetReport) -> Vec<St
             "`auditgraph gc` has nothing to free; {needed} is needed"
         )),
     }
+    if let Some(bytes) = way.exports_bytes.filter(|b| *b > 0) {
+        hints.push(format!(
+            "or delete earlier exports in exports/ ({} counted; `auditgraph status` lists them)",
+            human_bytes(bytes)
+        ));
+    }
     if report.operation == "export" {
-        if let Some(bytes) = way.exports_bytes.filter(|b| *b > 0) {
-            hints.push(format!(
-                "or delete earlier exports in exports/ ({} counted; `auditgraph status` lists them)",
-                human_bytes(bytes)
-            ));
-        }
         hints.push(
             "or write the export outside the workspace (`-o /some/dir/file`): it is reported, not counted"
                 .to_string(),

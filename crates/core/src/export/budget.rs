@@ -68,11 +68,13 @@ pub fn earlier_exports(root: &Path) -> std::collections::BTreeMap<String, u64> {
     out
 }
 
-/// Evaluates the budget of writing `new_len` bytes to `target`.
+/// Evaluates the budget of writing `new_len` bytes to `target` (an export,
+/// or a report of `jobs run`, which lands in `exports/` too).
 pub fn charge(
     ws: &crate::pipeline::Workspace,
     target: &OutputTarget,
     new_len: u64,
+    operation: &str,
 ) -> Result<Charge> {
     let settings = &ws.config.config.storage.footprint_budget;
     let state = match inspect(&ws.layout)? {
@@ -82,7 +84,7 @@ pub fn charge(
     let (store, sources) = state.as_ref().map_or((0, 0), |s| store_figures(s));
     if !target.inside_root {
         return Ok(Charge {
-            report: evaluate(settings, sources, store, 0, "export"),
+            report: evaluate(settings, sources, store, 0, operation),
             counted: false,
         });
     }
@@ -98,7 +100,7 @@ pub fn charge(
     } else {
         (store + earlier + new_len, 0)
     };
-    let mut report = evaluate(settings, sources, current, added, "export");
+    let mut report = evaluate(settings, sources, current, added, operation);
     if let (BudgetStatus::Block, Some(state)) = (report.status, &state) {
         let mut way = WayOut::of(&report, |keep| {
             crate::gc::reclaimable(&ws.layout, state, keep)

@@ -238,7 +238,7 @@ pub fn export(ws: &Workspace, req: &ExportRequest<'_>) -> Result<ExportReport> {
     let rendered = render_run(ws, &run, &ingest, req)?;
 
     let len = rendered.bytes.len() as u64;
-    let charge = budget::charge(ws, &target, len)?;
+    let charge = budget::charge(ws, &target, len, "export")?;
     if charge.blocks() {
         return Err(Error::BudgetBlocked(Box::new(charge.report)));
     }

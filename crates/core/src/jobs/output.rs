@@ -30,7 +30,7 @@ use crate::export::output::{self as export_output, OutputTarget};
 use crate::pipeline::Workspace;
 use crate::redact::Redactor;
 use crate::store::StoreReader;
-use crate::store::budget::{BudgetReport, BudgetStatus, check_store};
+use crate::store::budget::BudgetReport;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::Path;
@@ -186,19 +186,16 @@ fn markdown<T: Report>(envelope: &Envelope<T>) -> String {
     out
 }
 
-/// Checks the budget for what the report adds, then writes it atomically.
+/// Checks the budget for what the report adds (counted like an export:
+/// on top of the store and the files already in `exports/`), then writes
+/// it atomically.
 pub fn write(ws: &Workspace, target: &OutputTarget, bytes: &[u8]) -> Result<BudgetReport> {
-    let replaced = std::fs::metadata(&target.path)
-        .map(|m| m.len())
-        .unwrap_or(0);
-    let added = (bytes.len() as u64).saturating_sub(replaced);
-    let settings = &ws.config.config.storage.footprint_budget;
-    let budget = check_store(&ws.layout, settings, added, "jobs run")?;
-    if budget.status == BudgetStatus::Block {
-        return Err(Error::BudgetBlocked(Box::new(budget)));
+    let charge = crate::export::budget::charge(ws, target, bytes.len() as u64, "jobs run")?;
+    if charge.blocks() {
+        return Err(Error::BudgetBlocked(Box::new(charge.report)));
     }
     export_output::write(&ws.root, target, bytes)?;
-    Ok(budget)
+    Ok(charge.report)
 }
 
 /// Markdown text with the characters that would start markup escaped.

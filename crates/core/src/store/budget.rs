@@ -42,9 +42,6 @@ pub struct BudgetReport {
     pub way_out: Option<WayOut>,
 }
 
-/// The default of `gc --keep`: the runs kept besides the current one.
-pub const GC_DEFAULT_KEEP: usize = 2;
-
 /// What frees enough room for a blocked operation, computed, never guessed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WayOut {
@@ -78,7 +75,7 @@ impl WayOut {
         let needed_bytes = report.projected_bytes.saturating_sub(allowed);
         let mut gc_keep = None;
         let mut gc_frees_bytes = 0;
-        for keep in (0..=GC_DEFAULT_KEEP).rev() {
+        for keep in (0..=crate::gc::DEFAULT_KEEP).rev() {
             gc_frees_bytes = reclaimable(keep)?;
             if gc_frees_bytes >= needed_bytes {
                 gc_keep = Some(keep);
