@@ -510,3 +510,54 @@ fn filters_that_need_edges_match_list() {
     let refs = node["refs"].to_string();
     assert!(refs.contains("incidents/"), "{refs}");
 }
+
+#[test]
+fn a_notes_matching_sections_fold_under_its_hit_unless_asked_for() {
+    let ws = Ws::new();
+    ws.write(
+        "guide.md",
+        "# Guide\n\nGeneral words.\n\n## Kestrel setup\n\nInstall kestrel first.\n\n## Kestrel tuning\n\nTune it.\n\n## Other\n\nNothing here.\n",
+    );
+    ws.write("other.md", "# Other page\n\nA kestrel flew by.\n");
+    ws.run(&["run"]).ok();
+    let folded = ws.json(&["query", "--q", "kestrel"]);
+    let results = folded["results"].as_array().unwrap();
+    let types: Vec<&str> = results
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    assert!(!types.contains(&"ag:section"), "{folded}");
+    let guide = results
+        .iter()
+        .find(|r| r["source_path"] == "guide.md")
+        .expect("the guide is a hit");
+    let sections: Vec<&str> = guide["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(sections.len(), 2, "{guide}");
+    assert!(sections.contains(&"Kestrel setup") && sections.contains(&"Kestrel tuning"));
+    // Each folded section names its entity, which `node` finds.
+    let id = guide["sections"][0]["id"].as_str().unwrap();
+    ws.run(&["node", id]).ok();
+    // A page appears once; the other page has no sections to fold.
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| r["source_path"] == "guide.md")
+            .count(),
+        1
+    );
+    assert!(
+        results
+            .iter()
+            .find(|r| r["source_path"] == "other.md")
+            .is_some_and(|r| r.get("sections").is_none())
+    );
+    // Asked for by type, sections are hits of their own.
+    let by_type = ws.json(&["query", "--q", "kestrel", "--type", "ag:section"]);
+    assert_eq!(by_type["total_count"], 2, "{by_type}");
+    assert!(by_type["results"][0].get("sections").is_none());
+}

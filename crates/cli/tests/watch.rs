@@ -529,7 +529,7 @@ fn ignored_changes_start_no_run_and_a_failing_run_does_not_stop_the_watch() {
     ws.write("notes/more.md", "# More\n\nzebra\n");
     let blocked = watch.next_run();
     assert_eq!(blocked["code"], "budget_blocked", "{blocked}");
-    watch.wait_stderr("hint: run `auditgraph gc`");
+    watch.wait_stderr("hint: or raise storage.footprint_budget.multiplier");
 
     // Fixed: the next run publishes what changed meanwhile.
     ws.write(

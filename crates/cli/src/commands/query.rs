@@ -54,6 +54,10 @@ pub fn run(ctx: &Context, q: &str, args: &SelectArgs) -> CliResult {
                     .map(|p| format!("  {p}"))
                     .unwrap_or_default(),
             ));
+            if !hit.sections.is_empty() {
+                let names: Vec<&str> = hit.sections.iter().map(|x| x.name.as_str()).collect();
+                s.push_str(&format!("     sections: {}\n", names.join("; ")));
+            }
             for snip in &hit.snippets {
                 s.push_str(&format!(
                     "       {}:{}-{} {}\n         {}\n",

@@ -96,7 +96,19 @@ pub struct SearchHit {
     pub score: f64,
     pub source_path: Option<String>,
     pub snippets: Vec<Snippet>,
+    /// The note's own sections that matched, folded under it (best first;
+    /// absent when none, or when sections were asked for with `--type`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sections: Vec<FoldedSection>,
     pub explanation: Explanation,
+}
+
+/// A section folded under its note's hit.
+#[derive(Debug, Clone, Serialize)]
+pub struct FoldedSection {
+    pub id: String,
+    pub name: String,
+    pub name_score: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -149,6 +161,9 @@ struct Scored {
     terms: u64,
     /// Best first.
     chunks: Vec<ChunkHit>,
+    /// A note's own sections that matched, folded under it, with their
+    /// name scores (best first once folded).
+    sections: Vec<(Handle, f64)>,
 }
 
 impl Scored {
@@ -158,7 +173,43 @@ impl Scored {
             chunk: 0.0,
             terms: 0,
             chunks: Vec::new(),
+            sections: Vec::new(),
         }
+    }
+}
+
+/// Folds every matched section into its note's hit: the note takes the
+/// section's terms and, if higher, its name score, and lists the section
+/// (best first); the section is no longer a hit of its own. A person
+/// looking for a topic wants the page once, with the part that matched.
+fn fold_sections(all: &Searchable, scored: &mut HashMap<Handle, Scored>) {
+    let mut sections: Vec<Handle> = scored
+        .keys()
+        .copied()
+        .filter(|h| kind_of(all, *h) == NodeKind::Section)
+        .collect();
+    sections.sort_unstable();
+    for section in sections {
+        let Handle::Doc { shard, doc, .. } = section else {
+            continue;
+        };
+        let Some(hit) = scored.remove(&section) else {
+            continue;
+        };
+        let note = scored
+            .entry(Handle::Doc {
+                shard,
+                doc,
+                local: 0,
+            })
+            .or_insert_with(Scored::new);
+        note.terms |= hit.terms;
+        note.name = note.name.max(hit.name);
+        note.sections.push((section, hit.name));
+    }
+    for s in scored.values_mut() {
+        s.sections
+            .sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     }
 }
 
@@ -411,13 +462,18 @@ pub fn search(
     }
     timer.lap("search: score");
 
+    let kinds = parse_types(&sel.types)?;
+    // Sections are hits of their own only when asked for: by type, or by a
+    // filter on entity fields (a section's level, say).
+    if kinds.is_empty() && sel.wheres.is_empty() {
+        fold_sections(&all, &mut scored);
+    }
     let score_of = |h: &Handle| {
         scored
             .get(h)
             .map(|s| round(s.name + s.chunk, score_rounding))
             .unwrap_or(0.0)
     };
-    let kinds = parse_types(&sel.types)?;
     let candidates: Vec<Handle> = scored
         .keys()
         .copied()
@@ -508,6 +564,16 @@ pub fn search(
     };
     timer.lap("search: filter and rank");
 
+    // The folded sections of the page's hits: their ids and names.
+    let folded: Vec<Handle> = page
+        .iter()
+        .flat_map(|h| scored[h].sections.iter().map(|(s, _)| *s))
+        .collect();
+    let section_ids = ids_of_handles(pieces, &all, &folded)?;
+    let section_names: HashMap<Handle, String> = folded
+        .iter()
+        .map(|h| Ok((*h, section_name(pieces, &all, *h)?)))
+        .collect::<Result<_>>()?;
     let mut results = Vec::with_capacity(page.len());
     for (handle, node) in page.iter().zip(&nodes) {
         let n = &view.graph.nodes[*node as usize];
@@ -549,6 +615,15 @@ pub fn search(
             score: score_of(handle),
             source_path: n.doc.map(|d| view.graph.docs[d as usize].path.clone()),
             snippets,
+            sections: s
+                .sections
+                .iter()
+                .map(|(h, score)| FoldedSection {
+                    id: section_ids.get(h).cloned().unwrap_or_default(),
+                    name: section_names.get(h).cloned().unwrap_or_default(),
+                    name_score: round(*score, score_rounding),
+                })
+                .collect(),
             explanation: Explanation {
                 matched_terms: term_names(terms, s.terms),
                 bm25_score: score_of(handle),
@@ -639,6 +714,21 @@ fn searchable_text(pieces: &RunPieces, all: &Searchable, h: Handle) -> Result<St
                 .unwrap_or_default())
         }
     }
+}
+
+/// The name of a document's entity (a section's title).
+fn section_name(pieces: &RunPieces, all: &Searchable, h: Handle) -> Result<String> {
+    let Handle::Doc { shard, doc, local } = h else {
+        return Ok(String::new());
+    };
+    let path = &all_doc(all, shard, doc).path;
+    Ok(pieces
+        .doc_source(path)?
+        .and_then(|s| {
+            let part = crate::graph::local::doc_graph(&s.group.documents[s.index], &[]);
+            part.nodes.get(local as usize).map(|n| n.name.clone())
+        })
+        .unwrap_or_default())
 }
 
 /// The entity ids of some handles.
