@@ -129,10 +129,8 @@ pub fn execute(
     // published meanwhile, build again on its run. After a few such
     // rounds, keep the lock for the whole build so this one finishes.
     for round in 0.. {
-        if round < MAX_UNLOCKED_ROUNDS {
-            writer.unlock();
-        }
-        if let Some(report) = attempt(ws, opts, &command, &mut writer, &mut timer)? {
+        let unlock = round < MAX_UNLOCKED_ROUNDS;
+        if let Some(report) = attempt(ws, opts, &command, &mut writer, &mut timer, unlock)? {
             return Ok(report);
         }
     }
@@ -151,9 +149,16 @@ fn attempt(
     command: &Command,
     writer: &mut StoreWriter,
     timer: &mut crate::progress::Timer,
+    unlock: bool,
 ) -> Result<Option<PipelineReport>> {
     let command = command.clone();
+    // The transaction's staging directory is made while the lock is held:
+    // another writer's recovery (which runs under the lock) then never sees
+    // it half made, and leaves it alone once its `live` file is locked.
     let mut txn = writer.begin()?;
+    if unlock {
+        writer.unlock();
+    }
     let redactor = redactor_for(ws, writer, &mut txn)?;
     // A rebuild uses no cache, so it never needs (or trusts) the current run.
     let fresh = matches!(command, Command::Rebuild | Command::Replay(_));

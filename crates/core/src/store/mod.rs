@@ -500,8 +500,10 @@ impl StoreWriter {
     }
 
     /// Releases the lock while the caller builds: pieces are staged in the
-    /// writer's own transaction directory (which recovery by other writers
-    /// leaves alone while it is live), so readers and other writers go on.
+    /// writer's own transaction directory (begun before the lock is
+    /// released, so recovery by other writers, which runs under the lock,
+    /// never sees it half made, and leaves it alone while it is live), so
+    /// readers and other writers go on.
     /// [`StoreWriter::relock`] takes it back to publish.
     pub fn unlock(&mut self) {
         self.lock = None;
