@@ -14,8 +14,8 @@ use crate::extract::markdown::CodeOrigin;
 use crate::extract::stage::{ChunkRef, DocExtraction};
 use crate::graph::build::technology_token;
 use crate::graph::model::*;
+use foldhash::{HashMap, HashMapExt};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// How one link of a document resolved (stored by the link stage).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -27,9 +27,10 @@ use crate::store::id::ObjectId;
 use crate::store::layout::StoreLayout;
 use crate::store::piece::{self, PieceKind, PieceSink};
 use crate::store::table::ShardTable;
+use foldhash::HashMap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub const STAGE: &str = "index";

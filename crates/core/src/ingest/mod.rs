@@ -25,10 +25,11 @@ use crate::store::piece::{self, PieceKind, PieceSink};
 use crate::store::table::{DOCUMENTS_PER_SHARD, ShardTable, bits_for, document_byte, shard_of};
 use discover::{Discovered, Unread};
 use document::{DocumentGroup, DocumentRecord, Parsed};
+use foldhash::HashMap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use statcache::{FileStat, InputKey, StatCache};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

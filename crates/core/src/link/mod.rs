@@ -39,10 +39,11 @@ use crate::store::layout::StoreLayout;
 use crate::store::piece::{self, PieceKind, PieceSink};
 use crate::store::table::{ShardTable, document_byte};
 use entries::*;
+use foldhash::{HashMap, HashMapExt};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sharded::{Bits, Sharded};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub const STAGE: &str = "link";

@@ -13,9 +13,10 @@ use crate::store::id::ObjectId;
 use crate::store::layout::StoreLayout;
 use crate::store::piece::{self, PieceKind, PieceSink};
 use crate::store::table::{ShardTable, bits_for, shard_of};
+use foldhash::{HashMap, HashMapExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// An entry of a sharded map.
 pub trait ShardedEntry: Serialize + DeserializeOwned + Clone + PartialEq + Send + Sync {

@@ -15,7 +15,8 @@ use crate::store::id::ObjectId;
 use crate::store::layout::StoreLayout;
 use crate::store::piece::{PieceKind, PieceSink};
 use crate::store::table::ShardTable;
-use std::collections::{BTreeMap, HashMap};
+use foldhash::{HashMap, HashMapExt};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The names of the stages after ingest, in order.
