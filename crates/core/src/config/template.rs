@@ -66,6 +66,9 @@ profiles:
         - ".markdown"
         - ".txt"
         - ".log"
+        - ".html"
+        - ".htm"
+        - ".doc"
       # Larger files are recorded as skipped (too_large) and not read.
       max_file_size_bytes: 209715200
       # Chunks are windows of this many whitespace-separated tokens ...

@@ -11,6 +11,7 @@
 
 pub mod discover;
 pub mod document;
+pub mod formats;
 pub mod statcache;
 pub mod text;
 
@@ -748,7 +749,8 @@ fn build_shard(
                 parse_status: ParseStatus::Skipped,
                 reason: Some("parser_unavailable".to_string()),
                 detail: Some(
-                    "this version parses .md, .markdown, .txt and .log files only".to_string(),
+                    "this version parses .md, .markdown, .txt, .log, .html and .htm files only"
+                        .to_string(),
                 ),
             },
             Input::Read {

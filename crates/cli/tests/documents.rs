@@ -1,0 +1,250 @@
+//! Documents that are not plain text (HTML, `.doc`): statuses and
+//! reasons, sections, references, citations in `node`, `query` and exports,
+//! redaction, hostile files, determinism and incremental runs. Every
+//! fixture is written by the test itself.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+fn record<'a>(records: &'a [Value], path: &str) -> &'a Value {
+    records
+        .iter()
+        .find(|r| r["path"] == path)
+        .unwrap_or_else(|| panic!("no record for {path}: {records:?}"))
+}
+
+/// Runs every stage and returns the ingest records of the run.
+fn run_records(ws: &Ws) -> Vec<Value> {
+    ws.json(&["run"]);
+    ws.records(&ws.current_run())
+}
+
+fn query(ws: &Ws, q: &str) -> Value {
+    ws.json(&["query", "--q", q])
+}
+
+const PAGE: &str = r#"<!doctype html>
+<html><head><title>Release Guide</title>
+<meta name="author" content="Ada Lovelace"><meta name="date" content="2026-01-02">
+<style>.zz { content: "stylishword" }</style>
+<script>var scriptedword = 1;</script></head>
+<body>
+<h1>Release</h1>
+<p>The quarterly zeppelin checklist lives here.</p>
+<h2>Steps</h2>
+<p>Read <a href="other.html">the other page</a>, <a href="alpha.md">alpha</a>
+and <a href="https://example.org/guide">the guide</a>.</p>
+<div hidden>hiddenword</div><p aria-hidden="true">ariahiddenword</p>
+<template><p>templatedword</p></template>
+</body></html>
+"#;
+
+fn html_workspace() -> Ws {
+    let ws = Ws::new();
+    ws.write("notes/page.html", PAGE);
+    ws.write(
+        "notes/other.htm",
+        "<html><body><h1>Other</h1><p>marmalade words</p></body></html>",
+    );
+    ws.write(
+        "notes/other.html",
+        "<html><body><h1>Other page</h1><p>plain words</p></body></html>",
+    );
+    ws.write("notes/alpha.md", "# Alpha\n\nalpha text\n");
+    ws
+}
+
+#[test]
+fn an_html_page_gives_its_visible_text_sections_links_and_metadata() {
+    let ws = html_workspace();
+    let records = run_records(&ws);
+    let page = record(&records, "notes/page.html");
+    assert_eq!(page["parser_id"], "text/html");
+    assert_eq!(page["parse_status"], "ok");
+    assert_eq!(record(&records, "notes/other.htm")["parse_status"], "ok");
+
+    // The note is named from <title>; metadata is on the note.
+    let hit = query(&ws, "zeppelin");
+    assert_eq!(hit["total_count"], 1, "{hit}");
+    let top = &hit["results"][0];
+    assert_eq!(top["name"], "Release Guide");
+    assert_eq!(top["snippets"][0]["source_path"], "notes/page.html");
+    assert!(top["snippets"][0].get("page_start").is_none());
+    let note = ws.json(&["node", top["id"].as_str().unwrap()]);
+    assert_eq!(note["name_source"], "title");
+    assert_eq!(note["frontmatter"]["author"], "Ada Lovelace");
+    assert_eq!(note["frontmatter"]["created"], "2026-01-02");
+    let sections: Vec<(&str, u64)> = note["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["level"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(sections, vec![("Release", 1), ("Steps", 2)]);
+
+    // Nothing invisible reaches the index.
+    for word in [
+        "stylishword",
+        "scriptedword",
+        "hiddenword",
+        "ariahiddenword",
+        "templatedword",
+    ] {
+        assert_eq!(query(&ws, word)["total_count"], 0, "{word} was indexed");
+    }
+
+    // Links resolve like Markdown links.
+    let refs = ws.json(&["list", "--type", "ag:reference"]);
+    let mut got: Vec<(String, String, String)> = refs["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["source_path"] == "notes/page.html")
+        .map(|r| {
+            (
+                r["target"].as_str().unwrap().to_string(),
+                r["resolution"].as_str().unwrap().to_string(),
+                r["target_path"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "alpha.md".to_string(),
+                "internal".to_string(),
+                "notes/alpha.md".to_string()
+            ),
+            (
+                "https://example.org/guide".to_string(),
+                "external".to_string(),
+                String::new()
+            ),
+            (
+                "other.html".to_string(),
+                "internal".to_string(),
+                "notes/other.html".to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_doc_file_is_failed_with_its_reason_and_the_rest_of_the_run_goes_on() {
+    let ws = html_workspace();
+    ws.write("notes/old.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1 word 97");
+    let run = ws.run(&["--json", "run"]).ok();
+    assert!(run.stderr.contains("notes/old.doc"), "{}", run.stderr);
+    assert!(run.stderr.contains(".docx"), "{}", run.stderr);
+    let records = ws.records(&ws.current_run());
+    let doc = record(&records, "notes/old.doc");
+    assert_eq!(doc["parse_status"], "failed");
+    assert_eq!(doc["reason"], "unsupported_doc_format");
+    assert_eq!(doc["parser_id"], "application/msword");
+    assert_eq!(query(&ws, "zeppelin")["total_count"], 1);
+}
+
+#[test]
+fn hostile_html_never_breaks_the_run() {
+    let ws = html_workspace();
+    let deep = "<div>".repeat(2_000) + "abyssal text" + &"</div>".repeat(10);
+    ws.write("notes/deep.html", deep);
+    ws.write("notes/abyss.html", "<div><b>".repeat(150_000));
+    ws.write("notes/latin1.html", b"<p>caf\xe9</p>");
+    ws.write("notes/garbage.htm", b"<<<<a href=>>><p <h1 x=\"\0\">");
+    let records = run_records(&ws);
+    assert_eq!(record(&records, "notes/deep.html")["parse_status"], "ok");
+    let abyss = record(&records, "notes/abyss.html");
+    assert_eq!(abyss["parse_status"], "failed");
+    assert_eq!(abyss["reason"], "too_deeply_nested");
+    let latin1 = record(&records, "notes/latin1.html");
+    assert_eq!(latin1["parse_status"], "failed");
+    assert_eq!(latin1["reason"], "invalid_utf8");
+    assert!(latin1["detail"].as_str().unwrap().contains("UTF-8"));
+    assert_eq!(record(&records, "notes/garbage.htm")["parse_status"], "ok");
+    assert_eq!(query(&ws, "abyssal")["total_count"], 1);
+    assert_eq!(query(&ws, "zeppelin")["total_count"], 1);
+}
+
+#[test]
+fn secrets_in_html_are_redacted_before_anything_is_written() {
+    let ws = Ws::new();
+    ws.write(
+        "notes/creds.html",
+        "<html><head><title>Ops</title><meta name=author content=\"password = Zq8xL2vN9rT4wK7m\"></head>\
+         <body><h1>Database</h1><p>db_password: Zq8xL2vN9rT4wK7m</p>\
+         <p><a href=\"https://admin:Hk3pW9zQ2mX7@db.example.org/\">console</a></p></body></html>",
+    );
+    ws.json(&["run"]);
+    for (path, _) in ws.pkg_hashes() {
+        let bytes = std::fs::read(ws.path(".pkg").join(&path)).unwrap();
+        let bytes = zstd::decode_all(bytes.as_slice()).unwrap_or(bytes);
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains("Zq8xL2vN9rT4wK7m"),
+            "{path} holds the secret"
+        );
+        assert!(!text.contains("Hk3pW9zQ2mX7"), "{path} holds the secret");
+    }
+    let docs = ws.documents(&ws.current_run());
+    assert!(docs[0]["text"].as_str().unwrap().contains("<<redacted:"));
+    assert!(query(&ws, "console")["total_count"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn editing_one_page_parses_only_that_page() {
+    let ws = html_workspace();
+    let first = ws.json(&["ingest"]);
+    assert_eq!(first["detail"]["parsed"], 4);
+    let again = ws.json(&["ingest"]);
+    assert_eq!(again["detail"]["parsed"], 0);
+    ws.write("notes/page.html", PAGE.replace("zeppelin", "dirigible"));
+    let edit = ws.json(&["ingest"]);
+    assert_eq!(edit["detail"]["parsed"], 1, "{edit}");
+    ws.json(&["run"]);
+    assert_eq!(query(&ws, "dirigible")["total_count"], 1);
+    assert_eq!(query(&ws, "zeppelin")["total_count"], 0);
+}
+
+/// Every file of the store but the redaction key and the wall-clock
+/// fields: the same at one thread and at many.
+fn store_bytes(threads: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let ws = html_workspace();
+    for i in 0..40 {
+        ws.write(
+            &format!("many/{i:02}.html"),
+            format!(
+                "<title>Page {i}</title><h1>Head {i}</h1><p>{}</p><a href=\"{:02}.html\">next</a>",
+                "word ".repeat(i * 13 % 300 + 1),
+                i + 1
+            ),
+        );
+    }
+    ws.run_env(&["--json", "run"], &[("RAYON_NUM_THREADS", threads)])
+        .ok();
+    let mut out = std::collections::BTreeMap::new();
+    for (path, _) in ws.pkg_hashes() {
+        if path.contains("/objects/") {
+            out.insert(
+                path.clone(),
+                std::fs::read(ws.path(".pkg").join(&path)).unwrap(),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn documents_give_the_same_pieces_at_any_thread_count() {
+    let one = store_bytes("1");
+    let many = store_bytes("4");
+    assert_eq!(
+        one.keys().collect::<Vec<_>>(),
+        many.keys().collect::<Vec<_>>()
+    );
+    assert!(one == many, "the pieces differ between thread counts");
+}
