@@ -1,4 +1,4 @@
-//! Documents that are not plain text (HTML, `.doc`): statuses and
+//! Documents that are not plain text (HTML, DOCX, `.doc`): statuses and
 //! reasons, sections, references, citations in `node`, `query` and exports,
 //! redaction, hostile files, determinism and incremental runs. Every
 //! fixture is written by the test itself.
@@ -247,4 +247,249 @@ fn documents_give_the_same_pieces_at_any_thread_count() {
         many.keys().collect::<Vec<_>>()
     );
     assert!(one == many, "the pieces differ between thread counts");
+}
+
+/// A `.docx` of these parts, written with the `zip` crate.
+fn docx(parts: &[(&str, &str)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, body) in parts {
+        zip.start_file(*name, options).unwrap();
+        zip.write_all(body.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap();
+    out.into_inner()
+}
+
+const W: &str = r#"xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships""#;
+
+fn para(text: &str) -> String {
+    format!("<w:p><w:r><w:t xml:space=\"preserve\">{text}</w:t></w:r></w:p>")
+}
+
+fn heading(style: &str, text: &str) -> String {
+    format!("<w:p><w:pPr><w:pStyle w:val=\"{style}\"/></w:pPr><w:r><w:t>{text}</w:t></w:r></w:p>")
+}
+
+/// A policy: a header, headings, paragraphs, a table and a footer.
+/// Paragraphs (with text) in order: 1 header, 2 "Access policy", 3-4 body,
+/// 5 "Retention", 6-9 table cells, 10 last body paragraph, 11 footer.
+fn policy_docx() -> Vec<u8> {
+    let body = [
+        heading("Heading1", "Access policy"),
+        para("Every engineer requests access through the ticket queue."),
+        "<w:p/>".to_string(),
+        para("Approvals expire after ninety days."),
+        heading("Heading2", "Retention"),
+        format!(
+            "<w:tbl><w:tr><w:tc>{}</w:tc><w:tc>{}</w:tc></w:tr><w:tr><w:tc>{}</w:tc><w:tc>{}</w:tc></w:tr></w:tbl>",
+            para("Record"),
+            para("Kept for"),
+            para("Audit logs of the quokka cluster"),
+            para("seven years")
+        ),
+        para("Questions go to the security team."),
+    ]
+    .concat();
+    let document = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><w:document {W}><w:body>{body}<w:sectPr><w:headerReference w:type=\"default\" r:id=\"rId1\"/><w:footerReference w:type=\"default\" r:id=\"rId2\"/></w:sectPr></w:body></w:document>"
+    );
+    docx(&[
+        ("[Content_Types].xml", "<Types/>"),
+        ("word/document.xml", &document),
+        (
+            "word/styles.xml",
+            &format!(
+                "<w:styles {W}><w:style w:type=\"paragraph\" w:styleId=\"Heading1\"><w:name w:val=\"heading 1\"/></w:style><w:style w:type=\"paragraph\" w:styleId=\"Heading2\"><w:name w:val=\"heading 2\"/></w:style></w:styles>"
+            ),
+        ),
+        (
+            "word/_rels/document.xml.rels",
+            "<Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\"><Relationship Id=\"rId1\" Type=\"h\" Target=\"header1.xml\"/><Relationship Id=\"rId2\" Type=\"f\" Target=\"footer1.xml\"/></Relationships>",
+        ),
+        (
+            "word/header1.xml",
+            &format!("<w:hdr {W}>{}</w:hdr>", para("Internal use only")),
+        ),
+        (
+            "word/footer1.xml",
+            &format!("<w:ftr {W}>{}</w:ftr>", para("Page footer wombat")),
+        ),
+        (
+            "docProps/core.xml",
+            "<cp:coreProperties xmlns:cp=\"c\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" xmlns:dcterms=\"http://purl.org/dc/terms/\"><dc:title>Access and Retention Policy</dc:title><dc:creator>Grace Hopper</dc:creator><dcterms:created>2025-05-01T09:00:00Z</dcterms:created></cp:coreProperties>",
+        ),
+    ])
+}
+
+fn docx_workspace() -> Ws {
+    let ws = Ws::new();
+    ws.write(
+        "config/pkg.yaml",
+        "profiles:\n  default:\n    include_paths: [notes]\n    ingestion:\n      chunk_tokens: 12\n      chunk_overlap_tokens: 2\n",
+    );
+    ws.write("notes/policy.docx", policy_docx());
+    ws.write("notes/alpha.md", "# Alpha\n\nalpha text\n");
+    ws
+}
+
+#[test]
+fn a_docx_gives_paragraphs_cells_header_footer_headings_and_metadata() {
+    let ws = docx_workspace();
+    let records = run_records(&ws);
+    let rec = record(&records, "notes/policy.docx");
+    assert_eq!(rec["parse_status"], "ok", "{rec}");
+    assert_eq!(
+        rec["parser_id"],
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    );
+
+    // A phrase from a table cell: the chunk cites the cell's paragraph,
+    // with the document's SHA-256.
+    let hit = query(&ws, "\"quokka cluster\"");
+    assert_eq!(hit["total_count"], 1, "{hit}");
+    let top = &hit["results"][0];
+    assert_eq!(top["name"], "Access and Retention Policy");
+    let snippet = &top["snippets"][0];
+    assert_eq!(snippet["source_path"], "notes/policy.docx");
+    use sha2::Digest;
+    assert_eq!(
+        snippet["source_hash"],
+        hex::encode(sha2::Sha256::digest(policy_docx()))
+    );
+    let (start, end) = (
+        snippet["paragraph_start"].as_u64().unwrap(),
+        snippet["paragraph_end"].as_u64().unwrap(),
+    );
+    assert!(start <= 8 && 8 <= end, "{snippet}");
+    assert!(snippet.get("page_start").is_none());
+
+    // The chunk and the document show their citations too.
+    let chunk = ws.json(&["node", snippet["chunk_id"].as_str().unwrap()]);
+    assert_eq!(chunk["paragraph_start"], start);
+    assert_eq!(chunk["paragraph_end"], end);
+    let doc = ws.json(&["node", snippet["document_id"].as_str().unwrap()]);
+    let chunks = doc["chunks"].as_array().unwrap();
+    assert_eq!(chunks[0]["paragraph_start"], 1);
+    assert_eq!(chunks.last().unwrap()["paragraph_end"], 11);
+
+    // Header first, footer last, headings as sections, metadata on the note.
+    assert_eq!(query(&ws, "wombat")["total_count"], 1);
+    let note = ws.json(&["node", top["id"].as_str().unwrap()]);
+    assert_eq!(note["frontmatter"]["author"], "Grace Hopper");
+    assert_eq!(note["frontmatter"]["created"], "2025-05-01T09:00:00Z");
+    let sections: Vec<(&str, u64)> = note["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["level"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(sections, vec![("Access policy", 1), ("Retention", 2)]);
+    let docs = ws.documents(&ws.current_run());
+    let policy = docs
+        .iter()
+        .find(|d| d["path"] == "notes/policy.docx")
+        .unwrap();
+    let text = policy["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("Internal use only\nAccess policy\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("Page footer wombat\n"), "{text}");
+    let segments = policy["segments"].as_array().unwrap();
+    assert_eq!(segments.len(), 11);
+    assert_eq!(segments[7]["kind"], "paragraph");
+    assert_eq!(segments[7]["citation"]["start"], 8);
+
+    // The JSON export carries the citations.
+    let out = ws.json(&["export", "--format", "json"]);
+    let bundle: Value =
+        serde_json::from_slice(&std::fs::read(out["output"].as_str().unwrap()).unwrap()).unwrap();
+    // (The bundle holds the chunks its links cite.)
+    let exported: Vec<&Value> = bundle["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["document_id"] == snippet["document_id"])
+        .collect();
+    assert!(!exported.is_empty());
+    assert!(
+        exported
+            .iter()
+            .all(|c| c["paragraph_start"].as_u64().is_some()
+                && c["paragraph_end"].as_u64().is_some())
+    );
+}
+
+#[test]
+fn hostile_docx_files_fail_with_a_reason_and_the_run_goes_on() {
+    let ws = docx_workspace();
+    // 65 MiB of XML that deflates to ~65 KB.
+    let bomb = format!(
+        "<w:document {W}><w:body>{}</w:body></w:document>",
+        " ".repeat(65 * 1024 * 1024)
+    );
+    ws.write(
+        "notes/bomb.docx",
+        docx(&[("word/document.xml", bomb.as_str())]),
+    );
+    ws.write(
+        "notes/broken.docx",
+        docx(&[(
+            "word/document.xml",
+            &format!("<w:document {W}><w:body><w:p></w:r></w:body>"),
+        )]),
+    );
+    let deep = format!("<w:document {W}>{}", "<w:sdt>".repeat(5_000));
+    ws.write("notes/deep.docx", docx(&[("word/document.xml", &deep)]));
+    ws.write("notes/notzip.docx", b"PK\x03\x04 but not really a zip");
+    let mut truncated = policy_docx();
+    truncated.truncate(truncated.len() / 2);
+    ws.write("notes/truncated.docx", truncated);
+    ws.run(&["--json", "run"]).ok();
+    let records = ws.records(&ws.current_run());
+    for (path, reason) in [
+        ("notes/bomb.docx", "too_large"),
+        ("notes/deep.docx", "too_large"),
+        ("notes/broken.docx", "malformed_docx"),
+        ("notes/notzip.docx", "malformed_docx"),
+        ("notes/truncated.docx", "malformed_docx"),
+    ] {
+        let r = record(&records, path);
+        assert_eq!(r["parse_status"], "failed", "{r}");
+        assert_eq!(r["reason"], reason, "{r}");
+        assert!(!r["detail"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(record(&records, "notes/policy.docx")["parse_status"], "ok");
+    assert_eq!(query(&ws, "quokka")["total_count"], 1);
+}
+
+#[test]
+fn a_docx_gives_the_same_pieces_at_any_thread_count() {
+    let build = |threads: &str| {
+        let ws = docx_workspace();
+        for i in 0..20 {
+            ws.write(
+                &format!("notes/many/{i:02}.docx"),
+                docx(&[(
+                    "word/document.xml",
+                    &format!(
+                        "<w:document {W}><w:body>{}{}</w:body></w:document>",
+                        heading("Heading1", &format!("Part {i}")),
+                        para(&"word ".repeat(i * 17 % 200 + 1))
+                    ),
+                )]),
+            );
+        }
+        ws.run_env(&["--json", "run"], &[("RAYON_NUM_THREADS", threads)])
+            .ok();
+        ws.pkg_hashes()
+            .into_iter()
+            .filter(|(path, _)| path.contains("/objects/"))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    assert_eq!(build("1"), build("4"));
 }

@@ -207,8 +207,16 @@ pub struct Ingestion {
 
 /// Extensions this version can parse.
 /// `.doc` is recognised to say why it is not read (save it as `.docx`).
-pub const PARSEABLE_EXTENSIONS: &[&str] =
-    &[".md", ".markdown", ".txt", ".log", ".html", ".htm", ".doc"];
+pub const PARSEABLE_EXTENSIONS: &[&str] = &[
+    ".md",
+    ".markdown",
+    ".txt",
+    ".log",
+    ".html",
+    ".htm",
+    ".docx",
+    ".doc",
+];
 
 impl Default for Ingestion {
     fn default() -> Ingestion {

@@ -68,6 +68,7 @@ profiles:
         - ".log"
         - ".html"
         - ".htm"
+        - ".docx"
         - ".doc"
       # Larger files are recorded as skipped (too_large) and not read.
       max_file_size_bytes: 209715200

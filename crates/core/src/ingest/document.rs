@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 /// Bumped whenever parsing changes what it produces for the same bytes, so
 /// cached documents are re-parsed.
 /// `documents-1` added HTML documents, `.doc` refusal, and the page and
-/// paragraph citations of documents that have them.
-pub const PARSER_VERSION: &str = "documents-1";
+/// paragraph citations of documents that have them; `documents-2` DOCX.
+pub const PARSER_VERSION: &str = "documents-2";
 
 /// Object kind of a document group.
 pub const DOCUMENTS_KIND: &str = "documents";
@@ -249,6 +249,7 @@ pub fn parser_for(path: &str) -> Option<&'static str> {
         ".md" | ".markdown" => Some("text/markdown"),
         ".txt" | ".log" => Some("text/plain"),
         ".html" | ".htm" => Some(formats::HTML),
+        ".docx" => Some(formats::DOCX),
         ".doc" => Some(formats::DOC),
         _ => None,
     }
@@ -854,6 +855,7 @@ mod tests {
         assert_eq!(parser_for("x.log"), Some("text/plain"));
         assert_eq!(parser_for("x.pdf"), None);
         assert_eq!(parser_for("x.HTM"), Some(formats::HTML));
+        assert_eq!(parser_for("x.docx"), Some(formats::DOCX));
         assert_eq!(parser_for("x.doc"), Some(formats::DOC));
         assert_eq!(parser_for("README"), None);
     }

@@ -1,4 +1,4 @@
-//! Documents that are not plain text: HTML (and `.doc`, refused).
+//! Documents that are not plain text: HTML, DOCX (and `.doc`, refused).
 //!
 //! Each format's module reads a file's bytes into [`Extracted`]: the
 //! visible text as a list of [`Block`]s in reading order (headings,
@@ -23,6 +23,7 @@
 //! it do; every problem is a [`Parsed::Failed`] or [`Parsed::Skipped`]
 //! with a reason and a sentence naming the way out.
 
+pub mod docx;
 pub mod html;
 
 use crate::config::Ingestion;
@@ -92,6 +93,7 @@ pub fn parse(
 ) -> Option<Parsed> {
     let extracted = match parser_id {
         HTML => html::extract(bytes),
+        DOCX => docx::extract(bytes),
         DOC => Err(Parsed::Failed {
             reason: "unsupported_doc_format",
             detail: "Word 97-2003 (.doc) files are not read; save it as .docx (Word, LibreOffice: Save As) and run again".to_string(),
