@@ -224,6 +224,7 @@ fn store_bytes(threads: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
             ),
         );
     }
+    ws.write("notes/report.pdf", report_pdf());
     ws.run_env(&["--json", "run"], &[("RAYON_NUM_THREADS", threads)])
         .ok();
     let mut out = std::collections::BTreeMap::new();
@@ -492,4 +493,171 @@ fn a_docx_gives_the_same_pieces_at_any_thread_count() {
             .collect::<std::collections::BTreeMap<_, _>>()
     };
     assert_eq!(build("1"), build("4"));
+}
+
+/// A PDF whose pages hold these lines (Helvetica, one `Td` a line; an
+/// empty page has no text at all), written with `lopdf`.
+fn pdf(pages: &[&[&str]], encrypt: bool) -> Vec<u8> {
+    use lopdf::content::{Content, Operation};
+    use lopdf::{Document, Object, Stream, dictionary};
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font = doc.add_object(dictionary! {
+        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+        "Encoding" => "WinAnsiEncoding",
+    });
+    let resources = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font } });
+    let mut kids: Vec<Object> = Vec::new();
+    for lines in pages {
+        let mut ops = vec![
+            Operation::new("BT", vec![]),
+            Operation::new("Tf", vec!["F1".into(), 12.into()]),
+            Operation::new("Td", vec![72.into(), 720.into()]),
+        ];
+        for line in lines.iter() {
+            ops.push(Operation::new("Tj", vec![Object::string_literal(*line)]));
+            ops.push(Operation::new("Td", vec![0.into(), (-20).into()]));
+        }
+        ops.push(Operation::new("ET", vec![]));
+        let ops = if lines.is_empty() { Vec::new() } else { ops };
+        let content = Content { operations: ops };
+        let stream = doc.add_object(Stream::new(dictionary! {}, content.encode().unwrap()));
+        let page = doc.add_object(dictionary! {
+            "Type" => "Page", "Parent" => pages_id, "Contents" => stream,
+        });
+        kids.push(page.into());
+    }
+    let count = kids.len() as i64;
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => kids, "Count" => count, "Resources" => resources,
+            "MediaBox" => vec![0.into(), 0.into(), 612.into(), 792.into()],
+        }),
+    );
+    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog);
+    if encrypt {
+        let encrypt = doc.add_object(dictionary! {
+            "Filter" => "Standard", "V" => 1, "R" => 2, "P" => -4,
+            "O" => Object::string_literal(vec![7u8; 32]),
+            "U" => Object::string_literal(vec![9u8; 32]),
+        });
+        doc.trailer.set("Encrypt", encrypt);
+        doc.trailer.set(
+            "ID",
+            vec![
+                Object::string_literal(vec![1u8; 16]),
+                Object::string_literal(vec![1u8; 16]),
+            ],
+        );
+    }
+    let mut out = Vec::new();
+    doc.save_to(&mut out).unwrap();
+    out
+}
+
+fn report_pdf() -> Vec<u8> {
+    pdf(
+        &[
+            &["Quarterly report", "Revenue grew in every region."],
+            &[
+                "The migration needs careful configu-",
+                "ration of the brokers.",
+            ],
+            &[],
+            &["Page four mentions the albatross incident review."],
+        ],
+        false,
+    )
+}
+
+#[test]
+fn a_pdf_gives_its_pages_with_page_citations() {
+    let ws = Ws::new();
+    ws.write("notes/report.pdf", report_pdf());
+    ws.write("notes/scan.pdf", pdf(&[&[], &[]], false));
+    ws.write(
+        "notes/locked.pdf",
+        pdf(&[&["secret plans of the heron"]], true),
+    );
+    let mut truncated = report_pdf();
+    truncated.truncate(truncated.len() / 3);
+    ws.write("notes/truncated.pdf", truncated);
+    ws.write("notes/garbage.pdf", b"%PDF-1.7\n\x00\xff garbage");
+    ws.write("notes/alpha.md", "# Alpha\n\nalpha text\n");
+    let records = run_records(&ws);
+    assert_eq!(record(&records, "notes/report.pdf")["parse_status"], "ok");
+    assert_eq!(
+        record(&records, "notes/report.pdf")["parser_id"],
+        "application/pdf"
+    );
+    let scan = record(&records, "notes/scan.pdf");
+    assert_eq!(scan["parse_status"], "skipped", "{scan}");
+    assert_eq!(scan["reason"], "ocr_required");
+    assert!(scan["detail"].as_str().unwrap().contains("ocr_mode is off"));
+    let locked = record(&records, "notes/locked.pdf");
+    assert_eq!(locked["parse_status"], "failed", "{locked}");
+    assert_eq!(locked["reason"], "encrypted_pdf");
+    for path in ["notes/truncated.pdf", "notes/garbage.pdf"] {
+        let r = record(&records, path);
+        assert_eq!(r["parse_status"], "failed", "{r}");
+        assert!(!r["detail"].as_str().unwrap().is_empty());
+    }
+
+    // A phrase from page 4 (page 3 is blank) cites page 4 and the file.
+    let hit = query(&ws, "albatross");
+    assert_eq!(hit["total_count"], 1, "{hit}");
+    let snippet = &hit["results"][0]["snippets"][0];
+    assert_eq!(snippet["source_path"], "notes/report.pdf");
+    use sha2::Digest;
+    assert_eq!(
+        snippet["source_hash"],
+        hex::encode(sha2::Sha256::digest(report_pdf()))
+    );
+    assert_eq!(snippet["page_end"], 4, "{snippet}");
+    // A word hyphenated at a line end is found whole.
+    assert_eq!(query(&ws, "configuration")["total_count"], 1);
+    let docs = ws.documents(&ws.current_run());
+    let report = docs
+        .iter()
+        .find(|d| d["path"] == "notes/report.pdf")
+        .unwrap();
+    let pages: Vec<u64> = report["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["citation"]["start"].as_u64().unwrap())
+        .collect();
+    assert_eq!(pages, vec![1, 2, 4]);
+    assert_eq!(record(&records, "notes/alpha.md")["parse_status"], "ok");
+    assert!(query(&ws, "alpha")["total_count"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn a_pdf_reader_that_hangs_panics_or_eats_memory_fails_only_that_file() {
+    for (fault, reason) in [
+        ("hang", "pdf_timeout"),
+        ("panic", "pdf_reader_failed"),
+        ("oom", "pdf_reader_failed"),
+    ] {
+        let ws = Ws::new();
+        ws.write("notes/report.pdf", report_pdf());
+        ws.write("notes/alpha.md", "# Alpha\n\nalpha text\n");
+        let started = std::time::Instant::now();
+        ws.run_env(
+            &["--json", "run"],
+            &[
+                ("AUDITGRAPH_PDF_WORKER_FAULT", fault),
+                ("AUDITGRAPH_PDF_SECONDS", "2"),
+            ],
+        )
+        .ok();
+        assert!(started.elapsed().as_secs() < 30, "{fault} held the run up");
+        let records = ws.records(&ws.current_run());
+        let r = record(&records, "notes/report.pdf");
+        assert_eq!(r["parse_status"], "failed", "{fault}: {r}");
+        assert_eq!(r["reason"], reason, "{fault}: {r}");
+        assert_eq!(record(&records, "notes/alpha.md")["parse_status"], "ok");
+    }
 }

@@ -215,6 +215,7 @@ pub const PARSEABLE_EXTENSIONS: &[&str] = &[
     ".html",
     ".htm",
     ".docx",
+    ".pdf",
     ".doc",
 ];
 

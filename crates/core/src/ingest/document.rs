@@ -20,8 +20,9 @@ use std::collections::BTreeMap;
 /// Bumped whenever parsing changes what it produces for the same bytes, so
 /// cached documents are re-parsed.
 /// `documents-1` added HTML documents, `.doc` refusal, and the page and
-/// paragraph citations of documents that have them; `documents-2` DOCX.
-pub const PARSER_VERSION: &str = "documents-2";
+/// paragraph citations of documents that have them; `documents-2` DOCX,
+/// `documents-3` PDF.
+pub const PARSER_VERSION: &str = "documents-3";
 
 /// Object kind of a document group.
 pub const DOCUMENTS_KIND: &str = "documents";
@@ -250,6 +251,7 @@ pub fn parser_for(path: &str) -> Option<&'static str> {
         ".txt" | ".log" => Some("text/plain"),
         ".html" | ".htm" => Some(formats::HTML),
         ".docx" => Some(formats::DOCX),
+        ".pdf" => Some(formats::PDF),
         ".doc" => Some(formats::DOC),
         _ => None,
     }
@@ -853,7 +855,7 @@ mod tests {
     fn parser_routing() {
         assert_eq!(parser_for("a/B.MD"), Some("text/markdown"));
         assert_eq!(parser_for("x.log"), Some("text/plain"));
-        assert_eq!(parser_for("x.pdf"), None);
+        assert_eq!(parser_for("x.pdf"), Some(formats::PDF));
         assert_eq!(parser_for("x.HTM"), Some(formats::HTML));
         assert_eq!(parser_for("x.docx"), Some(formats::DOCX));
         assert_eq!(parser_for("x.doc"), Some(formats::DOC));

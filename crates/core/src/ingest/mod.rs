@@ -749,7 +749,7 @@ fn build_shard(
                 parse_status: ParseStatus::Skipped,
                 reason: Some("parser_unavailable".to_string()),
                 detail: Some(
-                    "this version parses .md, .markdown, .txt, .log, .html, .htm and .docx files only".to_string(),
+                    "this version parses .md, .markdown, .txt, .log, .html, .htm, .docx and .pdf files only".to_string(),
                 ),
             },
             Input::Read {

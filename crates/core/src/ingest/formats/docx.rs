@@ -604,5 +604,10 @@ mod tests {
         let mut truncated = sample();
         truncated.truncate(truncated.len() / 2);
         assert_eq!(reason(&truncated), "malformed_docx");
+        // Every cut of a good file is read or refused, never a panic.
+        let whole = sample();
+        for cut in (0..whole.len()).step_by(7) {
+            let _ = extract(&whole[..cut]);
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! Documents that are not plain text: HTML, DOCX (and `.doc`, refused).
+//! Documents that are not plain text: HTML, DOCX, PDF (and `.doc`, refused).
 //!
 //! Each format's module reads a file's bytes into [`Extracted`]: the
 //! visible text as a list of [`Block`]s in reading order (headings,
@@ -25,6 +25,7 @@
 
 pub mod docx;
 pub mod html;
+pub mod pdf;
 
 use crate::config::Ingestion;
 use crate::ingest::document::{
@@ -40,6 +41,8 @@ use std::collections::BTreeMap;
 pub const HTML: &str = "text/html";
 /// Parser id of `.docx` files.
 pub const DOCX: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+/// Parser id of `.pdf` files.
+pub const PDF: &str = "application/pdf";
 /// Parser id of `.doc` files (Word 97-2003), which are refused.
 pub const DOC: &str = "application/msword";
 
@@ -94,6 +97,7 @@ pub fn parse(
     let extracted = match parser_id {
         HTML => html::extract(bytes),
         DOCX => docx::extract(bytes),
+        PDF => pdf::extract(bytes, &ingestion.ocr_mode),
         DOC => Err(Parsed::Failed {
             reason: "unsupported_doc_format",
             detail: "Word 97-2003 (.doc) files are not read; save it as .docx (Word, LibreOffice: Save As) and run again".to_string(),
@@ -462,5 +466,35 @@ mod tests {
         assert!(!all.contains("hunter2x9q"), "{all}");
         assert!(!all.contains("pa55w0rdZ"), "{all}");
         assert!(!d.redactions.is_empty());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// No parser panics (or hangs) on random bytes, or on random bytes
+        /// behind each format's magic.
+        #[test]
+        fn no_parser_panics_on_random_bytes(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)
+        ) {
+            for (parser, magic) in [
+                (HTML, &b"<html>"[..]),
+                (DOCX, b"PK\x03\x04"),
+                (PDF, b"%PDF-1.7\n"),
+                (DOC, b""),
+            ] {
+                for input in [bytes.clone(), [magic, &bytes[..]].concat()] {
+                    let parsed = parse(
+                        "x",
+                        &input,
+                        "h",
+                        input.len() as u64,
+                        parser,
+                        &ingestion(),
+                        &Redactor::disabled(),
+                    );
+                    proptest::prop_assert!(parsed.is_some());
+                }
+            }
+        }
     }
 }
