@@ -51,7 +51,8 @@ pub struct IngestRecord {
     /// SHA-256 of the file's bytes; `None` for files that are not read.
     pub sha256: Option<String>,
     pub size: u64,
-    /// `text/markdown`, `text/plain`, or `none`.
+    /// `text/markdown`, `text/plain`, `text/html`, the DOCX, PDF or `.doc`
+    /// parser id (see [`formats`]), or `none`.
     pub parser_id: String,
     pub parse_status: ParseStatus,
     /// Why the file is skipped or failed, or why an `ok` file needs

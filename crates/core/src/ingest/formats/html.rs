@@ -291,8 +291,6 @@ impl Walk {
             "a" => self
                 .open_links
                 .push((href.unwrap_or("").to_string(), String::new())),
-            // Cells of a row stay apart even inside one block.
-            "img" => {}
             _ => {}
         }
     }
