@@ -468,6 +468,49 @@ mod tests {
         assert!(!d.redactions.is_empty());
     }
 
+    #[test]
+    fn a_secret_across_blocks_is_redacted_in_the_joined_text() {
+        let redactor = Redactor::new(&crate::redact::RedactionPolicy::default(), b"key").unwrap();
+        let lines = [
+            "Keys",
+            "-----BEGIN RSA PRIVATE KEY-----",
+            "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
+            "VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK",
+            "-----END RSA PRIVATE KEY-----",
+        ];
+        let blocks = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| block(BlockKind::Text, l, Some(i as u32 + 1)))
+            .collect();
+        let parsed = assemble(
+            "k.docx",
+            "h",
+            1,
+            DOCX,
+            Extracted {
+                blocks,
+                unit: Some(CitationUnit::Paragraph),
+                metadata: BTreeMap::new(),
+            },
+            &ingestion(),
+            &redactor,
+        );
+        // The key spans five paragraphs; each alone is no secret, the
+        // joined text is. Its marker keeps the line breaks, so every
+        // paragraph keeps its line and citation.
+        let Parsed::Document(d) = parsed else {
+            panic!("{parsed:?}");
+        };
+        assert!(!d.text.contains("MIIEow"), "{}", d.text);
+        assert!(d.text.starts_with("Keys\n<<redacted:private_key:"));
+        assert_eq!(d.redactions["private_key"], 1);
+        assert!(!d.text_clean);
+        assert_eq!(d.text.lines().count(), lines.len());
+        assert_eq!(d.segments.len(), 5);
+        assert_eq!(d.segments[4].line_start, 5);
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
         /// No parser panics (or hangs) on random bytes, or on random bytes
