@@ -24,6 +24,18 @@ use error::exit;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // A PDF worker (see auditgraph_core::ingest::formats::pdf): the
+    // program reads PDFs in processes of its own.
+    use auditgraph_core::ingest::formats::pdf;
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == pdf::WORKER_ARG)
+    {
+        std::process::exit(pdf::worker_main());
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        pdf::use_worker(exe);
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -135,19 +135,22 @@ fn rebuild_of_an_existing_run_reports_identical_or_the_differences() {
 
     // Tamper with a stored object: rebuild reports it, exits 1, and does not
     // overwrite anything.
+    // The first object (in path order) whose payload has an `A` to change.
     let objects = ws.store().join("objects");
-    let shard = std::fs::read_dir(&objects)
+    let mut all: Vec<std::path::PathBuf> = std::fs::read_dir(&objects)
         .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let object = std::fs::read_dir(&shard)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+        .flat_map(|shard| std::fs::read_dir(shard.unwrap().path()).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    all.sort();
+    let object = all
+        .into_iter()
+        .find(|path| {
+            zstd::decode_all(std::fs::read(path).unwrap().as_slice())
+                .unwrap()
+                .contains(&b'A')
+        })
+        .expect("an object with an A");
     let mut bytes = std::fs::read(&object).unwrap();
     let tampered = zstd::encode_all(
         &zstd::decode_all(bytes.as_slice())

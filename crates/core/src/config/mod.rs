@@ -206,7 +206,18 @@ pub struct Ingestion {
 }
 
 /// Extensions this version can parse.
-pub const PARSEABLE_EXTENSIONS: &[&str] = &[".md", ".markdown", ".txt", ".log"];
+/// `.doc` is recognised to say why it is not read (save it as `.docx`).
+pub const PARSEABLE_EXTENSIONS: &[&str] = &[
+    ".md",
+    ".markdown",
+    ".txt",
+    ".log",
+    ".html",
+    ".htm",
+    ".docx",
+    ".pdf",
+    ".doc",
+];
 
 impl Default for Ingestion {
     fn default() -> Ingestion {

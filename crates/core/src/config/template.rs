@@ -66,13 +66,19 @@ profiles:
         - ".markdown"
         - ".txt"
         - ".log"
+        - ".html"
+        - ".htm"
+        - ".docx"
+        - ".pdf"
+        - ".doc"
       # Larger files are recorded as skipped (too_large) and not read.
       max_file_size_bytes: 209715200
       # Chunks are windows of this many whitespace-separated tokens ...
       chunk_tokens: 200
       # ... each sharing this many tokens with the previous one.
       chunk_overlap_tokens: 40
-      # off, auto or on (no OCR engine is built in; PDFs are not parsed yet).
+      # off, auto or on (no OCR engine is built in yet: PDF pages without
+      # text are skipped as ocr_required whatever the mode).
       ocr_mode: "off"
       # Front-matter fields shown in summaries (all fields are kept).
       frontmatter_schema:

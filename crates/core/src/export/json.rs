@@ -193,15 +193,16 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
                 gchunk.id
             )));
         }
-        let line = json!({
+        let mut line = json!({
             "chunk_id": id,
             "document_id": record.document_id,
             "order": chunk.order,
             "text": record.chunk_text(chunk),
             "line_start": chunk.line_start,
             "line_end": chunk.line_end,
-        })
-        .to_string();
+        });
+        crate::ingest::document::Citation::insert_into(chunk.citation, &mut line);
+        let line = line.to_string();
         Ok((id, line))
     };
     let mut chunks: Vec<(String, String)> = by_shard

@@ -9,4 +9,5 @@
 pub mod links;
 pub mod markdown;
 pub mod stage;
+pub mod structured;
 pub mod technology;

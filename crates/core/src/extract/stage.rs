@@ -28,7 +28,10 @@ use std::sync::Arc;
 pub const STAGE: &str = "extract";
 /// Bumped whenever extraction produces something different from the same
 /// documents.
-pub const EXTRACTOR_VERSION: &str = "extract-2";
+pub const EXTRACTOR_VERSION: &str = "extract-3";
+
+/// The format number of extraction pieces; 2 added chunk citations.
+pub const EXTRACTION_FORMAT: u32 = 2;
 
 /// Where a note's name came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +78,8 @@ pub struct ChunkRef {
     pub id: String,
     pub line_start: u32,
     pub line_end: u32,
+    /// The pages (PDF) or paragraphs (DOCX) the chunk spans.
+    pub citation: Option<crate::ingest::document::Citation>,
 }
 
 /// A chunk id (`chk_` + 24 hex) as its 12 bytes in binary pieces.
@@ -179,6 +184,8 @@ pub fn extract_document(doc: &DocumentRecord, markdown_enabled: bool) -> DocExtr
     let fm = doc.frontmatter.as_ref();
     let mut outline = if markdown_enabled && doc.parser_id == "text/markdown" {
         markdown::outline(&doc.text, doc.body_start)
+    } else if let Some(structure) = &doc.structure {
+        crate::extract::structured::outline(&doc.text, structure)
     } else {
         Outline::default()
     };
@@ -241,6 +248,7 @@ pub fn extract_document(doc: &DocumentRecord, markdown_enabled: bool) -> DocExtr
                 id: doc.chunk_id(c),
                 line_start: c.line_start,
                 line_end: c.line_end,
+                citation: c.citation,
             })
             .collect(),
         outline,

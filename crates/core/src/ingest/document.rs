@@ -7,6 +7,7 @@
 
 use crate::config::Ingestion;
 use crate::hashing::{FieldHasher, sha256_hex};
+use crate::ingest::formats;
 use crate::ingest::text::{self, LineIndex};
 use crate::redact::Redactor;
 use crate::store::id::ObjectId;
@@ -18,7 +19,10 @@ use std::collections::BTreeMap;
 
 /// Bumped whenever parsing changes what it produces for the same bytes, so
 /// cached documents are re-parsed.
-pub const PARSER_VERSION: &str = "text-2";
+/// `documents-1` added HTML documents, `.doc` refusal, and the page and
+/// paragraph citations of documents that have them; `documents-2` DOCX,
+/// `documents-3` PDF.
+pub const PARSER_VERSION: &str = "documents-3";
 
 /// Object kind of a document group.
 pub const DOCUMENTS_KIND: &str = "documents";
@@ -54,6 +58,11 @@ pub struct DocumentRecord {
     /// Secrets replaced, by category.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub redactions: BTreeMap<String, u32>,
+    /// Headings and links of a document that is not Markdown (HTML, DOCX),
+    /// found by its format's parser; Markdown's are found in its text by
+    /// the extract stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structure: Option<Structure>,
     /// The redactor scanned `text` at parse and found nothing: the
     /// postcondition need not scan it again. Not stored (false for a
     /// document read back from an object).
@@ -71,6 +80,10 @@ pub struct Segment {
     pub end: usize,
     pub line_start: u32,
     pub line_end: u32,
+    /// The page (PDF) or paragraph (DOCX) the segment is.
+    /// (Always encoded: pieces are positional.)
+    #[serde(default)]
+    pub citation: Option<Citation>,
 }
 
 /// A chunk of the body: a byte range of the document text.
@@ -86,6 +99,101 @@ pub struct Chunk {
     pub line_end: u32,
     /// Order of the segment holding the chunk.
     pub segment: u32,
+    /// The pages (PDF) or paragraphs (DOCX) the chunk spans.
+    /// (Always encoded: pieces are positional.)
+    #[serde(default)]
+    pub citation: Option<Citation>,
+}
+
+impl Chunk {
+    /// The chunk of a span of the text, with its lines.
+    pub fn of_span(
+        order: u32,
+        span: &text::ChunkSpan,
+        lines: &LineIndex,
+        segment: u32,
+        citation: Option<Citation>,
+    ) -> Chunk {
+        Chunk {
+            order,
+            start: span.start,
+            end: span.end,
+            token_count: span.token_count,
+            overlap_tokens: span.overlap_tokens,
+            line_start: lines.line_of(span.start),
+            line_end: lines.line_of(span.end.saturating_sub(1)),
+            segment,
+            citation,
+        }
+    }
+}
+
+/// What a citation counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CitationUnit {
+    /// 1-based pages of a PDF.
+    Page,
+    /// 1-based paragraphs of a DOCX: every paragraph with text (table
+    /// cells, headers and footers included), in document order.
+    Paragraph,
+}
+
+/// Where in a paged or paragraphed document a chunk or segment is: pages
+/// or paragraphs `start..=end` (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Citation {
+    pub unit: CitationUnit,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Citation {
+    /// The citation as the fields every view shows: `page_start` and
+    /// `page_end`, or `paragraph_start` and `paragraph_end`.
+    pub fn fields(&self) -> [(&'static str, u32); 2] {
+        match self.unit {
+            CitationUnit::Page => [("page_start", self.start), ("page_end", self.end)],
+            CitationUnit::Paragraph => {
+                [("paragraph_start", self.start), ("paragraph_end", self.end)]
+            }
+        }
+    }
+
+    /// Adds [`Citation::fields`] of `citation` (when there is one) to a
+    /// JSON object.
+    pub fn insert_into(citation: Option<Citation>, map: &mut serde_json::Value) {
+        if let (Some(c), Some(map)) = (citation, map.as_object_mut()) {
+            for (key, value) in c.fields() {
+                map.insert(key.to_string(), value.into());
+            }
+        }
+    }
+}
+
+/// Headings and links a format's parser found in a document that is not
+/// Markdown. Lines are 1-based lines of the document's text, where every
+/// heading is a line of its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Structure {
+    pub headings: Vec<Heading>,
+    pub links: Vec<DocLink>,
+}
+
+/// A heading: its line and level (1 to 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heading {
+    pub line: u32,
+    pub level: u8,
+}
+
+/// A link: the line of the text it is on, its target as written (redacted)
+/// and its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocLink {
+    pub line: u32,
+    pub target: String,
+    pub text: String,
 }
 
 /// `doc_` + the first 24 hex chars of SHA-256 over `doc` and the path: a
@@ -141,6 +249,10 @@ pub fn parser_for(path: &str) -> Option<&'static str> {
     match ext.as_str() {
         ".md" | ".markdown" => Some("text/markdown"),
         ".txt" | ".log" => Some("text/plain"),
+        ".html" | ".htm" => Some(formats::HTML),
+        ".docx" => Some(formats::DOCX),
+        ".pdf" => Some(formats::PDF),
+        ".doc" => Some(formats::DOC),
         _ => None,
     }
 }
@@ -201,6 +313,17 @@ pub fn parse_hashed(
     redactor: &Redactor,
 ) -> Parsed {
     let size = bytes.len() as u64;
+    if let Some(parsed) = formats::parse(
+        path,
+        &bytes,
+        &source_hash,
+        size,
+        parser_id,
+        ingestion,
+        redactor,
+    ) {
+        return parsed;
+    }
     if memchr::memchr(0, &bytes).is_some() {
         return Parsed::Skipped {
             reason: "binary_content",
@@ -263,6 +386,7 @@ pub fn parse_hashed(
             end: body_start,
             line_start: 1,
             line_end: lines.line_of(body_start.saturating_sub(1)),
+            citation: None,
         });
     }
     let body_segment = segments.len() as u32;
@@ -273,6 +397,7 @@ pub fn parse_hashed(
         end: full.len(),
         line_start: lines.line_of(body_start),
         line_end: lines.line_of(full.len().saturating_sub(1).max(body_start)),
+        citation: None,
     });
     let chunks = text::chunk(
         &full,
@@ -282,16 +407,7 @@ pub fn parse_hashed(
     )
     .into_iter()
     .enumerate()
-    .map(|(i, span)| Chunk {
-        order: i as u32,
-        start: span.start,
-        end: span.end,
-        token_count: span.token_count,
-        overlap_tokens: span.overlap_tokens,
-        line_start: lines.line_of(span.start),
-        line_end: lines.line_of(span.end.saturating_sub(1)),
-        segment: body_segment,
-    })
+    .map(|(i, span)| Chunk::of_span(i as u32, &span, &lines, body_segment, None))
     .collect();
 
     Parsed::Document(Box::new(DocumentRecord {
@@ -307,6 +423,7 @@ pub fn parse_hashed(
         segments,
         chunks,
         redactions,
+        structure: None,
         text_clean,
     }))
 }
@@ -340,7 +457,9 @@ pub struct DocumentGroup {
 
 /// The format number a binary document group's body starts with; bumped
 /// whenever [`StoredDocument`] changes.
-pub const DOCUMENTS_FORMAT: u32 = 1;
+/// Format 2 added citations to segments and chunks and the structure of
+/// documents that are not Markdown.
+pub const DOCUMENTS_FORMAT: u32 = 2;
 
 /// A document as a binary group stores it: the stored fields of
 /// [`DocumentRecord`], in order, none skipped (postcard is positional), the
@@ -357,6 +476,7 @@ struct StoredDocumentRef<'a> {
     segments: &'a [Segment],
     chunks: &'a [Chunk],
     redactions: &'a BTreeMap<String, u32>,
+    structure: Option<&'a Structure>,
 }
 
 /// [`StoredDocumentRef`], decoded.
@@ -371,6 +491,7 @@ struct StoredDocument {
     segments: Vec<Segment>,
     chunks: Vec<Chunk>,
     redactions: BTreeMap<String, u32>,
+    structure: Option<Structure>,
 }
 
 impl DocumentRecord {
@@ -388,6 +509,7 @@ impl DocumentRecord {
             segments: &self.segments,
             chunks: &self.chunks,
             redactions: &self.redactions,
+            structure: self.structure.as_ref(),
         }
     }
 }
@@ -416,6 +538,7 @@ impl StoredDocument {
             segments: self.segments,
             chunks: self.chunks,
             redactions: self.redactions,
+            structure: self.structure,
             text_clean: false,
         })
     }
@@ -732,7 +855,10 @@ mod tests {
     fn parser_routing() {
         assert_eq!(parser_for("a/B.MD"), Some("text/markdown"));
         assert_eq!(parser_for("x.log"), Some("text/plain"));
-        assert_eq!(parser_for("x.pdf"), None);
+        assert_eq!(parser_for("x.pdf"), Some(formats::PDF));
+        assert_eq!(parser_for("x.HTM"), Some(formats::HTML));
+        assert_eq!(parser_for("x.docx"), Some(formats::DOCX));
+        assert_eq!(parser_for("x.doc"), Some(formats::DOC));
         assert_eq!(parser_for("README"), None);
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod discover;
 pub mod document;
+pub mod formats;
 pub mod statcache;
 pub mod text;
 
@@ -51,7 +52,8 @@ pub struct IngestRecord {
     /// SHA-256 of the file's bytes; `None` for files that are not read.
     pub sha256: Option<String>,
     pub size: u64,
-    /// `text/markdown`, `text/plain`, or `none`.
+    /// `text/markdown`, `text/plain`, `text/html`, the DOCX, PDF or `.doc`
+    /// parser id (see [`formats`]), or `none`.
     pub parser_id: String,
     pub parse_status: ParseStatus,
     /// Why the file is skipped or failed, or why an `ok` file needs
@@ -758,7 +760,7 @@ fn build_shard(
                 parse_status: ParseStatus::Skipped,
                 reason: Some("parser_unavailable".to_string()),
                 detail: Some(
-                    "this version parses .md, .markdown, .txt and .log files only".to_string(),
+                    "this version parses .md, .markdown, .txt, .log, .html, .htm, .docx and .pdf files only".to_string(),
                 ),
             },
             Input::Read {

@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use crate::graph::model::{EdgeKind, NodeDetail, NodeKind};
 use crate::graph::view::{GraphView, round_confidence};
+use crate::ingest::document::Citation;
 use crate::query::load::{Located, RunPieces};
 use crate::query::select::summary;
 use serde_json::{Value, json};
@@ -203,7 +204,11 @@ pub fn node(pieces: &RunPieces, config: &crate::config::LoadedConfig, id: &str) 
 }
 
 fn document_or_chunk(pieces: &RunPieces, id: &str) -> Result<Value> {
-    let chunk_json = |c: &crate::extract::stage::ChunkRef| json!({"chunk_id": c.id, "line_start": c.line_start, "line_end": c.line_end});
+    let chunk_json = |c: &crate::extract::stage::ChunkRef| {
+        let mut v = json!({"chunk_id": c.id, "line_start": c.line_start, "line_end": c.line_end});
+        Citation::insert_into(c.citation, &mut v);
+        v
+    };
     let note_id = |path: &str| crate::graph::model::entity_id(&format!("note:{path}"));
     // Documents are found by scanning the run's extraction shard by shard
     // (a document id is a hash of its path, not of something indexed).
@@ -219,6 +224,7 @@ fn document_or_chunk(pieces: &RunPieces, id: &str) -> Result<Value> {
                     "id": doc_id,
                     "type": "document",
                     "name": d.path,
+                    "parser_id": d.parser_id,
                     "source_path": d.path,
                     "source_hash": pieces.source_hash(&d.path)?,
                     "note_id": note_id(&d.path),
@@ -226,7 +232,7 @@ fn document_or_chunk(pieces: &RunPieces, id: &str) -> Result<Value> {
                 }));
             }
             if let Some((order, c)) = d.chunks.iter().enumerate().find(|(_, c)| c.id == id) {
-                return Ok(json!({
+                let mut chunk = json!({
                     "id": c.id,
                     "type": "chunk",
                     "document_id": doc_id,
@@ -236,7 +242,9 @@ fn document_or_chunk(pieces: &RunPieces, id: &str) -> Result<Value> {
                     "line_start": c.line_start,
                     "line_end": c.line_end,
                     "note_id": note_id(&d.path),
-                }));
+                });
+                Citation::insert_into(c.citation, &mut chunk);
+                return Ok(chunk);
             }
         }
     }

@@ -16,6 +16,7 @@ use crate::graph::model::NodeKind;
 use crate::graph::view::GraphView;
 use crate::index::stage::{SearchDocView, SearchPieceView, TechSearchPieceView};
 use crate::index::{Bm25Index, CorpusStats, TermHit, for_each_token, tokenize};
+use crate::ingest::document::{Citation, CitationUnit};
 use crate::ingest::document::{DocumentRecord, document_id};
 use crate::query::load::RunPieces;
 use crate::query::select::{Selection, filter, order_and_page, parse_types};
@@ -63,6 +64,11 @@ pub fn contains_phrase(text: &str, phrase: &[String]) -> bool {
     tokens.windows(phrase.len()).any(|w| w == phrase)
 }
 
+/// The citation when it counts `unit`.
+fn cited(citation: Option<Citation>, unit: CitationUnit) -> Option<Citation> {
+    citation.filter(|c| c.unit == unit)
+}
+
 /// One matching chunk of a result.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snippet {
@@ -72,6 +78,16 @@ pub struct Snippet {
     pub source_hash: String,
     pub line_start: u32,
     pub line_end: u32,
+    /// Pages of a PDF chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_start: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_end: Option<u32>,
+    /// Paragraphs of a DOCX chunk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paragraph_start: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paragraph_end: Option<u32>,
     pub score: f64,
     pub matched_terms: Vec<String>,
     /// The chunk text around the first matched term.
@@ -596,6 +612,10 @@ pub fn search(
                 source_hash: pieces.source_hash(path)?,
                 line_start: c.line_start,
                 line_end: c.line_end,
+                page_start: cited(c.citation, CitationUnit::Page).map(|c| c.start),
+                page_end: cited(c.citation, CitationUnit::Page).map(|c| c.end),
+                paragraph_start: cited(c.citation, CitationUnit::Paragraph).map(|c| c.start),
+                paragraph_end: cited(c.citation, CitationUnit::Paragraph).map(|c| c.end),
                 score: round(*score, score_rounding),
                 matched_terms: term_names(terms, *matched),
                 text: snippet(

@@ -93,6 +93,7 @@ impl PieceKind {
     pub fn format(self) -> u32 {
         match self {
             PieceKind::Documents => crate::ingest::document::DOCUMENTS_FORMAT,
+            PieceKind::Extraction => crate::extract::stage::EXTRACTION_FORMAT,
             _ => 1,
         }
     }
