@@ -236,9 +236,12 @@ fn simulate_fault() {
         },
         Ok("panic") => panic!("simulated PDF reader panic"),
         Ok("oom") => {
+            // Reserving address space hits the worker's cap at once, without
+            // touching (and waiting for) gigabytes of memory.
             let mut hog: Vec<Vec<u8>> = Vec::new();
             loop {
-                hog.push(vec![1u8; 64 * 1024 * 1024]);
+                let block: Vec<u8> = Vec::with_capacity(64 * 1024 * 1024);
+                hog.push(std::hint::black_box(block));
             }
         }
         _ => {}
