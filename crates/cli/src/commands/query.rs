@@ -59,9 +59,23 @@ pub fn run(ctx: &Context, q: &str, args: &SelectArgs) -> CliResult {
                 s.push_str(&format!("     sections: {}\n", names.join("; ")));
             }
             for snip in &hit.snippets {
+                // Pages of a PDF and paragraphs of a DOCX are what a reader
+                // finds the text by; lines are what a text file has.
+                let place = match (
+                    snip.page_start,
+                    snip.page_end,
+                    snip.paragraph_start,
+                    snip.paragraph_end,
+                ) {
+                    (Some(a), Some(b), _, _) if a == b => format!("page {a}"),
+                    (Some(a), Some(b), _, _) => format!("pages {a}-{b}"),
+                    (_, _, Some(a), Some(b)) if a == b => format!("paragraph {a}"),
+                    (_, _, Some(a), Some(b)) => format!("paragraphs {a}-{b}"),
+                    _ => format!("{}-{}", snip.line_start, snip.line_end),
+                };
                 s.push_str(&format!(
-                    "       {}:{}-{} {}\n         {}\n",
-                    snip.source_path, snip.line_start, snip.line_end, snip.chunk_id, snip.text
+                    "       {}:{place} {}\n         {}\n",
+                    snip.source_path, snip.chunk_id, snip.text
                 ));
             }
         }
