@@ -196,6 +196,10 @@ pub enum Command {
         #[arg(long, default_value_t = auditgraph_core::gc::DEFAULT_KEEP, value_name = "N")]
         keep: usize,
     },
+    /// Serve the graph to LLM agents over the Model Context Protocol on
+    /// stdin/stdout: read-only tools (the read commands, answering as their
+    /// --json) and the chunks and documents results cite as resources
+    Mcp,
     /// Print a shell completion script
     Completions {
         /// The shell to generate completions for

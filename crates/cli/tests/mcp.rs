@@ -1,0 +1,430 @@
+//! `auditgraph mcp` driven end to end by the official Python MCP client
+//! (PyPI `mcp`, installed into `.venv` by `scripts/test`): every read tool
+//! answers as the CLI's `--json` for the same request, cited chunks read
+//! back as resources whose SHA-256 checks out, refusals carry the CLI's
+//! guidance, oversized inputs are refused without being echoed, and a run
+//! published while the server serves is picked up.
+//!
+//! Python comes from `AUDITGRAPH_TEST_PYTHON` (the `.venv` of
+//! `scripts/test`), else `.venv/bin/python` of the workspace, else
+//! `python3`. Without the `mcp` module the test prints a note and passes,
+//! unless `AUDITGRAPH_REQUIRE_TEST_TOOLS=1` (set by `scripts/test`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/client.py");
+
+/// A Python interpreter with the `mcp` client, or `None` after a note.
+fn python_with_mcp() -> Option<String> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    let candidates = [
+        std::env::var("AUDITGRAPH_TEST_PYTHON").ok(),
+        venv.exists().then(|| venv.display().to_string()),
+        Some("python3".to_string()),
+    ];
+    for python in candidates.into_iter().flatten().filter(|p| !p.is_empty()) {
+        let ok = Command::new(&python)
+            .args(["-c", "import mcp.client.stdio"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return Some(python);
+        }
+    }
+    if std::env::var("AUDITGRAPH_REQUIRE_TEST_TOOLS").is_ok_and(|v| v == "1") {
+        panic!(
+            "the Python MCP client is required (AUDITGRAPH_REQUIRE_TEST_TOOLS=1) but not available; scripts/test installs it"
+        );
+    }
+    eprintln!(
+        "note: skipping: no Python with the `mcp` package (scripts/test installs it into .venv)"
+    );
+    None
+}
+
+/// Runs the client against `auditgraph --root <ws> mcp` with `plan`.
+fn drive(python: &str, ws: &Ws, plan: &Value) -> Value {
+    let plan_file = ws.path(".mcp-plan.json");
+    std::fs::write(&plan_file, serde_json::to_vec(plan).unwrap()).unwrap();
+    let out = Command::new(python)
+        .arg(CLIENT)
+        .arg(BIN)
+        .arg(ws.root())
+        .arg(&plan_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the MCP client failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the MCP client printed no JSON ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn sha256(bytes: impl AsRef<[u8]>) -> String {
+    hex::encode(Sha256::digest(bytes.as_ref()))
+}
+
+/// The sample notes, run twice (an edit between) so that `diff` has two
+/// runs to compare.
+fn workspace() -> Ws {
+    let ws = Ws::new();
+    sample_notes(&ws);
+    ws.run(&["run"]).ok();
+    ws.write(
+        "notes/beta.md",
+        "# Beta\n\nBeta is short and uses `postgres` too.\n\n## Details\n\nMore words here, see [alpha](alpha.md).\n",
+    );
+    ws.run(&["run"]).ok();
+    ws
+}
+
+#[test]
+fn every_read_tool_answers_as_the_cli_json() {
+    let Some(python) = python_with_mcp() else {
+        return;
+    };
+    let ws = workspace();
+    let hits = ws.json(&["query", "--q", "postgres"]);
+    let note_of = |path: &str| {
+        hits["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["type"] == "ag:note" && r["source_path"] == path)
+            .unwrap_or_else(|| panic!("no note of {path} in {hits:#}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (alpha, beta) = (note_of("notes/alpha.md"), note_of("notes/beta.md"));
+    let snippet = hits["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["snippets"].as_array().unwrap().iter())
+        .find(|s| s["source_path"] == "notes/alpha.md")
+        .unwrap()
+        .clone();
+    let chunk = snippet["chunk_id"].as_str().unwrap().to_string();
+    let document = snippet["document_id"].as_str().unwrap().to_string();
+
+    // (tool, arguments, the same request on the command line)
+    let cases: Vec<(&str, Value, Vec<&str>)> = vec![
+        ("version", json!({}), vec!["version"]),
+        ("status", json!({}), vec!["status"]),
+        ("runs", json!({}), vec!["runs"]),
+        (
+            "query",
+            json!({"q": "postgres"}),
+            vec!["query", "--q", "postgres"],
+        ),
+        (
+            "query",
+            json!({"q": "beta details", "type": ["ag:section", "ag:note"], "limit": 2, "offset": 1}),
+            vec![
+                "query",
+                "--q",
+                "beta details",
+                "--type",
+                "ag:section",
+                "--type",
+                "ag:note",
+                "--limit",
+                "2",
+                "--offset",
+                "1",
+            ],
+        ),
+        ("list", json!({}), vec!["list"]),
+        ("list", json!({"count": true}), vec!["list", "--count"]),
+        (
+            "list",
+            json!({"group_by": "type"}),
+            vec!["list", "--group-by", "type"],
+        ),
+        (
+            "list",
+            json!({"type": ["ag:section"], "sort": "name", "desc": true, "limit": 5}),
+            vec![
+                "list",
+                "--type",
+                "ag:section",
+                "--sort",
+                "name",
+                "--desc",
+                "--limit",
+                "5",
+            ],
+        ),
+        (
+            "list",
+            json!({"where": ["name~a"], "limit": 3}),
+            vec!["list", "--where", "name~a", "--limit", "3"],
+        ),
+        ("node", json!({"id": alpha}), vec!["node", &alpha]),
+        ("node", json!({"id": chunk}), vec!["node", &chunk]),
+        ("node", json!({"id": document}), vec!["node", &document]),
+        (
+            "neighbors",
+            json!({"id": alpha, "depth": 2}),
+            vec!["neighbors", &alpha, "--depth", "2"],
+        ),
+        (
+            "neighbors",
+            json!({"id": beta, "edge_type": ["mentions_technology"], "limit": 1}),
+            vec![
+                "neighbors",
+                &beta,
+                "--edge-type",
+                "mentions_technology",
+                "--limit",
+                "1",
+            ],
+        ),
+        (
+            "why_connected",
+            json!({"from": alpha, "to": beta}),
+            vec!["why-connected", "--from", &alpha, "--to", &beta],
+        ),
+        ("diff", json!({}), vec!["diff"]),
+        ("diff", json!({"limit": 1}), vec!["diff", "--limit", "1"]),
+    ];
+    let plan = json!({
+        "calls": cases.iter().map(|(tool, args, _)| json!({"tool": tool, "arguments": args})).collect::<Vec<_>>(),
+        "resources": [
+            format!("auditgraph://chunk/{chunk}"),
+            format!("auditgraph://document/{document}"),
+        ],
+    });
+    let got = drive(&python, &ws, &plan);
+
+    assert_eq!(got["server"]["name"], "auditgraph");
+    let mut names: Vec<&str> = got["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "diff",
+            "list",
+            "neighbors",
+            "node",
+            "query",
+            "runs",
+            "status",
+            "version",
+            "why_connected"
+        ]
+    );
+    for tool in got["tools"].as_array().unwrap() {
+        let a = &tool["annotations"];
+        assert_eq!(a["read_only_hint"], true, "{tool}");
+        assert_eq!(a["idempotent_hint"], true, "{tool}");
+        assert_eq!(a["destructive_hint"], false, "{tool}");
+        assert_eq!(tool["input_schema"]["type"], "object", "{tool}");
+    }
+    let query_schema = &got["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "query")
+        .unwrap()["input_schema"];
+    assert_eq!(query_schema["additionalProperties"], false);
+    assert_eq!(query_schema["properties"]["q"]["maxLength"], 1024);
+    assert_eq!(
+        got["templates"],
+        json!([
+            "auditgraph://chunk/{chunk_id}",
+            "auditgraph://document/{document_id}"
+        ])
+    );
+    assert_eq!(got["resources"], json!([]));
+
+    for ((tool, args, cli), answer) in cases.iter().zip(got["calls"].as_array().unwrap()) {
+        let expected = ws.json(cli);
+        assert_eq!(answer["is_error"], false, "{tool} {args}: {answer:#}");
+        assert_eq!(
+            answer["structured"],
+            expected,
+            "{tool} {args} differs from `auditgraph --json {}`",
+            cli.join(" ")
+        );
+        // The text content holds the same document, for clients without
+        // structured content.
+        let text: Value = serde_json::from_str(answer["text"][0].as_str().unwrap()).unwrap();
+        assert_eq!(text, expected, "{tool} {args}");
+    }
+
+    // The chunk a hit cites, verbatim, with provenance that checks out:
+    // the text's SHA-256, and the source file's SHA-256 on disk.
+    let read = &got["reads"][0][0];
+    assert_eq!(read["uri"], format!("auditgraph://chunk/{chunk}"));
+    assert_eq!(read["mime_type"], "text/plain");
+    let text = read["text"].as_str().unwrap();
+    assert!(text.contains("Alpha talks about `postgres`"), "{text}");
+    let meta = &read["meta"];
+    assert_eq!(meta["text_sha256"], sha256(text));
+    assert_eq!(
+        meta["source_sha256"],
+        sha256(std::fs::read(ws.path("notes/alpha.md")).unwrap())
+    );
+    assert_eq!(meta["source_sha256"], snippet["source_hash"]);
+    assert_eq!(meta["source_path"], "notes/alpha.md");
+    assert_eq!(meta["line_start"], snippet["line_start"]);
+    assert_eq!(meta["line_end"], snippet["line_end"]);
+    assert_eq!(meta["document_id"], document);
+    // The whole document.
+    let doc = &got["reads"][1][0];
+    let doc_text = doc["text"].as_str().unwrap();
+    assert!(doc_text.contains(text), "{doc_text}");
+    assert_eq!(doc["meta"]["text_sha256"], sha256(doc_text));
+    assert_eq!(doc["meta"]["source_path"], "notes/alpha.md");
+}
+
+/// The error of call `i`: (JSON-RPC code, message, data).
+fn error_of(got: &Value, i: usize) -> (i64, String, Value) {
+    let err = &got["calls"][i]["error"];
+    assert!(
+        err.is_object(),
+        "call {i} did not fail: {:#}",
+        got["calls"][i]
+    );
+    (
+        err["code"].as_i64().unwrap(),
+        err["message"].as_str().unwrap().to_string(),
+        err["data"].clone(),
+    )
+}
+
+#[test]
+fn refusals_carry_the_cli_guidance_and_oversized_inputs_are_refused() {
+    let Some(python) = python_with_mcp() else {
+        return;
+    };
+    let ws = workspace();
+    let secret = "hunter2-not-for-echo";
+    let plan = json!({
+        "calls": [
+            {"tool": "node", "arguments": {"id": "ent_0000"}},
+            {"tool": "query", "arguments": {"q": secret.repeat(100)}},
+            {"tool": "neighbors", "arguments": {"id": "ent_0000", "depth": 1000}},
+            {"tool": "list", "arguments": {"limit": 1_000_000}},
+            {"tool": "list", "arguments": {"type": vec!["ag:note"; 40]}},
+            {"tool": "query", "arguments": {"q": "x", "bogus": secret}},
+            {"tool": "list", "arguments": {"where": ["no operator here"]}},
+        ],
+        "resources": [
+            format!("auditgraph://chunk/{secret}"),
+            format!("auditgraph://chunk/chk_{}", "0".repeat(24)),
+        ],
+    });
+    let got = drive(&python, &ws, &plan);
+
+    // Not found: the CLI's error document, as the error's data.
+    let (code, message, data) = error_of(&got, 0);
+    let cli = ws.run(&["--json", "node", "ent_0000"]).code(1).json();
+    assert_eq!(code, -32602);
+    assert_eq!(data, cli);
+    assert_eq!(message, cli["message"]);
+
+    // Oversized inputs: refused with the field and the bound, never the value.
+    for (i, field) in [(1, "q"), (2, "depth"), (3, "limit"), (4, "type")] {
+        let (code, message, data) = error_of(&got, i);
+        assert_eq!(code, -32602, "{message}");
+        assert_eq!(data["code"], "invalid_input", "{message}");
+        assert_eq!(data["field"], field, "{message}");
+        assert!(!message.contains(secret), "{message}");
+    }
+    // An unknown field is refused (before anything is read).
+    let refused = &got["calls"][5];
+    let text = refused.to_string();
+    assert!(
+        refused["error"].is_object() || refused["is_error"] == true,
+        "{refused:#}"
+    );
+    assert!(text.contains("bogus"), "{text}");
+    // A bad predicate: the core's message, as the CLI gives it.
+    let (code, _, data) = error_of(&got, 6);
+    let cli = ws
+        .run(&["--json", "list", "--where", "no operator here"])
+        .code(2)
+        .json();
+    assert_eq!(code, -32602);
+    assert_eq!(data, cli);
+
+    // Resources: a malformed URI is refused without echo; an unknown chunk
+    // is not found.
+    let bad = got["reads"][0]["error"].to_string();
+    assert!(bad.contains("invalid_input"), "{bad}");
+    assert!(!bad.contains(secret), "{bad}");
+    let missing = &got["reads"][1]["error"];
+    assert_eq!(missing["data"]["code"], "not_found", "{missing}");
+}
+
+#[test]
+fn a_run_published_while_serving_is_picked_up() {
+    let Some(python) = python_with_mcp() else {
+        return;
+    };
+    let ws = workspace();
+    let new_note: PathBuf = ws.path("notes/zeta.md");
+    let plan = json!({
+        "calls": [
+            {"tool": "query", "arguments": {"q": "zebrafish"}},
+            {"write": [new_note, "# Zeta\n\nAll about the zebrafish.\n"]},
+            {"command": [BIN, "--root", ws.root(), "run", "--quiet"]},
+            {"tool": "query", "arguments": {"q": "zebrafish"}},
+            {"tool": "runs", "arguments": {}},
+        ],
+        "resources": [],
+    });
+    let got = drive(&python, &ws, &plan);
+    assert_eq!(got["calls"][0]["structured"]["total_count"], 0);
+    let after = &got["calls"][3]["structured"];
+    assert!(after["total_count"].as_u64().unwrap() > 0, "{after:#}");
+    assert_eq!(after, &ws.json(&["query", "--q", "zebrafish"]));
+    assert_eq!(got["calls"][4]["structured"], ws.json(&["runs"]));
+}
+
+#[test]
+fn a_store_that_needs_a_rebuild_gets_the_cli_guidance() {
+    let Some(python) = python_with_mcp() else {
+        return;
+    };
+    let ws = fixture_ws("python-v1-workspace");
+    let plan = json!({
+        "calls": [
+            {"tool": "query", "arguments": {"q": "anything"}},
+            {"tool": "status", "arguments": {}},
+        ],
+        "resources": [],
+    });
+    let got = drive(&python, &ws, &plan);
+    let cli = ws
+        .run(&["--json", "query", "--q", "anything"])
+        .code(3)
+        .json();
+    let (code, message, data) = error_of(&got, 0);
+    assert_eq!(code, -32000);
+    assert_eq!(data["code"], "rebuild_required");
+    assert_eq!(data, cli);
+    assert_eq!(message, cli["message"]);
+    // `status` describes such a store rather than refusing it.
+    assert_eq!(got["calls"][1]["structured"], ws.json(&["status"]));
+}

@@ -1,0 +1,344 @@
+//! The tools' inputs: typed (their JSON Schema comes from these types),
+//! without unknown fields, and bounded. A bound that is crossed is refused
+//! with the field's name and the bound, never the value.
+
+use rmcp::ErrorData;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+
+/// Longest query text, in characters.
+pub const MAX_QUERY_CHARS: usize = 1024;
+/// Longest id, run id, type, field name or edge type, in characters.
+pub const MAX_NAME_CHARS: usize = 256;
+/// Longest `where` predicate, in characters.
+pub const MAX_PREDICATE_CHARS: usize = 512;
+/// Most values of a repeatable field (`type`, `where`, `edge_type`).
+pub const MAX_VALUES: usize = 32;
+/// Most results a page may show.
+pub const MAX_LIMIT: usize = 1000;
+/// Most results a page may skip.
+pub const MAX_OFFSET: usize = 1_000_000;
+/// Deepest `neighbors` search, in edges.
+pub const MAX_DEPTH: usize = 6;
+/// Longest `why_connected` path, in edges.
+pub const MAX_PATH_DEPTH: usize = 12;
+/// Most shortest paths `why_connected` shows.
+pub const MAX_PATHS: usize = 100;
+/// Most ids per change kind `diff` lists.
+pub const MAX_DIFF_LIMIT: usize = 10_000;
+
+/// The refusal of an input outside its bounds (`invalid_input`).
+pub fn refuse(field: &str, why: String) -> ErrorData {
+    ErrorData::invalid_params(
+        format!("input `{field}` refused: {why}"),
+        Some(json!({ "status": "error", "code": "invalid_input", "field": field })),
+    )
+}
+
+fn chars(field: &str, text: &str, max: usize) -> Result<(), ErrorData> {
+    let n = text.chars().count();
+    if n > max {
+        return Err(refuse(
+            field,
+            format!("it holds {n} characters, at most {max} are allowed"),
+        ));
+    }
+    Ok(())
+}
+
+fn opt_chars(field: &str, text: Option<&str>, max: usize) -> Result<(), ErrorData> {
+    text.map_or(Ok(()), |t| chars(field, t, max))
+}
+
+fn values(field: &str, list: &[String], max_chars: usize) -> Result<(), ErrorData> {
+    if list.len() > MAX_VALUES {
+        return Err(refuse(
+            field,
+            format!(
+                "it holds {} values, at most {MAX_VALUES} are allowed",
+                list.len()
+            ),
+        ));
+    }
+    list.iter().try_for_each(|v| chars(field, v, max_chars))
+}
+
+fn at_most(field: &str, value: usize, max: usize) -> Result<(), ErrorData> {
+    if value > max {
+        return Err(refuse(
+            field,
+            format!("it is {value}, at most {max} is allowed"),
+        ));
+    }
+    Ok(())
+}
+
+/// An input struct with the filtering, ordering and paging fields that
+/// `query` and `list` share (serde's `flatten` cannot be combined with
+/// `deny_unknown_fields`, so the fields are written out in each).
+macro_rules! select_input {
+    ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident : $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Default, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+            /// Keep only entities of these types (any of them)
+            #[serde(default, rename = "type")]
+            pub types: Vec<String>,
+            /// Keep only entities where each `FIELD OP VALUE` holds (all of
+            /// them). OP: = != > >= < <= ~ (contains)
+            #[serde(default, rename = "where")]
+            pub wheres: Vec<String>,
+            /// Order by this field (ties by id) [default: query by score, list by id]
+            #[serde(default)]
+            #[schemars(length(max = 256))]
+            pub sort: Option<String>,
+            /// Reverse the sort order (missing values stay last)
+            #[serde(default)]
+            pub desc: bool,
+            /// Show at most this many results [default: query 10, list 100]
+            #[serde(default)]
+            #[schemars(range(max = 1000))]
+            pub limit: Option<usize>,
+            /// Skip this many results first
+            #[serde(default)]
+            #[schemars(range(max = 1_000_000))]
+            pub offset: usize,
+            /// The run to read (id or unique prefix) [default: the current run]
+            #[serde(default)]
+            #[schemars(length(max = 256))]
+            pub run_id: Option<String>,
+        }
+
+        impl $name {
+            /// The selection (`default_limit` when `limit` is absent).
+            pub fn selection(
+                &self,
+                default_limit: usize,
+            ) -> auditgraph_core::Result<auditgraph_core::query::select::Selection> {
+                auditgraph_core::query::select::Selection::new(
+                    &self.types,
+                    &self.wheres,
+                    self.sort.as_deref(),
+                    self.desc,
+                    self.limit,
+                    self.offset,
+                    default_limit,
+                )
+            }
+
+            fn check_select(&self) -> Result<(), ErrorData> {
+                values("type", &self.types, MAX_NAME_CHARS)?;
+                values("where", &self.wheres, MAX_PREDICATE_CHARS)?;
+                opt_chars("sort", self.sort.as_deref(), MAX_NAME_CHARS)?;
+                at_most("limit", self.limit.unwrap_or(0), MAX_LIMIT)?;
+                at_most("offset", self.offset, MAX_OFFSET)?;
+                opt_chars("run_id", self.run_id.as_deref(), MAX_NAME_CHARS)
+            }
+        }
+    };
+}
+
+select_input! {
+    /// `query`: ranked search over entity names and chunk text.
+    QueryInput {
+        /// The query: words (any may match) and "quoted phrases" (must match)
+        #[schemars(length(min = 1, max = 1024))]
+        q: String,
+    }
+}
+
+impl QueryInput {
+    pub fn check(&self) -> Result<(), ErrorData> {
+        chars("q", &self.q, MAX_QUERY_CHARS)?;
+        self.check_select()
+    }
+}
+
+select_input! {
+    /// `list`: entities without a search term.
+    ListInput {
+        /// Return only the number of matching entities
+        #[serde(default)]
+        count: bool,
+        /// Count matching entities per value of this field
+        #[serde(default)]
+        #[schemars(length(max = 256))]
+        group_by: Option<String>,
+    }
+}
+
+impl ListInput {
+    pub fn check(&self) -> Result<(), ErrorData> {
+        opt_chars("group_by", self.group_by.as_deref(), MAX_NAME_CHARS)?;
+        self.check_select()
+    }
+}
+
+/// `node`: one entity, document or chunk.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeInput {
+    /// An entity id (ent_...), document id (doc_...) or chunk id (chk_...)
+    #[schemars(length(min = 1, max = 256))]
+    pub id: String,
+    /// The run to read (id or unique prefix) [default: the current run]
+    #[serde(default)]
+    #[schemars(length(max = 256))]
+    pub run_id: Option<String>,
+}
+
+impl NodeInput {
+    pub fn check(&self) -> Result<(), ErrorData> {
+        chars("id", &self.id, MAX_NAME_CHARS)?;
+        opt_chars("run_id", self.run_id.as_deref(), MAX_NAME_CHARS)
+    }
+}
+
+fn one() -> usize {
+    1
+}
+fn hundred() -> usize {
+    100
+}
+fn six() -> usize {
+    6
+}
+fn three() -> usize {
+    3
+}
+
+/// `neighbors`: entities reachable from one entity, breadth first.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NeighborsInput {
+    /// The entity id to start from
+    #[schemars(length(min = 1, max = 256))]
+    pub id: String,
+    /// How many edges away to go
+    #[serde(default = "one")]
+    #[schemars(range(max = 6))]
+    pub depth: usize,
+    /// Follow only these edge types
+    #[serde(default)]
+    pub edge_type: Vec<String>,
+    /// Follow only edges with at least this confidence
+    #[serde(default)]
+    pub min_confidence: Option<f64>,
+    /// Show at most this many neighbours
+    #[serde(default = "hundred")]
+    #[schemars(range(max = 1000))]
+    pub limit: usize,
+    /// The run to read (id or unique prefix) [default: the current run]
+    #[serde(default)]
+    #[schemars(length(max = 256))]
+    pub run_id: Option<String>,
+}
+
+impl NeighborsInput {
+    pub fn check(&self) -> Result<(), ErrorData> {
+        chars("id", &self.id, MAX_NAME_CHARS)?;
+        at_most("depth", self.depth, MAX_DEPTH)?;
+        values("edge_type", &self.edge_type, MAX_NAME_CHARS)?;
+        at_most("limit", self.limit, MAX_LIMIT)?;
+        opt_chars("run_id", self.run_id.as_deref(), MAX_NAME_CHARS)
+    }
+}
+
+/// `why_connected`: the shortest paths between two entities.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WhyConnectedInput {
+    /// One entity id
+    #[schemars(length(min = 1, max = 256))]
+    pub from: String,
+    /// The other entity id
+    #[schemars(length(min = 1, max = 256))]
+    pub to: String,
+    /// Longest path to look for, in edges
+    #[serde(default = "six")]
+    #[schemars(range(max = 12))]
+    pub max_depth: usize,
+    /// Show at most this many shortest paths
+    #[serde(default = "three")]
+    #[schemars(range(max = 100))]
+    pub max_paths: usize,
+    /// Follow only these edge types
+    #[serde(default)]
+    pub edge_type: Vec<String>,
+    /// The run to read (id or unique prefix) [default: the current run]
+    #[serde(default)]
+    #[schemars(length(max = 256))]
+    pub run_id: Option<String>,
+}
+
+impl WhyConnectedInput {
+    pub fn check(&self) -> Result<(), ErrorData> {
+        chars("from", &self.from, MAX_NAME_CHARS)?;
+        chars("to", &self.to, MAX_NAME_CHARS)?;
+        at_most("max_depth", self.max_depth, MAX_PATH_DEPTH)?;
+        at_most("max_paths", self.max_paths, MAX_PATHS)?;
+        values("edge_type", &self.edge_type, MAX_NAME_CHARS)?;
+        opt_chars("run_id", self.run_id.as_deref(), MAX_NAME_CHARS)
+    }
+}
+
+/// `diff`: what changed between two runs.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiffInput {
+    /// The older run [default: the run before the current one]
+    #[serde(default)]
+    #[schemars(length(max = 256))]
+    pub run_a: Option<String>,
+    /// The newer run [default: the current run]
+    #[serde(default)]
+    #[schemars(length(max = 256))]
+    pub run_b: Option<String>,
+    /// List at most this many ids per change kind (counts are always complete)
+    #[serde(default = "hundred")]
+    #[schemars(range(max = 10000))]
+    pub limit: usize,
+}
+
+impl DiffInput {
+    pub fn check(&self) -> Result<(), ErrorData> {
+        opt_chars("run_a", self.run_a.as_deref(), MAX_NAME_CHARS)?;
+        opt_chars("run_b", self.run_b.as_deref(), MAX_NAME_CHARS)?;
+        at_most("limit", self.limit, MAX_DIFF_LIMIT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn oversized_inputs_are_refused_without_their_value() {
+        let q = QueryInput {
+            q: "secret".repeat(1000),
+            ..QueryInput::default()
+        };
+        let err = q.check().unwrap_err();
+        assert!(err.message.contains("`q`"), "{}", err.message);
+        assert!(!err.message.contains("secret"), "{}", err.message);
+        let deep: NeighborsInput =
+            serde_json::from_value(json!({"id": "ent_x", "depth": 99})).unwrap();
+        assert!(deep.check().is_err());
+        let ok: NeighborsInput = serde_json::from_value(json!({"id": "ent_x"})).unwrap();
+        assert_eq!((ok.depth, ok.limit), (1, 100));
+        assert!(ok.check().is_ok());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(serde_json::from_value::<NodeInput>(json!({"id": "x", "idd": 1})).is_err());
+        assert!(serde_json::from_value::<ListInput>(json!({"bogus": 1})).is_err());
+        let l: ListInput =
+            serde_json::from_value(json!({"type": ["note"], "count": true})).unwrap();
+        assert_eq!(l.types, vec!["note"]);
+    }
+}

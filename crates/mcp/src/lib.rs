@@ -1,0 +1,81 @@
+//! `auditgraph mcp`: the graph as Model Context Protocol tools and citable
+//! resources, over stdio, with the official Rust SDK (`rmcp`).
+//!
+//! The core is synchronous: every request opens the workspace and the
+//! store anew (so a run published while serving is answered from at once)
+//! and calls `auditgraph_core` on a blocking thread; nothing runs a
+//! subprocess. Each tool returns, as its structured content, the very
+//! document the CLI command of the same name prints with `--json`.
+
+mod inputs;
+mod resources;
+mod server;
+
+pub use inputs::{
+    MAX_DEPTH, MAX_DIFF_LIMIT, MAX_LIMIT, MAX_NAME_CHARS, MAX_OFFSET, MAX_PATH_DEPTH, MAX_PATHS,
+    MAX_PREDICATE_CHARS, MAX_QUERY_CHARS, MAX_VALUES,
+};
+pub use server::AuditgraphServer;
+
+use rmcp::ServiceExt;
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// What a refused request tells the client: the CLI's message and its
+/// `--json` error document (code, hints and fields), so that an agent gets
+/// the same guidance as a person at the terminal.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The stable code (`rebuild_required`, `newer_store`, `not_found`...).
+    pub code: String,
+    pub message: String,
+    /// The CLI's `--json` error document.
+    pub data: Value,
+}
+
+/// How a core error becomes a refusal (the CLI passes its own mapping).
+pub type Guidance = fn(auditgraph_core::Error) -> Refusal;
+
+/// What the server serves.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The workspace root.
+    pub root: PathBuf,
+    /// `--config`, if given.
+    pub config: Option<PathBuf>,
+    /// `--profile`, if given.
+    pub profile: Option<String>,
+    /// The document `auditgraph version --json` prints.
+    pub version: Value,
+    pub guidance: Guidance,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("could not start the MCP server's runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("the MCP session could not start: {0}")]
+    Start(String),
+    #[error("the MCP session ended with an error: {0}")]
+    Session(String),
+}
+
+/// Serves MCP on stdin/stdout until the client closes the connection.
+pub fn serve_stdio(options: Options) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)?;
+    runtime.block_on(async move {
+        let service = AuditgraphServer::new(options)
+            .serve(rmcp::transport::stdio())
+            .await
+            .map_err(|e| ServeError::Start(e.to_string()))?;
+        service
+            .waiting()
+            .await
+            .map_err(|e| ServeError::Session(e.to_string()))?;
+        Ok(())
+    })
+}
