@@ -328,6 +328,7 @@ fn refusals_carry_the_cli_guidance_and_oversized_inputs_are_refused() {
             {"tool": "list", "arguments": {"type": vec!["ag:note"; 40]}},
             {"tool": "query", "arguments": {"q": "x", "bogus": secret}},
             {"tool": "list", "arguments": {"where": ["no operator here"]}},
+            {"tool": "query", "arguments": {"q": "x", "limit": secret}},
         ],
         "resources": [
             format!("auditgraph://chunk/{secret}"),
@@ -351,14 +352,15 @@ fn refusals_carry_the_cli_guidance_and_oversized_inputs_are_refused() {
         assert_eq!(data["field"], field, "{message}");
         assert!(!message.contains(secret), "{message}");
     }
-    // An unknown field is refused (before anything is read).
-    let refused = &got["calls"][5];
-    let text = refused.to_string();
-    assert!(
-        refused["error"].is_object() || refused["is_error"] == true,
-        "{refused:#}"
-    );
-    assert!(text.contains("bogus"), "{text}");
+    // An unknown field, or a value of the wrong type, is refused naming
+    // the field, not quoting the value.
+    for (i, field) in [(5, "unknown field `bogus`"), (7, "`limit`")] {
+        let (code, message, data) = error_of(&got, i);
+        assert_eq!(code, -32602, "{message}");
+        assert_eq!(data["code"], "invalid_input", "{message}");
+        assert!(message.contains(field), "{message}");
+        assert!(!message.contains(secret), "{message}");
+    }
     // A bad predicate: the core's message, as the CLI gives it.
     let (code, _, data) = error_of(&got, 6);
     let cli = ws

@@ -3,9 +3,12 @@
 //! with the field's name and the bound, never the value.
 
 use rmcp::ErrorData;
+use rmcp::handler::server::common::FromContextPart;
+use rmcp::handler::server::tool::ToolCallContext;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::json;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 
 /// Longest query text, in characters.
 pub const MAX_QUERY_CHARS: usize = 1024;
@@ -27,6 +30,57 @@ pub const MAX_PATH_DEPTH: usize = 12;
 pub const MAX_PATHS: usize = 100;
 /// Most ids per change kind `diff` lists.
 pub const MAX_DIFF_LIMIT: usize = 10_000;
+
+/// A tool's arguments, as rmcp's `Parameters` (whose name the `#[tool]`
+/// macro looks for to give the tool its input schema), except that
+/// arguments that do not fit are refused naming the field, never quoting
+/// the value (serde's own messages quote it: `invalid type: string "..."`).
+#[derive(Debug)]
+pub struct Parameters<P>(pub P);
+
+impl<P: JsonSchema> JsonSchema for Parameters<P> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        P::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        P::json_schema(generator)
+    }
+}
+
+impl<S, P: DeserializeOwned> FromContextPart<ToolCallContext<'_, S>> for Parameters<P> {
+    fn from_context_part(context: &mut ToolCallContext<S>) -> Result<Self, ErrorData> {
+        let arguments = context.arguments.take().unwrap_or_default();
+        serde_path_to_error::deserialize(Value::Object(arguments))
+            .map(Parameters)
+            .map_err(|e| misfit(&e))
+    }
+}
+
+/// The refusal of arguments that do not deserialize: unknown and missing
+/// fields are named (a field name is not a value), anything else says
+/// which field and that its type or value is wrong.
+fn misfit(err: &serde_path_to_error::Error<serde_json::Error>) -> ErrorData {
+    let path = err.path().to_string();
+    let inner = err.inner().to_string();
+    let field_named = |prefix: &str| {
+        inner.starts_with(prefix)
+            && inner
+                .split('`')
+                .nth(1)
+                .is_some_and(|name| name.chars().count() <= MAX_NAME_CHARS)
+    };
+    let why = if field_named("unknown field") || field_named("missing field") {
+        inner
+            .split(", expected")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    } else {
+        "it does not have the type or range the tool's input schema gives".to_string()
+    };
+    refuse(if path == "." { "arguments" } else { &path }, why)
+}
 
 /// The refusal of an input outside its bounds (`invalid_input`).
 pub fn refuse(field: &str, why: String) -> ErrorData {
@@ -331,6 +385,35 @@ mod tests {
         let ok: NeighborsInput = serde_json::from_value(json!({"id": "ent_x"})).unwrap();
         assert_eq!((ok.depth, ok.limit), (1, 100));
         assert!(ok.check().is_ok());
+    }
+
+    fn parse<P: DeserializeOwned>(value: Value) -> Result<P, ErrorData> {
+        let Value::Object(map) = value else {
+            panic!("not an object")
+        };
+        serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| misfit(&e))
+    }
+
+    #[test]
+    fn misfits_name_the_field_not_the_value() {
+        let err = parse::<QueryInput>(json!({"q": "x", "limit": "secret-value"})).unwrap_err();
+        assert!(err.message.contains("`limit`"), "{}", err.message);
+        assert!(!err.message.contains("secret"), "{}", err.message);
+        let err = parse::<QueryInput>(json!({"q": "x", "bogus": "secret-value"})).unwrap_err();
+        assert!(
+            err.message.contains("unknown field `bogus`"),
+            "{}",
+            err.message
+        );
+        assert!(!err.message.contains("secret"), "{}", err.message);
+        let err = parse::<NodeInput>(json!({})).unwrap_err();
+        assert!(
+            err.message.contains("missing field `id`"),
+            "{}",
+            err.message
+        );
+        let err = parse::<NeighborsInput>(json!({"id": "e", "depth": -1})).unwrap_err();
+        assert!(err.message.contains("`depth`"), "{}", err.message);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! the chunk and document resources.
 
 use crate::inputs::{
-    DiffInput, ListInput, NeighborsInput, NodeInput, QueryInput, WhyConnectedInput,
+    DiffInput, ListInput, NeighborsInput, NodeInput, Parameters, QueryInput, WhyConnectedInput,
 };
 use crate::resources;
 use crate::{Options, Refusal};
@@ -13,7 +13,6 @@ use auditgraph_core::query::nav::{self, EdgeFilter};
 use auditgraph_core::query::{diff, list, search};
 use auditgraph_core::store::last_attempt;
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResult, ErrorCode, Implementation, InitializeResult, ListResourceTemplatesResult,
     ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
