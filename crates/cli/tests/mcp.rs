@@ -430,3 +430,46 @@ fn a_store_that_needs_a_rebuild_gets_the_cli_guidance() {
     // `status` describes such a store rather than refusing it.
     assert_eq!(got["calls"][1]["structured"], ws.json(&["status"]));
 }
+
+#[test]
+fn requests_during_a_concurrent_run_are_answered_from_a_consistent_run() {
+    let Some(python) = python_with_mcp() else {
+        return;
+    };
+    let ws = workspace();
+    let before = ws.json(&["query", "--q", "postgres zebrafish"]);
+    for i in 0..30 {
+        ws.write(
+            &format!("notes/more/zeta{i}.md"),
+            format!("# Zeta {i}\n\nThe zebrafish {i} and `postgres`.\n"),
+        );
+    }
+    let query = json!({"tool": "query", "arguments": {"q": "postgres zebrafish"}});
+    let mut calls = vec![json!({"spawn": [BIN, "--root", ws.root(), "run", "--quiet"]})];
+    calls.extend(std::iter::repeat_n(query.clone(), 40));
+    calls.push(json!({"wait": true}));
+    calls.push(query);
+    let got = drive(&python, &ws, &json!({"calls": calls, "resources": []}));
+    let after = ws.json(&["query", "--q", "postgres zebrafish"]);
+    assert_ne!(before, after);
+    let answers: Vec<&Value> = got["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !c.is_null())
+        .collect();
+    assert_eq!(answers.len(), 41);
+    for answer in &answers {
+        let doc = &answer["structured"];
+        assert!(
+            *doc == before || *doc == after,
+            "an answer is neither the run before nor the run after: {answer:#}"
+        );
+    }
+    assert_eq!(answers[40]["structured"], after);
+    let from_before = answers.iter().filter(|a| a["structured"] == before).count();
+    eprintln!(
+        "{from_before} answer(s) from the run before, {} from the run after",
+        answers.len() - from_before
+    );
+}

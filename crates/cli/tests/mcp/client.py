@@ -3,8 +3,9 @@
 Usage: client.py BINARY ROOT PLAN.json
 PLAN: {"calls": [STEP, ...], "resources": [URI, ...]} where a STEP is
 {"tool": NAME, "arguments": {...}} (a call), or {"write": [PATH, TEXT]}
-or {"command": [ARGV...]} (done between calls, while the server serves;
-their entry in "calls" is null).
+or {"command": [ARGV...]}, or {"spawn": [ARGV...]} and later {"wait": true}
+(a command left running while the next calls are made) (done between
+calls, while the server serves; their entry in "calls" is null).
 Prints one JSON document: the server's info, its tools, resource
 templates and resources, and for each call and resource read either its
 result or the error the server sent (code, message, data).
@@ -55,12 +56,24 @@ async def main(binary, root, plan):
             resources = await session.list_resources()
             out["resources"] = [str(r.uri) for r in resources.resources]
             out["calls"] = []
+            spawned = None
             for call in plan["calls"]:
                 if "write" in call:
                     path, text = call["write"]
                     with open(path, "w") as f:
                         f.write(text)
                     out["calls"].append(None)
+                    continue
+                if "spawn" in call:
+                    spawned = subprocess.Popen(
+                        call["spawn"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                    )
+                    out["calls"].append(None)
+                    continue
+                if "wait" in call:
+                    out["calls"].append(None)
+                    if spawned.wait() != 0:
+                        raise SystemExit("the spawned command failed")
                     continue
                 if "command" in call:
                     subprocess.run(call["command"], check=True, capture_output=True)
