@@ -97,6 +97,14 @@ impl AuditgraphServer {
         }
     }
 
+    /// Every tool: name, description, input schema (for checks against the
+    /// CLI's commands and flags, and for documentation).
+    pub fn tools() -> Vec<rmcp::model::Tool> {
+        let mut tools = Self::tool_router().list_all();
+        tools.sort_by(|a, b| a.name.cmp(&b.name));
+        tools
+    }
+
     /// Runs `f` on a blocking thread with the workspace opened anew, and
     /// maps a core error to the CLI's guidance.
     pub(crate) async fn with_workspace<T, F>(&self, f: F) -> Result<T, ErrorData>

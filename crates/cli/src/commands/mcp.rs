@@ -26,3 +26,52 @@ pub fn run(ctx: &Context) -> CliResult {
     auditgraph_mcp::serve_stdio(options)
         .map_err(|e| CliError::new(exit::FAILURE, "mcp_failed", e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use auditgraph_mcp::AuditgraphServer;
+    use clap::CommandFactory;
+    use std::collections::BTreeSet;
+
+    /// Every tool is a command of the same name (`_` for `-`) and takes
+    /// exactly that command's flags and positionals (`_` for `-`), so the
+    /// two never drift apart.
+    #[test]
+    fn every_tool_takes_the_flags_of_its_command() {
+        let cli = crate::cli::Cli::command();
+        let tools = AuditgraphServer::tools();
+        assert_eq!(tools.len(), 9);
+        for tool in tools {
+            let command_name = tool.name.replace('_', "-");
+            let command = cli
+                .find_subcommand(&command_name)
+                .unwrap_or_else(|| panic!("tool {} has no command", tool.name));
+            let flags: BTreeSet<String> = command
+                .get_arguments()
+                .filter(|a| !a.is_global_set())
+                .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+                .map(|a| match a.get_long() {
+                    Some(long) => long.replace('-', "_"),
+                    None => a.get_id().to_string(),
+                })
+                .collect();
+            let properties: BTreeSet<String> = tool
+                .input_schema
+                .get("properties")
+                .and_then(|p| p.as_object())
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default();
+            assert_eq!(
+                properties, flags,
+                "tool {} and `auditgraph {command_name}` take different arguments",
+                tool.name
+            );
+            assert!(
+                tool.description.as_deref().is_some_and(|d| !d.is_empty()),
+                "tool {} has no description",
+                tool.name
+            );
+        }
+    }
+}
