@@ -199,7 +199,12 @@ pub enum Command {
     /// Serve the graph to LLM agents over the Model Context Protocol on
     /// stdin/stdout: read-only tools (the read commands, answering as their
     /// --json) and the chunks and documents results cite as resources
-    Mcp,
+    Mcp {
+        /// Also offer the write tool `run` (publishes a new run through the
+        /// same lock, budget and compatibility checks as `auditgraph run`)
+        #[arg(long)]
+        allow_writes: bool,
+    },
     /// Print a shell completion script
     Completions {
         /// The shell to generate completions for

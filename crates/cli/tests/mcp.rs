@@ -230,7 +230,8 @@ fn every_read_tool_answers_as_the_cli_json() {
             "status",
             "version",
             "why_connected"
-        ]
+        ],
+        "without --allow-writes, no write tool"
     );
     for tool in got["tools"].as_array().unwrap() {
         let a = &tool["annotations"];
@@ -472,4 +473,86 @@ fn requests_during_a_concurrent_run_are_answered_from_a_consistent_run() {
         "{from_before} answer(s) from the run before, {} from the run after",
         answers.len() - from_before
     );
+}
+
+#[test]
+fn the_write_tool_run_is_offered_only_with_allow_writes() {
+    let Some(python) = python_with_mcp() else {
+        return;
+    };
+    let ws = workspace();
+    let run = json!({"tool": "run", "arguments": {}});
+    let before = ws.pkg_hashes();
+    let got = drive(&python, &ws, &json!({"calls": [run], "resources": []}));
+    assert!(!got["tools"].to_string().contains("\"run\""));
+    assert!(
+        got["calls"][0]["error"].is_object(),
+        "{:#}",
+        got["calls"][0]
+    );
+    assert_eq!(ws.pkg_hashes(), before, "a refused write wrote");
+
+    ws.write("notes/zeta.md", "# Zeta\n\nAll about the zebrafish.\n");
+    let got = drive(
+        &python,
+        &ws,
+        &json!({
+            "calls": [run, {"tool": "query", "arguments": {"q": "zebrafish"}}],
+            "resources": [],
+            "server_args": ["--allow-writes"],
+        }),
+    );
+    let tool = got["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "run")
+        .expect("run is offered with --allow-writes");
+    assert_eq!(tool["annotations"]["read_only_hint"], false);
+    assert_eq!(tool["annotations"]["destructive_hint"], false);
+    let doc = &got["calls"][0]["structured"];
+    assert_eq!(doc["stage"], "run", "{:#}", got["calls"][0]);
+    assert_eq!(doc["detail"]["outcome"], "published");
+    let status = ws.json(&["status"]);
+    assert_eq!(doc["detail"]["run_id"], status["current_run"]);
+    assert_eq!(doc["seal"], status["seal"]);
+    // The same document as `auditgraph run --json` (which now finds the
+    // run up to date: the same run, nothing parsed).
+    let again = ws.json(&["run"]);
+    assert_eq!(again["detail"]["outcome"], "up_to_date");
+    assert_eq!(again["detail"]["run_id"], doc["detail"]["run_id"]);
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(doc), keys(&again));
+    assert_eq!(keys(&doc["detail"]), keys(&again["detail"]));
+    assert!(
+        got["calls"][1]["structured"]["total_count"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}
+
+#[test]
+fn the_write_tool_refuses_a_store_that_needs_a_rebuild_as_the_cli_does() {
+    let Some(python) = python_with_mcp() else {
+        return;
+    };
+    let ws = fixture_ws("python-v1-workspace");
+    let before = ws.pkg_hashes();
+    let got = drive(
+        &python,
+        &ws,
+        &json!({
+            "calls": [{"tool": "run", "arguments": {}}],
+            "resources": [],
+            "server_args": ["--allow-writes"],
+        }),
+    );
+    let (code, message, data) = error_of(&got, 0);
+    assert_eq!(ws.pkg_hashes(), before, "a refused run wrote");
+    let cli = ws.run(&["--json", "run"]).code(3).json();
+    assert_eq!(code, -32000);
+    assert_eq!(data, cli);
+    assert_eq!(message, cli["message"]);
+    assert_eq!(ws.pkg_hashes(), before);
 }

@@ -36,8 +36,14 @@ pub struct Refusal {
 /// How a core error becomes a refusal (the CLI passes its own mapping).
 pub type Guidance = fn(auditgraph_core::Error) -> Refusal;
 
+/// Runs every stage on the workspace (`auditgraph run`), through the
+/// CLI's own path (lock, budget and compatibility checks, the refusal
+/// recorded for the read commands): `run --json`'s document, or the
+/// refusal.
+pub type Writer = std::sync::Arc<dyn Fn() -> Result<Value, Refusal> + Send + Sync>;
+
 /// What the server serves.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// The workspace root.
     pub root: PathBuf,
@@ -48,6 +54,8 @@ pub struct Options {
     /// The document `auditgraph version --json` prints.
     pub version: Value,
     pub guidance: Guidance,
+    /// `--allow-writes`: the write tool `run`, served by this.
+    pub writer: Option<Writer>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -76,20 +76,35 @@ fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).unwrap_or_default()
 }
 
+/// `router`'s tools annotated as read-only (or as additive writes), closed
+/// world, idempotent, never destructive.
+fn annotated(
+    mut router: ToolRouter<AuditgraphServer>,
+    read_only: bool,
+) -> ToolRouter<AuditgraphServer> {
+    for route in router.map.values_mut() {
+        let title = route.attr.annotations.take().and_then(|a| a.title);
+        route.attr.annotations = Some(
+            ToolAnnotations::from_raw(title, None, None, None, None)
+                .read_only(read_only)
+                .destructive(false)
+                .idempotent(true)
+                .open_world(false),
+        );
+    }
+    router
+}
+
 impl AuditgraphServer {
     pub fn new(options: Options) -> AuditgraphServer {
-        let mut tool_router = Self::tool_router();
-        // Every tool only reads the store, and asking twice answers the
-        // same (until a new run is published): annotated so, in one place.
-        for route in tool_router.map.values_mut() {
-            let title = route.attr.annotations.take().and_then(|a| a.title);
-            route.attr.annotations = Some(
-                ToolAnnotations::from_raw(title, None, None, None, None)
-                    .read_only(true)
-                    .destructive(false)
-                    .idempotent(true)
-                    .open_world(false),
-            );
+        // The read tools only read the store, and asking twice answers the
+        // same (until a new run is published). The write tool adds a run
+        // and never removes or rewrites anything; running it twice on the
+        // same sources publishes nothing the second time. Annotated so, in
+        // one place.
+        let mut tool_router = annotated(Self::tool_router(), true);
+        if options.writer.is_some() {
+            tool_router += annotated(Self::write_router(), false);
         }
         AuditgraphServer {
             options: Arc::new(options),
@@ -100,7 +115,7 @@ impl AuditgraphServer {
     /// Every tool: name, description, input schema (for checks against the
     /// CLI's commands and flags, and for documentation).
     pub fn tools() -> Vec<rmcp::model::Tool> {
-        let mut tools = Self::tool_router().list_all();
+        let mut tools = (Self::tool_router() + Self::write_router()).list_all();
         tools.sort_by(|a, b| a.name.cmp(&b.name));
         tools
     }
@@ -292,6 +307,31 @@ impl AuditgraphServer {
             Ok(report.to_json(input.limit))
         })
         .await
+    }
+}
+
+#[tool_router(router = write_router)]
+impl AuditgraphServer {
+    /// Runs every stage on the workspace and publishes a new run (as
+    /// `auditgraph run --json`), through the same lock, budget and
+    /// compatibility checks; offered only when the server was started with
+    /// `--allow-writes`.
+    #[tool(annotations(title = "Run the pipeline"))]
+    async fn run(&self) -> Result<CallToolResult, ErrorData> {
+        let Some(writer) = self.options.writer.clone() else {
+            return Err(ErrorData::invalid_params(
+                "writes are off: start the server with `auditgraph mcp --allow-writes` to offer `run`",
+                Some(serde_json::json!({"status": "error", "code": "writes_disabled"})),
+            ));
+        };
+        match tokio::task::spawn_blocking(move || writer()).await {
+            Ok(Ok(doc)) => Ok(CallToolResult::structured(doc)),
+            Ok(Err(refusal)) => Err(refusal_error(refusal)),
+            Err(_) => Err(ErrorData::internal_error(
+                "the run stopped unexpectedly; nothing was published (an interrupted write is recognised and cleaned up by the next one)",
+                None,
+            )),
+        }
     }
 }
 

@@ -3,11 +3,15 @@
 
 use crate::context::Context;
 use crate::error::{CliError, CliResult, exit};
-use auditgraph_mcp::{Options, Refusal};
+use auditgraph_mcp::{Options, Refusal, Writer};
+use std::sync::Arc;
 
 /// A core error as the CLI would report it: same code, message and hints.
 fn refusal(err: auditgraph_core::Error) -> Refusal {
-    let err = CliError::from(err);
+    refusal_of(&CliError::from(err))
+}
+
+fn refusal_of(err: &CliError) -> Refusal {
     Refusal {
         code: err.code.to_string(),
         message: err.message.clone(),
@@ -15,13 +19,26 @@ fn refusal(err: auditgraph_core::Error) -> Refusal {
     }
 }
 
-pub fn run(ctx: &Context) -> CliResult {
+pub fn run(ctx: &Context, allow_writes: bool) -> CliResult {
+    let writer: Option<Writer> = allow_writes.then(|| {
+        // Each call gets a context of its own: quiet, no progress bar, and
+        // nothing on stdout (the protocol's channel).
+        let mut global = ctx.global.clone();
+        global.json = true;
+        global.quiet = true;
+        let root = ctx.root();
+        Arc::new(move || {
+            let ctx = Context::new(&global);
+            crate::commands::ingest::run_document(&ctx, root.clone()).map_err(|e| refusal_of(&e))
+        }) as Writer
+    });
     let options = Options {
         root: ctx.root(),
         config: ctx.global.config.clone(),
         profile: ctx.global.profile.clone(),
         version: crate::commands::version::document(),
         guidance: refusal,
+        writer,
     };
     auditgraph_mcp::serve_stdio(options)
         .map_err(|e| CliError::new(exit::FAILURE, "mcp_failed", e.to_string()))
@@ -41,7 +58,7 @@ mod tests {
     fn every_tool_takes_the_flags_of_its_command() {
         let cli = crate::cli::Cli::command();
         let tools = AuditgraphServer::tools();
-        assert_eq!(tools.len(), 9);
+        assert_eq!(tools.len(), 10);
         for tool in tools {
             let command_name = tool.name.replace('_', "-");
             let command = cli
@@ -51,6 +68,9 @@ mod tests {
                 .get_arguments()
                 .filter(|a| !a.is_global_set())
                 .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+                // `run DIR` makes DIR the root; the server serves one
+                // workspace, so its `run` takes none.
+                .filter(|a| !(command_name == "run" && a.get_id() == "dir"))
                 .map(|a| match a.get_long() {
                     Some(long) => long.replace('-', "_"),
                     None => a.get_id().to_string(),

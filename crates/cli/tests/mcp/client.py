@@ -1,7 +1,8 @@
 """Drives `auditgraph mcp` with the official Python MCP client.
 
 Usage: client.py BINARY ROOT PLAN.json
-PLAN: {"calls": [STEP, ...], "resources": [URI, ...]} where a STEP is
+PLAN: {"calls": [STEP, ...], "resources": [URI, ...], "server_args": [...]}
+(server_args, optional, come after `mcp`) where a STEP is
 {"tool": NAME, "arguments": {...}} (a call), or {"write": [PATH, TEXT]}
 or {"command": [ARGV...]}, or {"spawn": [ARGV...]} and later {"wait": true}
 (a command left running while the next calls are made) (done between
@@ -29,7 +30,9 @@ def error_of(exc):
 
 async def main(binary, root, plan):
     params = StdioServerParameters(
-        command=binary, args=["--root", root, "mcp"], env={"CI": "true"}
+        command=binary,
+        args=["--root", root, "mcp", *plan.get("server_args", [])],
+        env={"CI": "true"},
     )
     out = {}
     async with stdio_client(params) as (read, write):
