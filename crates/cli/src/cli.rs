@@ -204,6 +204,11 @@ pub enum Command {
         /// same lock, budget and compatibility checks as `auditgraph run`)
         #[arg(long)]
         allow_writes: bool,
+        /// Serve MCP's streamable HTTP transport at http://ADDR/mcp instead
+        /// of stdio (a loopback address, e.g. 127.0.0.1:8765; Host and
+        /// Origin are checked against DNS rebinding)
+        #[arg(long, value_name = "ADDR")]
+        http: Option<std::net::SocketAddr>,
     },
     /// Print a shell completion script
     Completions {

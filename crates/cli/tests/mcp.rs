@@ -556,3 +556,96 @@ fn the_write_tool_refuses_a_store_that_needs_a_rebuild_as_the_cli_does() {
     assert_eq!(message, cli["message"]);
     assert_eq!(ws.pkg_hashes(), before);
 }
+
+/// `auditgraph mcp --http 127.0.0.1:0`, killed on drop, and its URL.
+struct HttpServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_server(ws: &Ws) -> HttpServer {
+    use std::io::BufRead;
+    let mut child = command()
+        .arg("--root")
+        .arg(ws.root())
+        .args(["mcp", "--http", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("auditgraph mcp: serving ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
+    HttpServer { child, url }
+}
+
+#[test]
+fn the_http_transport_answers_the_same_and_refuses_foreign_origins_and_hosts() {
+    let Some(python) = python_with_mcp() else {
+        return;
+    };
+    let ws = workspace();
+    let server = http_server(&ws);
+    assert!(
+        server.url.starts_with("http://127.0.0.1:") && server.url.ends_with("/mcp"),
+        "{}",
+        server.url
+    );
+    let hits = ws.json(&["query", "--q", "postgres"]);
+    let chunk = hits["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["snippets"].as_array().unwrap().iter())
+        .next()
+        .unwrap()["chunk_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let got = drive(
+        &python,
+        &ws,
+        &json!({
+            "url": server.url,
+            "calls": [
+                {"tool": "query", "arguments": {"q": "postgres"}},
+                {"tool": "status", "arguments": {}},
+                {"tool": "query", "arguments": {"q": "x".repeat(5000)}},
+            ],
+            "resources": [format!("auditgraph://chunk/{chunk}")],
+        }),
+    );
+    assert_eq!(got["foreign_origin"], 403, "{got:#}");
+    assert_eq!(got["foreign_host"], 403, "{got:#}");
+    assert_eq!(got["own_origin"], 200, "{got:#}");
+    assert_eq!(got["calls"][0]["structured"], hits);
+    assert_eq!(got["calls"][1]["structured"], ws.json(&["status"]));
+    assert_eq!(error_of(&got, 2).2["field"], "q");
+    let read = &got["reads"][0][0];
+    assert_eq!(
+        read["meta"]["text_sha256"],
+        sha256(read["text"].as_str().unwrap())
+    );
+}
+
+#[test]
+fn the_http_transport_listens_on_loopback_only() {
+    let ws = Ws::new();
+    let run = ws.run(&["--json", "mcp", "--http", "0.0.0.0:0"]).code(2);
+    assert_eq!(run.json()["code"], "usage_error");
+    assert!(run.stderr.contains("loopback"), "{}", run.stderr);
+}

@@ -66,16 +66,80 @@ pub enum ServeError {
     Start(String),
     #[error("the MCP session ended with an error: {0}")]
     Session(String),
+    #[error(
+        "--http {0}: the MCP server listens on loopback addresses only (127.0.0.1, [::1]); a client elsewhere reaches it through a tunnel or proxy of your own"
+    )]
+    NotLoopback(std::net::SocketAddr),
+    #[error("--http {addr}: cannot listen there: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the MCP HTTP server stopped: {0}")]
+    Http(#[source] std::io::Error),
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ServeError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)
+}
+
+/// Serves MCP's streamable HTTP transport at `http://ADDR/mcp` until
+/// Ctrl-C, on a loopback address only. Requests must name a loopback host
+/// (`Host`), and a request from a browser page must come from this very
+/// address (`Origin`), against DNS rebinding; `ready` is told the address
+/// listened on (the port, when ADDR asks for port 0).
+pub fn serve_http(
+    options: Options,
+    addr: std::net::SocketAddr,
+    ready: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), ServeError> {
+    use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    if !addr.ip().is_loopback() {
+        return Err(ServeError::NotLoopback(addr));
+    }
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let port = local.port();
+        let config = StreamableHttpServerConfig::default()
+            .with_allowed_hosts(["localhost", "127.0.0.1", "::1", "[::1]"])
+            .with_allowed_origins([
+                format!("http://localhost:{port}"),
+                format!("http://127.0.0.1:{port}"),
+                format!("http://[::1]:{port}"),
+            ])
+            .enforce_origin_validation();
+        let service = StreamableHttpService::new(
+            move || Ok(AuditgraphServer::new(options.clone())),
+            std::sync::Arc::new(LocalSessionManager::default()),
+            config,
+        );
+        let router = axum::Router::new().nest_service("/mcp", service);
+        ready(local);
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(ServeError::Http)
+    })
 }
 
 /// Serves MCP on stdin/stdout until the client closes the connection.
 pub fn serve_stdio(options: Options) -> Result<(), ServeError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(ServeError::Runtime)?;
-    runtime.block_on(async move {
+    runtime()?.block_on(async move {
         let service = AuditgraphServer::new(options)
             .serve(rmcp::transport::stdio())
             .await

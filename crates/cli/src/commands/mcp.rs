@@ -19,7 +19,7 @@ fn refusal_of(err: &CliError) -> Refusal {
     }
 }
 
-pub fn run(ctx: &Context, allow_writes: bool) -> CliResult {
+pub fn run(ctx: &Context, allow_writes: bool, http: Option<std::net::SocketAddr>) -> CliResult {
     let writer: Option<Writer> = allow_writes.then(|| {
         // Each call gets a context of its own: quiet, no progress bar, and
         // nothing on stdout (the protocol's channel).
@@ -40,8 +40,20 @@ pub fn run(ctx: &Context, allow_writes: bool) -> CliResult {
         guidance: refusal,
         writer,
     };
-    auditgraph_mcp::serve_stdio(options)
-        .map_err(|e| CliError::new(exit::FAILURE, "mcp_failed", e.to_string()))
+    let served = match http {
+        // The address on stderr, one line, for people and for scripts that
+        // asked for port 0.
+        Some(addr) => auditgraph_mcp::serve_http(options, addr, |local| {
+            eprintln!("auditgraph mcp: serving http://{local}/mcp");
+        }),
+        None => auditgraph_mcp::serve_stdio(options),
+    };
+    served.map_err(|e| match e {
+        auditgraph_mcp::ServeError::NotLoopback(_) => {
+            CliError::new(exit::USAGE, "usage_error", e.to_string())
+        }
+        _ => CliError::new(exit::FAILURE, "mcp_failed", e.to_string()),
+    })
 }
 
 #[cfg(test)]

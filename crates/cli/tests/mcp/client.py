@@ -7,6 +7,9 @@ PLAN: {"calls": [STEP, ...], "resources": [URI, ...], "server_args": [...]}
 or {"command": [ARGV...]}, or {"spawn": [ARGV...]} and later {"wait": true}
 (a command left running while the next calls are made) (done between
 calls, while the server serves; their entry in "calls" is null).
+With "url" in PLAN, connects to that streamable HTTP endpoint instead of
+starting BINARY, and first posts an `initialize` from a foreign `Origin`
+and from a foreign `Host`, recording the HTTP status of each.
 Prints one JSON document: the server's info, its tools, resource
 templates and resources, and for each call and resource read either its
 result or the error the server sent (code, message, data).
@@ -17,8 +20,13 @@ import json
 import subprocess
 import sys
 
+import urllib.error
+import urllib.request
+from contextlib import asynccontextmanager
+
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
 
 
 def error_of(exc):
@@ -28,14 +36,58 @@ def error_of(exc):
     return {"code": err.code, "message": err.message, "data": err.data}
 
 
-async def main(binary, root, plan):
+def post_status(url, headers):
+    """The HTTP status of an `initialize` posted with these headers."""
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "probe", "version": "0"},
+            },
+        }
+    ).encode()
+    request = urllib.request.Request(
+        url,
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            **headers,
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+@asynccontextmanager
+async def transport(binary, root, plan):
+    if "url" in plan:
+        async with streamable_http_client(plan["url"]) as streams:
+            yield streams[0], streams[1]
+        return
     params = StdioServerParameters(
         command=binary,
         args=["--root", root, "mcp", *plan.get("server_args", [])],
         env={"CI": "true"},
     )
-    out = {}
     async with stdio_client(params) as (read, write):
+        yield read, write
+
+
+async def main(binary, root, plan):
+    out = {}
+    if "url" in plan:
+        out["foreign_origin"] = post_status(plan["url"], {"Origin": "http://evil.example"})
+        out["foreign_host"] = post_status(plan["url"], {"Host": "evil.example"})
+        out["own_origin"] = post_status(plan["url"], {"Origin": plan["url"].rsplit("/", 1)[0]})
+    async with transport(binary, root, plan) as (read, write):
         async with ClientSession(read, write) as session:
             init = await session.initialize()
             out["server"] = {
