@@ -485,6 +485,7 @@ fn the_write_tool_run_is_offered_only_with_allow_writes() {
     let before = ws.pkg_hashes();
     let got = drive(&python, &ws, &json!({"calls": [run], "resources": []}));
     assert!(!got["tools"].to_string().contains("\"run\""));
+    assert!(!got["tools"].to_string().contains("\"export\""));
     assert!(
         got["calls"][0]["error"].is_object(),
         "{:#}",
@@ -497,7 +498,13 @@ fn the_write_tool_run_is_offered_only_with_allow_writes() {
         &python,
         &ws,
         &json!({
-            "calls": [run, {"tool": "query", "arguments": {"q": "zebrafish"}}],
+            "calls": [
+                run,
+                {"tool": "query", "arguments": {"q": "zebrafish"}},
+                {"tool": "export", "arguments": {"format": "graphml", "output": "exports/g.graphml"}},
+                {"tool": "export", "arguments": {"output": "/tmp/elsewhere.json"}},
+                {"tool": "export", "arguments": {"output": "exports/../config/pkg.yaml"}},
+            ],
             "resources": [],
             "server_args": ["--allow-writes"],
         }),

@@ -365,6 +365,80 @@ impl DiffInput {
     }
 }
 
+/// `export --format`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// A self-contained bundle (schemas/export.schema.json)
+    #[default]
+    Json,
+    /// Graphviz DOT
+    Dot,
+    /// GraphML (networkx, Gephi, yEd)
+    Graphml,
+}
+
+/// Most hops `export --from` may go.
+pub const MAX_EXPORT_DEPTH: u32 = 6;
+
+/// `export`: the graph (or a subgraph) written as a file under `exports/`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportInput {
+    /// Output format [default: json]
+    #[serde(default)]
+    pub format: ExportFormat,
+    /// Output file, relative to the workspace root and under `exports/`
+    /// [default: exports/run_<12 hex>[-<filters>].<ext>]
+    #[serde(default)]
+    #[schemars(length(max = 256))]
+    pub output: Option<String>,
+    /// Keep only entities of these types
+    #[serde(default, rename = "type")]
+    pub types: Vec<String>,
+    /// Keep only entities within `depth` links of this entity id
+    #[serde(default)]
+    #[schemars(length(max = 256))]
+    pub from: Option<String>,
+    /// Hops from `from` [default: 1]
+    #[serde(default)]
+    #[schemars(range(max = 6))]
+    pub depth: Option<u32>,
+    /// Export this run (an id or a unique prefix) instead of the current one
+    #[serde(default)]
+    #[schemars(length(max = 256))]
+    pub run_id: Option<String>,
+}
+
+impl ExportInput {
+    pub fn check(&self) -> Result<(), ErrorData> {
+        values("type", &self.types, MAX_NAME_CHARS)?;
+        opt_chars("from", self.from.as_deref(), MAX_NAME_CHARS)?;
+        at_most(
+            "depth",
+            self.depth.unwrap_or(0) as usize,
+            MAX_EXPORT_DEPTH as usize,
+        )?;
+        opt_chars("run_id", self.run_id.as_deref(), MAX_NAME_CHARS)?;
+        opt_chars("output", self.output.as_deref(), MAX_NAME_CHARS)?;
+        if let Some(output) = &self.output {
+            let path = std::path::Path::new(output);
+            let mut parts = path.components();
+            let under_exports = parts.next()
+                == Some(std::path::Component::Normal("exports".as_ref()))
+                && parts.clone().next().is_some()
+                && parts.all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !under_exports {
+                return Err(refuse(
+                    "output",
+                    "the server writes only under the workspace's exports/ folder: give a relative path such as exports/graph.json".to_string(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -414,6 +488,25 @@ mod tests {
         );
         let err = parse::<NeighborsInput>(json!({"id": "e", "depth": -1})).unwrap_err();
         assert!(err.message.contains("`depth`"), "{}", err.message);
+    }
+
+    #[test]
+    fn exports_stay_under_exports() {
+        let at = |output: &str| ExportInput {
+            output: Some(output.to_string()),
+            ..ExportInput::default()
+        };
+        assert!(at("exports/graph.json").check().is_ok());
+        assert!(at("exports/sub/graph.dot").check().is_ok());
+        for bad in [
+            "/tmp/x.json",
+            "exports/../config/pkg.yaml",
+            "exports",
+            "notes/x.json",
+            "./exports/x.json",
+        ] {
+            assert!(at(bad).check().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! the chunk and document resources.
 
 use crate::inputs::{
-    DiffInput, ListInput, NeighborsInput, NodeInput, Parameters, QueryInput, WhyConnectedInput,
+    DiffInput, ExportFormat, ExportInput, ListInput, NeighborsInput, NodeInput, Parameters,
+    QueryInput, WhyConnectedInput,
 };
 use crate::resources;
 use crate::{Options, Refusal};
@@ -104,7 +105,7 @@ impl AuditgraphServer {
         // one place.
         let mut tool_router = annotated(Self::tool_router(), true);
         if options.writer.is_some() {
-            tool_router += annotated(Self::write_router(), false);
+            tool_router += annotated(Self::write_router() + Self::export_router(), false);
         }
         AuditgraphServer {
             options: Arc::new(options),
@@ -115,7 +116,8 @@ impl AuditgraphServer {
     /// Every tool: name, description, input schema (for checks against the
     /// CLI's commands and flags, and for documentation).
     pub fn tools() -> Vec<rmcp::model::Tool> {
-        let mut tools = (Self::tool_router() + Self::write_router()).list_all();
+        let mut tools =
+            (Self::tool_router() + Self::write_router() + Self::export_router()).list_all();
         tools.sort_by(|a, b| a.name.cmp(&b.name));
         tools
     }
@@ -332,6 +334,40 @@ impl AuditgraphServer {
                 None,
             )),
         }
+    }
+}
+
+#[tool_router(router = export_router)]
+impl AuditgraphServer {
+    /// Writes the graph (or a subgraph: `type`, `from` and `depth`) of the
+    /// current run (or `run_id`) as a JSON bundle, Graphviz DOT or GraphML
+    /// file under the workspace's exports/ folder, counted against the disk
+    /// budget (as `auditgraph export --json`); offered only with
+    /// `--allow-writes`.
+    #[tool(annotations(title = "Export the graph"))]
+    async fn export(
+        &self,
+        Parameters(input): Parameters<ExportInput>,
+    ) -> Result<CallToolResult, ErrorData> {
+        input.check()?;
+        self.answer(move |ws| {
+            use auditgraph_core::export::{self, ExportRequest, Filter, Format};
+            let filter = Filter::new(&input.types, input.from.as_deref(), input.depth)?;
+            let request = ExportRequest {
+                format: match input.format {
+                    ExportFormat::Json => Format::Json,
+                    ExportFormat::Dot => Format::Dot,
+                    ExportFormat::Graphml => Format::Graphml,
+                },
+                filter,
+                output: input.output.as_deref().map(std::path::Path::new),
+                run: input.run_id.as_deref(),
+            };
+            let report = export::export(ws, &request)?;
+            let run = input.run_id.as_deref();
+            Ok(with_stale(ws, run, &report.run_id, to_json(&report)))
+        })
+        .await
     }
 }
 

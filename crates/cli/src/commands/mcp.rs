@@ -70,7 +70,7 @@ mod tests {
     fn every_tool_takes_the_flags_of_its_command() {
         let cli = crate::cli::Cli::command();
         let tools = AuditgraphServer::tools();
-        assert_eq!(tools.len(), 10);
+        assert_eq!(tools.len(), 11);
         for tool in tools {
             let command_name = tool.name.replace('_', "-");
             let command = cli
