@@ -196,6 +196,20 @@ pub enum Command {
         #[arg(long, default_value_t = auditgraph_core::gc::DEFAULT_KEEP, value_name = "N")]
         keep: usize,
     },
+    /// Serve the graph to LLM agents over the Model Context Protocol on
+    /// stdin/stdout: read-only tools (the read commands, answering as their
+    /// --json) and the chunks and documents results cite as resources
+    Mcp {
+        /// Also offer the write tool `run` (publishes a new run through the
+        /// same lock, budget and compatibility checks as `auditgraph run`)
+        #[arg(long)]
+        allow_writes: bool,
+        /// Serve MCP's streamable HTTP transport at http://ADDR/mcp instead
+        /// of stdio (a loopback address, e.g. 127.0.0.1:8765; Host and
+        /// Origin are checked against DNS rebinding)
+        #[arg(long, value_name = "ADDR")]
+        http: Option<std::net::SocketAddr>,
+    },
     /// Print a shell completion script
     Completions {
         /// The shell to generate completions for

@@ -162,6 +162,22 @@ pub struct RunInfo {
     pub bytes: u64,
 }
 
+/// `auditgraph runs --json` (and the MCP tool `runs`): the profile and
+/// its runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunsReport {
+    pub profile: String,
+    pub runs: Vec<RunInfo>,
+}
+
+/// [`runs`] with the profile they belong to.
+pub fn runs_report(ws: &Workspace) -> Result<RunsReport> {
+    Ok(RunsReport {
+        profile: ws.config.profile_name.clone(),
+        runs: runs(ws)?,
+    })
+}
+
 /// Every run of the store, oldest first, then runs of older layouts.
 pub fn runs(ws: &Workspace) -> Result<Vec<RunInfo>> {
     let layout = &ws.layout;

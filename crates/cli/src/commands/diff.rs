@@ -4,28 +4,11 @@ use crate::context::Context;
 use crate::error::CliResult;
 use crate::output::short_run;
 use auditgraph_core::query::diff::{self, SetDiff};
-use serde_json::{Value, json};
-
-fn limited(set: &SetDiff, limit: usize) -> Value {
-    json!({
-        "added": set.added.iter().take(limit).collect::<Vec<_>>(),
-        "removed": set.removed.iter().take(limit).collect::<Vec<_>>(),
-        "changed": set.changed.iter().take(limit).collect::<Vec<_>>(),
-        "counts": set.counts,
-    })
-}
 
 pub fn run(ctx: &Context, run_a: Option<&str>, run_b: Option<&str>, limit: usize) -> CliResult {
     let ws = ctx.workspace()?;
     let report = diff::diff(&ws, run_a, run_b)?;
-    let doc = json!({
-        "status": "ok",
-        "run_a": report.run_a,
-        "run_b": report.run_b,
-        "sources": limited(&report.sources, limit),
-        "entities": report.entities.as_ref().map(|s| limited(s, limit)),
-        "links": report.links.as_ref().map(|s| limited(s, limit)),
-    });
+    let doc = report.to_json(limit);
     ctx.out.result(&doc, || {
         let mut s = format!(
             "diff {} -> {}\n",

@@ -23,6 +23,35 @@ pub fn run_all(ctx: &Context, dir: Option<std::path::PathBuf>) -> CliResult {
 }
 
 fn pipeline_at(ctx: &Context, command: Command, root: std::path::PathBuf) -> CliResult {
+    let name = command.name();
+    let (ws, report) = execute_at(ctx, command, root)?;
+    render(ctx, name, &ws.config.profile_name, &report);
+    Ok(())
+}
+
+/// `auditgraph run --json`'s document, for the MCP tool `run`: the same
+/// checks (lock, budget, compatibility), refusals and stale record; the
+/// warnings go to stderr, nothing to stdout.
+pub fn run_document(ctx: &Context, root: std::path::PathBuf) -> CliResult<serde_json::Value> {
+    let (ws, report) = execute_at(ctx, Command::Run, root)?;
+    for w in &report.warnings {
+        ctx.out.warn(w);
+    }
+    ctx.out.budget(&report.published.budget);
+    Ok(document(
+        Command::Run.name(),
+        &ws.config.profile_name,
+        &report,
+    ))
+}
+
+/// Runs a pipeline command on the workspace at `root`: its report, or the
+/// refusal (recorded for the read commands' stale warning).
+fn execute_at(
+    ctx: &Context,
+    command: Command,
+    root: std::path::PathBuf,
+) -> CliResult<(auditgraph_core::pipeline::Workspace, PipelineReport)> {
     let ws = ctx.workspace_at(root)?;
     let name = command.name();
     let report = match ctx.with_write_options(|opts| run_cmd::execute(&ws, opts, command)) {
@@ -62,8 +91,7 @@ fn pipeline_at(ctx: &Context, command: Command, root: std::path::PathBuf) -> Cli
     if ctx.global.verbose > 0 || report.counts.failed > 0 {
         report.attention = run_cmd::attention(&ws, &report.run_id)?;
     }
-    render(ctx, name, &ws.config.profile_name, &report);
-    Ok(())
+    Ok((ws, report))
 }
 
 /// Records a write that did not publish, for the read commands' stale

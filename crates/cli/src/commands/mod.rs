@@ -9,6 +9,7 @@ mod ingest;
 mod init;
 pub mod jobs;
 mod list;
+mod mcp;
 mod nav;
 mod query;
 mod replay;
@@ -89,6 +90,7 @@ pub fn dispatch(ctx: &Context, command: Command) -> CliResult {
         Command::Runs => runs::run(ctx),
         Command::Jobs(args) => jobs::run(ctx, args),
         Command::Gc { dry_run, keep } => gc::run(ctx, dry_run, keep),
+        Command::Mcp { allow_writes, http } => mcp::run(ctx, allow_writes, http),
         Command::Completions { shell } => completions::completions(shell),
         Command::Man => completions::man(),
         Command::ValidateStore {

@@ -3,29 +3,21 @@
 use crate::cli::SelectArgs;
 use crate::context::Context;
 use crate::error::CliResult;
-use auditgraph_core::query::filter::{Page, parse_predicate};
 use auditgraph_core::query::load::Need;
 use auditgraph_core::query::search;
 use auditgraph_core::query::select::Selection;
 
 /// Validated `--type/--where/--sort/--limit/--offset`.
 pub fn selection(args: &SelectArgs, default_limit: usize) -> CliResult<Selection> {
-    let wheres = args
-        .wheres
-        .iter()
-        .map(|w| parse_predicate(w))
-        .collect::<Result<Vec<_>, _>>()?;
-    auditgraph_core::query::select::parse_types(&args.types)?;
-    Ok(Selection {
-        types: args.types.clone(),
-        wheres,
-        sort: args.sort.clone(),
-        desc: args.desc,
-        page: Page {
-            limit: Some(args.limit.unwrap_or(default_limit)),
-            offset: args.offset,
-        },
-    })
+    Ok(Selection::new(
+        &args.types,
+        &args.wheres,
+        args.sort.as_deref(),
+        args.desc,
+        args.limit,
+        args.offset,
+        default_limit,
+    )?)
 }
 
 pub fn run(ctx: &Context, q: &str, args: &SelectArgs) -> CliResult {

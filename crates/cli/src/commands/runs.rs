@@ -4,12 +4,12 @@ use crate::context::Context;
 use crate::error::CliResult;
 use crate::output::{human_bytes, short_run};
 use auditgraph_core::info;
-use serde_json::json;
 
 pub fn run(ctx: &Context) -> CliResult {
     let ws = ctx.workspace()?;
-    let runs = info::runs(&ws)?;
-    let doc = json!({ "profile": ws.config.profile_name, "runs": runs });
+    let report = info::runs_report(&ws)?;
+    let doc = serde_json::to_value(&report).unwrap_or_default();
+    let runs = &report.runs;
     ctx.out.result(&doc, || {
         if runs.is_empty() {
             return "no runs yet; `auditgraph run` creates one".to_string();
@@ -18,7 +18,7 @@ pub fn run(ctx: &Context) -> CliResult {
             "{:<2} {:<17} {:<6} {:<24} {:>6} {:>6} {:>7} {:>6} {:>10}  stages\n",
             "", "run", "schema", "published (UTC)", "files", "ok", "skipped", "failed", "size"
         );
-        for r in &runs {
+        for r in runs {
             let opt = |v: Option<usize>| v.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
             s.push_str(&format!(
                 "{:<2} {:<17} {:<6} {:<24} {:>6} {:>6} {:>7} {:>6} {:>10}  {}{}\n",

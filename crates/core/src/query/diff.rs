@@ -47,6 +47,33 @@ pub struct DiffReport {
     pub links: Option<SetDiff>,
 }
 
+impl SetDiff {
+    /// At most `limit` keys per change kind, with the complete counts.
+    pub fn to_json(&self, limit: usize) -> serde_json::Value {
+        serde_json::json!({
+            "added": self.added.iter().take(limit).collect::<Vec<_>>(),
+            "removed": self.removed.iter().take(limit).collect::<Vec<_>>(),
+            "changed": self.changed.iter().take(limit).collect::<Vec<_>>(),
+            "counts": self.counts,
+        })
+    }
+}
+
+impl DiffReport {
+    /// The document `diff --json --limit N` prints (and the MCP tool
+    /// `diff` returns).
+    pub fn to_json(&self, limit: usize) -> serde_json::Value {
+        serde_json::json!({
+            "status": "ok",
+            "run_a": self.run_a,
+            "run_b": self.run_b,
+            "sources": self.sources.to_json(limit),
+            "entities": self.entities.as_ref().map(|s| s.to_json(limit)),
+            "links": self.links.as_ref().map(|s| s.to_json(limit)),
+        })
+    }
+}
+
 fn set_diff(a: &Fingerprints, b: &Fingerprints) -> SetDiff {
     let item = |key: &String, label: &String| DiffItem {
         key: key.clone(),

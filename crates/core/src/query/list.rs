@@ -10,12 +10,13 @@ use crate::error::Result;
 use crate::graph::local::doc_graph;
 use crate::graph::model::{NodeKind, node_digest};
 use crate::link::entries::EntityRef;
-use crate::query::load::RunPieces;
-use crate::query::select::{Selection, parse_types, summary};
+use crate::pipeline::Workspace;
+use crate::query::load::{LoadedRun, Need, RunPieces, open_run};
+use crate::query::select::{self, Selection, parse_types, summary};
 use crate::store::piece::PieceKind;
 use crate::store::table::document_byte;
-use serde_json::Value;
-use std::collections::BTreeSet;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One page of entities.
 #[derive(Debug)]
@@ -26,6 +27,119 @@ pub struct Listed {
     pub summaries: Vec<Value>,
     pub total: usize,
     pub truncated: bool,
+}
+
+/// What `list` answers: a count, counts per value of a field, or a page.
+#[derive(Debug)]
+pub enum ListAnswer {
+    Count(usize),
+    Groups {
+        field: String,
+        groups: BTreeMap<String, usize>,
+        total: usize,
+    },
+    Page {
+        listed: Listed,
+        limit: Option<usize>,
+        offset: usize,
+    },
+}
+
+impl ListAnswer {
+    /// The document `list --json` prints (and the MCP tool `list` returns).
+    pub fn to_json(&self) -> Value {
+        match self {
+            ListAnswer::Count(n) => json!({ "count": n }),
+            ListAnswer::Groups {
+                field,
+                groups,
+                total,
+            } => json!({ "group_by": field, "groups": groups, "total_count": total }),
+            ListAnswer::Page {
+                listed,
+                limit,
+                offset,
+            } => json!({
+                "results": listed.results,
+                "total_count": listed.total,
+                "limit": limit,
+                "offset": offset,
+                "truncated": listed.truncated,
+            }),
+        }
+    }
+}
+
+/// The run a `list` read: the caller decides when it is dropped (the CLI
+/// never drops it: the process exits right after).
+pub enum Opened {
+    Pieces(RunPieces),
+    Run(LoadedRun),
+}
+
+impl Opened {
+    pub fn run_id(&self) -> &str {
+        match self {
+            Opened::Pieces(p) => &p.run_id,
+            Opened::Run(r) => &r.run_id,
+        }
+    }
+}
+
+/// `list`: entities of the current run (or `run`) chosen by `sel`, their
+/// number (`count`) or their number per value of a field (`group_by`).
+/// A plain listing reads the entity pieces, not the whole graph.
+pub fn list(
+    ws: &Workspace,
+    run: Option<&str>,
+    sel: &Selection,
+    count: bool,
+    group_by: Option<&str>,
+) -> Result<(ListAnswer, Opened)> {
+    if group_by.is_none() && (count && sel.wheres.is_empty() || !count && answers(sel)) {
+        let pieces = RunPieces::open(ws, run, Need::Graph)?;
+        let answer = if count {
+            ListAnswer::Count(self::count(&pieces, sel)?)
+        } else {
+            ListAnswer::Page {
+                listed: page(&pieces, &ws.config, sel)?,
+                limit: sel.page.limit,
+                offset: sel.page.offset,
+            }
+        };
+        return Ok((answer, Opened::Pieces(pieces)));
+    }
+    let run = open_run(ws, run, Need::Graph)?;
+    let view = &run.view;
+    let all: Vec<u32> = (0..view.graph.nodes.len() as u32).collect();
+    let kept = select::filter(view, all, sel)?;
+    let answer = if let Some(field) = group_by {
+        ListAnswer::Groups {
+            field: field.to_string(),
+            groups: select::group_by(view, &kept, field)?,
+            total: kept.len(),
+        }
+    } else if count {
+        ListAnswer::Count(kept.len())
+    } else {
+        let (page, total, truncated) = select::order_and_page(view, kept, sel)?;
+        let results = page
+            .iter()
+            .map(|n| view.entity(*n))
+            .collect::<Result<Vec<_>>>()?;
+        let summaries: Vec<Value> = page.iter().map(|n| summary(view, *n)).collect();
+        ListAnswer::Page {
+            listed: Listed {
+                results,
+                summaries,
+                total,
+                truncated,
+            },
+            limit: sel.page.limit,
+            offset: sel.page.offset,
+        }
+    };
+    Ok((answer, Opened::Run(run)))
 }
 
 /// The most entities a page may skip or show on this path; deeper pages

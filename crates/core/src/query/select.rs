@@ -21,6 +21,38 @@ pub struct Selection {
     pub page: Page,
 }
 
+impl Selection {
+    /// A selection from the raw `--type/--where/--sort/--desc/--limit/
+    /// --offset` values (as `query` and `list` take them, and the MCP
+    /// tools of the same names): checks the types and parses the
+    /// predicates; `default_limit` applies when `limit` is `None`.
+    pub fn new(
+        types: &[String],
+        wheres: &[String],
+        sort: Option<&str>,
+        desc: bool,
+        limit: Option<usize>,
+        offset: usize,
+        default_limit: usize,
+    ) -> Result<Selection> {
+        let wheres = wheres
+            .iter()
+            .map(|w| crate::query::filter::parse_predicate(w))
+            .collect::<Result<Vec<_>>>()?;
+        parse_types(types)?;
+        Ok(Selection {
+            types: types.to_vec(),
+            wheres,
+            sort: sort.map(str::to_string),
+            desc,
+            page: Page {
+                limit: Some(limit.unwrap_or(default_limit)),
+                offset,
+            },
+        })
+    }
+}
+
 /// Checks `--type` values against the known entity types.
 pub fn parse_types(types: &[String]) -> Result<Vec<NodeKind>> {
     types
