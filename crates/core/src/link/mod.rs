@@ -536,48 +536,56 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
     keys.preload_keys(hashes.iter())?;
     // A path is held by the document at that path: its holders are not
     // stored (resolution asks the run's documents), only who looks it up.
+    enum KeyOp<'p> {
+        Unhold(&'p str),
+        Hold(&'p str),
+        Unlook(&'p str),
+        Look(&'p str),
+    }
     let mut changed_keys: BTreeSet<[u8; 16]> = BTreeSet::new();
+    let mut key_ops: Vec<([u8; 16], KeyOp<'_>)> = Vec::new();
     for (c, k) in changes.iter().zip(&key_changes) {
         for key in k.old_holds.iter().filter(|h| !k.new_holds.contains(h)) {
             let hash = key_hash(key);
             if !key.starts_with("p:") {
-                keys.update(hash, |e| {
-                    if let Some(e) = e {
-                        e.holders.retain(|p| p != c.path);
-                    }
-                })?;
+                key_ops.push((hash, KeyOp::Unhold(c.path)));
             }
             changed_keys.insert(hash);
         }
         for key in k.new_holds.iter().filter(|h| !k.old_holds.contains(h)) {
             let hash = key_hash(key);
             if !key.starts_with("p:") {
-                keys.update(hash, |e| {
-                    insert_holder(
-                        &mut e.get_or_insert_with(|| KeyEntry::new(hash)).holders,
-                        c.path,
-                    )
-                })?;
+                key_ops.push((hash, KeyOp::Hold(c.path)));
             }
             changed_keys.insert(hash);
         }
         for key in k.old_looks.iter().filter(|h| !k.new_looks.contains(h)) {
-            keys.update(key_hash(key), |e| {
-                if let Some(e) = e {
-                    remove_sorted(&mut e.lookers, &c.path.to_string());
-                }
-            })?;
+            key_ops.push((key_hash(key), KeyOp::Unlook(c.path)));
         }
         for key in k.new_looks.iter().filter(|h| !k.old_looks.contains(h)) {
-            let key = key_hash(key);
-            keys.update(key, |e| {
-                insert_sorted(
-                    &mut e.get_or_insert_with(|| KeyEntry::new(key)).lookers,
-                    c.path.to_string(),
-                )
-            })?;
+            key_ops.push((key_hash(key), KeyOp::Look(c.path)));
         }
     }
+    keys.update_all(key_ops, |hash, e, op| match op {
+        KeyOp::Unhold(path) => {
+            if let Some(e) = e {
+                e.holders.retain(|p| p != path);
+            }
+        }
+        KeyOp::Hold(path) => insert_holder(
+            &mut e.get_or_insert_with(|| KeyEntry::new(*hash)).holders,
+            path,
+        ),
+        KeyOp::Unlook(path) => {
+            if let Some(e) = e {
+                remove_sorted(&mut e.lookers, &path.to_string());
+            }
+        }
+        KeyOp::Look(path) => insert_sorted(
+            &mut e.get_or_insert_with(|| KeyEntry::new(*hash)).lookers,
+            path.to_string(),
+        ),
+    })?;
     timer.lap("link: keys");
 
     req.progress.step("link: resolve");
@@ -720,17 +728,21 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
             },
         )?;
     drop(paths);
-    for a in &affected {
-        let links = new_resolutions.get(&a.path).cloned().unwrap_or_default();
-        let present = a.new.is_some();
-        resolutions.update(a.path.clone(), |e| {
-            *e = present.then(|| DocResolutions {
-                path: a.path.clone(),
-                links,
-            });
-        })?;
-    }
+    let mut new_resolutions = new_resolutions;
+    let resolution_updates: Vec<(String, Option<Vec<LinkResolution>>)> = affected
+        .iter()
+        .map(|a| {
+            let links = new_resolutions.remove(&a.path).unwrap_or_default();
+            (a.path.clone(), a.new.is_some().then_some(links))
+        })
+        .collect();
     drop(new_resolutions);
+    resolutions.update_all(resolution_updates, |path, e, links| {
+        *e = links.map(|links| DocResolutions {
+            path: path.clone(),
+            links,
+        });
+    })?;
     drop(resolving);
     drop(key_changes);
     drop(hashes);
@@ -782,18 +794,15 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
             id_updates.push((key(d, *k), 1));
         }
     }
-    entities.preload_keys(id_updates.iter().map(|(k, _)| k))?;
-    for (key, d) in id_updates {
-        entities.update(key, |e| {
-            let entry = e.get_or_insert_with(|| EntityRef {
-                prefix: key.0,
-                doc_byte: key.1,
-                kind: key.2,
-                count: 0,
-            });
-            entry.count = (i64::from(entry.count) + d).max(0) as u32;
-        })?;
-    }
+    entities.update_all(id_updates, |key, e, d| {
+        let entry = e.get_or_insert_with(|| EntityRef {
+            prefix: key.0,
+            doc_byte: key.1,
+            kind: key.2,
+            count: 0,
+        });
+        entry.count = (i64::from(entry.count) + d).max(0) as u32;
+    })?;
     timer.lap("link: entities");
 
     req.progress.step("link: technologies");
@@ -822,68 +831,66 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
             })
             .collect()
     };
-    // (token, document, its mentions now and the surface of its first).
-    type TechUpdate = (String, String, Option<(String, TechDoc)>, bool);
-    let mut tech_updates: Vec<TechUpdate> = Vec::new();
+    // A document's mentions of a technology now, and the surface of its
+    // first mention (none: it no longer mentions it).
+    type TechChange = (String, Option<(String, TechDoc)>);
+    let mut tech_updates: Vec<(String, TechChange)> = Vec::new();
+    // Technologies a document started or stopped mentioning.
+    let mut membership_changed: BTreeSet<String> = BTreeSet::new();
     for a in affected.iter().filter(|a| a.extraction_changed) {
         let old = doc_techs(&a.old);
         let new = doc_techs(&a.new);
         for token in old.keys().chain(new.keys()).collect::<BTreeSet<_>>() {
             let (o, n) = (old.get(token), new.get(token));
             if o != n {
-                let membership = o.is_some() != n.is_some();
+                if o.is_some() != n.is_some() {
+                    membership_changed.insert(token.clone());
+                }
                 let now = n.cloned().map(|(surface, mut d)| {
                     d.path = a.path.clone();
                     (surface, d)
                 });
-                tech_updates.push((token.clone(), a.path.clone(), now, membership));
+                tech_updates.push((token.clone(), (a.path.clone(), now)));
             }
         }
     }
-    techs.preload_keys(tech_updates.iter().map(|(t, ..)| t))?;
-    let mut membership_changed: BTreeSet<String> = BTreeSet::new();
     // Technologies whose first document went: named from the next one.
-    let mut renamed: BTreeSet<String> = BTreeSet::new();
-    let mut tech_delta: i64 = 0;
-    for (token, path, now, membership) in tech_updates {
-        if membership {
-            membership_changed.insert(token.clone());
-        }
-        let existed = techs.get(&token)?.is_some();
-        let mut lost_first = false;
-        techs.update(token.clone(), |e| {
-            let entry = e.get_or_insert_with(|| TechEntry {
-                surface: String::new(),
-                docs: Vec::new(),
-            });
-            let was_first = entry.docs.first().is_some_and(|d| d.path == path);
-            let at = entry.docs.binary_search_by(|d| d.path.as_str().cmp(&path));
-            match (at, now) {
-                (Ok(i), Some((surface, d))) => {
-                    entry.docs[i] = d;
-                    if i == 0 {
-                        entry.surface = surface;
-                    }
+    let renamed: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+    let techs_before = techs.entry_count();
+    techs.update_all(tech_updates, |token, e, (path, now)| {
+        let entry = e.get_or_insert_with(|| TechEntry {
+            surface: String::new(),
+            docs: Vec::new(),
+        });
+        let was_first = entry.docs.first().is_some_and(|d| d.path == path);
+        let at = entry.docs.binary_search_by(|d| d.path.as_str().cmp(&path));
+        match (at, now) {
+            (Ok(i), Some((surface, d))) => {
+                entry.docs[i] = d;
+                if i == 0 {
+                    entry.surface = surface;
                 }
-                (Ok(i), None) => {
-                    entry.docs.remove(i);
-                    lost_first = was_first && !entry.docs.is_empty();
-                }
-                (Err(i), Some((surface, d))) => {
-                    entry.docs.insert(i, d);
-                    if i == 0 {
-                        entry.surface = surface;
-                    }
-                }
-                (Err(_), None) => {}
             }
-        })?;
-        if lost_first {
-            renamed.insert(token.clone());
+            (Ok(i), None) => {
+                entry.docs.remove(i);
+                if was_first && !entry.docs.is_empty() {
+                    // A poisoned lock only means another shard panicked.
+                    if let Ok(mut renamed) = renamed.lock() {
+                        renamed.insert(token.clone());
+                    }
+                }
+            }
+            (Err(i), Some((surface, d))) => {
+                entry.docs.insert(i, d);
+                if i == 0 {
+                    entry.surface = surface;
+                }
+            }
+            (Err(_), None) => {}
         }
-        let exists = techs.get(&token)?.is_some();
-        tech_delta += i64::from(exists) - i64::from(existed);
-    }
+    })?;
+    let tech_delta = techs.entry_count() - techs_before;
+    let renamed = renamed.into_inner().unwrap_or_default();
     for token in renamed {
         let Some(first) = techs
             .get(&token)?
@@ -920,30 +927,29 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
     req.progress.step("link: backlinks");
     // 7. Links elsewhere that resolve to each note.
     let mut links: Sharded<NoteLinks> = Sharded::new(layout, base_tables.links.clone(), doc_bits);
-    let mut backlink_updates: Vec<(String, (String, u32), bool)> = Vec::new();
+    // (source note, reference order) and whether it was added.
+    type Backlink = ((String, u32), bool);
+    let mut backlink_updates: Vec<(String, Backlink)> = Vec::new();
     for a in &affected {
         let targets = |g: &Option<PartSummary>| -> BTreeSet<(u32, String)> {
             g.iter().flat_map(|g| g.targets.iter().cloned()).collect()
         };
         let (old, new) = (targets(&a.old), targets(&a.new));
         for (i, t) in old.difference(&new) {
-            backlink_updates.push((t.clone(), (a.path.clone(), *i), false));
+            backlink_updates.push((t.clone(), ((a.path.clone(), *i), false)));
         }
         for (i, t) in new.difference(&old) {
-            backlink_updates.push((t.clone(), (a.path.clone(), *i), true));
+            backlink_updates.push((t.clone(), ((a.path.clone(), *i), true)));
         }
     }
-    links.preload_keys(backlink_updates.iter().map(|(t, ..)| t))?;
-    for (target, source, add) in backlink_updates {
-        links.update(target.clone(), |e| {
-            let entry = e.get_or_insert_with(|| NoteLinks::new(&target));
-            if add {
-                insert_sorted(&mut entry.backlinks, source);
-            } else {
-                remove_sorted(&mut entry.backlinks, &source);
-            }
-        })?;
-    }
+    links.update_all(backlink_updates, |target, e, (source, add)| {
+        let entry = e.get_or_insert_with(|| NoteLinks::new(target));
+        if add {
+            insert_sorted(&mut entry.backlinks, source);
+        } else {
+            remove_sorted(&mut entry.backlinks, &source);
+        }
+    })?;
     timer.lap("link: backlinks");
 
     req.progress.step("link: relates_to");

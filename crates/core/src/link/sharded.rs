@@ -153,6 +153,67 @@ impl<E: ShardedEntry> Sharded<E> {
         Ok(())
     }
 
+    /// How many entries the map holds.
+    pub fn entry_count(&self) -> i64 {
+        self.items
+    }
+
+    /// Applies many changes, shard by shard on every core: `change` is
+    /// called once per `(key, op)`, and the changes of one key in the order
+    /// given (so the result is that of [`Sharded::update`] in a loop, which
+    /// a cold run would spend seconds in on one core).
+    pub fn update_all<Op: Send>(
+        &mut self,
+        changes: Vec<(E::Key, Op)>,
+        change: impl Fn(&E::Key, &mut Option<E>, Op) + Sync,
+    ) -> Result<()> {
+        use rayon::prelude::*;
+        let mut by_shard: BTreeMap<u8, Vec<(E::Key, Op)>> = BTreeMap::new();
+        for (key, op) in changes {
+            by_shard
+                .entry(self.base_shard(&key))
+                .or_default()
+                .push((key, op));
+        }
+        self.preload_shards(by_shard.keys().copied())?;
+        // (shard, its entries, its changes)
+        type Work<K, E, Op> = (u8, BTreeMap<K, E>, Vec<(K, Op)>);
+        let mut work: Vec<Work<E::Key, E, Op>> = by_shard
+            .into_iter()
+            .map(|(shard, ops)| {
+                let entries = self.loaded.remove(&shard).unwrap_or_default();
+                (shard, entries, ops)
+            })
+            .collect();
+        // Per shard: (entries added - entries removed, whether any changed).
+        let outcomes: Vec<(i64, bool)> = work
+            .par_iter_mut()
+            .map(|(_, entries, ops)| {
+                let (mut items, mut dirty) = (0i64, false);
+                for (key, op) in std::mem::take(ops) {
+                    let mut value = entries.remove(&key);
+                    let existed = value.is_some();
+                    change(&key, &mut value, op);
+                    let value = value.filter(|v| !v.is_empty());
+                    items += i64::from(value.is_some()) - i64::from(existed);
+                    dirty |= existed || value.is_some();
+                    if let Some(v) = value {
+                        entries.insert(key, v);
+                    }
+                }
+                (items, dirty)
+            })
+            .collect();
+        for ((shard, entries, _), (items, dirty)) in work.into_iter().zip(outcomes) {
+            self.items += items;
+            if dirty {
+                self.dirty.insert(shard);
+            }
+            self.loaded.insert(shard, entries);
+        }
+        Ok(())
+    }
+
     /// The bits the map is written in.
     fn target_bits(&self) -> u8 {
         match self.bits {
