@@ -409,12 +409,19 @@ fn a_docx_gives_paragraphs_cells_header_footer_headings_and_metadata() {
     let out = ws.json(&["export", "--format", "json"]);
     let bundle: Value =
         serde_json::from_slice(&std::fs::read(out["output"].as_str().unwrap()).unwrap()).unwrap();
-    // (The bundle holds the chunks its links cite.)
+    // (The bundle holds the chunks its links cite; a chunk names its
+    // document by position.)
+    let position = bundle["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|d| d["document_id"] == snippet["document_id"])
+        .unwrap();
     let exported: Vec<&Value> = bundle["chunks"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| c["document_id"] == snippet["document_id"])
+        .filter(|c| c["document_ref"] == position)
         .collect();
     assert!(!exported.is_empty());
     assert!(

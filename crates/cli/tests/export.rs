@@ -37,8 +37,9 @@ fn neo4j(ws: &Ws, args: &[&str]) -> (Value, Vec<u8>) {
     (doc, bytes)
 }
 
+/// A bundle, decoded to ids (see [`expand_bundle`]).
 fn bundle(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes).unwrap()
+    expand_bundle(&serde_json::from_slice(bytes).unwrap())
 }
 
 fn ids(items: &Value, key: &str) -> Vec<String> {
@@ -71,7 +72,6 @@ fn json_report_and_bundle_describe_the_whole_run() {
     let ws = examples_ws();
     let (doc, bytes) = export(&ws, &["--format", "json"]);
     let run = ws.current_run();
-    let short = &run["run_".len().."run_".len() + 12];
 
     // The --json report.
     assert_eq!(doc["format"], "json");
@@ -87,11 +87,7 @@ fn json_report_and_bundle_describe_the_whole_run() {
         doc["budget"]["added_bytes"].as_u64().unwrap(),
         bytes.len() as u64
     );
-    let expected_path = ws
-        .root()
-        .canonicalize()
-        .unwrap()
-        .join(format!("exports/run_{short}.json"));
+    let expected_path = ws.root().canonicalize().unwrap().join("exports/graph.json");
     assert_eq!(
         PathBuf::from(doc["output"].as_str().unwrap()),
         expected_path
@@ -105,7 +101,7 @@ fn json_report_and_bundle_describe_the_whole_run() {
     assert_eq!(doc["counts"]["entities"].as_u64().unwrap(), entities);
     assert_eq!(doc["counts"]["links"].as_u64().unwrap(), links);
     assert_eq!(b["format"], "auditgraph-export");
-    assert_eq!(b["format_version"], 2);
+    assert_eq!(b["format_version"], 3);
     assert_eq!(b["schema_version"], "v3");
     let meta = &b["export_metadata"];
     assert_eq!(meta["run_id"], run.as_str());
@@ -141,8 +137,21 @@ fn json_report_and_bundle_describe_the_whole_run() {
         assert!(entity_ids.contains(link["from_id"].as_str().unwrap()));
         assert!(entity_ids.contains(link["to_id"].as_str().unwrap()));
     }
-    // Chunk texts are the note's text at the cited lines.
-    let chunk = &b["chunks"][0];
+    // Without --with-text, no text; with it, chunk texts are the note's
+    // text at the cited lines, and nothing else changes.
+    assert!(
+        b["chunks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c.get("text").is_none())
+    );
+    let (_, with_text) = export(&ws, &["--with-text", "--output", "exports/text.json"]);
+    let t = bundle(&with_text);
+    assert_eq!(t["export_metadata"]["with_text"], true);
+    assert_eq!(b["export_metadata"]["with_text"], false);
+    assert_eq!(t["links"], b["links"]);
+    let chunk = &t["chunks"][0];
     let doc = b["documents"]
         .as_array()
         .unwrap()
@@ -174,7 +183,7 @@ fn named_documents(b: &Value) -> BTreeSet<String> {
     for e in b["entities"].as_array().unwrap() {
         add(&e["document_id"]);
         add(&e["target_document_id"]);
-        for r in e["refs"].as_array().unwrap() {
+        for r in e["refs"].as_array().into_iter().flatten() {
             add(&r["document_id"]);
         }
         for m in e["unlinked_mentions"].as_array().into_iter().flatten() {
@@ -274,10 +283,11 @@ fn expand_entity(b: &Value, e: &Value) -> Value {
     let meta = &b["export_metadata"];
     let mut e = e.clone();
     let m = e.as_object_mut().unwrap();
-    let refs: Vec<Value> = m["refs"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let refs: Vec<Value> = m
+        .get("refs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
         .map(|r| {
             let d = doc(&r["document_id"]);
             serde_json::json!({
@@ -296,10 +306,8 @@ fn expand_entity(b: &Value, e: &Value) -> Value {
         m.insert("document_count".into(), refs.len().into());
         let mut mentions: Vec<Value> = m
             .remove("unlinked_mentions")
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone();
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default();
         for l in b["links"].as_array().unwrap() {
             if l["type"] == "mentions_technology" && l["to_id"] == m["id"] {
                 for ev in l["evidence"].as_array().unwrap() {
@@ -325,19 +333,25 @@ fn expand_entity(b: &Value, e: &Value) -> Value {
             m.insert("parser_id".into(), d["parser_id"].clone());
         }
         if m["type"] == "ag:reference" {
-            let target = match &m["target_document_id"] {
-                Value::Null => Value::Null,
-                id => doc(id)["source_path"].clone(),
+            let target = match m.get("target_document_id") {
+                None | Some(Value::Null) => Value::Null,
+                Some(id) => doc(id)["source_path"].clone(),
             };
             m.insert("target_path".into(), target);
         }
         d["source_hash"].as_str().unwrap().to_string()
     };
     m.insert("refs".into(), Value::Array(refs));
-    let provenance = m["provenance"].as_object_mut().unwrap();
-    provenance.insert("input_hash".into(), input_hash.into());
-    provenance.insert("pipeline_version".into(), meta["pipeline_version"].clone());
-    provenance.insert("run_id".into(), meta["run_id"].clone());
+    let rule = meta["entity_types"][m["type"].as_str().unwrap()]["created_by_rule"].clone();
+    m.insert(
+        "provenance".into(),
+        serde_json::json!({
+            "created_by_rule": rule,
+            "input_hash": input_hash,
+            "pipeline_version": meta["pipeline_version"],
+            "run_id": meta["run_id"],
+        }),
+    );
     e
 }
 
@@ -383,9 +397,9 @@ fn the_normalized_bundle_holds_everything_node_shows() {
     let mut technologies = 0;
     let mut unlinked = 0;
     for args in [
-        &[][..],
-        &["--type", "ag:technology"][..],
-        &["--type", "ag:note", "--type", "ag:reference"][..],
+        &["--with-text"][..],
+        &["--with-text", "--type", "ag:technology"][..],
+        &["--with-text", "--type", "ag:note", "--type", "ag:reference"][..],
     ] {
         let (_, bytes) = export(&ws, args);
         let b = bundle(&bytes);
@@ -395,11 +409,15 @@ fn the_normalized_bundle_holds_everything_node_shows() {
         assert!(!entities.is_empty());
         for e in entities {
             let id = e["id"].as_str().unwrap();
-            assert_eq!(expand_entity(&b, e), listed[id], "{args:?}: {id}");
+            assert_eq!(
+                without_empty(&expand_entity(&b, e)),
+                without_empty(&listed[id]),
+                "{args:?}: {id}"
+            );
             if e["type"] == "ag:technology" {
                 technologies += 1;
-                let n = e["unlinked_mentions"].as_array().unwrap().len();
-                if args.is_empty() {
+                let n = e["unlinked_mentions"].as_array().map_or(0, Vec::len);
+                if args.len() == 1 {
                     assert_eq!(n, 0, "the whole graph links every mention");
                 }
                 unlinked += n;
@@ -457,12 +475,11 @@ fn cypher_script_has_constraints_and_batched_merges() {
     let ws = examples_ws();
     let (doc, bytes) = neo4j(&ws, &[]);
     assert_eq!(doc["format"], "cypher");
-    let short = &ws.current_run()[4..16];
     assert!(
         doc["output"]
             .as_str()
             .unwrap()
-            .ends_with(&format!("exports/run_{short}.cypher"))
+            .ends_with("exports/graph.cypher")
     );
     let text = String::from_utf8(bytes).unwrap();
     let (entities, links) = manifest_counts(&ws);
@@ -554,11 +571,7 @@ fn type_filter_keeps_only_those_entities_and_the_links_among_them() {
     );
     // A subgraph gets its own default file, next to the whole graph's.
     let out = doc["output"].as_str().unwrap();
-    assert!(out.contains("/exports/run_") && out.ends_with(".json"));
-    assert_ne!(
-        Path::new(out).file_name(),
-        Path::new(&format!("run_{}.json", &ws.current_run()[4..16])).file_name()
-    );
+    assert!(out.contains("/exports/graph-") && out.ends_with(".json"));
     // The same filter in DOT and GraphML keeps the same counts.
     for format in ["dot", "graphml"] {
         let (d, _) = export(&ws, &["--format", format, "--type", "ag:note"]);
@@ -682,8 +695,14 @@ fn exports_are_read_only_and_work_on_an_earlier_run() {
         bundle(&bytes)["export_metadata"]["run_id"],
         first_run.as_str()
     );
-    let (current, _) = export(&ws, &[]);
-    assert_ne!(current["output"], doc["output"]);
+    // The default path is the workspace's, whatever the run: exporting the
+    // current run replaces the file (the run id is inside).
+    let (current, bytes) = export(&ws, &[]);
+    assert_eq!(current["output"], doc["output"]);
+    assert_eq!(
+        bundle(&bytes)["export_metadata"]["run_id"],
+        ws.current_run().as_str()
+    );
     assert_eq!(ws.pkg_hashes(), before, "exports never touch the store");
 }
 

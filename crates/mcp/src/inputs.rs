@@ -389,7 +389,7 @@ pub struct ExportInput {
     #[serde(default)]
     pub format: ExportFormat,
     /// Output file, relative to the workspace root and under `exports/`
-    /// [default: exports/run_<12 hex>[-<filters>].<ext>]
+    /// [default: exports/graph[-<filters>].<ext>]
     #[serde(default)]
     #[schemars(length(max = 256))]
     pub output: Option<String>,
@@ -408,6 +408,9 @@ pub struct ExportInput {
     #[serde(default)]
     #[schemars(length(max = 256))]
     pub run_id: Option<String>,
+    /// JSON only: include the text of cited chunks and section snippets
+    #[serde(default)]
+    pub with_text: bool,
 }
 
 impl ExportInput {

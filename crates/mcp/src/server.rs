@@ -362,6 +362,7 @@ impl AuditgraphServer {
                 filter,
                 output: input.output.as_deref().map(std::path::Path::new),
                 run: input.run_id.as_deref(),
+                with_text: input.with_text,
             };
             let report = export::export(ws, &request)?;
             let run = input.run_id.as_deref();

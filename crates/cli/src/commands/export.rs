@@ -74,10 +74,21 @@ pub struct ExportArgs {
 
     #[command(flatten)]
     pub select: SelectArgs,
+
+    /// JSON only: include the text of every cited chunk and each section's
+    /// snippet (without it, chunks are cited by id, document and lines)
+    #[arg(long)]
+    pub with_text: bool,
 }
 
 pub fn run(ctx: &Context, args: ExportArgs) -> CliResult {
-    execute(ctx, args.format.into(), &args.output, &args.select)
+    execute(
+        ctx,
+        args.format.into(),
+        &args.output,
+        &args.select,
+        args.with_text,
+    )
 }
 
 /// Runs an export in any format and renders its report.
@@ -86,6 +97,7 @@ pub fn execute(
     format: Format,
     output: &OutputArgs,
     select: &SelectArgs,
+    with_text: bool,
 ) -> CliResult {
     let ws = ctx.workspace()?;
     let filter = Filter::new(&select.types, select.from.as_deref(), select.depth)?;
@@ -94,6 +106,7 @@ pub fn execute(
         filter,
         output: output.output.as_deref(),
         run: select.run_id.as_deref(),
+        with_text,
     };
     let report = export::export(&ws, &request)?;
     if select.run_id.is_none() {

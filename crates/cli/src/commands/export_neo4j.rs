@@ -17,5 +17,5 @@ pub struct ExportNeo4jArgs {
 }
 
 pub fn run(ctx: &Context, args: ExportNeo4jArgs) -> CliResult {
-    super::export::execute(ctx, Format::Cypher, &args.output, &args.select)
+    super::export::execute(ctx, Format::Cypher, &args.output, &args.select, false)
 }

@@ -274,3 +274,152 @@ pub fn fixture_ws(name: &str) -> Ws {
     copy_dir(&src, ws.root());
     ws
 }
+
+/// A format 3 bundle decoded by its schema's descriptions into the shape
+/// that names everything by id (format 2's): positions become the ids they
+/// point at, `…_ref` fields `…_id`, ref, link and evidence rows objects, a
+/// link's rule and authority come from `link_types` and its id from
+/// `lnk_` + SHA-256 of `<rule>:<from>:<to>`. Nothing but the format is
+/// changed, so every test below reads the bundle as before.
+pub fn expand_bundle(raw: &Value) -> Value {
+    use serde_json::json;
+    let list = |key: &str, id: &str| -> Vec<Value> {
+        raw[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v[id].clone())
+            .collect()
+    };
+    let (entities, documents, chunks) = (
+        list("entities", "id"),
+        list("documents", "document_id"),
+        list("chunks", "chunk_id"),
+    );
+    // A position in `items`, or an id already.
+    let at = |items: &[Value], v: &Value| match v.as_u64() {
+        Some(pos) => items[pos as usize].clone(),
+        None => v.clone(),
+    };
+    let name_of = |id: &Value| {
+        raw["entities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == *id)
+            .map(|e| e["name"].clone())
+    };
+    fn ids_back(v: &Value, to_id: &dyn Fn(&str, &Value) -> Value) -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| match k.strip_suffix("_ref") {
+                        Some(stem) => (format!("{stem}_id"), to_id(stem, v)),
+                        None => (k.clone(), ids_back(v, to_id)),
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.iter().map(|v| ids_back(v, to_id)).collect()),
+            other => other.clone(),
+        }
+    }
+    let to_id = |stem: &str, v: &Value| {
+        if stem.ends_with("document") {
+            at(&documents, v)
+        } else {
+            at(&entities, v)
+        }
+    };
+    let mut out = raw.clone();
+    out["entities"] = raw["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let mut e = ids_back(e, &to_id);
+            if let Some(refs) = e.get("refs").and_then(Value::as_array) {
+                e["refs"] = refs
+                    .iter()
+                    .map(|r| {
+                        json!({"document_id": at(&documents, &r[0]),
+                               "range": {"start_line": r[1], "end_line": r[2]}})
+                    })
+                    .collect();
+            }
+            e
+        })
+        .collect();
+    out["chunks"] = raw["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| ids_back(c, &to_id))
+        .collect();
+    let types = &raw["export_metadata"]["link_types"];
+    out["links"] = raw["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let (from, to) = (at(&entities, &l[0]), at(&entities, &l[1]));
+            let rule = types[l[2].as_str().unwrap()]["rule_id"].clone();
+            let id = format!(
+                "lnk_{}",
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(format!(
+                    "{}:{}:{}",
+                    rule.as_str().unwrap(),
+                    from.as_str().unwrap(),
+                    to.as_str().unwrap()
+                )))
+            );
+            let evidence: Vec<Value> = l[5]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|ev| {
+                    let mut item = json!({
+                        "document_id": at(&documents, &ev[0]),
+                        "chunk_id": if ev[1].is_null() { Value::Null } else { at(&chunks, &ev[1]) },
+                        "line_start": ev[2],
+                        "line_end": ev[3],
+                    });
+                    if let Some(via) = ev.get(4) {
+                        let via = at(&entities, via);
+                        if let Some(name) = name_of(&via) {
+                            item["via_name"] = name;
+                        }
+                        item["via_id"] = via;
+                    }
+                    item
+                })
+                .collect();
+            json!({
+                "id": id,
+                "from_id": from,
+                "to_id": to,
+                "type": l[2],
+                "rule_id": rule,
+                "authority": types[l[2].as_str().unwrap()]["authority"],
+                "confidence": l[3],
+                "evidence_total": l[4],
+                "evidence": evidence,
+            })
+        })
+        .collect();
+    out
+}
+
+/// Leaves out null and empty-list fields at any depth (what a bundle
+/// leaves out of an entity).
+pub fn without_empty(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null() && !v.as_array().is_some_and(Vec::is_empty))
+                .map(|(k, v)| (k.clone(), without_empty(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_empty).collect()),
+        other => other.clone(),
+    }
+}

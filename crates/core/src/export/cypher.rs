@@ -425,7 +425,7 @@ pub const ROW_HASH: &str = "row_hash";
 #[allow(clippy::type_complexity)]
 fn row_values<T: Send>(
     ctx: &ExportContext<'_>,
-    finish: impl Fn(Value) -> T + Sync,
+    finish: impl Fn(Value, SyncTarget) -> T + Sync,
 ) -> Result<(Vec<(NodeKind, T)>, Vec<(EdgeKind, T)>)> {
     let view = ctx.view();
     let graph = &view.graph;
@@ -440,7 +440,8 @@ fn row_values<T: Send>(
                 .get(i as usize)
                 .map(|n| n.kind)
                 .unwrap_or(NodeKind::Note);
-            Ok((kind, finish(node_row(&view.entity(i)?, kind))))
+            let row = node_row(&view.entity(i)?, kind);
+            Ok((kind, finish(row, SyncTarget::Nodes)))
         })
         .collect::<Result<Vec<_>>>()?;
     let edge_rows: Vec<(EdgeKind, T)> = sel
@@ -448,7 +449,8 @@ fn row_values<T: Send>(
         .par_iter()
         .filter_map(|&e| {
             let edge = graph.edges.get(e)?;
-            Some((edge.kind, finish(relationship_row(&view.link(e), run_id))))
+            let row = relationship_row(&view.link(e), run_id);
+            Some((edge.kind, finish(row, SyncTarget::Relationships)))
         })
         .collect();
     Ok((node_rows, edge_rows))
@@ -460,10 +462,73 @@ fn literal_text(value: &Value) -> String {
     text
 }
 
-/// The rows of the script, as Cypher literals.
+/// Properties the script sets once per statement instead of per row: the
+/// same for every row of a group (see [`constants`]).
+const NODE_CONSTANTS: [&str; 2] = ["type", "run_id"];
+const RELATIONSHIP_CONSTANTS: [&str; 4] = ["type", "rule_id", "authority", "run_id"];
+
+/// The values of the per-statement properties of a group.
+fn constants(
+    target: SyncTarget,
+    type_name: &str,
+    rule: &str,
+    run_id: &str,
+) -> Vec<(&'static str, Value)> {
+    match target {
+        SyncTarget::Nodes => vec![("type", json!(type_name)), ("run_id", json!(run_id))],
+        SyncTarget::Relationships => vec![
+            ("type", json!(type_name)),
+            ("rule_id", json!(rule)),
+            (
+                "authority",
+                json!(
+                    EdgeKind::ALL
+                        .iter()
+                        .find(|k| k.type_name() == type_name)
+                        .map_or("", |k| k.authority())
+                ),
+            ),
+            ("run_id", json!(run_id)),
+        ],
+    }
+}
+
+/// The rows of the script, as Cypher literals, without the properties the
+/// statements set once.
 #[allow(clippy::type_complexity)]
 fn rows(ctx: &ExportContext<'_>) -> Result<(Vec<(NodeKind, String)>, Vec<(EdgeKind, String)>)> {
-    row_values(ctx, |v| literal_text(&v))
+    row_values(ctx, |mut v, target| {
+        if let Value::Object(m) = &mut v {
+            let hoisted: &[&str] = match target {
+                SyncTarget::Nodes => &NODE_CONSTANTS,
+                SyncTarget::Relationships => &RELATIONSHIP_CONSTANTS,
+            };
+            for key in hoisted {
+                m.remove(*key);
+            }
+        }
+        literal_text(&v)
+    })
+}
+
+/// `SET var.p = row.p, …`, with the properties in `constants` set to their
+/// literal value instead.
+fn set_clause_with(out: &mut String, var: &str, props: &[&str], constants: &[(&str, Value)]) {
+    out.push_str("SET ");
+    for (i, p) in props.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        match constants.iter().find(|(k, _)| k == p) {
+            Some((_, value)) => {
+                let _ = write!(out, "{var}.{p} = ");
+                literal(value, out);
+            }
+            None => {
+                let _ = write!(out, "{var}.{p} = row.{p}");
+            }
+        }
+    }
 }
 
 /// The `MERGE … SET …` part of a node statement.
@@ -530,10 +595,11 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
             .filter(|(k, _)| k == kind)
             .map(|(_, r)| r.as_str())
             .collect();
+        let fixed = constants(SyncTarget::Nodes, kind.type_name(), "", run_id);
         for batch in batches(&rows, BATCH_ROWS, BATCH_BYTES) {
             unwind(&mut out, batch);
             node_merge(&mut out, *kind);
-            set_clause(&mut out, "n", node_properties(*kind));
+            set_clause_with(&mut out, "n", node_properties(*kind), &fixed);
             out.push_str(";\n");
         }
     }
@@ -544,10 +610,16 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
             .filter(|(k, _)| *k == kind)
             .map(|(_, r)| r.as_str())
             .collect();
+        let fixed = constants(
+            SyncTarget::Relationships,
+            kind.type_name(),
+            kind.rule(),
+            run_id,
+        );
         for batch in batches(&rows, BATCH_ROWS, BATCH_BYTES) {
             unwind(&mut out, batch);
             relationship_merge(&mut out, kind);
-            set_clause(&mut out, "r", &RELATIONSHIP_PROPERTIES);
+            set_clause_with(&mut out, "r", &RELATIONSHIP_PROPERTIES, &fixed);
             out.push_str(";\n");
         }
     }
@@ -757,7 +829,7 @@ fn sync_rows<K: PartialEq + Sync>(rows: &[(K, SyncRow)], kind: K) -> Vec<SyncRow
 /// writes only those ([`SyncGroup::writes`]); a second sync of the same
 /// run writes nothing.
 pub fn sync_plan(ctx: &ExportContext<'_>) -> Result<SyncPlan> {
-    let (node_rows, edge_rows) = row_values(ctx, sync_row)?;
+    let (node_rows, edge_rows) = row_values(ctx, |v, _| sync_row(v))?;
     let mut schema = vec![SchemaRule::new(COMMON_LABEL.to_string(), "auditgraph")];
     let mut groups = Vec::new();
     for kind in NodeKind::ALL {

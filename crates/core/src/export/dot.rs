@@ -4,14 +4,24 @@
 //! // auditgraph export of run_… (N entities, M links)
 //! digraph auditgraph {
 //!   graph [run_id="run_…"];
-//!   node [shape=box];
-//!   "ent_…" [id="ent_…", label="<name>", type="ag:note"];
-//!   "ent_…" -> "ent_…" [id="lnk_…", type="contains_section", rule="link.…", confidence="1", evidence="1"];
+//!   node [shape=note, type="ag:note"];
+//!   n0 [id="ent_…", label="<name>"];
+//!   …
+//!   edge [type="contains_section", rule="link.…", confidence=1];
+//!   n0 -> n5;
+//!   edge [type="relates_to", rule="link.…", confidence=1];
+//!   n7 -> n9 [confidence=0.25];
 //! }
 //! ```
 //!
-//! Every node and every link of the selection, nodes then links, each
-//! sorted by id. Every value is a double-quoted string escaped by
+//! Every node and every link of the selection, grouped by type: a
+//! `node`/`edge` attribute statement gives a group's type (and shape, rule
+//! and confidence 1), which Graphviz applies to the statements after it,
+//! so each node states only its entity id and label, and each link its
+//! ends and a confidence other than 1. A node is `n<position>`, its
+//! position among the selected entities sorted by id (the same as in the
+//! JSON bundle's `entities`); within a group, nodes and links keep
+//! entity id and link id order. Every value is a double-quoted string escaped by
 //! [`quote`]: `"` and `\` are backslash-escaped, a line break becomes
 //! `\n`, a carriage return is dropped, other control characters become a
 //! space; everything else
@@ -21,6 +31,8 @@
 
 use super::{ExportContext, ExportCounts, Rendered};
 use crate::error::Result;
+use crate::graph::model::{EdgeKind, NodeKind};
+use std::collections::HashMap;
 use std::fmt::Write;
 
 /// A DOT double-quoted string.
@@ -45,7 +57,16 @@ pub fn quote(text: &str) -> String {
 pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
     let nodes = ctx.node_summaries();
     let edges = ctx.edge_summaries();
-    let mut out = String::with_capacity(64 + nodes.len() * 160 + edges.len() * 240);
+    let position: HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(pos, n)| (n.id, pos))
+        .collect();
+    let name = |id: &str| match position.get(id) {
+        Some(pos) => format!("n{pos}"),
+        None => quote(id),
+    };
+    let mut out = String::with_capacity(64 + nodes.len() * 120 + edges.len() * 24);
     // `write!` to a String cannot fail.
     let _ = writeln!(
         out,
@@ -56,29 +77,48 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
     );
     out.push_str("digraph auditgraph {\n");
     let _ = writeln!(out, "  graph [run_id={}];", quote(&ctx.run.run_id));
-    out.push_str("  node [shape=box];\n");
-    for n in &nodes {
+    for kind in NodeKind::ALL {
+        let mut of_kind = nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.kind == kind)
+            .peekable();
+        if of_kind.peek().is_none() {
+            continue;
+        }
         let _ = writeln!(
             out,
-            "  {} [id={}, label={}, type={}];",
-            quote(n.id),
-            quote(n.id),
-            quote(n.name),
-            quote(n.kind.type_name())
+            "  node [shape={}, type={}];",
+            shape(kind),
+            quote(kind.type_name())
         );
+        for (pos, n) in of_kind {
+            let _ = writeln!(
+                out,
+                "  n{pos} [id={}, label={}];",
+                quote(n.id),
+                quote(n.name)
+            );
+        }
     }
-    for e in &edges {
+    for kind in EdgeKind::ALL {
+        let mut of_kind = edges.iter().filter(|e| e.kind == kind).peekable();
+        if of_kind.peek().is_none() {
+            continue;
+        }
         let _ = writeln!(
             out,
-            "  {} -> {} [id={}, type={}, rule={}, confidence={}, evidence={}];",
-            quote(e.from),
-            quote(e.to),
-            quote(e.id),
-            quote(e.kind.type_name()),
-            quote(e.kind.rule()),
-            quote(&e.confidence.to_string()),
-            quote(&e.evidence_total.to_string())
+            "  edge [type={}, rule={}, confidence=1];",
+            quote(kind.type_name()),
+            quote(kind.rule())
         );
+        for e in of_kind {
+            let _ = write!(out, "  {} -> {}", name(e.from), name(e.to));
+            if e.confidence != 1.0 {
+                let _ = write!(out, " [confidence={}]", e.confidence);
+            }
+            out.push_str(";\n");
+        }
     }
     out.push_str("}\n");
     Ok(Rendered {
@@ -90,6 +130,16 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
             chunks: None,
         },
     })
+}
+
+/// Graphviz shapes by entity type.
+fn shape(kind: NodeKind) -> &'static str {
+    match kind {
+        NodeKind::Note => "note",
+        NodeKind::Section => "box",
+        NodeKind::Technology => "ellipse",
+        NodeKind::Reference => "cds",
+    }
 }
 
 #[cfg(test)]

@@ -5,25 +5,32 @@
 //!
 //! | key id | for | attr.name | attr.type |
 //! |---|---|---|---|
-//! | `g_run_id` | graph | `run_id` | string |
-//! | `n_type` | node | `type` | string |
-//! | `n_name` | node | `name` | string |
-//! | `n_canonical_key` | node | `canonical_key` | string |
-//! | `n_source_path` | node | `source_path` | string (absent for technologies) |
-//! | `e_type` | edge | `type` | string |
-//! | `e_rule` | edge | `rule` | string |
-//! | `e_confidence` | edge | `confidence` | double |
-//! | `e_authority` | edge | `authority` | string |
-//! | `e_evidence_count` | edge | `evidence_count` | int (evidence items before the per-link limit) |
+//! | `d0` | graph | `run_id` | string |
+//! | `d1` | node | `entity_id` | string |
+//! | `d2` | node | `type` | string |
+//! | `d3` | node | `name` | string |
+//! | `d4` | node | `source_path` | string (absent for technologies) |
+//! | `d5` | edge | `type` | string |
+//! | `d6` | edge | `confidence` | double |
 //!
-//! Node ids are entity ids, edge ids link ids; nodes then edges, each
-//! sorted by id. Text and attribute values are XML-escaped by [`escape`]
-//! (`& < > " '`, and in attributes also tab and line breaks as character
-//! references); characters XML 1.0 cannot carry at all (most C0 controls,
+//! Readers name attributes by `attr.name`; the key ids are short, as
+//! networkx writes them, because every `data` element repeats one.
+//!
+//! What graph tools use, once each: a node is `n<position>` (its position
+//! among the selected entities sorted by id, as in the JSON bundle's
+//! `entities`) carrying its entity id, type, name and source path; an edge
+//! names its ends by those node ids and carries its type and confidence.
+//! A link's rule and authority follow from its type and its evidence is in
+//! the JSON bundle, so neither is repeated here. Nodes then edges, in
+//! entity id and link id order. Text and attribute values are XML-escaped
+//! by [`escape`] (`& < > " '`, and in attributes also tab and line breaks
+//! as character references); characters XML 1.0 cannot carry at all (most
+//! C0 controls,
 //! U+FFFE, U+FFFF) are replaced by U+FFFD.
 
 use super::{ExportContext, ExportCounts, Rendered};
 use crate::error::Result;
+use std::collections::HashMap;
 use std::fmt::Write;
 
 const NS: &str = "http://graphml.graphdrawing.org/xmlns";
@@ -63,60 +70,50 @@ fn data(out: &mut String, key: &str, value: &str) {
 pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
     let nodes = ctx.node_summaries();
     let edges = ctx.edge_summaries();
-    let mut out = String::with_capacity(1024 + nodes.len() * 300 + edges.len() * 400);
+    let position: HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(pos, n)| (n.id, pos))
+        .collect();
+    let node_ref = |id: &str| match position.get(id) {
+        Some(pos) => format!("n{pos}"),
+        None => escape(id),
+    };
+    let mut out = String::with_capacity(1024 + nodes.len() * 160 + edges.len() * 90);
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
         "<graphml xmlns=\"{NS}\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:schemaLocation=\"{NS} {NS}/1.0/graphml.xsd\">"
     );
-    key(&mut out, "g_run_id", "graph", "run_id", "string");
-    key(&mut out, "n_type", "node", "type", "string");
-    key(&mut out, "n_name", "node", "name", "string");
-    key(
-        &mut out,
-        "n_canonical_key",
-        "node",
-        "canonical_key",
-        "string",
-    );
-    key(&mut out, "n_source_path", "node", "source_path", "string");
-    key(&mut out, "e_type", "edge", "type", "string");
-    key(&mut out, "e_rule", "edge", "rule", "string");
-    key(&mut out, "e_confidence", "edge", "confidence", "double");
-    key(&mut out, "e_authority", "edge", "authority", "string");
-    key(
-        &mut out,
-        "e_evidence_count",
-        "edge",
-        "evidence_count",
-        "int",
-    );
+    key(&mut out, "d0", "graph", "run_id", "string");
+    key(&mut out, "d1", "node", "entity_id", "string");
+    key(&mut out, "d2", "node", "type", "string");
+    key(&mut out, "d3", "node", "name", "string");
+    key(&mut out, "d4", "node", "source_path", "string");
+    key(&mut out, "d5", "edge", "type", "string");
+    key(&mut out, "d6", "edge", "confidence", "double");
     out.push_str("  <graph id=\"auditgraph\" edgedefault=\"directed\">\n    ");
-    data(&mut out, "g_run_id", &ctx.run.run_id);
+    data(&mut out, "d0", &ctx.run.run_id);
     out.push('\n');
-    for n in &nodes {
-        let _ = write!(out, "    <node id=\"{}\">", escape(n.id));
-        data(&mut out, "n_type", n.kind.type_name());
-        data(&mut out, "n_name", n.name);
-        data(&mut out, "n_canonical_key", &n.canonical_key);
+    for (pos, n) in nodes.iter().enumerate() {
+        let _ = write!(out, "    <node id=\"n{pos}\">");
+        data(&mut out, "d1", n.id);
+        data(&mut out, "d2", n.kind.type_name());
+        data(&mut out, "d3", n.name);
         if let Some(path) = n.source_path {
-            data(&mut out, "n_source_path", path);
+            data(&mut out, "d4", path);
         }
         out.push_str("</node>\n");
     }
     for e in &edges {
         let _ = write!(
             out,
-            "    <edge id=\"{}\" source=\"{}\" target=\"{}\">",
-            escape(e.id),
-            escape(e.from),
-            escape(e.to)
+            "    <edge source=\"{}\" target=\"{}\">",
+            node_ref(e.from),
+            node_ref(e.to)
         );
-        data(&mut out, "e_type", e.kind.type_name());
-        data(&mut out, "e_rule", e.kind.rule());
-        data(&mut out, "e_confidence", &e.confidence.to_string());
-        data(&mut out, "e_authority", e.kind.authority());
-        data(&mut out, "e_evidence_count", &e.evidence_total.to_string());
+        data(&mut out, "d5", e.kind.type_name());
+        data(&mut out, "d6", &e.confidence.to_string());
         out.push_str("</edge>\n");
     }
     out.push_str("  </graph>\n</graphml>\n");

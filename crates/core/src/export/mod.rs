@@ -38,12 +38,12 @@
 //! 7. Writes the file atomically (temporary file + rename in the target
 //!    directory).
 //!
-//! Default file names: `exports/<run>.<ext>` for the whole graph,
-//! `exports/<run>-<filters>.<ext>` for a subgraph, where `<run>` is `run_`
-//! plus the first 12 hex characters of the run id, `<filters>` the first
-//! 12 hex characters of the SHA-256 of the filters, and `<ext>` is `json`,
-//! `dot`, `graphml` or `cypher`. Re-exporting the same run with the same
-//! filters replaces the same file.
+//! Default file names: `exports/graph.<ext>` for the whole graph,
+//! `exports/graph-<filters>.<ext>` for a subgraph, where `<filters>` is the
+//! first 12 hex characters of the SHA-256 of the filters and `<ext>` is
+//! `json`, `dot`, `graphml` or `cypher`. Exporting again, after a run or
+//! not, replaces the same file (the run id is inside it), so the exports
+//! of a workspace do not pile up run after run; `--output` keeps one.
 
 pub mod budget;
 pub mod cypher;
@@ -105,6 +105,8 @@ pub struct ExportRequest<'a> {
     pub output: Option<&'a Path>,
     /// A run id or unique prefix; `None` for the current run.
     pub run: Option<&'a str>,
+    /// JSON only: include chunk text and section snippets (see [`json`]).
+    pub with_text: bool,
 }
 
 /// What was exported.
@@ -166,11 +168,9 @@ impl ExportContext<'_> {
 }
 
 /// The default file name of an export (see the module docs).
-pub fn default_file_name(run_id: &str, filter: &Filter, format: Format) -> String {
-    let hex = run_id.strip_prefix("run_").unwrap_or(run_id);
-    let short = hex.get(..12).unwrap_or(hex);
+pub fn default_file_name(filter: &Filter, format: Format) -> String {
     if filter.is_whole_graph() {
-        format!("run_{short}.{}", format.extension())
+        format!("graph.{}", format.extension())
     } else {
         let mut h = FieldHasher::new("export-filters");
         h.field(filter.types.join(","));
@@ -178,7 +178,7 @@ pub fn default_file_name(run_id: &str, filter: &Filter, format: Format) -> Strin
         h.field(filter.depth.map(|d| d.to_string()).unwrap_or_default());
         let digest = h.finish_hex();
         format!(
-            "run_{short}-{}.{}",
+            "graph-{}.{}",
             digest.get(..12).unwrap_or(&digest),
             format.extension()
         )
@@ -219,7 +219,7 @@ fn render_run(
     let scanner = SecretScan::new(ws)?;
     scanner.check_paths(&ctx, req.format)?;
     let rendered = match req.format {
-        Format::Json => json::render(&ctx)?,
+        Format::Json => json::render(&ctx, req.with_text)?,
         Format::Dot => dot::render(&ctx)?,
         Format::Graphml => graphml::render(&ctx)?,
         Format::Cypher => cypher::render(&ctx)?,
@@ -229,10 +229,18 @@ fn render_run(
 
 /// Runs an export end to end (see the module docs for the order of checks).
 pub fn export(ws: &Workspace, req: &ExportRequest<'_>) -> Result<ExportReport> {
+    if req.with_text && req.format != Format::Json {
+        return Err(Error::InvalidArgument {
+            message: format!(
+                "--with-text applies to the json export only (the {} export carries no text); leave it out",
+                req.format.name()
+            ),
+        });
+    }
     let run = open_run(ws, req.run, Need::Graph)?;
     let ingest = read_ingest(&run)?;
     let sources: HashSet<&str> = ingest.iter().map(|r| r.path.as_str()).collect();
-    let name = default_file_name(&run.run_id, &req.filter, req.format);
+    let name = default_file_name(&req.filter, req.format);
     let target = output::resolve(&ws.root, req.output, &name, &sources)?;
 
     let rendered = render_run(ws, &run, &ingest, req)?;
