@@ -138,24 +138,41 @@ fn ligatures_hyphenation_running_headers_and_metadata_of_a_real_pdf() {
     assert_eq!(note["frontmatter"]["created"], "2025-05-01T09:30:00Z");
 }
 
-/// One page: text drawn into an image by Pillow, saved as an image-only
-/// PDF (no text operators at all).
+/// Text drawn into an image by Pillow: saved as an image-only PDF (no
+/// text operators at all), and as page 2 of a PDF whose pages 1 and 3 are
+/// text, by fpdf2.
 const SCAN: &str = r#"
 import sys
 from PIL import Image, ImageDraw, ImageFont
 img = Image.new("L", (1700, 2200), 255)
 draw = ImageDraw.Draw(img)
-font = ImageFont.truetype(sys.argv[2], 64)
+font = ImageFont.truetype(sys.argv[3], 64)
 draw.text((150, 300), "The narwhal inventory", fill=0, font=font)
 draw.text((150, 420), "was counted in March.", fill=0, font=font)
 img.save(sys.argv[1], resolution=200.0)
+
+from fpdf import FPDF
+pdf = FPDF(format="letter")
+pdf.add_font("DejaVu", fname=sys.argv[3])
+pdf.set_font("DejaVu", size=12)
+pdf.add_page()
+pdf.cell(0, 10, "The walrus ledger comes first.")
+pdf.add_page()
+pdf.image(img, x=0, y=0, w=pdf.w, h=pdf.h)
+pdf.add_page()
+pdf.cell(0, 10, "The puffin appendix comes last.")
+pdf.output(sys.argv[2])
 "#;
 
-fn scan_pdf(py: &str) -> Vec<u8> {
+/// The image-only PDF and the mixed one.
+fn scan_pdfs(py: &str) -> (Vec<u8>, Vec<u8>) {
     let made = tempfile::tempdir().unwrap();
-    let out = made.path().join("scan.pdf");
-    python(py, SCAN, &[&out, Path::new(DEJAVU)]);
-    std::fs::read(&out).unwrap()
+    let (scan, mixed) = (made.path().join("scan.pdf"), made.path().join("mixed.pdf"));
+    python(py, SCAN, &[&scan, &mixed, Path::new(DEJAVU)]);
+    (
+        std::fs::read(&scan).unwrap(),
+        std::fs::read(&mixed).unwrap(),
+    )
 }
 
 fn ocr_workspace(scan: &[u8], mode: &str) -> Ws {
@@ -172,30 +189,69 @@ fn ocr_workspace(scan: &[u8], mode: &str) -> Ws {
 #[test]
 fn a_scanned_page_is_found_by_a_word_on_it_with_ocr_on() {
     let (Some(py), Some(()), Some(()), Some(())) = (
-        python_with(&["PIL"]),
+        python_with(&["PIL", "fpdf"]),
         font(),
         program("tesseract", "--version", "tesseract-ocr"),
         program("pdftoppm", "-v", "poppler-utils"),
     ) else {
         return;
     };
-    let scan = scan_pdf(&py);
+    let (scan, mixed) = scan_pdfs(&py);
     let ws = ocr_workspace(&scan, "on");
+    ws.write("notes/mixed.pdf", &mixed);
     let run = ws.run(&["--json", "run"]).ok();
     assert!(!run.stderr.contains("OCR cannot run"), "{}", run.stderr);
     let records = ws.records(&ws.current_run());
     let r = record(&records, "notes/scan.pdf");
     assert_eq!(r["parse_status"], "ok", "{r}");
+    assert_eq!(record(&records, "notes/mixed.pdf")["parse_status"], "ok");
     let hit = ws.json(&["query", "--q", "narwhal"]);
-    assert_eq!(hit["total_count"], 1, "{hit}");
-    let snippet = &hit["results"][0]["snippets"][0];
-    assert_eq!(snippet["source_path"], "notes/scan.pdf");
-    assert_eq!(snippet["page_start"], 1, "{snippet}");
-    assert!(ws.json(&["query", "--q", "inventory"])["total_count"] == 1);
+    assert_eq!(hit["total_count"], 2, "{hit}");
+    let mut found: Vec<(String, u64, u64)> = hit["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let s = &r["snippets"][0];
+            (
+                s["source_path"].as_str().unwrap().to_string(),
+                s["page_start"].as_u64().unwrap(),
+                s["page_end"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    found.sort();
+    // The scan's only page; the mixed PDF's chunk covers its page 2.
+    assert_eq!(found[1], ("notes/scan.pdf".to_string(), 1, 1));
+    assert_eq!(found[0].0, "notes/mixed.pdf");
+    assert!(found[0].1 <= 2 && found[0].2 >= 2, "{found:?}");
+    let docs = ws.documents(&ws.current_run());
+    let mixed_doc = docs
+        .iter()
+        .find(|d| d["path"] == "notes/mixed.pdf")
+        .unwrap();
+    let pages: Vec<u64> = mixed_doc["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["citation"]["start"].as_u64().unwrap())
+        .collect();
+    assert_eq!(pages, vec![1, 2, 3]);
+    let page_two = &mixed_doc["segments"][1];
+    let text = mixed_doc["text"].as_str().unwrap();
+    let (start, end) = (
+        page_two["start"].as_u64().unwrap() as usize,
+        page_two["end"].as_u64().unwrap() as usize,
+    );
+    assert!(text[start..end].contains("narwhal"), "{text}");
+    assert_eq!(ws.json(&["query", "--q", "walrus"])["total_count"], 1);
 
     // The same scan read again gives the same bytes.
     let again = ocr_workspace(&scan, "on");
-    again.run(&["--json", "run"]).ok();
+    again.write("notes/mixed.pdf", &mixed);
+    again
+        .run_env(&["--json", "run"], &[("RAYON_NUM_THREADS", "1")])
+        .ok();
     let pieces = |ws: &Ws| -> Vec<(String, String)> {
         ws.pkg_hashes()
             .into_iter()
@@ -207,15 +263,21 @@ fn a_scanned_page_is_found_by_a_word_on_it_with_ocr_on() {
 
 #[test]
 fn without_an_ocr_engine_a_scan_fails_naming_the_packages_and_is_read_once_installed() {
-    let (Some(py), Some(())) = (python_with(&["PIL"]), font()) else {
+    let (Some(py), Some(())) = (python_with(&["PIL", "fpdf"]), font()) else {
         return;
     };
-    let ws = ocr_workspace(&scan_pdf(&py), "auto");
+    let (scan, mixed) = scan_pdfs(&py);
+    let ws = ocr_workspace(&scan, "auto");
+    ws.write("notes/mixed.pdf", &mixed);
     // No program on the PATH: no pdftoppm, no tesseract.
     let empty = tempfile::tempdir().unwrap();
     let path = empty.path().to_str().unwrap();
     let run = ws.run_env(&["--json", "run"], &[("PATH", path)]).ok();
-    assert!(run.stderr.contains("tesseract-ocr"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ocr_mode is auto but OCR cannot run"),
+        "{}",
+        run.stderr
+    );
     let records = ws.records(&ws.current_run());
     let r = record(&records, "notes/scan.pdf");
     assert_eq!(r["parse_status"], "failed", "{r}");
@@ -225,6 +287,10 @@ fn without_an_ocr_engine_a_scan_fails_naming_the_packages_and_is_read_once_insta
         assert!(detail.contains(package), "{detail}");
     }
     assert_eq!(record(&records, "notes/alpha.md")["parse_status"], "ok");
+    // A PDF with text pages is read for them; its scanned page is not.
+    assert_eq!(record(&records, "notes/mixed.pdf")["parse_status"], "ok");
+    assert_eq!(ws.json(&["query", "--q", "walrus"])["total_count"], 1);
+    assert_eq!(ws.json(&["query", "--q", "narwhal"])["total_count"], 0);
 
     // With the programs there (another engine identity), the same file is
     // parsed again and read.
@@ -241,5 +307,5 @@ fn without_an_ocr_engine_a_scan_fails_naming_the_packages_and_is_read_once_insta
     ws.json(&["run"]);
     let records = ws.records(&ws.current_run());
     assert_eq!(record(&records, "notes/scan.pdf")["parse_status"], "ok");
-    assert_eq!(ws.json(&["query", "--q", "narwhal"])["total_count"], 1);
+    assert_eq!(ws.json(&["query", "--q", "narwhal"])["total_count"], 2);
 }

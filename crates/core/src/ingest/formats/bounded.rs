@@ -149,3 +149,66 @@ impl Bounded<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(
+        program: &str,
+        args: &[&str],
+        stdin: &[u8],
+        seconds: u64,
+        max: usize,
+    ) -> Result<Finished, RunError> {
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        Bounded {
+            program: OsStr::new(program),
+            args: &args,
+            env: &[("BOUNDED_TEST", "x")],
+            stdin,
+            timeout: Duration::from_secs(seconds),
+            max_stdout: max,
+        }
+        .run()
+    }
+
+    #[test]
+    fn input_goes_in_and_output_comes_out() {
+        let big = vec![b'a'; 1 << 20];
+        let done = run("cat", &[], &big, 30, 2 << 20).unwrap();
+        assert!(done.status.success());
+        assert_eq!(done.stdout, big);
+        let env = run(
+            "sh",
+            &["-c", "echo $BOUNDED_TEST; echo oops >&2; exit 3"],
+            b"",
+            30,
+            100,
+        )
+        .unwrap();
+        assert_eq!(env.stdout, b"x\n");
+        assert_eq!(env.stderr, "oops");
+        assert_eq!(env.status.code(), Some(3));
+    }
+
+    #[test]
+    fn a_program_past_its_limits_is_stopped() {
+        let started = Instant::now();
+        assert!(matches!(
+            run("sleep", &["30"], b"", 1, 100),
+            Err(RunError::Timeout(_))
+        ));
+        // `yes` writes without end: stopped at the output limit, long
+        // before its time limit.
+        assert!(matches!(
+            run("yes", &[], b"", 30, 1 << 16),
+            Err(RunError::TooMuchOutput(_))
+        ));
+        assert!(started.elapsed() < Duration::from_secs(20));
+        assert!(matches!(
+            run("/nonexistent/program", &[], b"", 1, 100),
+            Err(RunError::Spawn(_))
+        ));
+    }
+}
