@@ -5,13 +5,17 @@
 //!
 //! Both run bounded ([`super::bounded`]): the page on standard input, the
 //! image and the text on standard output, each under a time limit and an
-//! output limit. The flags are fixed so that the same page gives the same
-//! text every time: [`DPI`] dots per inch, English ([`LANGUAGE`]), automatic
-//! page segmentation (`--psm 3`), the LSTM engine (`--oem 1`), one thread
+//! output limit; at most 8,000 pixels of a page are rendered each way.
+//! The flags are fixed so that the same page gives the same text every
+//! time: [`DPI`] dots per inch, English ([`LANGUAGE`]), automatic page
+//! segmentation (`--psm 3`), the LSTM engine (`--oem 1`), one thread
 //! (`OMP_THREAD_LIMIT=1`). Another tesseract, another renderer or other
 //! language data can read a page differently, so [`identity`] (their
 //! versions and the hash of the language data) is part of the parser
-//! settings: changing any of them parses the PDFs again.
+//! settings and of the run id: changing any of them parses again.
+//!
+//! The engine is looked for once per process: a long `watch` notices an
+//! engine installed while it runs only when it is started again.
 
 use super::bounded::{Bounded, RunError};
 use std::ffi::OsStr;
@@ -27,8 +31,12 @@ pub const DPI: u32 = 300;
 pub const LANGUAGE: &str = "eng";
 /// Longest each program may take on one page.
 pub const PAGE_SECONDS: u64 = 120;
-/// The largest page image (a grey A3 page at 300 DPI is about 17 MiB).
-const MAX_IMAGE_BYTES: usize = 128 << 20;
+/// The largest part of a page rendered, in pixels each way (26 inches at
+/// [`DPI`]; an A2 page fits), so a page of absurd size cannot make the
+/// renderer allocate without end.
+const MAX_PIXELS: u32 = 8000;
+/// The largest page image: [`MAX_PIXELS`] squared, grey, with its header.
+const MAX_IMAGE_BYTES: usize = (MAX_PIXELS as usize) * (MAX_PIXELS as usize) + 4096;
 /// The most text one page may give.
 const MAX_TEXT_BYTES: usize = 4 << 20;
 /// Longest a version query may take.
@@ -172,9 +180,12 @@ fn tessdata_dir(listing: &str) -> Option<PathBuf> {
 pub fn page_text(pdf: &[u8], page: u32) -> Result<String, String> {
     let n = page.to_string();
     let dpi = DPI.to_string();
+    let max = MAX_PIXELS.to_string();
     let image = run(
         PDFTOPPM,
-        &["-f", &n, "-l", &n, "-r", &dpi, "-gray", "-"],
+        &[
+            "-f", &n, "-l", &n, "-r", &dpi, "-gray", "-W", &max, "-H", &max, "-",
+        ],
         &[],
         pdf,
         PAGE_SECONDS,
