@@ -9,10 +9,11 @@
 //! The flags are fixed so that the same page gives the same text every
 //! time: [`DPI`] dots per inch, English ([`LANGUAGE`]), automatic page
 //! segmentation (`--psm 3`), the LSTM engine (`--oem 1`), one thread
-//! (`OMP_THREAD_LIMIT=1`). Another tesseract, another renderer or other
-//! language data can read a page differently, so [`identity`] (their
-//! versions and the hash of the language data) is part of the parser
-//! settings and of the run id: changing any of them parses again.
+//! (`OMP_THREAD_LIMIT=1`), the C locale. Another tesseract, another
+//! renderer or other language data can read a page differently, so
+//! [`identity`] (their versions and the hash of the language data) is part
+//! of the parser settings and of the run id: changing any of them parses
+//! again.
 //!
 //! The engine is looked for once per process: a long `watch` notices an
 //! engine installed while it runs only when it is started again.
@@ -186,7 +187,7 @@ pub fn page_text(pdf: &[u8], page: u32) -> Result<String, String> {
         &[
             "-f", &n, "-l", &n, "-r", &dpi, "-gray", "-W", &max, "-H", &max, "-",
         ],
-        &[],
+        &[("LC_ALL", "C")],
         pdf,
         PAGE_SECONDS,
         MAX_IMAGE_BYTES,
@@ -203,7 +204,7 @@ pub fn page_text(pdf: &[u8], page: u32) -> Result<String, String> {
         &[
             "stdin", "stdout", "-l", LANGUAGE, "--psm", "3", "--oem", "1", "--dpi", &dpi,
         ],
-        &[("OMP_THREAD_LIMIT", "1")],
+        &[("OMP_THREAD_LIMIT", "1"), ("LC_ALL", "C")],
         &image.stdout,
         PAGE_SECONDS,
         MAX_TEXT_BYTES,
