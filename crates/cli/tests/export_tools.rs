@@ -2,80 +2,29 @@
 //! networkx, DOT by Graphviz `dot`, the JSON bundle by the `jsonschema`
 //! validator against `schemas/export.schema.json`.
 //!
-//! Python comes from `AUDITGRAPH_TEST_PYTHON` (the `.venv` of
-//! `scripts/test`), else `python3`. When a tool is missing the test prints
-//! a note and passes, unless `AUDITGRAPH_REQUIRE_TEST_TOOLS=1` (set by
-//! `scripts/test`), where it fails.
+//! Python and the programs come as [`common::tools`] finds them: a missing
+//! one skips the test with a note, or fails it where tools are required.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+use common::tools::{missing, python_with};
 use common::*;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn tools_required() -> bool {
-    std::env::var("AUDITGRAPH_REQUIRE_TEST_TOOLS").is_ok_and(|v| v == "1")
-}
-
-/// `None` after printing a note, or a panic when tools are required.
-fn missing<T>(what: &str) -> Option<T> {
-    if tools_required() {
-        panic!(
-            "{what} is required (AUDITGRAPH_REQUIRE_TEST_TOOLS=1) but not available; scripts/test installs it"
-        );
-    }
-    eprintln!("note: skipping: {what} is not available (scripts/test installs it)");
-    None
-}
-
-/// A Python interpreter that can import `modules`.
-fn python_with(modules: &[&str]) -> Option<String> {
-    let python = std::env::var("AUDITGRAPH_TEST_PYTHON")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "python3".to_string());
-    let ok = Command::new(&python)
-        .args(["-c", &format!("import {}", modules.join(", "))])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        Some(python)
-    } else {
-        missing(&format!("{python} with {}", modules.join(" and ")))
-    }
-}
-
 fn graphviz() -> Option<()> {
-    let ok = Command::new("dot")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        Some(())
-    } else {
-        missing("Graphviz `dot`")
-    }
+    tools::program("dot", "-V", "graphviz")
 }
 
 /// Runs a Python script that prints one JSON document.
 fn run_python(python: &str, script: &str, args: &[&Path]) -> Value {
-    let out = Command::new(python)
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+    let out = tools::run_script(python, script, args);
+    serde_json::from_slice(&out).unwrap_or_else(|e| {
         panic!(
             "python printed no JSON ({e}):\n{}",
-            String::from_utf8_lossy(&out.stdout)
+            String::from_utf8_lossy(&out)
         )
     })
 }

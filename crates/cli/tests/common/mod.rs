@@ -2,6 +2,8 @@
 //! wrapper that runs the built `auditgraph` binary.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod tools;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

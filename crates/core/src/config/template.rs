@@ -77,8 +77,9 @@ profiles:
       chunk_tokens: 200
       # ... each sharing this many tokens with the previous one.
       chunk_overlap_tokens: 40
-      # off, auto or on (no OCR engine is built in yet: PDF pages without
-      # text are skipped as ocr_required whatever the mode).
+      # off, auto or on. With auto or on, PDF pages without text (scans)
+      # are read by OCR with pdftoppm and tesseract (Debian poppler-utils,
+      # tesseract-ocr, tesseract-ocr-eng) when they are installed.
       ocr_mode: "off"
       # Front-matter fields shown in summaries (all fields are kept).
       frontmatter_schema:

@@ -21,8 +21,9 @@ use std::collections::BTreeMap;
 /// cached documents are re-parsed.
 /// `documents-1` added HTML documents, `.doc` refusal, and the page and
 /// paragraph citations of documents that have them; `documents-2` DOCX,
-/// `documents-3` PDF.
-pub const PARSER_VERSION: &str = "documents-3";
+/// `documents-3` PDF; `documents-4` PDF metadata, OCR, running headers
+/// and footers left out of a PDF's text.
+pub const PARSER_VERSION: &str = "documents-4";
 
 /// Object kind of a document group.
 pub const DOCUMENTS_KIND: &str = "documents";
@@ -258,13 +259,17 @@ pub fn parser_for(path: &str) -> Option<&'static str> {
 }
 
 /// Hash of everything that changes what parsing produces from the same
-/// bytes; part of the cache key of every parsed document.
+/// bytes; part of the cache key of every parsed document. With OCR on,
+/// that includes the OCR engine's identity (see
+/// [`formats::ocr::identity`]), so another tesseract parses again.
 pub fn parser_settings_hash(ingestion: &Ingestion, redaction: &serde_json::Value) -> String {
     FieldHasher::new("parser-settings")
         .field(PARSER_VERSION)
         .field(ingestion.chunk_tokens.to_string())
         .field(ingestion.chunk_overlap_tokens.to_string())
         .field(redaction.to_string())
+        .field(&ingestion.ocr_mode)
+        .field(formats::ocr::identity(&ingestion.ocr_mode))
         .finish_hex()
 }
 

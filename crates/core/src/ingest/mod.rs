@@ -454,6 +454,7 @@ pub fn plan(req: &IngestRequest<'_>) -> Result<Plan> {
             "refused {refused} symbolic link(s) pointing outside the workspace or where it cannot be checked (see the ingest records)"
         ));
     }
+    ocr_warning(&profile.ingestion.ocr_mode, &files, &mut warnings);
     let inputs_hash = inputs_hash(files.iter().map(|f| (f.path.as_str(), f.key())));
     let bits = bits_for(files.len() as u64, DOCUMENTS_PER_SHARD);
     let document_shard = |path: &str| shard_of(document_byte(path), bits);
@@ -522,6 +523,30 @@ pub fn plan(req: &IngestRequest<'_>) -> Result<Plan> {
         read,
         loaded_cache: loaded,
     })
+}
+
+/// With OCR asked for but no OCR engine, PDF pages without text cannot be
+/// read: said once per run that has PDFs (a PDF with no text at all is
+/// also `failed`/`ocr_engine_unavailable`).
+fn ocr_warning(ocr_mode: &str, files: &[Planned], warnings: &mut Vec<String>) {
+    let pdfs = files.iter().any(|f| {
+        matches!(
+            f.input,
+            Input::Read {
+                parser: Some(formats::PDF),
+                ..
+            }
+        )
+    });
+    if ocr_mode == "off" || !pdfs {
+        return;
+    }
+    if let Err(why) = formats::ocr::engine() {
+        warnings.push(format!(
+            "ocr_mode is {ocr_mode} but OCR cannot run: {}; PDF pages without text are left out",
+            formats::ocr::unavailable_detail(why)
+        ));
+    }
 }
 
 /// Hash of the inputs: every discovered path with its content hash (or,

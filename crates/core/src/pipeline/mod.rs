@@ -72,8 +72,15 @@ impl Workspace {
 }
 
 /// Derives a run id: from the schema, the binary and its stages' derivation
-/// versions, the configuration and the inputs (see DESIGN invariant 5).
-pub fn run_id(inputs_hash: &str, config_hash: &str, schema_version: &str) -> String {
+/// versions, the configuration, the parser settings (which name the
+/// outside programs parsing depends on, such as the OCR engine) and the
+/// inputs (see DESIGN invariant 5).
+pub fn run_id(
+    inputs_hash: &str,
+    config_hash: &str,
+    settings_hash: &str,
+    schema_version: &str,
+) -> String {
     // The version of each stage's derivation, so that a build which
     // derives differently from the same inputs never reuses a run.
     let h = FieldHasher::new("run")
@@ -84,6 +91,7 @@ pub fn run_id(inputs_hash: &str, config_hash: &str, schema_version: &str) -> Str
         .field(crate::link::LINKER_VERSION)
         .field(crate::index::stage::INDEXER_VERSION)
         .field(config_hash)
+        .field(settings_hash)
         .field(inputs_hash)
         .finish_hex();
     format!("run_{h}")

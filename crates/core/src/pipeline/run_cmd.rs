@@ -199,7 +199,12 @@ fn attempt(
     let mut plan = ingest::plan(&request)?;
     timer.lap("plan");
     let config_hash = ws.config.config_hash();
-    let canonical = run_id(&plan.inputs_hash, &config_hash, &schema);
+    let canonical = run_id(
+        &plan.inputs_hash,
+        &config_hash,
+        &plan.settings_hash,
+        &schema,
+    );
     let id = usable_run_id(writer, &canonical);
     let existed = writer.state.runs.contains_key(&id);
     let was_current = writer.state.current_run.as_deref() == Some(id.as_str());

@@ -23,9 +23,13 @@
 //! it do; every problem is a [`Parsed::Failed`] or [`Parsed::Skipped`]
 //! with a reason and a sentence naming the way out.
 
+pub mod bounded;
 pub mod docx;
 pub mod html;
+pub mod ocr;
+pub mod page_text;
 pub mod pdf;
+pub mod pdf_info;
 
 use crate::config::Ingestion;
 use crate::ingest::document::{

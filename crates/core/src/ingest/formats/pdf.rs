@@ -1,4 +1,5 @@
-//! PDF files: the text of each page, with its 1-based page number.
+//! PDF files: the text of each page, with its 1-based page number, and the
+//! document's metadata.
 //!
 //! The text comes from `pdf-extract` (pure Rust, over `lopdf`). A hostile
 //! PDF can make a parser panic, loop or allocate without end, and a thread
@@ -12,34 +13,50 @@
 //! unit tests) the PDF is read in this process, under a panic guard only.
 //!
 //! Each page is read under its own panic guard, so one bad page costs only
-//! itself. Then:
+//! itself. Pages with no extractable text (scans) are, by `ocr_mode`:
 //!
-//! * ligatures become their letters (`ﬃ` -> `ffi`), so a query for
-//!   "efficient" finds "eﬃcient";
-//! * a word split by a hyphen at a line end (`configu-` / `ration`) is
-//!   joined when the next line goes on in lowercase;
-//! * every page with text is a block (and a segment) with its page number.
+//! * `off` (the default): left out; a PDF with no text on any page is
+//!   `skipped`/`ocr_required`;
+//! * `auto` or `on`: read by OCR ([`super::ocr`]) when its programs are
+//!   installed, in a second worker process (which the programs run under,
+//!   so its memory cap holds for them too), allowed [`ocr::PAGE_SECONDS`]
+//!   twice per page. Without them a PDF with no text on any page is
+//!   `failed`/`ocr_engine_unavailable` naming the packages to install (the
+//!   ingest warns once per run that such pages are left out). An OCR
+//!   program that fails on a page makes the file `failed`/`ocr_failed`.
+//!
+//! Then the pages' text is cleaned for search ([`super::page_text`]:
+//! ligatures, running headers and footers, hyphenation) and every page
+//! with text is a block (and a segment) with its page number. The title,
+//! author and creation date of the document's Info dictionary are its
+//! metadata ([`super::pdf_info`]).
 //!
 //! An encrypted PDF that does not open with the empty password is
-//! `failed`/`encrypted_pdf`; one with no extractable text on any page
-//! `skipped`/`ocr_required` (OCR is not built in: see the detail).
-//! Running headers and footers are kept as text.
+//! `failed`/`encrypted_pdf`.
 
-use super::{Block, BlockKind, Extracted};
+use super::bounded::Bounded;
+use super::{Block, BlockKind, Extracted, ocr, page_text, pdf_info};
 use crate::ingest::document::{CitationUnit, Parsed};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The first argument that makes a program a PDF worker (see
 /// [`worker_main`]).
 pub const WORKER_ARG: &str = "__pdf-worker";
+/// The second argument that makes a worker read pages by OCR (the page
+/// numbers follow, comma-separated).
+const OCR_ARG: &str = "ocr";
 /// Longest a worker may take on one PDF.
 pub const WORKER_SECONDS: u64 = 60;
 /// The address space a worker may use.
 pub const WORKER_MEMORY_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// The most a worker may write (the text of every page, as JSON).
+const WORKER_OUTPUT_BYTES: usize = 512 << 20;
 
 static WORKER: OnceLock<PathBuf> = OnceLock::new();
 
@@ -49,22 +66,32 @@ pub fn use_worker(exe: PathBuf) {
     let _ = WORKER.set(exe);
 }
 
-/// What reading a PDF gave: its pages' text, or why not.
+/// What reading a PDF gave: its pages' text and metadata, or why not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
-    Pages(Vec<String>),
+    Pages {
+        pages: Vec<String>,
+        metadata: BTreeMap<String, String>,
+    },
     Encrypted,
     Malformed(String),
+}
+
+/// What OCR of some pages gave: their text by page number, or why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OcrOutcome {
+    Pages(Vec<(u32, String)>),
+    Failed(String),
 }
 
 /// Reads a PDF (see the module documentation).
 pub fn extract(bytes: &[u8], ocr_mode: &str) -> Result<Extracted, Parsed> {
     let outcome = match WORKER.get() {
-        Some(exe) => in_worker(exe, bytes)?,
+        Some(exe) => in_worker(exe, &[], bytes, worker_seconds())?,
         None => read_pages(bytes),
     };
-    let pages = match outcome {
-        Outcome::Pages(pages) => pages,
+    let (mut pages, metadata) = match outcome {
+        Outcome::Pages { pages, metadata } => (pages, metadata),
         Outcome::Encrypted => {
             return Err(Parsed::Failed {
                 reason: "encrypted_pdf",
@@ -80,31 +107,110 @@ pub fn extract(bytes: &[u8], ocr_mode: &str) -> Result<Extracted, Parsed> {
             });
         }
     };
-    let blocks: Vec<Block> = pages
+    let textless: Vec<u32> = pages
         .iter()
+        .enumerate()
+        .filter(|(_, text)| text.trim().is_empty())
+        .map(|(i, _)| i as u32 + 1)
+        .collect();
+    let no_text = textless.len() == pages.len();
+    if !textless.is_empty() && ocr_mode != "off" {
+        match ocr::engine() {
+            Ok(_) => {
+                for (page, text) in ocr_pages(bytes, &textless)? {
+                    if let Some(slot) = page.checked_sub(1).and_then(|i| pages.get_mut(i as usize))
+                    {
+                        *slot = text;
+                    }
+                }
+            }
+            Err(why) if no_text => {
+                return Err(Parsed::Failed {
+                    reason: "ocr_engine_unavailable",
+                    detail: format!(
+                        "none of its {} page(s) has extractable text (a scan?) and ocr_mode is {ocr_mode}, but {}",
+                        pages.len(),
+                        ocr::unavailable_detail(why)
+                    ),
+                });
+            }
+            // The ingest warns that pages without text are left out.
+            Err(_) => {}
+        }
+    }
+    let blocks: Vec<Block> = page_text::clean_pages(&pages)
+        .into_iter()
         .enumerate()
         .map(|(i, text)| Block {
             kind: BlockKind::Text,
-            text: normalize_page(text),
+            text,
             unit: Some(i as u32 + 1),
             links: Vec::new(),
         })
         .filter(|b| !b.text.trim().is_empty())
         .collect();
     if blocks.is_empty() {
-        return Err(Parsed::Skipped {
-            reason: "ocr_required",
-            detail: format!(
-                "none of its {} page(s) has extractable text (a scan?); ocr_mode is {ocr_mode}, and this version has no OCR: run it through OCR (e.g. ocrmypdf) and ingest the result",
-                pages.len()
-            ),
+        return Err(if no_text && ocr_mode == "off" {
+            Parsed::Skipped {
+                reason: "ocr_required",
+                detail: format!(
+                    "none of its {} page(s) has extractable text (a scan?) and ocr_mode is off; set ingestion.ocr_mode to auto in config/pkg.yaml (OCR needs the Debian packages {}) and run again",
+                    pages.len(),
+                    ocr::PACKAGES
+                ),
+            }
+        } else {
+            Parsed::Skipped {
+                reason: "no_text",
+                detail: format!(
+                    "none of its {} page(s) has text, not even by OCR; nothing to ingest",
+                    pages.len()
+                ),
+            }
         });
     }
     Ok(Extracted {
         blocks,
         unit: Some(CitationUnit::Page),
-        metadata: Default::default(),
+        metadata,
     })
+}
+
+/// The text of these pages by OCR, in a worker process when there is one.
+fn ocr_pages(bytes: &[u8], pages: &[u32]) -> Result<Vec<(u32, String)>, Parsed> {
+    let outcome = match WORKER.get() {
+        Some(exe) => {
+            let list = pages
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            let seconds = 2 * ocr::PAGE_SECONDS * pages.len() as u64 + worker_seconds();
+            in_worker(exe, &[OCR_ARG, &list], bytes, seconds)?
+        }
+        None => ocr_in_process(bytes, pages),
+    };
+    match outcome {
+        OcrOutcome::Pages(pages) => Ok(pages),
+        OcrOutcome::Failed(why) => Err(Parsed::Failed {
+            reason: "ocr_failed",
+            detail: format!(
+                "OCR of a page without text failed: {why}; check that the file opens, or set ingestion.ocr_mode to off to ingest only its text pages"
+            ),
+        }),
+    }
+}
+
+/// Reads these pages by OCR in this process, one after the other.
+fn ocr_in_process(bytes: &[u8], pages: &[u32]) -> OcrOutcome {
+    let mut out = Vec::with_capacity(pages.len());
+    for &page in pages {
+        match ocr::page_text(bytes, page) {
+            Ok(text) => out.push((page, text)),
+            Err(why) => return OcrOutcome::Failed(why),
+        }
+    }
+    OcrOutcome::Pages(out)
 }
 
 /// Reads the pages in this process, each page under a panic guard.
@@ -134,78 +240,61 @@ pub fn read_pages(bytes: &[u8]) -> Outcome {
             .unwrap_or_default()
         })
         .collect();
-    Outcome::Pages(pages)
+    let metadata =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pdf_info::metadata(&doc)))
+            .unwrap_or_default();
+    Outcome::Pages { pages, metadata }
 }
 
-/// Reads a PDF in a worker process.
-fn in_worker(exe: &PathBuf, bytes: &[u8]) -> Result<Outcome, Parsed> {
+/// Runs a worker on a PDF: `exe WORKER_ARG args...`, the PDF on its
+/// standard input, its answer the JSON of its last line.
+fn in_worker<T: serde::de::DeserializeOwned>(
+    exe: &Path,
+    args: &[&str],
+    bytes: &[u8],
+    seconds: u64,
+) -> Result<T, Parsed> {
     let crashed = |what: String| Parsed::Failed {
         reason: "pdf_reader_failed",
         detail: format!(
             "{what}; the file is probably damaged or hostile: open and save (or print to PDF) it again"
         ),
     };
-    let mut child = std::process::Command::new(exe)
-        .arg(WORKER_ARG)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| {
-            crashed(format!(
-                "cannot start the PDF worker {}: {e}",
-                exe.display()
-            ))
-        })?;
-    // Feed and drain on threads of their own, so neither pipe blocks.
-    let input = bytes.to_vec();
-    let mut stdin = child.stdin.take();
-    let feeder = std::thread::spawn(move || {
-        if let Some(stdin) = stdin.as_mut() {
-            let _ = stdin.write_all(&input);
+    let mut argv: Vec<&OsStr> = vec![OsStr::new(WORKER_ARG)];
+    argv.extend(args.iter().map(OsStr::new));
+    let finished = Bounded {
+        program: exe.as_os_str(),
+        args: &argv,
+        env: &[],
+        stdin: bytes,
+        timeout: Duration::from_secs(seconds),
+        max_stdout: WORKER_OUTPUT_BYTES,
+    }
+    .run();
+    let finished = match finished {
+        Ok(finished) => finished,
+        Err(super::bounded::RunError::Timeout(_)) => {
+            return Err(Parsed::Failed {
+                reason: "pdf_timeout",
+                detail: format!(
+                    "reading it took more than {seconds} s and was stopped; the file is probably damaged or hostile"
+                ),
+            });
         }
-    });
-    let mut stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        if let Some(stdout) = stdout.as_mut() {
-            let _ = stdout.read_to_end(&mut out);
-        }
-        out
-    });
-    let deadline = Instant::now() + Duration::from_secs(worker_seconds());
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
+        Err(e) => {
+            return Err(crashed(format!("the PDF worker {} {e}", exe.display())));
         }
     };
-    let _ = feeder.join();
-    let out = reader.join().unwrap_or_default();
-    let Some(status) = status else {
-        return Err(Parsed::Failed {
-            reason: "pdf_timeout",
-            detail: format!(
-                "reading it took more than {} s and was stopped; the file is probably damaged or hostile",
-                worker_seconds()
-            ),
-        });
-    };
-    let last = out
+    let last = finished
+        .stdout
         .split(|&b| b == b'\n')
         .rfind(|l| !l.is_empty())
         .unwrap_or_default();
-    match serde_json::from_slice::<Outcome>(last) {
+    match serde_json::from_slice::<T>(last) {
         Ok(outcome) => Ok(outcome),
-        Err(_) if !status.success() => Err(crashed(format!(
-            "the PDF reader stopped ({status}; past its {} MiB of memory, or crashed)",
+        Err(_) if !finished.status.success() => Err(crashed(format!(
+            "the PDF reader stopped ({}; past its {} MiB of memory, or crashed)",
+            finished.status,
             WORKER_MEMORY_BYTES / (1024 * 1024)
         ))),
         Err(e) => Err(crashed(format!("the PDF worker answered nonsense: {e}"))),
@@ -249,7 +338,8 @@ fn simulate_fault() {
 }
 
 /// The worker's whole life: caps its memory, reads a PDF from standard
-/// input, writes its [`Outcome`] as one JSON line. Returns the exit code.
+/// input, writes its [`Outcome`] (or, given `ocr PAGES`, its
+/// [`OcrOutcome`]) as one JSON line. Returns the exit code.
 pub fn worker_main() -> i32 {
     let _ = rlimit::setrlimit(
         rlimit::Resource::AS,
@@ -262,10 +352,26 @@ pub fn worker_main() -> i32 {
     if std::io::stdin().read_to_end(&mut bytes).is_err() {
         return 2;
     }
-    #[cfg(debug_assertions)]
-    simulate_fault();
-    let outcome = read_pages(&bytes);
-    let Ok(line) = serde_json::to_string(&outcome) else {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let line = match args.first().map(String::as_str) {
+        Some(OCR_ARG) => {
+            let pages: Option<Vec<u32>> = args
+                .get(1)
+                .map(|list| list.split(',').map(|n| n.parse().ok()).collect())
+                .unwrap_or(None);
+            let outcome = match pages {
+                Some(pages) => ocr_in_process(&bytes, &pages),
+                None => OcrOutcome::Failed("the OCR worker got no page list".to_string()),
+            };
+            serde_json::to_string(&outcome)
+        }
+        _ => {
+            #[cfg(debug_assertions)]
+            simulate_fault();
+            serde_json::to_string(&read_pages(&bytes))
+        }
+    };
+    let Ok(line) = line else {
         return 2;
     };
     let mut out = std::io::stdout().lock();
@@ -278,62 +384,9 @@ pub fn worker_main() -> i32 {
     0
 }
 
-/// Ligatures as letters, words hyphenated at line ends joined, lines
-/// trimmed.
-pub fn normalize_page(text: &str) -> String {
-    let mut plain = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\u{FB00}' => plain.push_str("ff"),
-            '\u{FB01}' => plain.push_str("fi"),
-            '\u{FB02}' => plain.push_str("fl"),
-            '\u{FB03}' => plain.push_str("ffi"),
-            '\u{FB04}' => plain.push_str("ffl"),
-            '\u{FB05}' | '\u{FB06}' => plain.push_str("st"),
-            '\u{00AD}' => {}
-            c => plain.push(c),
-        }
-    }
-    let lines: Vec<&str> = plain
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let mut out = String::with_capacity(plain.len());
-    let mut joined = false;
-    for (i, line) in lines.iter().enumerate() {
-        if i > 0 && !joined {
-            out.push('\n');
-        }
-        joined = false;
-        let next_lower = lines
-            .get(i + 1)
-            .and_then(|n| n.chars().next())
-            .is_some_and(char::is_lowercase);
-        if let Some(stem) = line.strip_suffix('-')
-            && stem.chars().last().is_some_and(char::is_alphabetic)
-            && next_lower
-        {
-            out.push_str(stem);
-            joined = true;
-        } else {
-            out.push_str(line);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ligatures_and_line_end_hyphens_are_undone() {
-        assert_eq!(
-            normalize_page("an eﬃcient and ﬂuid\nconfigu-\nration step-\nBy Step\n\n  end  "),
-            "an efficient and fluid\nconfiguration step-\nBy Step\nend"
-        );
-    }
 
     #[test]
     fn garbage_is_malformed_not_a_panic() {
