@@ -152,6 +152,10 @@ fn no_secret_reaches_the_store_and_markers_are_stable() {
             "out/x.json",
         ),
         (
+            vec!["export", "--with-text", "-o", "out/text.json"],
+            "out/text.json",
+        ),
+        (
             vec!["export", "--format", "dot", "-o", "out/x.dot"],
             "out/x.dot",
         ),
@@ -171,10 +175,10 @@ fn no_secret_reaches_the_store_and_markers_are_stable() {
             );
         }
     }
-    let exported = std::fs::read_to_string(ws.path("out/x.json")).unwrap();
+    let exported = std::fs::read_to_string(ws.path("out/text.json")).unwrap();
     assert!(
         exported.contains("<<redacted:"),
-        "the bundle shows the markers"
+        "the bundle with text shows the markers"
     );
     // Queries and node views show markers, never secrets.
     let q = ws.run(&["--json", "query", "--q", "password"]).ok();
