@@ -476,7 +476,7 @@ fn requests_during_a_concurrent_run_are_answered_from_a_consistent_run() {
 }
 
 #[test]
-fn the_write_tool_run_is_offered_only_with_allow_writes() {
+fn the_write_tools_are_offered_only_with_allow_writes() {
     let Some(python) = python_with_mcp() else {
         return;
     };
@@ -486,6 +486,7 @@ fn the_write_tool_run_is_offered_only_with_allow_writes() {
     let got = drive(&python, &ws, &json!({"calls": [run], "resources": []}));
     assert!(!got["tools"].to_string().contains("\"run\""));
     assert!(!got["tools"].to_string().contains("\"export\""));
+    assert!(!got["tools"].to_string().contains("\"rebuild\""));
     assert!(
         got["calls"][0]["error"].is_object(),
         "{:#}",
@@ -540,7 +541,7 @@ fn the_write_tool_run_is_offered_only_with_allow_writes() {
 }
 
 #[test]
-fn the_write_tool_refuses_a_store_that_needs_a_rebuild_as_the_cli_does() {
+fn the_write_tools_refuse_a_store_that_needs_a_rebuild_and_rebuild_is_the_way_out() {
     let Some(python) = python_with_mcp() else {
         return;
     };
@@ -562,6 +563,26 @@ fn the_write_tool_refuses_a_store_that_needs_a_rebuild_as_the_cli_does() {
     assert_eq!(data, cli);
     assert_eq!(message, cli["message"]);
     assert_eq!(ws.pkg_hashes(), before);
+
+    // The write tool `rebuild` is the way out the guidance names: a fresh
+    // run, and every file that was there stays as it was.
+    let got = drive(
+        &python,
+        &ws,
+        &json!({
+            "calls": [{"tool": "rebuild", "arguments": {}}],
+            "resources": [],
+            "server_args": ["--allow-writes"],
+        }),
+    );
+    let doc = &got["calls"][0]["structured"];
+    assert_eq!(doc["stage"], "rebuild", "{:#}", got["calls"][0]);
+    assert_eq!(doc["detail"]["outcome"], "published");
+    assert_eq!(doc["detail"]["run_id"], ws.json(&["status"])["current_run"]);
+    let after = ws.pkg_hashes();
+    for (path, hash) in &before {
+        assert_eq!(after.get(path), Some(hash), "{path} changed");
+    }
 }
 
 /// `auditgraph mcp --http 127.0.0.1:0`, killed on drop, and its URL.

@@ -40,7 +40,16 @@ pub type Guidance = fn(auditgraph_core::Error) -> Refusal;
 /// CLI's own path (lock, budget and compatibility checks, the refusal
 /// recorded for the read commands): `run --json`'s document, or the
 /// refusal.
-pub type Writer = std::sync::Arc<dyn Fn() -> Result<Value, Refusal> + Send + Sync>;
+pub type Writer = std::sync::Arc<dyn Fn(Write) -> Result<Value, Refusal> + Send + Sync>;
+
+/// What a write tool asks the [`Writer`] for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// `auditgraph run`: a new run sharing what did not change.
+    Run,
+    /// `auditgraph rebuild`: every stage again from the sources.
+    Rebuild,
+}
 
 /// What the server serves.
 #[derive(Clone)]
@@ -54,7 +63,7 @@ pub struct Options {
     /// The document `auditgraph version --json` prints.
     pub version: Value,
     pub guidance: Guidance,
-    /// `--allow-writes`: the write tool `run`, served by this.
+    /// `--allow-writes`: the write tools `run` and `rebuild`, served by this.
     pub writer: Option<Writer>,
 }
 

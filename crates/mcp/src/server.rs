@@ -6,7 +6,7 @@ use crate::inputs::{
     QueryInput, WhyConnectedInput,
 };
 use crate::resources;
-use crate::{Options, Refusal};
+use crate::{Options, Refusal, Write};
 use auditgraph_core::info;
 use auditgraph_core::pipeline::Workspace;
 use auditgraph_core::query::load::{Need, RunPieces};
@@ -320,17 +320,41 @@ impl AuditgraphServer {
     /// `--allow-writes`.
     #[tool(annotations(title = "Run the pipeline"))]
     async fn run(&self) -> Result<CallToolResult, ErrorData> {
+        self.write(Write::Run).await
+    }
+
+    /// Runs every stage again from the sources and publishes a fresh run,
+    /// leaving every earlier run as it was (as `auditgraph rebuild --json`):
+    /// the way out of a store that needs a rebuild; offered only with
+    /// `--allow-writes`.
+    #[tool(annotations(title = "Rebuild from the sources"))]
+    async fn rebuild(&self) -> Result<CallToolResult, ErrorData> {
+        self.write(Write::Rebuild).await
+    }
+}
+
+impl AuditgraphServer {
+    /// A write tool: the writer on a blocking thread, or the refusal.
+    async fn write(&self, write: Write) -> Result<CallToolResult, ErrorData> {
+        let name = match write {
+            Write::Run => "run",
+            Write::Rebuild => "rebuild",
+        };
         let Some(writer) = self.options.writer.clone() else {
             return Err(ErrorData::invalid_params(
-                "writes are off: start the server with `auditgraph mcp --allow-writes` to offer `run`",
+                format!(
+                    "writes are off: start the server with `auditgraph mcp --allow-writes` to offer `{name}`"
+                ),
                 Some(serde_json::json!({"status": "error", "code": "writes_disabled"})),
             ));
         };
-        match tokio::task::spawn_blocking(move || writer()).await {
+        match tokio::task::spawn_blocking(move || writer(write)).await {
             Ok(Ok(doc)) => Ok(CallToolResult::structured(doc)),
             Ok(Err(refusal)) => Err(refusal_error(refusal)),
             Err(_) => Err(ErrorData::internal_error(
-                "the run stopped unexpectedly; nothing was published (an interrupted write is recognised and cleaned up by the next one)",
+                format!(
+                    "the {name} stopped unexpectedly; nothing was published (an interrupted write is recognised and cleaned up by the next one)"
+                ),
                 None,
             )),
         }

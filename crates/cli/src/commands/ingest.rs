@@ -29,20 +29,22 @@ fn pipeline_at(ctx: &Context, command: Command, root: std::path::PathBuf) -> Cli
     Ok(())
 }
 
-/// `auditgraph run --json`'s document, for the MCP tool `run`: the same
-/// checks (lock, budget, compatibility), refusals and stale record; the
-/// warnings go to stderr, nothing to stdout.
-pub fn run_document(ctx: &Context, root: std::path::PathBuf) -> CliResult<serde_json::Value> {
-    let (ws, report) = execute_at(ctx, Command::Run, root)?;
+/// `auditgraph run --json`'s (or `rebuild --json`'s) document, for the MCP
+/// tools `run` and `rebuild`: the same checks (lock, budget,
+/// compatibility), refusals and stale record; the warnings go to stderr,
+/// nothing to stdout.
+pub fn run_document(
+    ctx: &Context,
+    command: Command,
+    root: std::path::PathBuf,
+) -> CliResult<serde_json::Value> {
+    let name = command.name();
+    let (ws, report) = execute_at(ctx, command, root)?;
     for w in &report.warnings {
         ctx.out.warn(w);
     }
     ctx.out.budget(&report.published.budget);
-    Ok(document(
-        Command::Run.name(),
-        &ws.config.profile_name,
-        &report,
-    ))
+    Ok(document(name, &ws.config.profile_name, &report))
 }
 
 /// Runs a pipeline command on the workspace at `root`: its report, or the

@@ -3,7 +3,8 @@
 
 use crate::context::Context;
 use crate::error::{CliError, CliResult, exit};
-use auditgraph_mcp::{Options, Refusal, Writer};
+use auditgraph_core::pipeline::run_cmd::Command;
+use auditgraph_mcp::{Options, Refusal, Write, Writer};
 use std::sync::Arc;
 
 /// A core error as the CLI would report it: same code, message and hints.
@@ -27,9 +28,14 @@ pub fn run(ctx: &Context, allow_writes: bool, http: Option<std::net::SocketAddr>
         global.json = true;
         global.quiet = true;
         let root = ctx.root();
-        Arc::new(move || {
+        Arc::new(move |write: Write| {
             let ctx = Context::new(&global);
-            crate::commands::ingest::run_document(&ctx, root.clone()).map_err(|e| refusal_of(&e))
+            let command = match write {
+                Write::Run => Command::Run,
+                Write::Rebuild => Command::Rebuild,
+            };
+            crate::commands::ingest::run_document(&ctx, command, root.clone())
+                .map_err(|e| refusal_of(&e))
         }) as Writer
     });
     let options = Options {
@@ -70,7 +76,7 @@ mod tests {
     fn every_tool_takes_the_flags_of_its_command() {
         let cli = crate::cli::Cli::command();
         let tools = AuditgraphServer::tools();
-        assert_eq!(tools.len(), 11);
+        assert_eq!(tools.len(), 12);
         for tool in tools {
             let command_name = tool.name.replace('_', "-");
             let command = cli
