@@ -420,6 +420,7 @@ fn merge_delete_and_readd() {
         strs(&["added", "deleted", "modified", "added"])
     );
     // The merge changed nothing that was not on one of its parents.
+    assert!(!shas(&log).contains(&m));
     let g = r.json(&["git-log", "g.txt"]);
     assert_eq!(shas(&g), vec![c2.clone()]);
     for file in ["f.txt", "g.txt"] {
@@ -443,7 +444,6 @@ fn merge_delete_and_readd() {
     // root c1, merge m, branch heads c6 (main) and c2 (side)
     assert_eq!(manifest["counts"]["structural"], Value::from(4));
     assert_eq!(manifest["counts"]["refs"], Value::from(2));
-    let _ = m;
 }
 
 #[test]
@@ -818,4 +818,78 @@ fn two_clones_give_identical_provenance() {
         .into();
     out.ok();
     assert_eq!(manifest(&rc)["pieces"], ma["pieces"]);
+}
+
+#[test]
+fn selection_tiers_hot_and_cold_paths_and_budget() {
+    let r = Repo::new();
+    let lines = |n: usize| (0..n).map(|i| format!("line {i}\n")).collect::<String>();
+    r.ws.write("a.txt", "a\n");
+    let c1 = r.commit("root", ALICE, "2024-04-01T00:00:00+00:00");
+    r.ws.write("Cargo.lock", lines(100));
+    let c2 = r.commit("lock only", ALICE, "2024-04-02T00:00:00+00:00");
+    r.ws.write("src/x.rs", lines(10));
+    let _small = r.commit("small", ALICE, "2024-04-03T00:00:00+00:00");
+    r.ws.write("src/y.rs", lines(400));
+    r.ws.write("src/z.rs", lines(400));
+    let c4 = r.commit("large", ALICE, "2024-04-04T00:00:00+00:00");
+    r.ws.write("docs/guide.md", "# Guide\n");
+    let c5 = r.commit("docs", ALICE, "2024-04-05T00:00:00+00:00");
+    r.ws.write("src/w.rs", "w\n");
+    let c6 = r.commit("head", ALICE, "2024-04-06T00:00:00+00:00");
+    r.enable();
+    r.ws.write(
+        "config/pkg.yaml",
+        "profiles:\n  default:\n    git_provenance:\n      enabled: true\n      max_tier2_commits: 2\n      hot_paths: [\"docs/**\"]\n",
+    );
+    r.run(&["run"]).ok();
+    let tier = |file: &str| -> (String, String, f64) {
+        let log = r.json(&["git-log", file]);
+        let c = &log["commits"][0];
+        (
+            c["sha"].as_str().unwrap().to_string(),
+            c["tier"].as_str().unwrap().to_string(),
+            c["importance_score"].as_f64().unwrap(),
+        )
+    };
+    assert_eq!(tier("a.txt"), (c1, "structural".into(), -1.0));
+    // All cold: score 0, kept as the earliest scored commit.
+    assert_eq!(tier("Cargo.lock"), (c2, "scored".into(), 0.0));
+    // 2 files + 800 lines / 400, the latest scored commit.
+    assert_eq!(tier("src/y.rs"), (c4, "scored".into(), 4.0));
+    assert_eq!(tier("docs/guide.md"), (c5, "structural".into(), -1.0));
+    assert_eq!(tier("src/w.rs"), (c6, "structural".into(), -1.0));
+    // Over the budget: the earliest and the latest scored commits come
+    // first, so c3 (score 1.025) is left out and its file is unknown.
+    let left_out = r.run(&["git-log", "src/x.rs"]).code(1);
+    assert!(left_out.stderr.contains("no selected commit touched it"));
+    let counts = r.ws.manifest(&r.ws.current_run(), "git-provenance")["counts"].clone();
+    assert_eq!(counts["selected"], Value::from(5));
+    assert_eq!(counts["structural"], Value::from(3));
+    assert_eq!(counts["scored_candidates"], Value::from(3));
+    assert_eq!(counts["scored_kept"], Value::from(2));
+}
+
+#[test]
+fn never_writes_into_git_and_redacts_subjects() {
+    let r = Repo::new();
+    r.ws.write("a.md", "# A\n");
+    let token = format!("ghp_{}", "mz6oNQGp3KxsnzjLzCdWjehmLKeZbcYglqOh");
+    r.commit(
+        &format!("rotate {token}"),
+        ALICE,
+        "2024-05-01T00:00:00+00:00",
+    );
+    r.enable();
+    let before = common::tree_hashes(&r.root().join(".git"));
+    r.run(&["run"]).ok();
+    for cmd in ["git-who", "git-log", "git-introduced", "git-history"] {
+        r.run(&[cmd, "a.md"]).ok();
+    }
+    r.run(&["rebuild"]).ok();
+    assert_eq!(before, common::tree_hashes(&r.root().join(".git")));
+    let log = r.json(&["git-log", "a.md"]);
+    let subject = log["commits"][0]["subject"].as_str().unwrap();
+    assert!(!subject.contains(&token), "{subject}");
+    assert!(subject.starts_with("rotate <<redacted:"), "{subject}");
 }
