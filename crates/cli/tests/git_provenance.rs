@@ -308,9 +308,13 @@ fn linear_history_with_rename_tags_and_time_zones() {
         rules,
         BTreeSet::from([
             "link.git_authored_by.v1",
+            "link.git_branch.v1",
+            "link.git_contains.v1",
             "link.git_file_note.v1",
             "link.git_modifies.v1",
-            "link.git_succeeded_from.v1"
+            "link.git_parent.v1",
+            "link.git_succeeded_from.v1",
+            "link.git_tags.v1"
         ])
     );
     let modifies = links

@@ -536,6 +536,62 @@ fn link(
     }
 }
 
+/// The links of the file's commits to the rest of the history:
+/// `contains` (repository -> commit), `parent_of` (commit -> each selected
+/// parent), `tags` (tag -> commit) and `on_branch` (branch head -> ref).
+fn commit_links(run: &GitRun, followed: &[Followed]) -> Vec<LinkView> {
+    let sel = run.selection();
+    let snapshot = &run.repo.snapshot;
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for f in followed {
+        let r = &f.record;
+        if !seen.insert(r.sha.as_str()) {
+            continue;
+        }
+        let commit = ids::commit(&r.sha);
+        out.push(link(
+            "contains",
+            rules::CONTAINS,
+            ids::repository(),
+            commit.clone(),
+            serde_json::json!([]),
+        ));
+        for parent in r.parents.iter().filter(|p| sel.contains_key(p.as_str())) {
+            out.push(link(
+                "parent_of",
+                rules::PARENT_OF,
+                commit.clone(),
+                ids::commit(parent),
+                serde_json::json!([{ "child_sha": r.sha, "parent_sha": parent }]),
+            ));
+        }
+        for tag in snapshot
+            .tags
+            .iter()
+            .filter(|t| t.target.as_deref() == Some(&r.sha))
+        {
+            out.push(link(
+                "tags",
+                rules::TAGS,
+                ids::tag(&tag.name),
+                commit.clone(),
+                serde_json::json!([{ "tag": tag.name, "commit_sha": r.sha }]),
+            ));
+        }
+        for branch in snapshot.branches.iter().filter(|b| b.head == r.sha) {
+            out.push(link(
+                "on_branch",
+                rules::ON_BRANCH,
+                commit.clone(),
+                ids::branch(&branch.name),
+                serde_json::json!([{ "branch": branch.name, "head_sha": r.sha }]),
+            ));
+        }
+    }
+    out
+}
+
 /// `git-history`: authors, commits, where the file came from, and the
 /// links between them. `note_id` is filled by the caller when the file is
 /// a note of the run ([`note_link`]).
@@ -573,6 +629,7 @@ pub fn history(run: &GitRun, file: &str, note_id: Option<String>) -> Result<Hist
             }]),
         ));
     }
+    links.extend(commit_links(run, &followed));
     for step in &lineage {
         links.push(link(
             "succeeded_from",

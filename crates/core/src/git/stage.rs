@@ -161,7 +161,16 @@ fn git_err(e: super::GitError) -> Error {
 /// Runs the stage.
 pub fn build(inputs: &GitInputs<'_>) -> Result<GitBuilt> {
     let repo = Repo::open(inputs.root).map_err(git_err)?;
-    let refs = repo.refs().map_err(git_err)?;
+    let mut refs = repo.refs().map_err(git_err)?;
+    for tag in &mut refs.tags {
+        tag.subject = tag
+            .subject
+            .as_deref()
+            .map(|s| inputs.redactor.redact(s).text.into_owned());
+        if let Some(tagger) = &mut tag.tagger {
+            tagger.name = inputs.redactor.redact(&tagger.name).text.into_owned();
+        }
+    }
     let walk: Vec<WalkCommit> = match refs.head {
         Some(head) => repo.walk(head).map_err(git_err)?,
         None => Vec::new(),
