@@ -897,3 +897,46 @@ fn never_writes_into_git_and_redacts_subjects() {
     assert!(!subject.contains(&token), "{subject}");
     assert!(subject.starts_with("rotate <<redacted:"), "{subject}");
 }
+
+#[test]
+fn stale_notes_from_git_history() {
+    let (r, c) = linear();
+    r.ws.write(
+        "config/jobs.yaml",
+        "jobs:\n  stale:\n    action: {type: report.stale_notes, args: {history: git, older_than: 2d}}\n    output: {format: json}\n",
+    );
+    r.run(&["run"]).ok();
+    // Less than two days after the last commit: README.md (last changed
+    // by c1) is stale; notes/b.md (changed by c4) is not.
+    let doc = r.json(&["jobs", "run", "stale", "--now", "2024-01-06T00:00:00Z"]);
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(doc["output"].as_str().unwrap()).unwrap()).unwrap();
+    let body = &report["report"];
+    assert_eq!(body["history"], Value::from("git"));
+    let notes = body["notes"].as_array().unwrap();
+    let stale: Vec<(&str, &str, &str)> = notes
+        .iter()
+        .map(|n| {
+            (
+                n["source_path"].as_str().unwrap(),
+                n["unchanged_since"].as_str().unwrap(),
+                n["since_commit"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stale,
+        vec![("README.md", "2024-01-01T08:00:00Z", c[0].as_str())]
+    );
+    // Four days later both are.
+    let doc = r.json(&["jobs", "run", "stale", "--now", "2024-01-10T00:00:00Z"]);
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(doc["output"].as_str().unwrap()).unwrap()).unwrap();
+    let paths: Vec<&str> = report["report"]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["source_path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, vec!["README.md", "notes/b.md"]);
+}
