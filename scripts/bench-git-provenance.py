@@ -113,6 +113,7 @@ def main():
     binary = os.path.abspath(sys.argv[1])
     commits = int(sys.argv[2]) if len(sys.argv) > 2 else 20000
     root = sys.argv[3] if len(sys.argv) > 3 else tempfile.mkdtemp(prefix="ag-git-bench-")
+    os.makedirs(root, exist_ok=True)
     home = tempfile.mkdtemp(prefix="ag-git-home-")
     env = git_env(home)
     git = lambda *args: subprocess.run(["git", "-C", root, *args], env=env, check=True, capture_output=True)

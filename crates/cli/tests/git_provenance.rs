@@ -940,3 +940,56 @@ fn stale_notes_from_git_history() {
         .collect();
     assert_eq!(paths, vec!["README.md", "notes/b.md"]);
 }
+
+#[test]
+fn why_connected_goes_from_a_note_to_its_authors() {
+    let (r, c) = linear();
+    r.run(&["run"]).ok();
+    let note = entity("note:notes/b.md");
+    let bob = author_id("bob@example.com");
+    let doc = r.json(&["why-connected", "--from", &note, "--to", &bob]);
+    assert_eq!(doc["connected"], Value::from(true), "{doc}");
+    assert_eq!(doc["length"], Value::from(3));
+    assert_eq!(doc["from"]["type"], Value::from("ag:note"));
+    assert_eq!(doc["to"]["type"], Value::from("author_identity"));
+    let path = &doc["paths"][0]["edges"];
+    let steps: Vec<(&str, &str)> = path
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["type"].as_str().unwrap(), e["rule_id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            ("source_of", "link.git_file_note.v1"),
+            ("modifies", "link.git_modifies.v1"),
+            ("authored_by", "link.git_authored_by.v1")
+        ]
+    );
+    // Bob's newest commit to the file first, with its lines as evidence.
+    assert_eq!(
+        path[1]["evidence"][0]["commit_sha"],
+        Value::from(c[3].clone())
+    );
+    assert_eq!(path[1]["evidence"][0]["lines_added"], Value::from(1));
+    // Through the rename: the old path's file is connected too.
+    let old = entity("file:notes/a.md");
+    let doc = r.json(&["why-connected", "--from", &note, "--to", &old]);
+    assert_eq!(doc["connected"], Value::from(true), "{doc}");
+    // An id in neither graph is named with the way out.
+    let err = r
+        .run(&["why-connected", "--from", &note, "--to", "author_nobody"])
+        .code(1);
+    assert!(
+        err.stderr
+            .contains("neither the knowledge graph nor the git provenance"),
+        "{}",
+        err.stderr
+    );
+    // Notes among themselves are still answered by the knowledge graph.
+    let readme = entity("note:README.md");
+    let out = r.run(&["--json", "why-connected", "--from", &note, "--to", &readme]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.json().get("graph").is_none());
+}

@@ -14,6 +14,7 @@
 
 pub mod diff;
 pub mod error;
+pub mod graph;
 pub mod ids;
 pub mod query;
 pub mod read;

@@ -40,6 +40,11 @@ impl GitRun {
     pub fn open(ws: &Workspace, run: Option<&str>) -> Result<GitRun> {
         let reader = ws.reader()?;
         let run_id = reader.resolve_run(run)?;
+        GitRun::open_at(&reader, run_id)
+    }
+
+    /// Opens the git provenance of the stored run `run_id`.
+    pub fn open_at(reader: &crate::store::StoreReader, run_id: String) -> Result<GitRun> {
         let manifests = reader.run(&run_id)?;
         let Some(manifest) = manifests.git.clone() else {
             return Err(git_err(GitError::NotBuilt { run_id }));
@@ -517,7 +522,49 @@ pub struct HistoryReport {
     pub links: Vec<LinkView>,
 }
 
-fn link(
+/// `modifies`: a commit changed a path (evidence: lines added and removed).
+pub(crate) fn modifies_link(r: &CommitRecord, change: &Change) -> LinkView {
+    link(
+        "modifies",
+        rules::MODIFIES,
+        ids::commit(&r.sha),
+        ids::file(&change.path),
+        serde_json::json!([{
+            "commit_sha": r.sha,
+            "source_path": change.path,
+            "change": change.kind.name(),
+            "lines_added": change.added,
+            "lines_removed": change.removed,
+        }]),
+    )
+}
+
+/// `authored_by`: a commit and its author identity.
+pub(crate) fn authored_link(r: &CommitRecord) -> LinkView {
+    link(
+        "authored_by",
+        rules::AUTHORED_BY,
+        ids::commit(&r.sha),
+        ids::author(&r.author.email),
+        serde_json::json!([{
+            "commit_sha": r.sha,
+            "author_email": r.author.email,
+        }]),
+    )
+}
+
+/// The link of a file that is a note of the run to its note entity.
+pub(crate) fn note_source_link(path: &str, note_id: String) -> LinkView {
+    link(
+        "source_of",
+        rules::SOURCE_NOTE,
+        ids::file(path),
+        note_id,
+        serde_json::json!([{ "source_path": path }]),
+    )
+}
+
+pub(crate) fn link(
     kind: &'static str,
     rule: &'static str,
     from: String,
@@ -539,13 +586,12 @@ fn link(
 /// The links of the file's commits to the rest of the history:
 /// `contains` (repository -> commit), `parent_of` (commit -> each selected
 /// parent), `tags` (tag -> commit) and `on_branch` (branch head -> ref).
-fn commit_links(run: &GitRun, followed: &[Followed]) -> Vec<LinkView> {
+pub(crate) fn commit_links(run: &GitRun, records: &[&CommitRecord]) -> Vec<LinkView> {
     let sel = run.selection();
     let snapshot = &run.repo.snapshot;
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
-    for f in followed {
-        let r = &f.record;
+    for r in records {
         if !seen.insert(r.sha.as_str()) {
             continue;
         }
@@ -604,32 +650,11 @@ pub fn history(run: &GitRun, file: &str, note_id: Option<String>) -> Result<Hist
     let lineage = lineage_of(&followed);
     let mut links = Vec::new();
     for f in &followed {
-        let commit = ids::commit(&f.record.sha);
-        links.push(link(
-            "modifies",
-            rules::MODIFIES,
-            commit.clone(),
-            ids::file(&f.path),
-            serde_json::json!([{
-                "commit_sha": f.record.sha,
-                "source_path": f.path,
-                "change": f.change.kind.name(),
-                "lines_added": f.change.added,
-                "lines_removed": f.change.removed,
-            }]),
-        ));
-        links.push(link(
-            "authored_by",
-            rules::AUTHORED_BY,
-            commit,
-            ids::author(&f.record.author.email),
-            serde_json::json!([{
-                "commit_sha": f.record.sha,
-                "author_email": f.record.author.email,
-            }]),
-        ));
+        links.push(modifies_link(&f.record, &f.change));
+        links.push(authored_link(&f.record));
     }
-    links.extend(commit_links(run, &followed));
+    let records: Vec<&CommitRecord> = followed.iter().map(|f| &f.record).collect();
+    links.extend(commit_links(run, &records));
     for step in &lineage {
         links.push(link(
             "succeeded_from",
@@ -645,13 +670,7 @@ pub fn history(run: &GitRun, file: &str, note_id: Option<String>) -> Result<Hist
         ));
     }
     if let Some(note) = &note_id {
-        links.push(link(
-            "source_of",
-            rules::SOURCE_NOTE,
-            ids::file(file),
-            note.clone(),
-            serde_json::json!([{ "source_path": file }]),
-        ));
+        links.push(note_source_link(file, note.clone()));
     }
     Ok(HistoryReport {
         status: "ok",

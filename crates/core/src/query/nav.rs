@@ -133,6 +133,72 @@ fn around(
     Ok((scope, view, nodes))
 }
 
+/// A path: each edge with whether it was walked from its `from` end.
+pub type EdgePath = Vec<(u32, bool)>;
+
+/// The shortest paths from `a` to `b` of at most `max_depth` edges (up to
+/// `max_paths` of them), each as (edge, walked from its `from` end), and
+/// their length; `None` when there is none. `incident` gives a node's
+/// edges as (edge, other end, leaves the node), in a stable order.
+pub fn shortest_paths(
+    a: u32,
+    b: u32,
+    max_depth: usize,
+    max_paths: usize,
+    incident: &dyn Fn(u32) -> Vec<(u32, u32, bool)>,
+) -> Option<(usize, Vec<EdgePath>)> {
+    // Breadth-first from A, keeping every shortest-path parent of a node.
+    let mut dist: HashMap<u32, usize> = HashMap::from([(a, 0)]);
+    let mut parents: BTreeMap<u32, Vec<(u32, u32, bool)>> = BTreeMap::new();
+    let mut queue = VecDeque::from([a]);
+    while let Some(node) = queue.pop_front() {
+        let d = dist[&node];
+        if node == b || d >= max_depth {
+            continue;
+        }
+        if dist.get(&b).is_some_and(|db| d >= *db) {
+            break;
+        }
+        for (edge, next, forward) in incident(node) {
+            match dist.get(&next) {
+                None => {
+                    dist.insert(next, d + 1);
+                    parents.entry(next).or_default().push((node, edge, forward));
+                    queue.push_back(next);
+                }
+                Some(&dn) if dn == d + 1 => {
+                    parents.entry(next).or_default().push((node, edge, forward));
+                }
+                _ => {}
+            }
+        }
+    }
+    let length = *dist.get(&b)?;
+    // Walk back from B, depth first in parent order, collecting up to
+    // `max_paths` paths.
+    let mut paths: Vec<EdgePath> = Vec::new();
+    let mut stack: Vec<(u32, EdgePath)> = vec![(b, Vec::new())];
+    while let Some((node, suffix)) = stack.pop() {
+        if paths.len() >= max_paths {
+            break;
+        }
+        if node == a {
+            let mut p = suffix.clone();
+            p.reverse();
+            paths.push(p);
+            continue;
+        }
+        if let Some(ps) = parents.get(&node) {
+            for (parent, edge, forward) in ps.iter().rev() {
+                let mut s = suffix.clone();
+                s.push((*edge, *forward));
+                stack.push((*parent, s));
+            }
+        }
+    }
+    Some((length, paths))
+}
+
 /// An edge as seen from one of its ends.
 fn edge_view(view: &GraphView, edge: u32, from_side: bool) -> Value {
     let e = &view.graph.edges[edge as usize];
@@ -454,6 +520,14 @@ pub fn why_connected(
     max_paths: usize,
     filter: &EdgeFilter,
 ) -> Result<Value> {
+    // A git entity at either end: the git provenance answers (edge-type
+    // filters name knowledge-graph links only).
+    if filter.types.is_empty()
+        && let Some(answer) =
+            crate::git::graph::why_connected_in_run(pieces, from, to, max_depth, max_paths)?
+    {
+        return Ok(answer);
+    }
     let (mut scope, mut view, mut nodes) = around(pieces, config, &[from, to])?;
     loop {
         let missing = walk_gaps(&view, &scope, nodes[0], Some(nodes[1]), max_depth, filter);
@@ -471,33 +545,10 @@ pub fn why_connected(
     }
     let view = &view;
     let (a, b) = (nodes[0], nodes[1]);
-    // Breadth-first from A, keeping every shortest-path parent of a node.
-    let mut dist: HashMap<u32, usize> = HashMap::from([(a, 0)]);
-    let mut parents: BTreeMap<u32, Vec<(u32, u32, bool)>> = BTreeMap::new();
-    let mut queue = VecDeque::from([a]);
-    while let Some(node) = queue.pop_front() {
-        let d = dist[&node];
-        if node == b || d >= max_depth {
-            continue;
-        }
-        if dist.get(&b).is_some_and(|db| d >= *db) {
-            break;
-        }
-        for (edge, next, forward) in incident(view, node, filter) {
-            match dist.get(&next) {
-                None => {
-                    dist.insert(next, d + 1);
-                    parents.entry(next).or_default().push((node, edge, forward));
-                    queue.push_back(next);
-                }
-                Some(&dn) if dn == d + 1 => {
-                    parents.entry(next).or_default().push((node, edge, forward));
-                }
-                _ => {}
-            }
-        }
-    }
-    let Some(&length) = dist.get(&b) else {
+    let found = shortest_paths(a, b, max_depth, max_paths, &|node| {
+        incident(view, node, filter)
+    });
+    let Some((length, paths)) = found else {
         return Ok(json!({
             "from": summary(view, a),
             "to": summary(view, b),
@@ -507,28 +558,6 @@ pub fn why_connected(
             "message": format!("not connected within depth {max_depth}"),
         }));
     };
-    // Walk back from B, depth first in parent order, collecting up to
-    // `max_paths` paths.
-    let mut paths: Vec<Vec<(u32, bool)>> = Vec::new();
-    let mut stack: Vec<(u32, Vec<(u32, bool)>)> = vec![(b, Vec::new())];
-    while let Some((node, suffix)) = stack.pop() {
-        if paths.len() >= max_paths {
-            break;
-        }
-        if node == a {
-            let mut p = suffix.clone();
-            p.reverse();
-            paths.push(p);
-            continue;
-        }
-        if let Some(ps) = parents.get(&node) {
-            for (parent, edge, forward) in ps.iter().rev() {
-                let mut s = suffix.clone();
-                s.push((*edge, *forward));
-                stack.push((*parent, s));
-            }
-        }
-    }
     let paths_json: Vec<Value> = paths
         .iter()
         .map(|p| {
