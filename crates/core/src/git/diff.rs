@@ -15,6 +15,9 @@ pub const RENAME_THRESHOLD: u8 = 50;
 /// one; above this many pairs in one commit only identical content counts
 /// as a rename (git has a similar limit, `diff.renameLimit`).
 pub const RENAME_PAIR_LIMIT: usize = 10_000;
+/// Blobs larger than this are not read (a hostile or generated history must
+/// not exhaust memory): like binary content, they get no line counts.
+pub const MAX_BLOB_BYTES: u64 = 32 * 1024 * 1024;
 /// Content with a NUL byte in its first 8000 bytes is binary (git's rule):
 /// no line counts.
 const BINARY_PROBE: usize = 8000;
@@ -176,13 +179,23 @@ impl<'r> Blobs<'r> {
         }
     }
 
+    /// The blob's bytes; a blob larger than [`MAX_BLOB_BYTES`] is not read
+    /// and reads as binary (a NUL byte): no line counts, no similarity.
     fn get(&mut self, oid: ObjectId) -> DiffResult<&[u8]> {
-        if !self.cache.contains_key(&oid) {
-            let object = self
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.cache.entry(oid) {
+            let header = self
                 .repo
-                .find_object(oid)
+                .find_header(oid)
                 .map_err(|e| format!("blob {oid}: {e}"))?;
-            self.cache.insert(oid, object.data.clone());
+            if header.size() > MAX_BLOB_BYTES {
+                slot.insert(vec![0]);
+            } else {
+                let object = self
+                    .repo
+                    .find_object(oid)
+                    .map_err(|e| format!("blob {oid}: {e}"))?;
+                slot.insert(object.data.clone());
+            }
         }
         Ok(self.cache.get(&oid).map(Vec::as_slice).unwrap_or(&[]))
     }
