@@ -8,7 +8,7 @@ fast-import` in DIR (default: a new temporary directory): 2,000 files in
 40 directories, each commit changing one to three of them by a few lines,
 a rename every 250 commits, a side branch merged every 1,000 and a tag
 every 500. Then it times, with git provenance enabled (`include_paths`
-limited to README.md, so the time is the stage's):
+limited to config/, so the time is the stage's):
 
 - a cold `auditgraph run` (commits per second),
 - `auditgraph run` after one new commit (the incremental case),
@@ -123,7 +123,7 @@ def main():
     git("reset", "-q", "--hard", "main")
     os.makedirs(os.path.join(root, "config"), exist_ok=True)
     with open(os.path.join(root, "config", "pkg.yaml"), "w") as f:
-        f.write('profiles:\n  default:\n    include_paths: ["README.md"]\n    git_provenance:\n      enabled: true\n')
+        f.write('profiles:\n  default:\n    include_paths: ["config"]\n    git_provenance:\n      enabled: true\n')
     with open(os.path.join(root, ".git", "info", "exclude"), "a") as f:
         f.write(".pkg/\nconfig/\n")
     count = int(git("rev-list", "--count", "HEAD").stdout)
