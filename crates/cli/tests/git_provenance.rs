@@ -324,8 +324,25 @@ fn linear_history_with_rename_tags_and_time_zones() {
     assert_eq!(modifies["evidence"][0]["lines_added"], Value::from(1));
     assert_eq!(modifies["to_id"], Value::from(entity("file:notes/b.md")));
 
-    // The manifest records the selection.
+    // The history is a source: its object store counts in the budget's base.
+    let status = r.json(&["status"]);
     let run = r.ws.current_run();
+    let ingested = r.ws.manifest(&run, "ingest")["counts"]["source_bytes"]
+        .as_u64()
+        .unwrap();
+    let objects: u64 = std::fs::read_dir(r.root().join(".git/objects"))
+        .unwrap()
+        .flatten()
+        .filter(|d| d.path().is_dir())
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .map(|f| f.metadata().unwrap().len())
+        .sum();
+    assert_eq!(
+        status["source_bytes"].as_u64(),
+        Some(ingested + objects),
+        "{status}"
+    );
+    // The manifest records the selection.
     let manifest = r.ws.manifest(&run, "git-provenance");
     let counts = &manifest["counts"];
     assert_eq!(counts["commits_walked"], Value::from(4));

@@ -93,10 +93,20 @@ pub struct GitBuilt {
     pub work: GitWork,
 }
 
-/// What a run needs to know before building: the state of the refs, hashed
-/// into the run id (`None`: no repository, the stage is skipped).
-pub fn probe(root: &Path) -> std::result::Result<String, super::GitError> {
+/// The repository as a run sees it before building.
+pub struct Probe {
+    /// The state of the refs, hashed into the run id.
+    pub state: String,
+    /// Bytes of the repository's object store (packs and loose objects):
+    /// the history is a source, so it counts towards the disk budget's base
+    /// (never hashed: two clones of a history pack it differently).
+    pub object_bytes: u64,
+}
+
+/// Reads the refs and sizes the object store.
+pub fn probe(root: &Path) -> std::result::Result<Probe, super::GitError> {
     let repo = Repo::open(root)?;
+    let object_bytes = object_bytes(&repo.repo.common_dir().join("objects"));
     let refs = repo.refs()?;
     let mut h = FieldHasher::new("git-state");
     // How commits are read: another derivation makes another run.
@@ -112,7 +122,36 @@ pub fn probe(root: &Path) -> std::result::Result<String, super::GitError> {
             .field(t.target.as_deref().unwrap_or(""))
             .field(if t.annotated { "a" } else { "l" });
     }
-    Ok(h.finish_hex())
+    Ok(Probe {
+        state: h.finish_hex(),
+        object_bytes,
+    })
+}
+
+/// Bytes of the files under `objects/` (packs, their indexes, loose
+/// objects), one level of directories deep as git lays them out.
+fn object_bytes(objects: &Path) -> u64 {
+    let size = |dir: &Path| -> u64 {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| e.metadata().ok())
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    std::fs::read_dir(objects)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| size(&e.path()))
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// The settings hash of the stage.

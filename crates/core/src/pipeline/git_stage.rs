@@ -12,7 +12,7 @@ use crate::store::clock;
 /// The repository state of a run with git provenance: `None` when the
 /// profile does not enable it, or when the workspace is not a repository
 /// (then a warning says so and the run goes on without it).
-pub fn probe(ws: &Workspace, warnings: &mut Vec<String>) -> Option<String> {
+pub fn probe(ws: &Workspace, warnings: &mut Vec<String>) -> Option<crate::git::stage::Probe> {
     if !ws.config.profile().git_provenance.enabled {
         return None;
     }

@@ -208,6 +208,9 @@ fn attempt(
     } else {
         None
     };
+    // The history is a source: its object store counts towards the budget.
+    let git_bytes = git_state.as_ref().map_or(0, |p| p.object_bytes);
+    let git_state = git_state.map(|p| p.state);
     let canonical = run_id(
         &super::git_stage::run_inputs(&plan.inputs_hash, git_state.as_deref()),
         &config_hash,
@@ -277,7 +280,7 @@ fn attempt(
             PublishPlan {
                 run_id: id.clone(),
                 schema_version: schema,
-                source_bytes: counts.source_bytes,
+                source_bytes: counts.source_bytes + git_bytes,
                 stages: Vec::new(),
                 config_snapshot: None,
                 command: command.name().to_string(),
@@ -479,7 +482,7 @@ fn attempt(
         PublishPlan {
             run_id: id.clone(),
             schema_version: schema,
-            source_bytes: counts.source_bytes,
+            source_bytes: counts.source_bytes + git_bytes,
             stages: plan_stages,
             config_snapshot: Some(snapshot),
             command: command.name().to_string(),
