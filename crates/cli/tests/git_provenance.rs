@@ -355,16 +355,11 @@ fn linear_history_with_rename_tags_and_time_zones() {
 }
 
 fn entity(key: &str) -> String {
-    use sha2::{Digest, Sha256};
-    format!("ent_{}", hex::encode(Sha256::digest(key.as_bytes())))
+    format!("ent_{}", sha256_hex(key))
 }
 
 fn author_id(email: &str) -> String {
-    use sha2::{Digest, Sha256};
-    format!(
-        "author_{}",
-        hex::encode(Sha256::digest(format!("author:{email}").as_bytes()))
-    )
+    format!("author_{}", sha256_hex(&format!("author:{email}")))
 }
 
 #[test]
@@ -1009,4 +1004,44 @@ fn why_connected_goes_from_a_note_to_its_authors() {
     let out = r.run(&["--json", "why-connected", "--from", &note, "--to", &readme]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.json().get("graph").is_none());
+}
+
+#[test]
+fn node_shows_git_entities_with_their_links() {
+    let (r, c) = linear();
+    r.run(&["run"]).ok();
+    let commit = format!("commit_{}", sha256_hex(&format!("commit:{}", c[3])));
+    let node = r.json(&["node", &commit]);
+    assert_eq!(node["type"], Value::from("commit"));
+    assert_eq!(node["sha"], Value::from(c[3].clone()));
+    assert_eq!(node["authored_at"], Value::from("2024-01-04T10:00:00Z"));
+    let out: BTreeSet<&str> = node["outgoing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        out,
+        BTreeSet::from(["authored_by", "modifies", "on_branch", "parent_of"])
+    );
+    let tag = format!("tag_{}", sha256_hex("tag:v2"));
+    let node = r.json(&["node", &tag]);
+    assert_eq!(node["tag_type"], Value::from("annotated"));
+    assert_eq!(node["tagger_email"], Value::from("rel@example.com"));
+    assert_eq!(node["subject"], Value::from("release two"));
+    let alice = r.json(&["node", &author_id("alice@example.com")]);
+    assert_eq!(
+        alice["name_aliases"],
+        serde_json::json!(["Alice", "Alice A."])
+    );
+    // A file entity, which the knowledge graph does not hold.
+    let file = r.json(&["node", &entity("file:notes/b.md")]);
+    assert_eq!(file["type"], Value::from("file"));
+    assert_eq!(file["source_path"], Value::from("notes/b.md"));
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(text.as_bytes()))
 }

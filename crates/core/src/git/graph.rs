@@ -28,6 +28,8 @@ pub fn is_git_id(id: &str) -> bool {
 /// Nodes (with their summaries) and links.
 pub struct GitGraph {
     nodes: Vec<Value>,
+    /// Per node: the entity's own fields (`node ID` shows them).
+    details: Vec<Value>,
     index: HashMap<String, u32>,
     links: Vec<LinkView>,
     /// Per node: (link, other node, the link leaves this node).
@@ -51,6 +53,7 @@ impl GitGraph {
     pub fn build(run: &GitRun, notes: &BTreeSet<String>) -> Result<GitGraph> {
         let mut g = GitGraph {
             nodes: Vec::new(),
+            details: Vec::new(),
             index: HashMap::new(),
             links: Vec::new(),
             adjacent: Vec::new(),
@@ -76,9 +79,34 @@ impl GitGraph {
                 )
             })
             .collect();
+        let tiers: HashMap<&str, (&str, f64)> = run
+            .repo
+            .snapshot
+            .selected
+            .iter()
+            .map(|s| (s.sha.as_str(), (s.tier.name(), s.score)))
+            .collect();
         for r in &records {
             let id = ids::commit(&r.sha);
-            g.node(id.clone(), summary(&id, "commit", &r.subject, None));
+            let n = g.node(id.clone(), summary(&id, "commit", &r.subject, None));
+            let (tier, score) = tiers
+                .get(r.sha.as_str())
+                .copied()
+                .unwrap_or(("scored", 0.0));
+            g.details[n as usize] = json!({
+                "sha": r.sha,
+                "subject": r.subject,
+                "author_name": r.author.name,
+                "author_email": r.author.email,
+                "authored_at": super::text::utc(r.author.time),
+                "author_tz": super::text::offset(r.author.offset),
+                "committed_at": super::text::utc(r.committer.time),
+                "is_merge": r.is_merge(),
+                "parent_shas": r.parents,
+                "grafted": r.grafted,
+                "tier": tier,
+                "importance_score": score,
+            });
             let email = r.author.email.to_lowercase();
             let author = ids::author(&email);
             let name = names.get(email.as_str()).copied().unwrap_or(email.as_str());
@@ -94,13 +122,27 @@ impl GitGraph {
                 }
             }
         }
+        for a in &run.repo.authors {
+            if let Some(&n) = g.index.get(&ids::author(&a.email)) {
+                g.details[n as usize] = json!({ "email": a.email, "name_aliases": a.names });
+            }
+        }
         for t in &run.repo.snapshot.tags {
             let id = ids::tag(&t.name);
-            g.node(id.clone(), summary(&id, "tag", &t.name, None));
+            let n = g.node(id.clone(), summary(&id, "tag", &t.name, None));
+            g.details[n as usize] = json!({
+                "tag_type": if t.annotated { "annotated" } else { "lightweight" },
+                "target_sha": t.target,
+                "tagger_name": t.tagger.as_ref().map(|p| &p.name),
+                "tagger_email": t.tagger.as_ref().map(|p| &p.email),
+                "tagged_at": t.tagger.as_ref().map(|p| super::text::utc(p.time)),
+                "subject": t.subject,
+            });
         }
         for b in &run.repo.snapshot.branches {
             let id = ids::branch(&b.name);
-            g.node(id.clone(), summary(&id, "ref", &b.name, None));
+            let n = g.node(id.clone(), summary(&id, "ref", &b.name, None));
+            g.details[n as usize] = json!({ "ref_type": "branch", "head_sha": b.head });
         }
         let refs: Vec<&CommitRecord> = records.iter().collect();
         let mut links = Vec::new();
@@ -142,6 +184,7 @@ impl GitGraph {
         }
         let n = self.nodes.len() as u32;
         self.nodes.push(summary);
+        self.details.push(Value::Null);
         self.adjacent.push(Vec::new());
         self.index.insert(id, n);
         n
@@ -160,6 +203,45 @@ impl GitGraph {
 
     pub fn contains(&self, id: &str) -> bool {
         self.index.contains_key(id)
+    }
+
+    /// `node ID` of a git entity: its summary, its own fields, and its
+    /// links (each with its rule and evidence).
+    pub fn entity(&self, id: &str) -> Option<Value> {
+        let &n = self.index.get(id)?;
+        let mut out = self.nodes[n as usize].clone();
+        let side = |outgoing: bool| -> Vec<Value> {
+            self.adjacent[n as usize]
+                .iter()
+                .filter(|(_, _, forward)| *forward == outgoing)
+                .map(|&(edge, other, _)| {
+                    let l = &self.links[edge as usize];
+                    json!({
+                        "link_id": l.id,
+                        "type": l.kind,
+                        "rule_id": l.rule_id,
+                        "confidence": l.confidence,
+                        "direction": if outgoing { "outgoing" } else { "incoming" },
+                        "other": self.nodes[other as usize],
+                        "evidence": l.evidence,
+                    })
+                })
+                .collect()
+        };
+        if let Some(map) = out.as_object_mut() {
+            if let Some(fields) = self.details[n as usize].as_object() {
+                for (k, v) in fields {
+                    map.insert(k.clone(), v.clone());
+                }
+            }
+            map.insert(
+                "provenance".into(),
+                json!({ "created_by_rule": "git.provenance.v1" }),
+            );
+            map.insert("outgoing".into(), Value::Array(side(true)));
+            map.insert("incoming".into(), Value::Array(side(false)));
+        }
+        Some(out)
     }
 
     /// The shortest paths from `from` to `to` (up to `max_paths`, at most
@@ -223,21 +305,16 @@ impl GitGraph {
     }
 }
 
-/// `why-connected` through the git provenance, when an end is a git entity
-/// (or a file id): `None` when neither is (the knowledge graph answers).
-pub fn why_connected_in_run(
-    pieces: &crate::query::load::RunPieces,
-    from: &str,
-    to: &str,
-    max_depth: usize,
-    max_paths: usize,
-) -> Result<Option<Value>> {
-    let outside = |id: &str| -> Result<bool> {
-        Ok(is_git_id(id) || (id.starts_with("ent_") && pieces.locate(id)?.is_none()))
-    };
-    if pieces.manifests.git.is_none() || !(outside(from)? || outside(to)?) {
-        return Ok(None);
-    }
+/// Whether `id` belongs to the git provenance of the run `pieces` reads
+/// (a git entity, or an `ent_` id the knowledge graph does not hold), and
+/// the run has git provenance.
+fn in_git(pieces: &crate::query::load::RunPieces, id: &str) -> Result<bool> {
+    Ok(pieces.manifests.git.is_some()
+        && (is_git_id(id) || (id.starts_with("ent_") && pieces.locate(id)?.is_none())))
+}
+
+/// The git graph of the run `pieces` reads, with `ids` checked in it.
+fn graph_with(pieces: &crate::query::load::RunPieces, ids: &[&str]) -> Result<GitGraph> {
     let run = GitRun::open_at(&pieces.reader, pieces.run_id.clone())?;
     let notes: BTreeSet<String> = crate::ingest::run_records(&pieces.reader, &pieces.run_id)?
         .into_iter()
@@ -245,7 +322,7 @@ pub fn why_connected_in_run(
         .map(|r| r.path)
         .collect();
     let graph = GitGraph::build(&run, &notes)?;
-    for id in [from, to] {
+    for id in ids {
         if !graph.contains(id) {
             return Err(crate::error::Error::NotFound {
                 message: format!(
@@ -255,5 +332,30 @@ pub fn why_connected_in_run(
             });
         }
     }
+    Ok(graph)
+}
+
+/// `node ID` of a git entity: `None` when `id` is not one (the knowledge
+/// graph answers).
+pub fn node_in_run(pieces: &crate::query::load::RunPieces, id: &str) -> Result<Option<Value>> {
+    if !in_git(pieces, id)? {
+        return Ok(None);
+    }
+    Ok(graph_with(pieces, &[id])?.entity(id))
+}
+
+/// `why-connected` through the git provenance, when an end is a git entity
+/// (or a file id): `None` when neither is (the knowledge graph answers).
+pub fn why_connected_in_run(
+    pieces: &crate::query::load::RunPieces,
+    from: &str,
+    to: &str,
+    max_depth: usize,
+    max_paths: usize,
+) -> Result<Option<Value>> {
+    if !(in_git(pieces, from)? || in_git(pieces, to)?) {
+        return Ok(None);
+    }
+    let graph = graph_with(pieces, &[from, to])?;
     Ok(graph.why_connected(from, to, max_depth, max_paths))
 }

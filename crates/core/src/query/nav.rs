@@ -220,6 +220,9 @@ pub fn node(pieces: &RunPieces, config: &crate::config::LoadedConfig, id: &str) 
     if id.starts_with("doc_") || id.starts_with("chk_") {
         return document_or_chunk(pieces, id);
     }
+    if let Some(entity) = crate::git::graph::node_in_run(pieces, id)? {
+        return Ok(entity);
+    }
     let (_, view, nodes) = around(pieces, config, &[id])?;
     let view = &view;
     let node = nodes[0];
