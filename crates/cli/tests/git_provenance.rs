@@ -1039,6 +1039,37 @@ fn node_shows_git_entities_with_their_links() {
     let file = r.json(&["node", &entity("file:notes/b.md")]);
     assert_eq!(file["type"], Value::from("file"));
     assert_eq!(file["source_path"], Value::from("notes/b.md"));
+    // Neighbours of an author: their commits, then what those touched.
+    let around = r.json(&["neighbors", &author_id("bob@example.com"), "--depth", "2"]);
+    let at = |d: u64| -> BTreeSet<String> {
+        around["neighbors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["depth"] == d)
+            .map(|n| {
+                format!(
+                    "{} {}",
+                    n["type"].as_str().unwrap(),
+                    n["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        at(1),
+        BTreeSet::from(["commit edit a".to_string(), "commit edit b".to_string()])
+    );
+    assert!(
+        at(2).contains("file a.md") && at(2).contains("file b.md"),
+        "{:?}",
+        at(2)
+    );
+    assert!(
+        at(2).contains("tag v1") && at(2).contains("ref main"),
+        "{:?}",
+        at(2)
+    );
 }
 
 fn sha256_hex(text: &str) -> String {

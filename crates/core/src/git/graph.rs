@@ -205,6 +205,46 @@ impl GitGraph {
         self.index.contains_key(id)
     }
 
+    /// `neighbors ID`: breadth-first over links in both directions, each
+    /// neighbour with the path of links that first reached it.
+    pub fn neighbors(&self, id: &str, depth: usize, limit: Option<usize>) -> Option<Value> {
+        let &start = self.index.get(id)?;
+        let incident = |node: u32| self.adjacent[node as usize].clone();
+        let (order, seen) = crate::query::nav::breadth_first(start, depth, &incident);
+        let shown: Vec<Value> = order
+            .iter()
+            .take(limit.unwrap_or(usize::MAX))
+            .map(|n| {
+                let mut v = self.nodes[*n as usize].clone();
+                if let (Some(map), Some((d, path))) = (v.as_object_mut(), seen.get(n)) {
+                    map.insert("depth".into(), json!(d));
+                    let steps = path.iter().map(|&(edge, forward)| {
+                        let l = &self.links[edge as usize];
+                        json!({
+                            "link_id": l.id,
+                            "type": l.kind,
+                            "rule_id": l.rule_id,
+                            "confidence": l.confidence,
+                            "from_id": l.from_id,
+                            "to_id": l.to_id,
+                            "direction": if forward { "outgoing" } else { "incoming" },
+                        })
+                    });
+                    map.insert("path".into(), Value::Array(steps.collect()));
+                }
+                v
+            })
+            .collect();
+        Some(json!({
+            "center": self.nodes[start as usize],
+            "depth": depth,
+            "neighbors": shown,
+            "total_count": order.len(),
+            "truncated": shown.len() < order.len(),
+            "graph": "git-provenance",
+        }))
+    }
+
     /// `node ID` of a git entity: its summary, its own fields, and its
     /// links (each with its rule and evidence).
     pub fn entity(&self, id: &str) -> Option<Value> {
@@ -342,6 +382,19 @@ pub fn node_in_run(pieces: &crate::query::load::RunPieces, id: &str) -> Result<O
         return Ok(None);
     }
     Ok(graph_with(pieces, &[id])?.entity(id))
+}
+
+/// `neighbors ID` of a git entity: `None` when `id` is not one.
+pub fn neighbors_in_run(
+    pieces: &crate::query::load::RunPieces,
+    id: &str,
+    depth: usize,
+    limit: Option<usize>,
+) -> Result<Option<Value>> {
+    if !in_git(pieces, id)? {
+        return Ok(None);
+    }
+    Ok(graph_with(pieces, &[id])?.neighbors(id, depth, limit))
 }
 
 /// `why-connected` through the git provenance, when an end is a git entity

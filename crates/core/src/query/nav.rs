@@ -136,6 +136,41 @@ fn around(
 /// A path: each edge with whether it was walked from its `from` end.
 pub type EdgePath = Vec<(u32, bool)>;
 
+/// What a breadth-first walk reached: each node's depth and the path that
+/// first reached it.
+pub type Reached = HashMap<u32, (usize, EdgePath)>;
+
+/// Breadth-first from `start` over `depth` levels (edges in both
+/// directions, as `incident` gives them): the nodes reached in order, and
+/// how.
+pub fn breadth_first(
+    start: u32,
+    depth: usize,
+    incident: &dyn Fn(u32) -> Vec<(u32, u32, bool)>,
+) -> (Vec<u32>, Reached) {
+    let mut seen: Reached = HashMap::new();
+    seen.insert(start, (0, Vec::new()));
+    let mut order: Vec<u32> = Vec::new();
+    let mut queue = VecDeque::from([start]);
+    while let Some(node) = queue.pop_front() {
+        let (d, path) = seen[&node].clone();
+        if d >= depth {
+            continue;
+        }
+        for (edge, next, forward) in incident(node) {
+            if seen.contains_key(&next) {
+                continue;
+            }
+            let mut p = path.clone();
+            p.push((edge, forward));
+            seen.insert(next, (d + 1, p));
+            order.push(next);
+            queue.push_back(next);
+        }
+    }
+    (order, seen)
+}
+
 /// The shortest paths from `a` to `b` of at most `max_depth` edges (up to
 /// `max_paths` of them), each as (edge, walked from its `from` end), and
 /// their length; `None` when there is none. `incident` gives a node's
@@ -409,6 +444,12 @@ pub fn neighbors(
     filter: &EdgeFilter,
     limit: Option<usize>,
 ) -> Result<Value> {
+    if filter.types.is_empty()
+        && filter.min_confidence.is_none()
+        && let Some(answer) = crate::git::graph::neighbors_in_run(pieces, id, depth, limit)?
+    {
+        return Ok(answer);
+    }
     let (mut scope, mut view, mut nodes) = around(pieces, config, &[id])?;
     // Expand until every node the walk goes through has all its edges
     // here (then the walk is the one the whole graph gives).
@@ -425,26 +466,7 @@ pub fn neighbors(
     }
     let view = &view;
     let start = nodes[0];
-    let mut seen: HashMap<u32, (usize, Vec<(u32, bool)>)> = HashMap::new();
-    seen.insert(start, (0, Vec::new()));
-    let mut order: Vec<u32> = Vec::new();
-    let mut queue = VecDeque::from([start]);
-    while let Some(node) = queue.pop_front() {
-        let (d, path) = seen[&node].clone();
-        if d >= depth {
-            continue;
-        }
-        for (edge, next, forward) in incident(view, node, filter) {
-            if seen.contains_key(&next) {
-                continue;
-            }
-            let mut p = path.clone();
-            p.push((edge, forward));
-            seen.insert(next, (d + 1, p));
-            order.push(next);
-            queue.push_back(next);
-        }
-    }
+    let (order, seen) = breadth_first(start, depth, &|node| incident(view, node, filter));
     let total = order.len();
     let shown: Vec<Value> = order
         .iter()
