@@ -201,6 +201,23 @@ impl GitGraph {
         self.adjacent[to as usize].push((e, from, false));
     }
 
+    /// A link as the navigation commands show it, walked forward (from its
+    /// `from` end) or not.
+    fn link_json(&self, edge: u32, forward: bool) -> Value {
+        let l = &self.links[edge as usize];
+        json!({
+            "link_id": l.id,
+            "type": l.kind,
+            "rule_id": l.rule_id,
+            "confidence": l.confidence,
+            "authority": l.authority,
+            "from_id": l.from_id,
+            "to_id": l.to_id,
+            "direction": if forward { "outgoing" } else { "incoming" },
+            "evidence": l.evidence,
+        })
+    }
+
     pub fn contains(&self, id: &str) -> bool {
         self.index.contains_key(id)
     }
@@ -218,18 +235,9 @@ impl GitGraph {
                 let mut v = self.nodes[*n as usize].clone();
                 if let (Some(map), Some((d, path))) = (v.as_object_mut(), seen.get(n)) {
                     map.insert("depth".into(), json!(d));
-                    let steps = path.iter().map(|&(edge, forward)| {
-                        let l = &self.links[edge as usize];
-                        json!({
-                            "link_id": l.id,
-                            "type": l.kind,
-                            "rule_id": l.rule_id,
-                            "confidence": l.confidence,
-                            "from_id": l.from_id,
-                            "to_id": l.to_id,
-                            "direction": if forward { "outgoing" } else { "incoming" },
-                        })
-                    });
+                    let steps = path
+                        .iter()
+                        .map(|&(edge, forward)| self.link_json(edge, forward));
                     map.insert("path".into(), Value::Array(steps.collect()));
                 }
                 v
@@ -255,16 +263,9 @@ impl GitGraph {
                 .iter()
                 .filter(|(_, _, forward)| *forward == outgoing)
                 .map(|&(edge, other, _)| {
-                    let l = &self.links[edge as usize];
-                    json!({
-                        "link_id": l.id,
-                        "type": l.kind,
-                        "rule_id": l.rule_id,
-                        "confidence": l.confidence,
-                        "direction": if outgoing { "outgoing" } else { "incoming" },
-                        "other": self.nodes[other as usize],
-                        "evidence": l.evidence,
-                    })
+                    let mut v = self.link_json(edge, outgoing);
+                    v["other"] = self.nodes[other as usize].clone();
+                    v
                 })
                 .collect()
         };
@@ -321,17 +322,10 @@ impl GitGraph {
                         let next = if forward { &l.to_id } else { &l.from_id };
                         let from = at;
                         at = self.index.get(next).copied().unwrap_or(at);
-                        json!({
-                            "link_id": l.id,
-                            "type": l.kind,
-                            "rule_id": l.rule_id,
-                            "confidence": l.confidence,
-                            "authority": l.authority,
-                            "from": self.nodes[from as usize],
-                            "to": self.nodes[at as usize],
-                            "direction": if forward { "outgoing" } else { "incoming" },
-                            "evidence": l.evidence,
-                        })
+                        let mut v = self.link_json(edge, forward);
+                        v["from"] = self.nodes[from as usize].clone();
+                        v["to"] = self.nodes[at as usize].clone();
+                        v
                     })
                     .collect();
                 json!({ "length": p.len(), "edges": edges })
