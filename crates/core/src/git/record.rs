@@ -131,7 +131,7 @@ pub struct Selected {
     pub score: f64,
 }
 
-/// The repository as the run saw it: refs, the walk and the selection.
+/// The repository as the run saw it: refs, submodules and the selection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RepoSnapshot {
     /// HEAD's commit (`None`: an empty repository).
