@@ -171,6 +171,20 @@ pub enum Command {
         #[command(flatten)]
         run: RunArg,
     },
+    /// The authors of a file (one per email, every name they used), from
+    /// the git-provenance stage, following renames
+    #[command(name = "git-who")]
+    GitWho(crate::commands::git::GitFileArgs),
+    /// The commits that changed a file, newest first, following renames
+    #[command(name = "git-log")]
+    GitLog(crate::commands::git::GitFileArgs),
+    /// The commit that first added a file, following renames back
+    #[command(name = "git-introduced")]
+    GitIntroduced(crate::commands::git::GitFileArgs),
+    /// A file's authors, commits, origin and renames, with the links and
+    /// their rules and evidence
+    #[command(name = "git-history")]
+    GitHistory(crate::commands::git::GitFileArgs),
     /// Write the graph (or a subgraph) as a JSON bundle, Graphviz DOT or GraphML
     Export(crate::commands::export::ExportArgs),
     /// Write a Cypher script that loads the graph into Neo4j (idempotent)

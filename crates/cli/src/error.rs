@@ -223,6 +223,16 @@ impl From<Error> for CliError {
             (Error::Corrupt { .. }, _) => CliError::new(exit::FAILURE, "store_damaged", message)
                 .hint("run `auditgraph validate-store` for a full report; `auditgraph rebuild` writes a fresh run"),
             (Error::NotFound { .. }, _) => CliError::new(exit::FAILURE, "not_found", message),
+            (Error::Git(git), _) => {
+                use auditgraph_core::git::GitError;
+                let kind = match git.as_ref() {
+                    GitError::NotARepository { .. } => "not_a_repository",
+                    GitError::Open { .. } | GitError::Read { .. } => "git_read_error",
+                    GitError::UnknownFile { .. } => "unknown_file",
+                    GitError::NotBuilt { .. } => "git_provenance_not_built",
+                };
+                CliError::new(exit::FAILURE, kind, message)
+            }
             (Error::Io { path, source, .. }, _) => {
                 let err = CliError::new(exit::FAILURE, "io_error", message);
                 match source.kind() {

@@ -123,6 +123,10 @@ pub enum Error {
 
     #[error("{message}")]
     Failed { message: String },
+
+    /// Git provenance (boxed: it keeps every `Result` small).
+    #[error(transparent)]
+    Git(Box<crate::git::GitError>),
 }
 
 impl Error {

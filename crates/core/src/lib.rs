@@ -13,6 +13,7 @@ pub mod error;
 pub mod export;
 pub mod extract;
 pub mod gc;
+pub mod git;
 pub mod graph;
 pub mod hashing;
 pub mod index;

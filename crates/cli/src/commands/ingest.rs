@@ -135,6 +135,8 @@ pub(super) fn document(stage: &str, profile: &str, report: &PipelineReport) -> s
             "unchanged": report.reused,
             "source_bytes": c.source_bytes,
             "added_bytes": report.published.added_bytes,
+            "git_commits_read": report.git.map(|g| g.read),
+            "git_commits_reused": report.git.map(|g| g.reused),
         },
         "budget": report.published.budget,
         "seal": report.published.seal,
@@ -196,6 +198,12 @@ fn render(ctx: &Context, stage: &str, profile: &str, report: &PipelineReport) {
             short_run(&report.run_id),
             human_bytes(report.published.added_bytes),
         );
+        if let Some(g) = report.git {
+            text.push_str(&format!(
+                "\ngit provenance: {} commit(s) read, {} reused",
+                g.read, g.reused
+            ));
+        }
         text.push_str(&seal_line(report.published.seal.as_deref()));
         if ctx.global.verbose > 0 {
             for record in &report.attention {

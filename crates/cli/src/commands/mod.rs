@@ -5,6 +5,7 @@ mod diff;
 pub mod export;
 pub mod export_neo4j;
 mod gc;
+pub mod git;
 mod ingest;
 mod init;
 pub mod jobs;
@@ -83,6 +84,10 @@ pub fn dispatch(ctx: &Context, command: Command) -> CliResult {
             &edge_types,
             run.run_id.as_deref(),
         ),
+        Command::GitWho(args) => git::who::run(ctx, &args),
+        Command::GitLog(args) => git::log::run(ctx, &args),
+        Command::GitIntroduced(args) => git::introduced::run(ctx, &args),
+        Command::GitHistory(args) => git::history::run(ctx, &args),
         Command::Export(args) => export::run(ctx, args),
         Command::ExportNeo4j(args) => export_neo4j::run(ctx, args),
         Command::SyncNeo4j(args) => sync_neo4j::run(ctx, args),

@@ -180,6 +180,27 @@ pub fn why(
                     step["confidence"]
                 ));
                 for ev in step["evidence"].as_array().into_iter().flatten().take(3) {
+                    // Git provenance evidence names a commit, not a chunk.
+                    if let Some(sha) = ev["commit_sha"].as_str() {
+                        let mut what = format!("commit {}", &sha[..sha.len().min(10)]);
+                        if let Some(path) = ev["source_path"].as_str() {
+                            what.push_str(&format!(" {path}"));
+                        }
+                        if let (Some(a), Some(r)) =
+                            (ev["lines_added"].as_u64(), ev["lines_removed"].as_u64())
+                        {
+                            what.push_str(&format!(" +{a} -{r}"));
+                        }
+                        s.push_str(&format!("    evidence: {what}\n"));
+                        continue;
+                    }
+                    if ev["line_start"].is_null() && ev["chunk_id"].is_null() {
+                        s.push_str(&format!(
+                            "    evidence: {}\n",
+                            ev["source_path"].as_str().unwrap_or("")
+                        ));
+                        continue;
+                    }
                     s.push_str(&format!(
                         "    evidence: {}:{} chunk {}{}\n",
                         ev["source_path"].as_str().unwrap_or(""),

@@ -138,10 +138,45 @@ pub struct Profile {
     /// Accepted for compatibility with the Python tool; no effect.
     #[serde(skip_serializing_if = "serde_json::Value::is_null")]
     pub knowledge_model: serde_json::Value,
-    /// Accepted for compatibility with the Python tool; git provenance is not
-    /// implemented in this version.
-    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
-    pub git_provenance: serde_json::Value,
+    /// The `git-provenance` stage (off by default). Left out of the hashed
+    /// view while it holds the defaults, so a configuration that does not
+    /// mention it keeps its run ids.
+    #[serde(skip_serializing_if = "GitProvenance::is_default")]
+    pub git_provenance: GitProvenance,
+}
+
+/// `git_provenance`: the Python tool's keys and defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GitProvenance {
+    pub enabled: bool,
+    /// How many scored (tier 2) commits to keep besides the structural ones.
+    pub max_tier2_commits: u32,
+    /// Globs (fnmatch-like: `*` crosses `/`) of paths whose commits are
+    /// always selected.
+    pub hot_paths: Vec<String>,
+    /// Globs of paths that do not count towards a commit's score.
+    pub cold_paths: Vec<String>,
+}
+
+impl Default for GitProvenance {
+    fn default() -> GitProvenance {
+        GitProvenance {
+            enabled: false,
+            max_tier2_commits: 1000,
+            hot_paths: Vec::new(),
+            cold_paths: ["*.lock", "*-lock.json", "*.generated.*"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+}
+
+impl GitProvenance {
+    pub fn is_default(&self) -> bool {
+        *self == GitProvenance::default()
+    }
 }
 
 /// Globs excluded by default, besides the store itself (which is always
@@ -167,7 +202,7 @@ impl Default for Profile {
             linking: Linking::default(),
             search: Search::default(),
             knowledge_model: serde_json::Value::Null,
-            git_provenance: serde_json::Value::Null,
+            git_provenance: GitProvenance::default(),
         }
     }
 }
@@ -1143,6 +1178,21 @@ fn validate_profile(profile: &Profile, p: &[PathSegment], issues: &mut Vec<Issue
             format!("'{}' is not an OCR mode", ing.ocr_mode),
             "off, auto or on".to_string(),
         );
+    }
+    let git = &profile.git_provenance;
+    for (key, globs) in [
+        ("hot_paths", &git.hot_paths),
+        ("cold_paths", &git.cold_paths),
+    ] {
+        for (i, glob) in globs.iter().enumerate() {
+            if let Err(e) = globset::Glob::new(glob) {
+                report(
+                    item_path(p, &["git_provenance", key], i),
+                    format!("'{glob}' is not a glob: {}", e.kind()),
+                    "a glob such as docs/** or *.lock".to_string(),
+                );
+            }
+        }
     }
     let co = &profile.linking.cooccurrence;
     if co.max_document_frequency < 2 {

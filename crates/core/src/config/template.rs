@@ -114,4 +114,17 @@ profiles:
         w_sem: 0.3
         w_graph: 0.1
         score_rounding: 0.000001
+    # Commits, authors, tags and branches of the workspace's git repository
+    # (see docs/git-provenance.md). Read only: nothing is written into .git.
+    git_provenance:
+      enabled: false
+      # Scored commits kept besides the structural ones (roots, merges,
+      # tagged commits, branch heads, commits touching hot_paths).
+      max_tier2_commits: 1000
+      hot_paths: []
+      # Changes to these paths do not count towards a commit's score.
+      cold_paths:
+        - "*.lock"
+        - "*-lock.json"
+        - "*.generated.*"
 "#;

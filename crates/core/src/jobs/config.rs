@@ -117,8 +117,9 @@ pub enum Since {
 pub enum History {
     /// The store's run history (the trail).
     Runs,
-    // A `Git` source belongs here once git provenance is built: see
-    // `jobs::stale_notes::last_changes`.
+    /// The git provenance of the current run: a source last changed at
+    /// the latest selected commit that changed it.
+    Git,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -677,19 +678,16 @@ impl Validator<'_> {
     }
 
     fn history(&mut self, args: &Args<'_>) -> Option<History> {
-        let expected = "`runs` (the store's run history)";
+        let expected =
+            "`runs` (the store's run history) or `git` (the current run's git provenance)";
         match self.text(args, "history", expected)? {
             None | Some("runs") => Some(History::Runs),
+            Some("git") => Some(History::Git),
             Some(other) => {
                 let pos = get(args.node, "history")
                     .map(|(_, n)| n.position)
                     .unwrap_or_default();
-                let message = if other == "git" {
-                    "`git` history needs git provenance, which this auditgraph does not build yet"
-                        .to_string()
-                } else {
-                    format!("unknown history `{other}`")
-                };
+                let message = format!("unknown history `{other}`");
                 self.problem(pos, &at(&args.path, &["history"]), message, expected);
                 None
             }

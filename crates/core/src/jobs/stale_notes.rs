@@ -7,11 +7,11 @@
 //! document is unchanged since the oldest of them in an unbroken line
 //! whose record of it has the same SHA-256. The history reaches as far as
 //! the store's first run (`since_first_run`: the note may be older) and
-//! stops at a run removed by `gc` (`history_cut`). Git history is the
-//! other source the Python tool has (when provenance is enabled); it is
-//! not built here yet, and `history: git` is refused when the jobs file is
-//! read. It belongs in [`last_changes`], as a second arm of
-//! [`super::config::History`].
+//! stops at a run removed by `gc` (`history_cut`). With `history: git`
+//! it is the git provenance of the current run: the committer time of the
+//! latest selected commit that changed the source, following renames (a
+//! source no selected commit touched, such as an untracked note, is not
+//! listed; edits not committed yet do not count).
 
 use super::config::History;
 use super::history::timeline;
@@ -45,8 +45,11 @@ pub struct StaleNote {
     pub unchanged_since: String,
     /// Whole days from `unchanged_since` to the report's time.
     pub age_days: u64,
-    /// That run.
+    /// That run (with git history: the current run).
     pub since_run: String,
+    /// With git history: the commit that last changed the source.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub since_commit: Option<String>,
     /// The history reaches the store's first run: the note may be older.
     pub since_first_run: bool,
     /// A run removed by `gc` cut the history short.
@@ -59,6 +62,8 @@ pub struct LastChange {
     pub at: Instant,
     pub at_text: String,
     pub run_id: String,
+    /// With git history: the commit that last changed the source.
+    pub commit: Option<String>,
     pub since_first_run: bool,
     pub history_cut: bool,
 }
@@ -71,7 +76,38 @@ pub fn last_changes(
 ) -> Result<BTreeMap<String, LastChange>> {
     match history {
         History::Runs => from_runs(ctx, docs),
+        History::Git => from_git(ctx, docs),
     }
+}
+
+fn from_git(
+    ctx: &ReportContext<'_>,
+    docs: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, LastChange>> {
+    use crate::git::query::{GitRun, follow};
+    let run = GitRun::open(ctx.ws, Some(&ctx.run_id))?;
+    let mut out = BTreeMap::new();
+    for path in docs.keys() {
+        if run.file(path)?.is_none() {
+            continue;
+        }
+        let Some(latest) = follow(&run, path)?.into_iter().next() else {
+            continue;
+        };
+        let time = latest.record.committer.time;
+        out.insert(
+            path.clone(),
+            LastChange {
+                at: Instant(time.saturating_mul(1000)),
+                at_text: crate::git::text::utc(time),
+                run_id: ctx.run_id.clone(),
+                commit: Some(latest.record.sha),
+                since_first_run: false,
+                history_cut: false,
+            },
+        );
+    }
+    Ok(out)
 }
 
 fn from_runs(
@@ -126,6 +162,7 @@ fn change(c: &super::history::Current, first: bool, cut: bool) -> LastChange {
         at: c.at,
         at_text: c.at_text.clone(),
         run_id: c.run_id.clone(),
+        commit: None,
         since_first_run: first,
         history_cut: cut,
     }
@@ -155,6 +192,7 @@ pub fn build(
             unchanged_since: c.at_text,
             age_days: u64::try_from((ctx.now.0 - c.at.0) / 86_400_000).unwrap_or(0),
             since_run: c.run_id,
+            since_commit: c.commit,
             since_first_run: c.since_first_run,
             history_cut: c.history_cut,
         })
@@ -169,6 +207,7 @@ pub fn build(
         threshold: threshold.to_utc(),
         history: match history {
             History::Runs => "runs",
+            History::Git => "git",
         }
         .to_string(),
         documents_checked: docs.len(),
@@ -185,17 +224,27 @@ impl Report for StaleNotes {
 
     fn markdown(&self, out: &mut String) {
         out.push_str(&format!(
-            "\n{} of {} unchanged since before {} (history: the store's runs; git history is not built yet).\n",
+            "\n{} of {} unchanged since before {} (history: {}).\n",
             count(self.total, "note", "notes"),
             count(self.documents_checked, "document", "documents"),
-            self.threshold
+            self.threshold,
+            if self.history == "git" {
+                "the commits that changed them"
+            } else {
+                "the store's runs"
+            }
         ));
         if self.notes.is_empty() {
             return;
         }
-        out.push_str(
-            "\n| source | unchanged since | days | SHA-256 | since run |\n|---|---|---:|---|---|\n",
-        );
+        let since_what = if self.history == "git" {
+            "since commit"
+        } else {
+            "since run"
+        };
+        out.push_str(&format!(
+            "\n| source | unchanged since | days | SHA-256 | {since_what} |\n|---|---|---:|---|---|\n",
+        ));
         for n in &self.notes {
             let mut since = n.unchanged_since.clone();
             if n.since_first_run {
@@ -209,7 +258,7 @@ impl Report for StaleNotes {
                 code(&n.source_path),
                 n.age_days,
                 code(&n.source_hash),
-                code(&n.since_run)
+                code(n.since_commit.as_deref().unwrap_or(&n.since_run))
             ));
         }
         if self.total > self.notes.len() {

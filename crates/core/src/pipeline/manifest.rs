@@ -67,6 +67,45 @@ impl StageManifest {
     }
 }
 
+/// What every stage manifest of a run shares.
+pub struct StageHeader<'a> {
+    pub config: &'a crate::config::LoadedConfig,
+    pub schema_version: &'a str,
+    pub run_id: &'a str,
+    pub stage: &'a str,
+    /// Wall clock at the stage's start.
+    pub started: String,
+}
+
+impl StageHeader<'_> {
+    /// The manifest of a stage that finished now.
+    pub fn manifest(
+        self,
+        inputs_hash: String,
+        settings_hash: String,
+        counts: serde_json::Value,
+        pieces: BTreeMap<String, ObjectId>,
+    ) -> StageManifest {
+        StageManifest {
+            schema_version: self.schema_version.to_string(),
+            stage: self.stage.to_string(),
+            run_id: self.run_id.to_string(),
+            pipeline_version: self.config.config.run_metadata.pipeline_version.clone(),
+            auditgraph_version: crate::version::AUDITGRAPH_VERSION.to_string(),
+            config_hash: self.config.config_hash(),
+            inputs_hash,
+            outputs_hash: outputs_hash(&pieces),
+            settings_hash,
+            status: "ok".to_string(),
+            counts,
+            pieces,
+            warnings: Vec::new(),
+            wall_clock_started_at: self.started,
+            wall_clock_finished_at: crate::store::clock::now_utc(),
+        }
+    }
+}
+
 /// The outputs hash of a stage: its kinds and table tops, in name order.
 pub fn outputs_hash(pieces: &BTreeMap<String, ObjectId>) -> String {
     let mut h = FieldHasher::new("stage-outputs");
@@ -84,6 +123,9 @@ pub struct RunManifests {
     pub extract: Option<StageManifest>,
     pub link: Option<StageManifest>,
     pub index: Option<StageManifest>,
+    /// `git-provenance`, when the profile enables it and the workspace is a
+    /// repository.
+    pub git: Option<StageManifest>,
 }
 
 impl RunManifests {
@@ -103,6 +145,7 @@ impl RunManifests {
             extract: read(crate::extract::stage::STAGE)?,
             link: read(crate::link::STAGE)?,
             index: read(crate::index::stage::STAGE)?,
+            git: read(crate::git::STAGE)?,
         })
     }
 
@@ -113,6 +156,7 @@ impl RunManifests {
             s if s == crate::extract::stage::STAGE => self.extract.as_ref(),
             s if s == crate::link::STAGE => self.link.as_ref(),
             s if s == crate::index::stage::STAGE => self.index.as_ref(),
+            s if s == crate::git::STAGE => self.git.as_ref(),
             _ => None,
         };
         found.ok_or_else(|| Error::NotFound {
@@ -134,6 +178,7 @@ impl RunManifests {
         out.extend(self.extract.iter());
         out.extend(self.link.iter());
         out.extend(self.index.iter());
+        out.extend(self.git.iter());
         out
     }
 }
@@ -149,6 +194,7 @@ pub fn stage_of(kind: PieceKind) -> &'static str {
         | PieceKind::Entities
         | PieceKind::Keys => crate::link::STAGE,
         PieceKind::Search | PieceKind::TechSearch => crate::index::stage::STAGE,
+        PieceKind::GitCommits | PieceKind::GitFiles | PieceKind::GitRepo => crate::git::STAGE,
         PieceKind::Table => "",
     }
 }

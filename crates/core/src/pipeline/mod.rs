@@ -6,6 +6,7 @@
 //! the schema version and the binary version, so the same sources and
 //! configuration always give the same run, and an upgrade gives a new one.
 
+pub mod git_stage;
 pub mod manifest;
 pub mod pieces;
 pub mod postcondition;

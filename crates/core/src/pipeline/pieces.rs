@@ -62,6 +62,18 @@ fn strings_of(kind: PieceKind, body: &[u8]) -> Result<String> {
             let v: crate::index::stage::TechSearchPiece = piece::decode_body(kind, body, origin)?;
             collect(&crate::index::stage::tech_search_strings(&v), &mut out);
         }
+        PieceKind::GitCommits => {
+            let v: Vec<crate::git::record::CommitRecord> = piece::decode_body(kind, body, origin)?;
+            collect(&v, &mut out);
+        }
+        PieceKind::GitFiles => {
+            let v: Vec<crate::git::record::FileHistory> = piece::decode_body(kind, body, origin)?;
+            collect(&v, &mut out);
+        }
+        PieceKind::GitRepo => {
+            let v: crate::git::stage::RepoPiece = piece::decode_body(kind, body, origin)?;
+            collect(&v, &mut out);
+        }
         // Table nodes hold ids only (checked where tables are read).
         PieceKind::Table => {}
     }

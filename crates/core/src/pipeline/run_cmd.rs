@@ -87,6 +87,9 @@ pub struct PipelineReport {
     pub recovery: Recovery,
     /// For `replay`: each stage's stored and replayed outputs hash.
     pub comparison: Option<Vec<StageComparison>>,
+    /// Commit records the git-provenance stage read from the repository and
+    /// reused from the base run (`None`: the stage did not run).
+    pub git: Option<crate::git::stage::GitWork>,
 }
 
 /// The current run, as the base of a new one (`None` when there is none).
@@ -199,8 +202,17 @@ fn attempt(
     let mut plan = ingest::plan(&request)?;
     timer.lap("plan");
     let config_hash = ws.config.config_hash();
+    let mut git_warnings = Vec::new();
+    let git_state = if all_stages {
+        super::git_stage::probe(ws, &mut git_warnings)
+    } else {
+        None
+    };
+    // The history is a source: its object store counts towards the budget.
+    let git_bytes = git_state.as_ref().map_or(0, |p| p.object_bytes);
+    let git_state = git_state.map(|p| p.state);
     let canonical = run_id(
-        &plan.inputs_hash,
+        &super::git_stage::run_inputs(&plan.inputs_hash, git_state.as_deref()),
         &config_hash,
         &plan.settings_hash,
         &schema,
@@ -213,7 +225,14 @@ fn attempt(
     } else {
         None
     };
-    let wanted: &[&str] = if all_stages { &LATER_STAGES } else { &[] };
+    let mut wanted: Vec<&str> = if all_stages {
+        LATER_STAGES.to_vec()
+    } else {
+        Vec::new()
+    };
+    if git_state.is_some() {
+        wanted.push(crate::git::STAGE);
+    }
     let complete = stored
         .as_ref()
         .is_some_and(|m| wanted.iter().all(|s| m.require(s).is_ok()));
@@ -238,6 +257,7 @@ fn attempt(
     };
     let read = plan.read;
     let mut warnings = plan.warnings.clone();
+    warnings.extend(git_warnings);
     if id != canonical {
         warnings.push(format!(
             "the run these inputs gave before ({}) cannot be read; it is kept as it was, byte for byte, and this run is published as {}",
@@ -261,7 +281,7 @@ fn attempt(
             PublishPlan {
                 run_id: id.clone(),
                 schema_version: schema,
-                source_bytes: counts.source_bytes,
+                source_bytes: counts.source_bytes + git_bytes,
                 stages: Vec::new(),
                 config_snapshot: None,
                 command: command.name().to_string(),
@@ -289,6 +309,7 @@ fn attempt(
             published,
             recovery: writer.recovery.clone(),
             comparison: None,
+            git: None,
         }));
     }
 
@@ -386,6 +407,27 @@ fn attempt(
         drop(built);
     }
     timer.lap("extract, link, index");
+    let existing_git = stored
+        .as_ref()
+        .filter(|_| !fresh)
+        .is_some_and(|m| m.git.is_some());
+    let mut git_work = None;
+    if let Some(state) = git_state.clone().filter(|_| !existing_git) {
+        opts.progress.step("git provenance");
+        let inputs = crate::git::stage::GitInputs {
+            root: &ws.root,
+            settings: &ws.config.profile().git_provenance,
+            layout: &writer.layout,
+            sink,
+            base: base.as_ref().and_then(|b| b.manifests.git.as_ref()),
+            redactor: &redactor,
+            scan: &scan,
+        };
+        let (manifest, work) = super::git_stage::build(ws, &inputs, state, &schema, &id)?;
+        git_work = Some(work);
+        manifests.push(manifest);
+        timer.lap("git provenance");
+    }
 
     let differences = match (&stored, verify) {
         (Some(stored), true) => verify_against_stored(writer, stored, &manifests)?,
@@ -441,7 +483,7 @@ fn attempt(
         PublishPlan {
             run_id: id.clone(),
             schema_version: schema,
-            source_bytes: counts.source_bytes,
+            source_bytes: counts.source_bytes + git_bytes,
             stages: plan_stages,
             config_snapshot: Some(snapshot),
             command: command.name().to_string(),
@@ -476,6 +518,7 @@ fn attempt(
         published,
         recovery: writer.recovery.clone(),
         comparison,
+        git: git_work,
     }))
 }
 

@@ -103,24 +103,14 @@ fn manifest(
     pieces: BTreeMap<String, ObjectId>,
     started: String,
 ) -> StageManifest {
-    let config = &inputs.ws.config;
-    StageManifest {
-        schema_version: inputs.schema_version.clone(),
-        stage: stage.to_string(),
-        run_id: inputs.run_id.clone(),
-        pipeline_version: config.config.run_metadata.pipeline_version.clone(),
-        auditgraph_version: crate::version::AUDITGRAPH_VERSION.to_string(),
-        config_hash: config.config_hash(),
-        inputs_hash,
-        outputs_hash: super::manifest::outputs_hash(&pieces),
-        settings_hash,
-        status: "ok".to_string(),
-        counts,
-        pieces,
-        warnings: Vec::new(),
-        wall_clock_started_at: started,
-        wall_clock_finished_at: clock::now_utc(),
+    super::manifest::StageHeader {
+        config: &inputs.ws.config,
+        schema_version: &inputs.schema_version,
+        run_id: &inputs.run_id,
+        stage,
+        started,
     }
+    .manifest(inputs_hash, settings_hash, counts, pieces)
 }
 
 /// Runs the later stages up to `inputs.last`, each from the previous one's

@@ -133,6 +133,107 @@ fn around(
     Ok((scope, view, nodes))
 }
 
+/// A path: each edge with whether it was walked from its `from` end.
+pub type EdgePath = Vec<(u32, bool)>;
+
+/// What a breadth-first walk reached: each node's depth and the path that
+/// first reached it.
+pub type Reached = HashMap<u32, (usize, EdgePath)>;
+
+/// Breadth-first from `start` over `depth` levels (edges in both
+/// directions, as `incident` gives them): the nodes reached in order, and
+/// how.
+pub fn breadth_first(
+    start: u32,
+    depth: usize,
+    incident: &dyn Fn(u32) -> Vec<(u32, u32, bool)>,
+) -> (Vec<u32>, Reached) {
+    let mut seen: Reached = HashMap::new();
+    seen.insert(start, (0, Vec::new()));
+    let mut order: Vec<u32> = Vec::new();
+    let mut queue = VecDeque::from([start]);
+    while let Some(node) = queue.pop_front() {
+        let (d, path) = seen[&node].clone();
+        if d >= depth {
+            continue;
+        }
+        for (edge, next, forward) in incident(node) {
+            if seen.contains_key(&next) {
+                continue;
+            }
+            let mut p = path.clone();
+            p.push((edge, forward));
+            seen.insert(next, (d + 1, p));
+            order.push(next);
+            queue.push_back(next);
+        }
+    }
+    (order, seen)
+}
+
+/// The shortest paths from `a` to `b` of at most `max_depth` edges (up to
+/// `max_paths` of them), each as (edge, walked from its `from` end), and
+/// their length; `None` when there is none. `incident` gives a node's
+/// edges as (edge, other end, leaves the node), in a stable order.
+pub fn shortest_paths(
+    a: u32,
+    b: u32,
+    max_depth: usize,
+    max_paths: usize,
+    incident: &dyn Fn(u32) -> Vec<(u32, u32, bool)>,
+) -> Option<(usize, Vec<EdgePath>)> {
+    // Breadth-first from A, keeping every shortest-path parent of a node.
+    let mut dist: HashMap<u32, usize> = HashMap::from([(a, 0)]);
+    let mut parents: BTreeMap<u32, Vec<(u32, u32, bool)>> = BTreeMap::new();
+    let mut queue = VecDeque::from([a]);
+    while let Some(node) = queue.pop_front() {
+        let d = dist[&node];
+        if node == b || d >= max_depth {
+            continue;
+        }
+        if dist.get(&b).is_some_and(|db| d >= *db) {
+            break;
+        }
+        for (edge, next, forward) in incident(node) {
+            match dist.get(&next) {
+                None => {
+                    dist.insert(next, d + 1);
+                    parents.entry(next).or_default().push((node, edge, forward));
+                    queue.push_back(next);
+                }
+                Some(&dn) if dn == d + 1 => {
+                    parents.entry(next).or_default().push((node, edge, forward));
+                }
+                _ => {}
+            }
+        }
+    }
+    let length = *dist.get(&b)?;
+    // Walk back from B, depth first in parent order, collecting up to
+    // `max_paths` paths.
+    let mut paths: Vec<EdgePath> = Vec::new();
+    let mut stack: Vec<(u32, EdgePath)> = vec![(b, Vec::new())];
+    while let Some((node, suffix)) = stack.pop() {
+        if paths.len() >= max_paths {
+            break;
+        }
+        if node == a {
+            let mut p = suffix.clone();
+            p.reverse();
+            paths.push(p);
+            continue;
+        }
+        if let Some(ps) = parents.get(&node) {
+            for (parent, edge, forward) in ps.iter().rev() {
+                let mut s = suffix.clone();
+                s.push((*edge, *forward));
+                stack.push((*parent, s));
+            }
+        }
+    }
+    Some((length, paths))
+}
+
 /// An edge as seen from one of its ends.
 fn edge_view(view: &GraphView, edge: u32, from_side: bool) -> Value {
     let e = &view.graph.edges[edge as usize];
@@ -153,6 +254,9 @@ fn edge_view(view: &GraphView, edge: u32, from_side: bool) -> Value {
 pub fn node(pieces: &RunPieces, config: &crate::config::LoadedConfig, id: &str) -> Result<Value> {
     if id.starts_with("doc_") || id.starts_with("chk_") {
         return document_or_chunk(pieces, id);
+    }
+    if let Some(entity) = crate::git::graph::node_in_run(pieces, id)? {
+        return Ok(entity);
     }
     let (_, view, nodes) = around(pieces, config, &[id])?;
     let view = &view;
@@ -340,6 +444,12 @@ pub fn neighbors(
     filter: &EdgeFilter,
     limit: Option<usize>,
 ) -> Result<Value> {
+    if filter.types.is_empty()
+        && filter.min_confidence.is_none()
+        && let Some(answer) = crate::git::graph::neighbors_in_run(pieces, id, depth, limit)?
+    {
+        return Ok(answer);
+    }
     let (mut scope, mut view, mut nodes) = around(pieces, config, &[id])?;
     // Expand until every node the walk goes through has all its edges
     // here (then the walk is the one the whole graph gives).
@@ -356,26 +466,7 @@ pub fn neighbors(
     }
     let view = &view;
     let start = nodes[0];
-    let mut seen: HashMap<u32, (usize, Vec<(u32, bool)>)> = HashMap::new();
-    seen.insert(start, (0, Vec::new()));
-    let mut order: Vec<u32> = Vec::new();
-    let mut queue = VecDeque::from([start]);
-    while let Some(node) = queue.pop_front() {
-        let (d, path) = seen[&node].clone();
-        if d >= depth {
-            continue;
-        }
-        for (edge, next, forward) in incident(view, node, filter) {
-            if seen.contains_key(&next) {
-                continue;
-            }
-            let mut p = path.clone();
-            p.push((edge, forward));
-            seen.insert(next, (d + 1, p));
-            order.push(next);
-            queue.push_back(next);
-        }
-    }
+    let (order, seen) = breadth_first(start, depth, &|node| incident(view, node, filter));
     let total = order.len();
     let shown: Vec<Value> = order
         .iter()
@@ -454,6 +545,14 @@ pub fn why_connected(
     max_paths: usize,
     filter: &EdgeFilter,
 ) -> Result<Value> {
+    // A git entity at either end: the git provenance answers (edge-type
+    // filters name knowledge-graph links only).
+    if filter.types.is_empty()
+        && let Some(answer) =
+            crate::git::graph::why_connected_in_run(pieces, from, to, max_depth, max_paths)?
+    {
+        return Ok(answer);
+    }
     let (mut scope, mut view, mut nodes) = around(pieces, config, &[from, to])?;
     loop {
         let missing = walk_gaps(&view, &scope, nodes[0], Some(nodes[1]), max_depth, filter);
@@ -471,33 +570,10 @@ pub fn why_connected(
     }
     let view = &view;
     let (a, b) = (nodes[0], nodes[1]);
-    // Breadth-first from A, keeping every shortest-path parent of a node.
-    let mut dist: HashMap<u32, usize> = HashMap::from([(a, 0)]);
-    let mut parents: BTreeMap<u32, Vec<(u32, u32, bool)>> = BTreeMap::new();
-    let mut queue = VecDeque::from([a]);
-    while let Some(node) = queue.pop_front() {
-        let d = dist[&node];
-        if node == b || d >= max_depth {
-            continue;
-        }
-        if dist.get(&b).is_some_and(|db| d >= *db) {
-            break;
-        }
-        for (edge, next, forward) in incident(view, node, filter) {
-            match dist.get(&next) {
-                None => {
-                    dist.insert(next, d + 1);
-                    parents.entry(next).or_default().push((node, edge, forward));
-                    queue.push_back(next);
-                }
-                Some(&dn) if dn == d + 1 => {
-                    parents.entry(next).or_default().push((node, edge, forward));
-                }
-                _ => {}
-            }
-        }
-    }
-    let Some(&length) = dist.get(&b) else {
+    let found = shortest_paths(a, b, max_depth, max_paths, &|node| {
+        incident(view, node, filter)
+    });
+    let Some((length, paths)) = found else {
         return Ok(json!({
             "from": summary(view, a),
             "to": summary(view, b),
@@ -507,28 +583,6 @@ pub fn why_connected(
             "message": format!("not connected within depth {max_depth}"),
         }));
     };
-    // Walk back from B, depth first in parent order, collecting up to
-    // `max_paths` paths.
-    let mut paths: Vec<Vec<(u32, bool)>> = Vec::new();
-    let mut stack: Vec<(u32, Vec<(u32, bool)>)> = vec![(b, Vec::new())];
-    while let Some((node, suffix)) = stack.pop() {
-        if paths.len() >= max_paths {
-            break;
-        }
-        if node == a {
-            let mut p = suffix.clone();
-            p.reverse();
-            paths.push(p);
-            continue;
-        }
-        if let Some(ps) = parents.get(&node) {
-            for (parent, edge, forward) in ps.iter().rev() {
-                let mut s = suffix.clone();
-                s.push((*edge, *forward));
-                stack.push((*parent, s));
-            }
-        }
-    }
     let paths_json: Vec<Value> = paths
         .iter()
         .map(|p| {

@@ -50,10 +50,16 @@ pub enum PieceKind {
     TechSearch,
     /// A node of a shard table.
     Table,
+    /// Git provenance: commit records (by sha).
+    GitCommits,
+    /// Git provenance: the selected commits that changed each path (by path).
+    GitFiles,
+    /// Git provenance: refs, selection and author identities (one piece).
+    GitRepo,
 }
 
 impl PieceKind {
-    pub const ALL: [PieceKind; 11] = [
+    pub const ALL: [PieceKind; 14] = [
         PieceKind::Records,
         PieceKind::Documents,
         PieceKind::Extraction,
@@ -65,6 +71,9 @@ impl PieceKind {
         PieceKind::Search,
         PieceKind::TechSearch,
         PieceKind::Table,
+        PieceKind::GitCommits,
+        PieceKind::GitFiles,
+        PieceKind::GitRepo,
     ];
 
     /// The name in piece headers and manifests.
@@ -81,6 +90,9 @@ impl PieceKind {
             PieceKind::Search => "search",
             PieceKind::TechSearch => "tech_search",
             PieceKind::Table => "table",
+            PieceKind::GitCommits => "git_commits",
+            PieceKind::GitFiles => "git_files",
+            PieceKind::GitRepo => "git_repo",
         }
     }
 
