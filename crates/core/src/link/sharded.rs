@@ -158,58 +158,56 @@ impl<E: ShardedEntry> Sharded<E> {
         self.items
     }
 
-    /// Applies many changes, shard by shard on every core: `change` is
-    /// called once per `(key, op)`, and the changes of one key in the order
-    /// given (so the result is that of [`Sharded::update`] in a loop, which
-    /// a cold run would spend seconds in on one core).
+    /// Applies many changes on every core: `change` is called once per
+    /// `(key, op)`, and the changes of one key in the order given, so the
+    /// result is that of [`Sharded::update`] in a loop (which a cold run
+    /// would spend seconds in on one core). Keys, not shards, are the unit
+    /// of work: a cold run starts from a table of one shard.
     pub fn update_all<Op: Send>(
         &mut self,
-        changes: Vec<(E::Key, Op)>,
+        mut changes: Vec<(E::Key, Op)>,
         change: impl Fn(&E::Key, &mut Option<E>, Op) + Sync,
     ) -> Result<()> {
         use rayon::prelude::*;
-        let mut by_shard: BTreeMap<u8, Vec<(E::Key, Op)>> = BTreeMap::new();
+        // Stable: the changes of a key keep their order.
+        changes.par_sort_by(|a, b| a.0.cmp(&b.0));
+        let shards: BTreeSet<u8> = changes.iter().map(|(k, _)| self.base_shard(k)).collect();
+        self.preload_shards(shards)?;
+        // (key, whether it had an entry, its entry now, its changes)
+        type Work<K, E, Op> = (K, bool, Option<E>, Vec<Op>);
+        let mut work: Vec<Work<E::Key, E, Op>> = Vec::new();
         for (key, op) in changes {
-            by_shard
-                .entry(self.base_shard(&key))
-                .or_default()
-                .push((key, op));
-        }
-        self.preload_shards(by_shard.keys().copied())?;
-        // (shard, its entries, its changes)
-        type Work<K, E, Op> = (u8, BTreeMap<K, E>, Vec<(K, Op)>);
-        let mut work: Vec<Work<E::Key, E, Op>> = by_shard
-            .into_iter()
-            .map(|(shard, ops)| {
-                let entries = self.loaded.remove(&shard).unwrap_or_default();
-                (shard, entries, ops)
-            })
-            .collect();
-        // Per shard: (entries added - entries removed, whether any changed).
-        let outcomes: Vec<(i64, bool)> = work
-            .par_iter_mut()
-            .map(|(_, entries, ops)| {
-                let (mut items, mut dirty) = (0i64, false);
-                for (key, op) in std::mem::take(ops) {
-                    let mut value = entries.remove(&key);
-                    let existed = value.is_some();
-                    change(&key, &mut value, op);
-                    let value = value.filter(|v| !v.is_empty());
-                    items += i64::from(value.is_some()) - i64::from(existed);
-                    dirty |= existed || value.is_some();
-                    if let Some(v) = value {
-                        entries.insert(key, v);
-                    }
+            match work.last_mut() {
+                Some((last, _, _, ops)) if *last == key => ops.push(op),
+                _ => {
+                    let shard = self.base_shard(&key);
+                    let entry = self
+                        .loaded
+                        .get_mut(&shard)
+                        .and_then(|entries| entries.remove(&key));
+                    work.push((key, entry.is_some(), entry, vec![op]));
                 }
-                (items, dirty)
-            })
-            .collect();
-        for ((shard, entries, _), (items, dirty)) in work.into_iter().zip(outcomes) {
-            self.items += items;
-            if dirty {
+            }
+        }
+        work.par_iter_mut().for_each(|(key, _, value, ops)| {
+            for op in std::mem::take(ops) {
+                change(key, value, op);
+                // As `update` stores it between two changes.
+                if value.as_ref().is_some_and(E::is_empty) {
+                    *value = None;
+                }
+            }
+        });
+        for (key, existed, value, _) in work {
+            let shard = self.base_shard(&key);
+            let value = value.filter(|v| !v.is_empty());
+            self.items += i64::from(value.is_some()) - i64::from(existed);
+            if existed || value.is_some() {
                 self.dirty.insert(shard);
             }
-            self.loaded.insert(shard, entries);
+            if let Some(v) = value {
+                self.loaded.entry(shard).or_default().insert(key, v);
+            }
         }
         Ok(())
     }
