@@ -10,42 +10,14 @@
 
 mod common;
 
-use common::{Run, Ws, command};
+use common::{Run, Ws, command, git_cmd};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const ENABLED: &str = "profiles:\n  default:\n    git_provenance:\n      enabled: true\n";
-
-/// A `git` command with an isolated environment.
-fn git_cmd(dir: &Path, home: &Path) -> Command {
-    let mut cmd = Command::new("git");
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", home.join("gitconfig"))
-        .env("LC_ALL", "C")
-        .env("TZ", "UTC")
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args([
-            "-c",
-            "tag.gpgsign=false",
-            "-c",
-            "protocol.file.allow=always",
-        ]);
-    cmd
-}
 
 /// Author and committer variables for one identity at one date.
 fn identity<'a>(name: &'a OsStr, email: &'a str, date: &'a str) -> [(&'static str, &'a OsStr); 6] {

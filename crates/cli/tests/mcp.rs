@@ -585,6 +585,87 @@ fn the_write_tools_refuse_a_store_that_needs_a_rebuild_and_rebuild_is_the_way_ou
     }
 }
 
+#[test]
+fn git_tools_answer_as_the_cli_when_the_profile_has_git_provenance() {
+    let Some(python) = python_with_mcp() else {
+        return;
+    };
+    // Without git provenance, no git tool.
+    let plain = workspace();
+    let got = drive(&python, &plain, &json!({"calls": [], "resources": []}));
+    assert!(!got["tools"].to_string().contains("git_who"));
+
+    let ws = Ws::new();
+    let home = tempfile::tempdir().unwrap();
+    let git = |args: &[&str], who: (&str, &str), date: &str| {
+        let out = git_cmd(ws.root(), home.path())
+            .args(args)
+            .env("GIT_AUTHOR_NAME", who.0)
+            .env("GIT_AUTHOR_EMAIL", who.1)
+            .env("GIT_AUTHOR_DATE", date)
+            .env("GIT_COMMITTER_NAME", who.0)
+            .env("GIT_COMMITTER_EMAIL", who.1)
+            .env("GIT_COMMITTER_DATE", date)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ada = ("Ada", "ada@example.org");
+    let bob = ("Bob", "bob@example.org");
+    git(&["init", "-q"], ada, "2024-01-01T10:00:00Z");
+    std::fs::write(ws.path(".git/info/exclude"), ".pkg/\nconfig/\n").unwrap();
+    ws.write(
+        "config/pkg.yaml",
+        "profiles:\n  default:\n    git_provenance:\n      enabled: true\n",
+    );
+    ws.write("notes/a.md", "# A\n\nFirst words.\n");
+    git(&["add", "notes/a.md"], ada, "2024-01-01T10:00:00Z");
+    git(
+        &["commit", "-q", "-m", "add a"],
+        ada,
+        "2024-01-01T10:00:00Z",
+    );
+    ws.write("notes/a.md", "# A\n\nFirst words.\n\nMore from Bob.\n");
+    git(
+        &["commit", "-q", "-am", "edit a"],
+        bob,
+        "2024-02-01T10:00:00Z",
+    );
+    ws.run(&["run"]).ok();
+
+    let tools = ["git_who", "git_log", "git_introduced", "git_history"];
+    let mut calls: Vec<Value> = tools
+        .iter()
+        .map(|t| json!({"tool": t, "arguments": {"file": "notes/a.md"}}))
+        .collect();
+    calls.push(json!({"tool": "git_who", "arguments": {"file": "notes/missing.md"}}));
+    let got = drive(&python, &ws, &json!({"calls": calls, "resources": []}));
+    for (i, tool) in tools.iter().enumerate() {
+        let offered = got["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == *tool)
+            .unwrap_or_else(|| panic!("{tool} is offered"));
+        assert_eq!(offered["annotations"]["read_only_hint"], true);
+        let cli = ws.json(&[&tool.replace('_', "-"), "notes/a.md"]);
+        assert_eq!(got["calls"][i]["structured"], cli, "{tool}");
+    }
+    let who = &got["calls"][0]["structured"];
+    assert_eq!(who["authors"].as_array().unwrap().len(), 2, "{who:#}");
+    // An unknown file: the CLI's message (exit 1 there).
+    let (_, message, _) = error_of(&got, 4);
+    let cli = ws
+        .run(&["--json", "git-who", "notes/missing.md"])
+        .code(1)
+        .json();
+    assert_eq!(message, cli["message"]);
+}
+
 /// `auditgraph mcp --http 127.0.0.1:0`, killed on drop, and its URL.
 struct HttpServer {
     child: std::process::Child,

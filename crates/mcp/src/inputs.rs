@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 pub const MAX_QUERY_CHARS: usize = 1024;
 /// Longest id, run id, type, field name or edge type, in characters.
 pub const MAX_NAME_CHARS: usize = 256;
+/// Longest repository path a git tool takes.
+pub const MAX_PATH_CHARS: usize = 1024;
 /// Longest `where` predicate, in characters.
 pub const MAX_PREDICATE_CHARS: usize = 512;
 /// Most values of a repeatable field (`type`, `where`, `edge_type`).
@@ -228,6 +230,27 @@ impl ListInput {
     pub fn check(&self) -> Result<(), ErrorData> {
         opt_chars("group_by", self.group_by.as_deref(), MAX_NAME_CHARS)?;
         self.check_select()
+    }
+}
+
+/// `git_who`, `git_log`, `git_introduced`, `git_history`: one file of the
+/// workspace's repository.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GitFileInput {
+    /// A file of the repository, relative to the workspace root
+    #[schemars(length(min = 1, max = 1024))]
+    pub file: String,
+    /// The run to read (id or unique prefix) [default: the current run]
+    #[serde(default)]
+    #[schemars(length(max = 256))]
+    pub run_id: Option<String>,
+}
+
+impl GitFileInput {
+    pub fn check(&self) -> Result<(), ErrorData> {
+        chars("file", &self.file, MAX_PATH_CHARS)?;
+        opt_chars("run_id", self.run_id.as_deref(), MAX_NAME_CHARS)
     }
 }
 

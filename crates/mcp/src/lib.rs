@@ -63,6 +63,8 @@ pub struct Options {
     /// The document `auditgraph version --json` prints.
     pub version: Value,
     pub guidance: Guidance,
+    /// The profile enables git provenance: the git tools are offered.
+    pub git: bool,
     /// `--allow-writes`: the write tools `run` and `rebuild`, served by this.
     pub writer: Option<Writer>,
 }

@@ -2,17 +2,17 @@
 //! the chunk and document resources.
 
 use crate::inputs::{
-    DiffInput, ExportFormat, ExportInput, ListInput, NeighborsInput, NodeInput, Parameters,
-    QueryInput, WhyConnectedInput,
+    DiffInput, ExportFormat, ExportInput, GitFileInput, ListInput, NeighborsInput, NodeInput,
+    Parameters, QueryInput, WhyConnectedInput,
 };
 use crate::resources;
 use crate::{Options, Refusal, Write};
-use auditgraph_core::info;
 use auditgraph_core::pipeline::Workspace;
 use auditgraph_core::query::load::{Need, RunPieces};
 use auditgraph_core::query::nav::{self, EdgeFilter};
 use auditgraph_core::query::{diff, list, search};
 use auditgraph_core::store::last_attempt;
+use auditgraph_core::{git, info};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
     CallToolResult, ErrorCode, Implementation, InitializeResult, ListResourceTemplatesResult,
@@ -104,6 +104,9 @@ impl AuditgraphServer {
         // same sources publishes nothing the second time. Annotated so, in
         // one place.
         let mut tool_router = annotated(Self::tool_router(), true);
+        if options.git {
+            tool_router += annotated(Self::git_router(), true);
+        }
         if options.writer.is_some() {
             tool_router += annotated(Self::write_router() + Self::export_router(), false);
         }
@@ -116,8 +119,11 @@ impl AuditgraphServer {
     /// Every tool: name, description, input schema (for checks against the
     /// CLI's commands and flags, and for documentation).
     pub fn tools() -> Vec<rmcp::model::Tool> {
-        let mut tools =
-            (Self::tool_router() + Self::write_router() + Self::export_router()).list_all();
+        let mut tools = (Self::tool_router()
+            + Self::git_router()
+            + Self::write_router()
+            + Self::export_router())
+        .list_all();
         tools.sort_by(|a, b| a.name.cmp(&b.name));
         tools
     }
@@ -310,6 +316,80 @@ impl AuditgraphServer {
         })
         .await
     }
+}
+
+#[tool_router(router = git_router)]
+impl AuditgraphServer {
+    /// Who wrote a file: each author (one per email, every name seen) with
+    /// commit count and first and last date, from the run's git
+    /// provenance (as `auditgraph git-who --json`).
+    #[tool(annotations(title = "Who wrote a file"))]
+    async fn git_who(
+        &self,
+        Parameters(input): Parameters<GitFileInput>,
+    ) -> Result<CallToolResult, ErrorData> {
+        input.check()?;
+        self.answer(move |ws| {
+            let (run, file) = git_file(ws, &input)?;
+            Ok(to_json(&git::query::who(&run, &file)?))
+        })
+        .await
+    }
+
+    /// The selected commits that changed a file, newest first, following
+    /// renames (as `auditgraph git-log --json`).
+    #[tool(annotations(title = "Commits of a file"))]
+    async fn git_log(
+        &self,
+        Parameters(input): Parameters<GitFileInput>,
+    ) -> Result<CallToolResult, ErrorData> {
+        input.check()?;
+        self.answer(move |ws| {
+            let (run, file) = git_file(ws, &input)?;
+            Ok(to_json(&git::query::log(&run, &file)?))
+        })
+        .await
+    }
+
+    /// The commit that first added a file, following renames back (as
+    /// `auditgraph git-introduced --json`).
+    #[tool(annotations(title = "Where a file came from"))]
+    async fn git_introduced(
+        &self,
+        Parameters(input): Parameters<GitFileInput>,
+    ) -> Result<CallToolResult, ErrorData> {
+        input.check()?;
+        self.answer(move |ws| {
+            let (run, file) = git_file(ws, &input)?;
+            Ok(to_json(&git::query::introduced(&run, &file)?))
+        })
+        .await
+    }
+
+    /// A file's authors, commits, origin and renames with the links
+    /// between them and their rules (as `auditgraph git-history --json`).
+    #[tool(annotations(title = "History of a file"))]
+    async fn git_history(
+        &self,
+        Parameters(input): Parameters<GitFileInput>,
+    ) -> Result<CallToolResult, ErrorData> {
+        input.check()?;
+        self.answer(move |ws| {
+            let (run, file) = git_file(ws, &input)?;
+            let note = git::query::note_link(ws, &run.run_id, &file);
+            Ok(to_json(&git::query::history(&run, &file, note)?))
+        })
+        .await
+    }
+}
+
+/// A git tool's run and file: the path is taken relative to the workspace
+/// root (an agent has no current directory of its own).
+fn git_file(
+    ws: &Workspace,
+    input: &GitFileInput,
+) -> auditgraph_core::Result<(git::query::GitRun, String)> {
+    git::query::GitRun::open_file(ws, input.run_id.as_deref(), &ws.root, &input.file)
 }
 
 #[tool_router(router = write_router)]

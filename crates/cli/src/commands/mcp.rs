@@ -44,6 +44,11 @@ pub fn run(ctx: &Context, allow_writes: bool, http: Option<std::net::SocketAddr>
         profile: ctx.global.profile.clone(),
         version: crate::commands::version::document(),
         guidance: refusal,
+        // Read when the server starts: a workspace whose configuration
+        // cannot be read is reported by every tool anyway.
+        git: ctx
+            .workspace()
+            .is_ok_and(|ws| ws.config.profile().git_provenance.enabled),
         writer,
     };
     let served = match http {
@@ -76,7 +81,7 @@ mod tests {
     fn every_tool_takes_the_flags_of_its_command() {
         let cli = crate::cli::Cli::command();
         let tools = AuditgraphServer::tools();
-        assert_eq!(tools.len(), 12);
+        assert_eq!(tools.len(), 16);
         for tool in tools {
             let command_name = tool.name.replace('_', "-");
             let command = cli

@@ -425,3 +425,30 @@ pub fn without_empty(v: &Value) -> Value {
         other => other.clone(),
     }
 }
+
+/// A `git` command with an isolated environment.
+pub fn git_cmd(dir: &Path, home: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", home.join("gitconfig"))
+        .env("LC_ALL", "C")
+        .env("TZ", "UTC")
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args([
+            "-c",
+            "tag.gpgsign=false",
+            "-c",
+            "protocol.file.allow=always",
+        ]);
+    cmd
+}

@@ -43,6 +43,27 @@ impl GitRun {
         GitRun::open_at(&reader, run_id)
     }
 
+    /// Opens the git provenance of `run` for one file, given relative to
+    /// `cwd` or to the workspace root (or absolute, inside the root): the
+    /// run and the file's repository path. A workspace that is not a
+    /// repository, a run without git provenance and a file the history
+    /// does not know are errors that say what to do.
+    pub fn open_file(
+        ws: &Workspace,
+        run: Option<&str>,
+        cwd: &Path,
+        file: &str,
+    ) -> Result<(GitRun, String)> {
+        if !ws.root.join(".git").exists() {
+            return Err(git_err(GitError::NotARepository {
+                root: ws.root.clone(),
+            }));
+        }
+        let opened = GitRun::open(ws, run)?;
+        let path = opened.resolve(&ws.root, cwd, file)?;
+        Ok((opened, path))
+    }
+
     /// Opens the git provenance of the stored run `run_id`.
     pub fn open_at(reader: &crate::store::StoreReader, run_id: String) -> Result<GitRun> {
         let manifests = reader.run(&run_id)?;

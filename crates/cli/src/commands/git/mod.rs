@@ -8,7 +8,6 @@ pub mod who;
 
 use crate::context::Context;
 use crate::error::CliResult;
-use auditgraph_core::git::GitError;
 use auditgraph_core::git::query::{CommitView, GitRun};
 use auditgraph_core::pipeline::Workspace;
 use clap::Args;
@@ -33,19 +32,10 @@ pub struct Opened {
 
 pub fn open(ctx: &Context, args: &GitFileArgs) -> CliResult<Opened> {
     let ws = ctx.workspace()?;
-    if !ws.root.join(".git").exists() {
-        return Err(
-            auditgraph_core::Error::Git(Box::new(GitError::NotARepository {
-                root: ws.root.clone(),
-            }))
-            .into(),
-        );
-    }
-    let run = GitRun::open(&ws, args.run.run_id.as_deref())?;
     let cwd = std::env::current_dir()
         .and_then(std::fs::canonicalize)
         .unwrap_or_else(|_| ws.root.clone());
-    let file = run.resolve(&ws.root, &cwd, &args.file)?;
+    let (run, file) = GitRun::open_file(&ws, args.run.run_id.as_deref(), &cwd, &args.file)?;
     Ok(Opened { ws, run, file })
 }
 
