@@ -328,10 +328,8 @@ impl AuditgraphServer {
         &self,
         Parameters(input): Parameters<GitFileInput>,
     ) -> Result<CallToolResult, ErrorData> {
-        input.check()?;
-        self.answer(move |ws| {
-            let (run, file) = git_file(ws, &input)?;
-            Ok(to_json(&git::query::who(&run, &file)?))
+        self.git_answer(input, |_, run, file| {
+            Ok(to_json(&git::query::who(run, file)?))
         })
         .await
     }
@@ -343,10 +341,8 @@ impl AuditgraphServer {
         &self,
         Parameters(input): Parameters<GitFileInput>,
     ) -> Result<CallToolResult, ErrorData> {
-        input.check()?;
-        self.answer(move |ws| {
-            let (run, file) = git_file(ws, &input)?;
-            Ok(to_json(&git::query::log(&run, &file)?))
+        self.git_answer(input, |_, run, file| {
+            Ok(to_json(&git::query::log(run, file)?))
         })
         .await
     }
@@ -358,10 +354,8 @@ impl AuditgraphServer {
         &self,
         Parameters(input): Parameters<GitFileInput>,
     ) -> Result<CallToolResult, ErrorData> {
-        input.check()?;
-        self.answer(move |ws| {
-            let (run, file) = git_file(ws, &input)?;
-            Ok(to_json(&git::query::introduced(&run, &file)?))
+        self.git_answer(input, |_, run, file| {
+            Ok(to_json(&git::query::introduced(run, file)?))
         })
         .await
     }
@@ -373,23 +367,31 @@ impl AuditgraphServer {
         &self,
         Parameters(input): Parameters<GitFileInput>,
     ) -> Result<CallToolResult, ErrorData> {
-        input.check()?;
-        self.answer(move |ws| {
-            let (run, file) = git_file(ws, &input)?;
-            let note = git::query::note_link(ws, &run.run_id, &file);
-            Ok(to_json(&git::query::history(&run, &file, note)?))
+        self.git_answer(input, |ws, run, file| {
+            let note = git::query::note_link(ws, &run.run_id, file);
+            Ok(to_json(&git::query::history(run, file, note)?))
         })
         .await
     }
 }
 
-/// A git tool's run and file: the path is taken relative to the workspace
-/// root (an agent has no current directory of its own).
-fn git_file(
-    ws: &Workspace,
-    input: &GitFileInput,
-) -> auditgraph_core::Result<(git::query::GitRun, String)> {
-    git::query::GitRun::open_file(ws, input.run_id.as_deref(), &ws.root, &input.file)
+impl AuditgraphServer {
+    /// A git tool: `answer` on the run's git provenance and the file, whose
+    /// path is taken relative to the workspace root (an agent has no
+    /// current directory of its own).
+    async fn git_answer(
+        &self,
+        input: GitFileInput,
+        answer: fn(&Workspace, &git::query::GitRun, &str) -> auditgraph_core::Result<Value>,
+    ) -> Result<CallToolResult, ErrorData> {
+        input.check()?;
+        self.answer(move |ws| {
+            let (run, file) =
+                git::query::GitRun::open_file(ws, input.run_id.as_deref(), &ws.root, &input.file)?;
+            answer(ws, &run, &file)
+        })
+        .await
+    }
 }
 
 #[tool_router(router = write_router)]
