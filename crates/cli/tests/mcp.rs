@@ -666,6 +666,39 @@ fn git_tools_answer_as_the_cli_when_the_profile_has_git_provenance() {
     assert_eq!(message, cli["message"]);
 }
 
+#[test]
+fn a_docx_chunk_resource_cites_its_paragraphs() {
+    let Some(python) = python_with_mcp() else {
+        return;
+    };
+    let ws = Ws::new();
+    ws.write(
+        "config/pkg.yaml",
+        "profiles:\n  default:\n    ingestion:\n      chunk_tokens: 12\n      chunk_overlap_tokens: 2\n",
+    );
+    ws.write("notes/policy.docx", policy_docx());
+    ws.run(&["run"]).ok();
+    // The table cell "Audit logs of the quokka cluster" is paragraph 8.
+    let hits = ws.json(&["query", "--q", "quokka"]);
+    let chunk = hits.to_string();
+    let start = chunk.find("chk_").expect("a chunk is cited");
+    let chunk_id = &chunk[start..start + 28];
+    let uri = format!("auditgraph://chunk/{chunk_id}");
+    let got = drive(&python, &ws, &json!({"calls": [], "resources": [uri]}));
+    let read = &got["reads"][0][0];
+    assert!(
+        read["text"].as_str().unwrap().contains("quokka"),
+        "{read:#}"
+    );
+    let meta = &read["meta"];
+    let (first, last) = (
+        meta["paragraph_start"].as_u64().unwrap(),
+        meta["paragraph_end"].as_u64().unwrap(),
+    );
+    assert!(first <= 8 && 8 <= last, "{meta:#}");
+    assert!(meta.get("page_start").is_none());
+}
+
 /// `auditgraph mcp --http 127.0.0.1:0`, killed on drop, and its URL.
 struct HttpServer {
     child: std::process::Child,

@@ -32,8 +32,9 @@ pub fn templates() -> Vec<ResourceTemplate> {
             .with_title("A chunk of a source, verbatim")
             .with_description(
                 "The text of a chunk that a result cites (chk_...), from the current run; \
-                 _meta gives its source_path, line_start, line_end, source_sha256 (the \
-                 file as ingested) and text_sha256 (the text returned)",
+                 _meta gives its source_path, line_start, line_end, page_start and \
+                 page_end (PDF) or paragraph_start and paragraph_end (DOCX), \
+                 source_sha256 (the file as ingested) and text_sha256 (the text returned)",
             )
             .with_mime_type("text/plain"),
         ResourceTemplate::new(format!("{DOCUMENT_PREFIX}{{document_id}}"), "document")
@@ -102,7 +103,7 @@ pub fn read(ws: &Workspace, target: &Target, uri: &str) -> Result<ResourceConten
     };
     let mut texts = DocumentTexts::new(&pieces);
     let record = texts.document(&path)?.ok_or_else(missing)?;
-    let (text, line_start, line_end, document_id) = match target {
+    let (text, line_start, line_end, document_id, citation) = match target {
         Target::Chunk(_) => {
             let order = found["order"].as_u64().unwrap_or(u64::MAX);
             let chunk = usize::try_from(order)
@@ -114,6 +115,7 @@ pub fn read(ws: &Workspace, target: &Target, uri: &str) -> Result<ResourceConten
                 chunk.line_start,
                 chunk.line_end,
                 found["document_id"].clone(),
+                chunk.citation,
             )
         }
         Target::Document(_) => {
@@ -123,10 +125,11 @@ pub fn read(ws: &Workspace, target: &Target, uri: &str) -> Result<ResourceConten
                 1,
                 u32::try_from(lines).unwrap_or(u32::MAX),
                 json!(id),
+                None,
             )
         }
     };
-    let meta = json!({
+    let mut meta = json!({
         "run_id": pieces.run_id,
         "id": id,
         "document_id": document_id,
@@ -136,6 +139,8 @@ pub fn read(ws: &Workspace, target: &Target, uri: &str) -> Result<ResourceConten
         "source_sha256": found["source_hash"],
         "text_sha256": sha256_hex(text.as_bytes()),
     });
+    // A PDF chunk's pages, a DOCX chunk's paragraphs.
+    auditgraph_core::ingest::document::Citation::insert_into(citation, &mut meta);
     let meta = match meta {
         serde_json::Value::Object(map) => MetaObject::from(map),
         _ => MetaObject::default(),

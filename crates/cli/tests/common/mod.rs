@@ -452,3 +452,79 @@ pub fn git_cmd(dir: &Path, home: &Path) -> Command {
         ]);
     cmd
 }
+
+/// A `.docx` of these parts, written with the `zip` crate.
+pub fn docx(parts: &[(&str, &str)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut zip = zip::ZipWriter::new(&mut out);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, body) in parts {
+        zip.start_file(*name, options).unwrap();
+        zip.write_all(body.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap();
+    out.into_inner()
+}
+
+pub const W: &str = r#"xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships""#;
+
+pub fn para(text: &str) -> String {
+    format!("<w:p><w:r><w:t xml:space=\"preserve\">{text}</w:t></w:r></w:p>")
+}
+
+pub fn heading(style: &str, text: &str) -> String {
+    format!("<w:p><w:pPr><w:pStyle w:val=\"{style}\"/></w:pPr><w:r><w:t>{text}</w:t></w:r></w:p>")
+}
+
+/// A policy: a header, headings, paragraphs, a table and a footer.
+/// Paragraphs (with text) in order: 1 header, 2 "Access policy", 3-4 body,
+/// 5 "Retention", 6-9 table cells, 10 last body paragraph, 11 footer.
+pub fn policy_docx() -> Vec<u8> {
+    let body = [
+        heading("Heading1", "Access policy"),
+        para("Every engineer requests access through the ticket queue."),
+        "<w:p/>".to_string(),
+        para("Approvals expire after ninety days."),
+        heading("Heading2", "Retention"),
+        format!(
+            "<w:tbl><w:tr><w:tc>{}</w:tc><w:tc>{}</w:tc></w:tr><w:tr><w:tc>{}</w:tc><w:tc>{}</w:tc></w:tr></w:tbl>",
+            para("Record"),
+            para("Kept for"),
+            para("Audit logs of the quokka cluster"),
+            para("seven years")
+        ),
+        para("Questions go to the security team."),
+    ]
+    .concat();
+    let document = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?><w:document {W}><w:body>{body}<w:sectPr><w:headerReference w:type=\"default\" r:id=\"rId1\"/><w:footerReference w:type=\"default\" r:id=\"rId2\"/></w:sectPr></w:body></w:document>"
+    );
+    docx(&[
+        ("[Content_Types].xml", "<Types/>"),
+        ("word/document.xml", &document),
+        (
+            "word/styles.xml",
+            &format!(
+                "<w:styles {W}><w:style w:type=\"paragraph\" w:styleId=\"Heading1\"><w:name w:val=\"heading 1\"/></w:style><w:style w:type=\"paragraph\" w:styleId=\"Heading2\"><w:name w:val=\"heading 2\"/></w:style></w:styles>"
+            ),
+        ),
+        (
+            "word/_rels/document.xml.rels",
+            "<Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\"><Relationship Id=\"rId1\" Type=\"h\" Target=\"header1.xml\"/><Relationship Id=\"rId2\" Type=\"f\" Target=\"footer1.xml\"/></Relationships>",
+        ),
+        (
+            "word/header1.xml",
+            &format!("<w:hdr {W}>{}</w:hdr>", para("Internal use only")),
+        ),
+        (
+            "word/footer1.xml",
+            &format!("<w:ftr {W}>{}</w:ftr>", para("Page footer wombat")),
+        ),
+        (
+            "docProps/core.xml",
+            "<cp:coreProperties xmlns:cp=\"c\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" xmlns:dcterms=\"http://purl.org/dc/terms/\"><dc:title>Access and Retention Policy</dc:title><dc:creator>Grace Hopper</dc:creator><dcterms:created>2025-05-01T09:00:00Z</dcterms:created></cp:coreProperties>",
+        ),
+    ])
+}
