@@ -56,7 +56,7 @@ pub struct SelectArgs {
 /// Where to write (shared with `export-neo4j`).
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
-    /// Output file [default: <root>/exports/run_<12 hex>[-<filters>].<ext>]. A relative
+    /// Output file [default: <root>/exports/graph[-<filters>].<ext>]. A relative
     /// path is resolved against the workspace root and must stay inside it; an
     /// absolute path may point anywhere
     #[arg(long, short = 'o', value_name = "PATH")]
