@@ -29,10 +29,9 @@
 //! in which `\\` is a literal backslash, so names with backslashes render
 //! as written.
 
-use super::{ExportContext, ExportCounts, Rendered};
+use super::{ExportContext, ExportCounts, NodeRef, Rendered};
 use crate::error::Result;
 use crate::graph::model::{EdgeKind, NodeKind};
-use std::collections::HashMap;
 use std::fmt::Write;
 
 /// A DOT double-quoted string.
@@ -57,14 +56,9 @@ pub fn quote(text: &str) -> String {
 pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
     let nodes = ctx.node_summaries();
     let edges = ctx.edge_summaries();
-    let position: HashMap<&str, usize> = nodes
-        .iter()
-        .enumerate()
-        .map(|(pos, n)| (n.id, pos))
-        .collect();
-    let name = |id: &str| match position.get(id) {
-        Some(pos) => format!("n{pos}"),
-        None => quote(id),
+    let name = |end: &NodeRef<'_>| match end {
+        NodeRef::Position(pos) => format!("n{pos}"),
+        NodeRef::Id(id) => quote(id),
     };
     let mut out = String::with_capacity(64 + nodes.len() * 120 + edges.len() * 24);
     // `write!` to a String cannot fail.
@@ -113,7 +107,7 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
             quote(kind.rule())
         );
         for e in of_kind {
-            let _ = write!(out, "  {} -> {}", name(e.from), name(e.to));
+            let _ = write!(out, "  {} -> {}", name(&e.from), name(&e.to));
             if e.confidence != 1.0 {
                 let _ = write!(out, " [confidence={}]", e.confidence);
             }

@@ -28,9 +28,8 @@
 //! C0 controls,
 //! U+FFFE, U+FFFF) are replaced by U+FFFD.
 
-use super::{ExportContext, ExportCounts, Rendered};
+use super::{ExportContext, ExportCounts, NodeRef, Rendered};
 use crate::error::Result;
-use std::collections::HashMap;
 use std::fmt::Write;
 
 const NS: &str = "http://graphml.graphdrawing.org/xmlns";
@@ -70,14 +69,9 @@ fn data(out: &mut String, key: &str, value: &str) {
 pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
     let nodes = ctx.node_summaries();
     let edges = ctx.edge_summaries();
-    let position: HashMap<&str, usize> = nodes
-        .iter()
-        .enumerate()
-        .map(|(pos, n)| (n.id, pos))
-        .collect();
-    let node_ref = |id: &str| match position.get(id) {
-        Some(pos) => format!("n{pos}"),
-        None => escape(id),
+    let node_ref = |end: &NodeRef<'_>| match end {
+        NodeRef::Position(pos) => format!("n{pos}"),
+        NodeRef::Id(id) => escape(id),
     };
     let mut out = String::with_capacity(1024 + nodes.len() * 160 + edges.len() * 90);
     out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -109,8 +103,8 @@ pub fn render(ctx: &ExportContext<'_>) -> Result<Rendered> {
         let _ = write!(
             out,
             "    <edge source=\"{}\" target=\"{}\">",
-            node_ref(e.from),
-            node_ref(e.to)
+            node_ref(&e.from),
+            node_ref(&e.to)
         );
         data(&mut out, "d5", e.kind.type_name());
         data(&mut out, "d6", &e.confidence.to_string());

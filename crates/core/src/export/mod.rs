@@ -375,18 +375,23 @@ pub struct NodeSummary<'a> {
     pub id: &'a str,
     pub name: &'a str,
     pub kind: NodeKind,
-    pub canonical_key: String,
     pub source_path: Option<&'a str>,
 }
 
-/// What DOT, GraphML and Cypher show of a link, read from the graph alone.
+/// An end of a link as DOT and GraphML name it: its position among the
+/// selected entities (sorted by id), or its id when the selection leaves
+/// it out.
+pub enum NodeRef<'a> {
+    Position(usize),
+    Id(&'a str),
+}
+
+/// What DOT and GraphML show of a link, read from the graph alone.
 pub struct EdgeSummary<'a> {
-    pub id: &'a str,
-    pub from: &'a str,
-    pub to: &'a str,
+    pub from: NodeRef<'a>,
+    pub to: NodeRef<'a>,
     pub kind: EdgeKind,
     pub confidence: f64,
-    pub evidence_total: u32,
 }
 
 impl ExportContext<'_> {
@@ -404,7 +409,6 @@ impl ExportContext<'_> {
                     id: id_of(ids, i),
                     name: &node.name,
                     kind: node.kind,
-                    canonical_key: graph.canonical_key(i),
                     source_path: node
                         .doc
                         .and_then(|d| graph.docs.get(d as usize))
@@ -458,19 +462,27 @@ impl ExportContext<'_> {
     pub fn edge_summaries(&self) -> Vec<EdgeSummary<'_>> {
         let view = self.view();
         let ids = view.all_ids();
+        let positions: std::collections::HashMap<u32, usize> = self
+            .selection
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(pos, &i)| (i, pos))
+            .collect();
+        let end = |i: u32| match positions.get(&i) {
+            Some(&pos) => NodeRef::Position(pos),
+            None => NodeRef::Id(id_of(ids, i)),
+        };
         self.selection
             .edges
             .iter()
-            .zip(&self.selection.link_ids)
-            .filter_map(|(&e, id)| {
+            .filter_map(|&e| {
                 let edge = view.graph.edges.get(e)?;
                 Some(EdgeSummary {
-                    id,
-                    from: id_of(ids, edge.from),
-                    to: id_of(ids, edge.to),
+                    from: end(edge.from),
+                    to: end(edge.to),
                     kind: edge.kind,
                     confidence: crate::graph::view::round_confidence(edge.confidence),
-                    evidence_total: edge.evidence_total,
                 })
             })
             .collect()

@@ -85,8 +85,6 @@ pub struct Selection {
     pub nodes: Vec<u32>,
     /// Edge indexes, sorted by link id.
     pub edges: Vec<usize>,
-    /// Link ids of `edges`, in the same order.
-    pub link_ids: Vec<String>,
 }
 
 /// Applies a filter to a run's graph.
@@ -162,10 +160,7 @@ pub fn select(view: &GraphView, filter: &Filter) -> Result<Selection> {
         .map(|(i, _)| (view.link_id(i), i))
         .collect();
     edges.sort();
-    let (link_ids, edges) = edges.into_iter().unzip();
-    Ok(Selection {
-        nodes,
-        edges,
-        link_ids,
-    })
+    // Sorted by link id, which the exports then need no more.
+    let edges = edges.into_iter().map(|(_, i)| i).collect();
+    Ok(Selection { nodes, edges })
 }
