@@ -103,13 +103,19 @@ pub fn relation(a: &str, b: &str, shared: Vec<String>, techs_a: u32, techs_b: u3
     } else {
         (b, a)
     };
-    let smaller = techs_a.min(techs_b).max(1);
     Relation {
         from: from.to_string(),
         to: to.to_string(),
-        confidence: shared.len() as f32 / smaller as f32,
+        confidence: confidence(shared.len(), techs_a, techs_b),
         shared,
     }
+}
+
+/// The confidence of an edge sharing `shared` technologies between notes
+/// mentioning `techs_a` and `techs_b`: the share of the smaller note's
+/// technologies the two have in common.
+pub fn confidence(shared: usize, techs_a: u32, techs_b: u32) -> f32 {
+    shared as f32 / techs_a.min(techs_b).max(1) as f32
 }
 
 /// Every `relates_to` edge of a whole graph: `notes` with their counts of

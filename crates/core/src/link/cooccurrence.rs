@@ -250,22 +250,18 @@ pub(super) fn relate(
                 for c in cands {
                     let keeps = mine.contains(&c.other);
                     if keeps || kept_by(c.other).contains(&p) {
-                        let shared: Vec<String> = c
-                            .shared
-                            .iter()
-                            .map(|t| tokens.name(*t).to_string())
-                            .collect();
-                        let r = relates::relation(
-                            paths.name(p),
-                            paths.name(c.other),
-                            shared,
-                            count_of(p),
-                            count_of(c.other),
-                        );
                         edges.push(Related {
                             other: paths.name(c.other).to_string(),
-                            shared: r.shared.iter().map(|t| tech_prefix(t)).collect(),
-                            confidence: r.confidence,
+                            shared: c
+                                .shared
+                                .iter()
+                                .map(|t| tech_prefix(tokens.name(*t)))
+                                .collect(),
+                            confidence: relates::confidence(
+                                c.shared.len(),
+                                count_of(p),
+                                count_of(c.other),
+                            ),
                             kept: keeps,
                         });
                     }
@@ -277,72 +273,102 @@ pub(super) fn relate(
         .collect();
     drop(candidates);
 
-    // Apply: each recomputed note's entry, and its partners' side of every
-    // edge that appeared, changed or went.
-    let mut edge_delta: i64 = 0;
+    // Apply. What changes follows from each recomputed note's old and new
+    // edges (read on every core); the partners not computed again get
+    // their side of each edge one by one (an edit's neighbours: few), and
+    // the recomputed notes' own entries are replaced in one batch.
     let is_recomputed = |name: &str| paths.get(name).is_some_and(|id| recomputed.contains(&id));
-    for (p, new) in new_edges {
-        let name = paths.name(p).to_string();
-        let old: Vec<Related> = links
-            .get(&name)?
-            .map(|e| e.relates.clone())
-            .unwrap_or_default();
-        // Count each pair once: from the recomputed note with the smaller
-        // path, or from the only recomputed one.
-        for r in &old {
-            if !is_recomputed(&r.other) || name < r.other {
-                edge_delta -= 1;
-            }
-        }
-        for r in &new {
-            if !is_recomputed(&r.other) || name < r.other {
-                edge_delta += 1;
-            }
-        }
-        for r in &old {
-            if !is_recomputed(&r.other) && !new.iter().any(|n| n.other == r.other) {
-                links.update(r.other.clone(), |e| {
-                    if let Some(e) = e {
-                        e.relates.retain(|x| x.other != name);
-                        if e.relates.is_empty() {
-                            e.techs = 0;
-                        }
-                    }
-                })?;
-            }
-        }
-        for r in &new {
-            if !is_recomputed(&r.other) {
-                let other = paths.get(&r.other).unwrap_or(u32::MAX);
-                let mirrored = Related {
-                    other: name.clone(),
-                    shared: r.shared.clone(),
-                    confidence: r.confidence,
-                    kept: kept_by(other).contains(&p),
-                };
-                let partner_count = count_of(other);
-                links.update(r.other.clone(), |e| {
-                    let entry = e.get_or_insert_with(|| NoteLinks::new(&r.other));
-                    entry.techs = partner_count;
-                    match entry.relates.binary_search_by(|x| x.other.cmp(&name)) {
-                        Ok(i) => entry.relates[i] = mirrored,
-                        Err(i) => entry.relates.insert(i, mirrored),
-                    }
-                })?;
-            }
-        }
-        // The count is recorded only with edges (it is part of their
-        // confidence).
-        let techs_now = if of_note.contains_key(&p) && !new.is_empty() {
-            count_of(p)
-        } else {
-            0
-        };
-        links.update(name.clone(), |e| {
-            let entry = e.get_or_insert_with(|| NoteLinks::new(&name));
-            entry.techs = techs_now;
-            entry.relates = new;
-        })?;
+    struct Applied {
+        name: String,
+        edges: Vec<Related>,
+        techs: u32,
+        delta: i64,
+        /// Partners whose edge to this note went.
+        dropped: Vec<String>,
+        /// Partners' side of this note's edges, with their counts.
+        mirrored: Vec<(String, Related, u32)>,
     }
+    let read_only: &Sharded<NoteLinks> = links;
+    let applied: Vec<Applied> = new_edges
+        .into_par_iter()
+        .map(|(p, new)| -> Result<Applied> {
+            let name = paths.name(p).to_string();
+            let old: &[Related] = read_only
+                .get(&name)?
+                .map(|e| e.relates.as_slice())
+                .unwrap_or(&[]);
+            // Count each pair once: from the recomputed note with the
+            // smaller path, or from the only recomputed one.
+            let counted = |r: &Related| !is_recomputed(&r.other) || name < r.other;
+            let delta = new.iter().filter(|r| counted(r)).count() as i64
+                - old.iter().filter(|r| counted(r)).count() as i64;
+            let dropped = old
+                .iter()
+                .filter(|r| !is_recomputed(&r.other) && !new.iter().any(|n| n.other == r.other))
+                .map(|r| r.other.clone())
+                .collect();
+            let mirrored = new
+                .iter()
+                .filter(|r| !is_recomputed(&r.other))
+                .map(|r| {
+                    let other = paths.get(&r.other).unwrap_or(u32::MAX);
+                    let side = Related {
+                        other: name.clone(),
+                        shared: r.shared.clone(),
+                        confidence: r.confidence,
+                        kept: kept_by(other).contains(&p),
+                    };
+                    (r.other.clone(), side, count_of(other))
+                })
+                .collect();
+            // The count is recorded only with edges (it is part of their
+            // confidence).
+            let techs = if of_note.contains_key(&p) && !new.is_empty() {
+                count_of(p)
+            } else {
+                0
+            };
+            Ok(Applied {
+                name,
+                edges: new,
+                techs,
+                delta,
+                dropped,
+                mirrored,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let mut edge_delta: i64 = 0;
+    let mut own = Vec::with_capacity(applied.len());
+    for a in applied {
+        edge_delta += a.delta;
+        for other in a.dropped {
+            links.update(other, |e| {
+                if let Some(e) = e {
+                    e.relates.retain(|x| x.other != a.name);
+                    if e.relates.is_empty() {
+                        e.techs = 0;
+                    }
+                }
+            })?;
+        }
+        for (other, side, partner_count) in a.mirrored {
+            let name = other.clone();
+            links.update(other, |e| {
+                let entry = e.get_or_insert_with(|| NoteLinks::new(&name));
+                entry.techs = partner_count;
+                match entry.relates.binary_search_by(|x| x.other.cmp(&side.other)) {
+                    Ok(i) => entry.relates[i] = side,
+                    Err(i) => entry.relates.insert(i, side),
+                }
+            })?;
+        }
+        own.push((a.name, (a.techs, a.edges)));
+    }
+    links.update_all(own, |name, e, (techs, edges)| {
+        let entry = e.get_or_insert_with(|| NoteLinks::new(name));
+        entry.techs = techs;
+        entry.relates = edges;
+    })?;
     Ok(edge_delta)
 }

@@ -507,35 +507,42 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
         base_tables.keys.clone(),
         Bits::PerShard(KEYS_PER_SHARD),
     );
+    // Keys by their hash, computed once on every core; a path key is held
+    // by the document at that path: its holders are not stored (resolution
+    // asks the run's documents), only who looks it up.
+    type Hashed = Vec<([u8; 16], bool)>;
+    let hashed = |keys: Vec<String>| -> Hashed {
+        keys.iter()
+            .map(|k| (key_hash(k), k.starts_with("p:")))
+            .collect()
+    };
     struct KeyChange {
-        old_holds: Vec<String>,
-        new_holds: Vec<String>,
-        old_looks: Vec<String>,
-        new_looks: Vec<String>,
+        old_holds: Hashed,
+        new_holds: Hashed,
+        old_looks: Hashed,
+        new_looks: Hashed,
     }
     let key_changes: Vec<KeyChange> = changes
         .par_iter()
         .map(|c| KeyChange {
-            old_holds: c.old.map(doc_keys).unwrap_or_default(),
-            new_holds: c.new.map(doc_keys).unwrap_or_default(),
-            old_looks: c.old.map(doc_lookups).unwrap_or_default(),
-            new_looks: c.new.map(doc_lookups).unwrap_or_default(),
+            old_holds: hashed(c.old.map(doc_keys).unwrap_or_default()),
+            new_holds: hashed(c.new.map(doc_keys).unwrap_or_default()),
+            old_looks: hashed(c.old.map(doc_lookups).unwrap_or_default()),
+            new_looks: hashed(c.new.map(doc_lookups).unwrap_or_default()),
         })
         .collect();
-    let hashes: Vec<[u8; 16]> = key_changes
-        .iter()
-        .flat_map(|k| {
-            k.old_holds
-                .iter()
-                .chain(&k.new_holds)
-                .chain(&k.old_looks)
-                .chain(&k.new_looks)
-        })
-        .map(|k| key_hash(k))
-        .collect();
-    keys.preload_keys(hashes.iter())?;
-    // A path is held by the document at that path: its holders are not
-    // stored (resolution asks the run's documents), only who looks it up.
+    keys.preload_keys(
+        key_changes
+            .iter()
+            .flat_map(|k| {
+                k.old_holds
+                    .iter()
+                    .chain(&k.new_holds)
+                    .chain(&k.old_looks)
+                    .chain(&k.new_looks)
+            })
+            .map(|(hash, _)| hash),
+    )?;
     enum KeyOp<'p> {
         Unhold(&'p str),
         Hold(&'p str),
@@ -545,25 +552,23 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
     let mut changed_keys: BTreeSet<[u8; 16]> = BTreeSet::new();
     let mut key_ops: Vec<([u8; 16], KeyOp<'_>)> = Vec::new();
     for (c, k) in changes.iter().zip(&key_changes) {
-        for key in k.old_holds.iter().filter(|h| !k.new_holds.contains(h)) {
-            let hash = key_hash(key);
-            if !key.starts_with("p:") {
-                key_ops.push((hash, KeyOp::Unhold(c.path)));
+        for (hash, is_path) in k.old_holds.iter().filter(|h| !k.new_holds.contains(h)) {
+            if !is_path {
+                key_ops.push((*hash, KeyOp::Unhold(c.path)));
             }
-            changed_keys.insert(hash);
+            changed_keys.insert(*hash);
         }
-        for key in k.new_holds.iter().filter(|h| !k.old_holds.contains(h)) {
-            let hash = key_hash(key);
-            if !key.starts_with("p:") {
-                key_ops.push((hash, KeyOp::Hold(c.path)));
+        for (hash, is_path) in k.new_holds.iter().filter(|h| !k.old_holds.contains(h)) {
+            if !is_path {
+                key_ops.push((*hash, KeyOp::Hold(c.path)));
             }
-            changed_keys.insert(hash);
+            changed_keys.insert(*hash);
         }
-        for key in k.old_looks.iter().filter(|h| !k.new_looks.contains(h)) {
-            key_ops.push((key_hash(key), KeyOp::Unlook(c.path)));
+        for (hash, _) in k.old_looks.iter().filter(|h| !k.new_looks.contains(h)) {
+            key_ops.push((*hash, KeyOp::Unlook(c.path)));
         }
-        for key in k.new_looks.iter().filter(|h| !k.old_looks.contains(h)) {
-            key_ops.push((key_hash(key), KeyOp::Look(c.path)));
+        for (hash, _) in k.new_looks.iter().filter(|h| !k.old_looks.contains(h)) {
+            key_ops.push((*hash, KeyOp::Look(c.path)));
         }
     }
     keys.update_all(key_ops, |hash, e, op| match op {
@@ -586,6 +591,8 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
             path.to_string(),
         ),
     })?;
+    // What the keys were computed from is not needed any more.
+    drop(key_changes);
     timer.lap("link: keys");
 
     req.progress.step("link: resolve");
@@ -620,10 +627,9 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
         .collect::<Result<_>>()?;
     keys.preload_keys(
         resolving
-            .iter()
+            .par_iter()
             .filter_map(|(p, g)| find_doc(g, p))
-            .flat_map(doc_lookups)
-            .map(|k| key_hash(&k))
+            .flat_map_iter(|d| doc_lookups(d).into_iter().map(|k| key_hash(&k)))
             .collect::<Vec<_>>()
             .iter(),
     )?;
@@ -640,12 +646,24 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
             find_doc(g, path).map(|d| (path.clone(), resolve_document(&lookup, d)))
         })
         .collect();
+    drop(resolving);
+    drop(changed_keys);
+    // Every lookup is answered: the keys pieces are written now rather than
+    // held through the steps below (at 120k documents they are the largest
+    // of the link stage's tables).
+    let keys_written = keys.finish(sink, scan)?;
     let doc_bits = Bits::Fixed(req.extraction.bits());
     let mut resolutions: Sharded<DocResolutions> =
         Sharded::new(layout, base_tables.resolutions.clone(), doc_bits);
-    let mut resolution_paths: Vec<String> = to_resolve.iter().cloned().collect();
-    resolution_paths.extend(changes.iter().map(|c| c.path.to_string()));
-    resolutions.preload_keys(resolution_paths.iter())?;
+    // `to_resolve` holds every changed document still present; those
+    // that left the run are added.
+    let gone: Vec<String> = changes
+        .iter()
+        .filter(|c| c.new.is_none())
+        .map(|c| c.path.to_string())
+        .collect();
+    resolutions.preload_keys(to_resolve.iter().chain(&gone))?;
+    drop(gone);
     timer.lap("link: resolve");
 
     req.progress.step("link: documents");
@@ -743,9 +761,6 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
             links,
         });
     })?;
-    drop(resolving);
-    drop(key_changes);
-    drop(hashes);
     // The documents' parts are summarized: their extractions can go.
     drop(changed_paths);
     drop(changes);
@@ -753,13 +768,133 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
     extractions.release();
     timer.lap("link: document parts");
 
-    req.progress.step("link: entities");
-    // 5. Entity ids.
-    let mut entities: Sharded<EntityRef> = Sharded::new(
-        layout,
-        base_tables.entities.clone(),
-        Bits::PerShard(ENTITIES_PER_SHARD),
+    req.progress.step("link: entities and technologies");
+    // 5 and 6 are independent: each on its own core (the entities'
+    // pieces are written as soon as they are complete).
+    let (entities_t, techs_done) = rayon::join(
+        || update_entities(layout, &base_tables.entities, &affected, sink, scan),
+        || update_technologies(layout, &base_tables.technologies, &affected, &current),
     );
+    let entities_t = entities_t?;
+    let TechUpdate {
+        mut techs,
+        delta: tech_delta,
+        membership_changed,
+    } = techs_done?;
+    *delta
+        .entities
+        .entry(NodeKind::Technology.type_name())
+        .or_default() += tech_delta;
+    timer.lap("link: entities and technologies");
+
+    req.progress.step("link: backlinks");
+    // 7. Links elsewhere that resolve to each note.
+    let mut links: Sharded<NoteLinks> = Sharded::new(layout, base_tables.links.clone(), doc_bits);
+    // (source note, reference order) and whether it was added.
+    type Backlink = ((String, u32), bool);
+    let mut backlink_updates: Vec<(String, Backlink)> = Vec::new();
+    for a in &affected {
+        let targets = |g: &Option<PartSummary>| -> BTreeSet<(u32, String)> {
+            g.iter().flat_map(|g| g.targets.iter().cloned()).collect()
+        };
+        let (old, new) = (targets(&a.old), targets(&a.new));
+        for (i, t) in old.difference(&new) {
+            backlink_updates.push((t.clone(), ((a.path.clone(), *i), false)));
+        }
+        for (i, t) in new.difference(&old) {
+            backlink_updates.push((t.clone(), ((a.path.clone(), *i), true)));
+        }
+    }
+    links.update_all(backlink_updates, |target, e, (source, add)| {
+        let entry = e.get_or_insert_with(|| NoteLinks::new(target));
+        if add {
+            insert_sorted(&mut entry.backlinks, source);
+        } else {
+            remove_sorted(&mut entry.backlinks, &source);
+        }
+    })?;
+    timer.lap("link: backlinks");
+
+    req.progress.step("link: relates_to");
+    // 8. relates_to, for the notes whose technologies, or whose
+    // technologies' notes, changed.
+    if req.cooccurrence.enabled {
+        let changed: Vec<(&str, Option<Vec<String>>)> = affected
+            .iter()
+            .filter(|a| a.extraction_changed)
+            .map(|a| {
+                (
+                    a.path.as_str(),
+                    a.new
+                        .as_ref()
+                        .map(|g| g.techs.iter().map(|t| t.token.clone()).collect()),
+                )
+            })
+            .collect();
+        let part_of = |path: &str| -> Result<Option<DocGraph>> {
+            let g = current(path)?;
+            Ok(g.and_then(|g| find_doc(&g, path).map(|d| doc_graph(d, &[]))))
+        };
+        let edges = cooccurrence::relate(
+            &cooccurrence::RelateRequest {
+                rule: req.cooccurrence,
+                changed: &changed,
+                membership_changed: &membership_changed,
+                part_of: &part_of,
+            },
+            &mut techs,
+            &mut links,
+        )?;
+        *delta
+            .links
+            .entry(EdgeKind::RelatesTo.type_name())
+            .or_default() += edges;
+    }
+    // Notes that left the run take their entries with them.
+    for a in affected.iter().filter(|a| a.new.is_none()) {
+        links.update(a.path.clone(), |e| *e = None)?;
+    }
+    timer.lap("link: relates_to");
+
+    req.progress.step("link: write");
+    let counts = delta.apply(&base_counts);
+    let ((resolutions_t, links_t), techs_t) = rayon::join(
+        || {
+            rayon::join(
+                || resolutions.finish(sink, scan),
+                || links.finish(sink, scan),
+            )
+        },
+        || techs.finish(sink, scan),
+    );
+    let techs_t = techs_t?;
+    req.progress.finish();
+    timer.lap("link: write pieces");
+    Ok(LinkOutput {
+        tables: LinkTables {
+            resolutions: resolutions_t?.table,
+            links: links_t?.table,
+            technologies: techs_t.table,
+            entities: entities_t.table,
+            keys: keys_written.table,
+        },
+        counts,
+        technology_shards: techs_t.shards,
+    })
+}
+
+/// Step 5 of [`link`]: the entity-id pieces, updated by the changed
+/// documents' ids and written.
+fn update_entities(
+    layout: &StoreLayout,
+    base: &ShardTable,
+    affected: &[Affected],
+    sink: &dyn PieceSink,
+    scan: &Scanner<'_>,
+) -> Result<sharded::Written<EntityRef>> {
+    // 5. Entity ids.
+    let mut entities: Sharded<EntityRef> =
+        Sharded::new(layout, base.clone(), Bits::PerShard(ENTITIES_PER_SHARD));
     // Each changed document's entity ids, before and after.
     type Ids = Vec<([u8; 32], NodeKind)>;
     let no_ids: Ids = Vec::new();
@@ -803,16 +938,30 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
         });
         entry.count = (i64::from(entry.count) + d).max(0) as u32;
     })?;
-    timer.lap("link: entities");
+    entities.finish(sink, scan)
+}
 
-    req.progress.step("link: technologies");
+/// What step 6 of [`link`] leaves for the steps after it.
+struct TechUpdate {
+    techs: Sharded<TechEntry>,
+    /// The change in the number of technologies.
+    delta: i64,
+    /// Technologies a document started or stopped mentioning.
+    membership_changed: BTreeSet<String>,
+}
+
+/// Step 6 of [`link`]: each document's mentions of each technology, and
+/// the technology's name (the first document's first mention).
+fn update_technologies(
+    layout: &StoreLayout,
+    base: &ShardTable,
+    affected: &[Affected],
+    current: &(dyn Fn(&str) -> Result<Option<Arc<ExtractionGroup>>> + Sync),
+) -> Result<TechUpdate> {
     // 6. Technologies: each document's mentions, and the name (the first
     // document's first mention).
-    let mut techs: Sharded<TechEntry> = Sharded::new(
-        layout,
-        base_tables.technologies.clone(),
-        Bits::PerShard(TECHNOLOGIES_PER_SHARD),
-    );
+    let mut techs: Sharded<TechEntry> =
+        Sharded::new(layout, base.clone(), Bits::PerShard(TECHNOLOGIES_PER_SHARD));
     let doc_techs = |g: &Option<PartSummary>| -> BTreeMap<String, (String, TechDoc)> {
         g.iter()
             .flat_map(|g| g.techs.iter())
@@ -918,110 +1067,10 @@ pub fn link(req: &LinkRequest<'_>, sink: &dyn PieceSink, scan: &Scanner<'_>) -> 
             })?;
         }
     }
-    *delta
-        .entities
-        .entry(NodeKind::Technology.type_name())
-        .or_default() += tech_delta;
-    timer.lap("link: technologies");
-
-    req.progress.step("link: backlinks");
-    // 7. Links elsewhere that resolve to each note.
-    let mut links: Sharded<NoteLinks> = Sharded::new(layout, base_tables.links.clone(), doc_bits);
-    // (source note, reference order) and whether it was added.
-    type Backlink = ((String, u32), bool);
-    let mut backlink_updates: Vec<(String, Backlink)> = Vec::new();
-    for a in &affected {
-        let targets = |g: &Option<PartSummary>| -> BTreeSet<(u32, String)> {
-            g.iter().flat_map(|g| g.targets.iter().cloned()).collect()
-        };
-        let (old, new) = (targets(&a.old), targets(&a.new));
-        for (i, t) in old.difference(&new) {
-            backlink_updates.push((t.clone(), ((a.path.clone(), *i), false)));
-        }
-        for (i, t) in new.difference(&old) {
-            backlink_updates.push((t.clone(), ((a.path.clone(), *i), true)));
-        }
-    }
-    links.update_all(backlink_updates, |target, e, (source, add)| {
-        let entry = e.get_or_insert_with(|| NoteLinks::new(target));
-        if add {
-            insert_sorted(&mut entry.backlinks, source);
-        } else {
-            remove_sorted(&mut entry.backlinks, &source);
-        }
-    })?;
-    timer.lap("link: backlinks");
-
-    req.progress.step("link: relates_to");
-    // 8. relates_to, for the notes whose technologies, or whose
-    // technologies' notes, changed.
-    if req.cooccurrence.enabled {
-        let changed: Vec<(&str, Option<Vec<String>>)> = affected
-            .iter()
-            .filter(|a| a.extraction_changed)
-            .map(|a| {
-                (
-                    a.path.as_str(),
-                    a.new
-                        .as_ref()
-                        .map(|g| g.techs.iter().map(|t| t.token.clone()).collect()),
-                )
-            })
-            .collect();
-        let part_of = |path: &str| -> Result<Option<DocGraph>> {
-            let g = current(path)?;
-            Ok(g.and_then(|g| find_doc(&g, path).map(|d| doc_graph(d, &[]))))
-        };
-        let edges = cooccurrence::relate(
-            &cooccurrence::RelateRequest {
-                rule: req.cooccurrence,
-                changed: &changed,
-                membership_changed: &membership_changed,
-                part_of: &part_of,
-            },
-            &mut techs,
-            &mut links,
-        )?;
-        *delta
-            .links
-            .entry(EdgeKind::RelatesTo.type_name())
-            .or_default() += edges;
-    }
-    // Notes that left the run take their entries with them.
-    for a in affected.iter().filter(|a| a.new.is_none()) {
-        links.update(a.path.clone(), |e| *e = None)?;
-    }
-    timer.lap("link: relates_to");
-
-    req.progress.step("link: write");
-    let counts = delta.apply(&base_counts);
-    let ((resolutions_t, links_t), ((techs_t, entities_t), keys_t)) = rayon::join(
-        || {
-            rayon::join(
-                || resolutions.finish(sink, scan),
-                || links.finish(sink, scan),
-            )
-        },
-        || {
-            rayon::join(
-                || rayon::join(|| techs.finish(sink, scan), || entities.finish(sink, scan)),
-                || keys.finish(sink, scan),
-            )
-        },
-    );
-    let techs_t = techs_t?;
-    req.progress.finish();
-    timer.lap("link: write pieces");
-    Ok(LinkOutput {
-        tables: LinkTables {
-            resolutions: resolutions_t?.table,
-            links: links_t?.table,
-            technologies: techs_t.table,
-            entities: entities_t?.table,
-            keys: keys_t?.table,
-        },
-        counts,
-        technology_shards: techs_t.shards,
+    Ok(TechUpdate {
+        techs,
+        delta: tech_delta,
+        membership_changed,
     })
 }
 
